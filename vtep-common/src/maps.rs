@@ -1,0 +1,176 @@
+//! Keys and values of the datapath's maps, and the load-time configuration.
+//!
+//! Addresses and ports are stored in network byte order as byte arrays, exactly as they appear
+//! in packets, so the datapath compares and copies them without conversion.
+
+/// Map names, shared so the loader and the CLI find the same pins.
+pub const MAP_FDB: &str = "FDB";
+pub const MAP_PORTS: &str = "PORTS";
+pub const MAP_VNIS: &str = "VNIS";
+pub const MAP_FLOOD: &str = "FLOOD";
+pub const MAP_VNI_STATS: &str = "VNI_STATS";
+pub const MAP_DROPS: &str = "DROPS";
+/// The read-only global the loader fills with [`DatapathConfig`].
+pub const GLOBAL_CONFIG: &str = "CONFIG";
+
+/// Default FDB capacity; `fdb_size` in the config changes it at load time.
+pub const DEFAULT_FDB_SIZE: u32 = 65_536;
+pub const MAX_VNIS: u32 = 4096;
+pub const MAX_PORTS: u32 = 1024;
+/// Head-end replication list length per VNI (remote VTEPs).
+pub const MAX_FLOOD_REMOTES: usize = 32;
+/// Local ports per VNI that receive flooded frames.
+pub const MAX_FLOOD_PORTS: usize = 32;
+/// Distinct VXLAN UDP ports one instance listens on.
+pub const MAX_DSTPORTS: usize = 4;
+
+/// FDB entry kinds.
+pub const FDB_REMOTE: u32 = 1;
+pub const FDB_LOCAL: u32 = 2;
+
+/// Port flag: the port is a veth whose peer lives in another network namespace, so frames for it
+/// may enter that namespace directly with `bpf_redirect_peer` instead of crossing the veth.
+pub const PORT_F_PEER: u32 = 1;
+
+/// Load-time configuration of one instance, a read-only global of the eBPF object.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DatapathConfig {
+    /// The local VTEP address: outer source on send, outer destination we accept.
+    pub local_ip: [u8; 4],
+    /// Outer UDP source port range, inclusive, host byte order.
+    pub srcport_min: u16,
+    pub srcport_max: u16,
+    /// UDP destination ports (network order) that carry VXLAN for us; unused slots are zero.
+    pub dstports: [[u8; 2]; MAX_DSTPORTS],
+}
+
+/// FDB key: a MAC address within a VNI.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FdbKey {
+    pub vni: u32,
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
+/// Where frames to an FDB key go: a remote VTEP (`kind == FDB_REMOTE`, `remote`) or a local
+/// port (`kind == FDB_LOCAL`, `ifindex`, `port_flags`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FdbEntry {
+    pub kind: u32,
+    pub ifindex: u32,
+    pub remote: [u8; 4],
+    pub port_flags: u32,
+}
+
+/// A local port: the host-side interface whose ingress carries a workload's frames. Keyed by
+/// ifindex. The VNI's send parameters are copied here so encapsulation needs one lookup less.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortConfig {
+    pub vni: u32,
+    /// Index into `VNI_STATS`.
+    pub stats_slot: u32,
+    /// Outer UDP destination port, network order.
+    pub dstport: [u8; 2],
+    pub ttl: u8,
+    pub _pad: u8,
+    /// `PORT_F_*` of this port itself (used when flooding back into it is needed elsewhere).
+    pub flags: u32,
+}
+
+/// A VNI this host terminates. Keyed by VNI.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VniConfig {
+    /// The UDP port this VNI is received on, network order.
+    pub dstport: [u8; 2],
+    pub _pad: [u8; 2],
+    /// Index into `VNI_STATS`.
+    pub stats_slot: u32,
+}
+
+/// A local port that receives a VNI's flooded frames.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FloodPort {
+    pub ifindex: u32,
+    pub flags: u32,
+}
+
+/// Everything a broadcast, multicast or unknown-unicast frame of one VNI is copied to: the remote
+/// VTEPs (head-end replication) and the local ports. Keyed by VNI.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FloodList {
+    pub n_remotes: u32,
+    pub n_ports: u32,
+    pub remotes: [[u8; 4]; MAX_FLOOD_REMOTES],
+    pub ports: [FloodPort; MAX_FLOOD_PORTS],
+}
+
+impl Default for FloodList {
+    fn default() -> Self {
+        Self {
+            n_remotes: 0,
+            n_ports: 0,
+            remotes: [[0; 4]; MAX_FLOOD_REMOTES],
+            ports: [FloodPort::default(); MAX_FLOOD_PORTS],
+        }
+    }
+}
+
+/// Per-VNI traffic counters (a per-CPU array slot; userspace sums the CPUs).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VniStats {
+    /// Frames encapsulated and sent to a remote VTEP (each flood copy counts).
+    pub encap_packets: u64,
+    pub encap_bytes: u64,
+    /// VXLAN packets decapsulated and delivered to a local port.
+    pub decap_packets: u64,
+    pub decap_bytes: u64,
+    /// Frames switched between two local ports without leaving the host.
+    pub local_packets: u64,
+    pub local_bytes: u64,
+    /// Broadcast, multicast and unknown-unicast frames replicated (once per frame).
+    pub flood_packets: u64,
+    pub _reserved: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 16);
+const _: () = assert!(core::mem::size_of::<FdbKey>() == 12);
+const _: () = assert!(core::mem::size_of::<FdbEntry>() == 16);
+const _: () = assert!(core::mem::size_of::<PortConfig>() == 16);
+const _: () = assert!(core::mem::size_of::<VniConfig>() == 8);
+const _: () = assert!(core::mem::size_of::<FloodPort>() == 8);
+const _: () =
+    assert!(core::mem::size_of::<FloodList>() == 8 + 4 * MAX_FLOOD_REMOTES + 8 * MAX_FLOOD_PORTS);
+const _: () = assert!(core::mem::size_of::<VniStats>() == 64);
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+
+    // SAFETY (all impls): #[repr(C)], only integer and byte-array fields, no implicit padding
+    // (sizes asserted above), so every bit pattern is valid.
+    macro_rules! pod {
+        ($($t:ty),*) => {$(
+            unsafe impl aya::Pod for $t {}
+            unsafe impl bytemuck::Zeroable for $t {}
+            unsafe impl bytemuck::Pod for $t {}
+        )*};
+    }
+    pod!(
+        DatapathConfig,
+        FdbKey,
+        FdbEntry,
+        PortConfig,
+        VniConfig,
+        FloodPort,
+        FloodList,
+        VniStats
+    );
+}

@@ -1,0 +1,2 @@
+#![no_std]
+// The datapath is the `vtep` binary target; this library target exists so the workspace builds.

@@ -1,0 +1,37 @@
+//! vtep's datapath: one TC program on each local port (frames from workloads) and one on the
+//! underlay interface (VXLAN from remote VTEPs).
+#![no_std]
+#![no_main]
+
+mod decap;
+mod deliver;
+mod encap;
+mod flood;
+mod maps;
+mod parse;
+mod port;
+mod xmit;
+
+use aya_ebpf::{macros::classifier, programs::TcContext};
+
+/// TC ingress of a host-side port: frames a workload sends.
+#[classifier]
+pub fn vtep_port(ctx: TcContext) -> i32 {
+    port::ingress(&ctx)
+}
+
+/// TC ingress of the underlay interface: VXLAN to decapsulate; everything else passes.
+#[classifier]
+pub fn vtep_underlay(ctx: TcContext) -> i32 {
+    decap::ingress(&ctx)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,471 @@
+//! The host configuration file: parsing and complete validation, before anything on the system
+//! changes. Every error names the field it is about.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::Ipv4Addr,
+    path::Path,
+};
+
+use serde::Deserialize;
+use vtep_common::{
+    maps::{MAX_DSTPORTS, MAX_FLOOD_PORTS, MAX_FLOOD_REMOTES, MAX_PORTS, MAX_VNIS},
+    wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN, DEFAULT_TTL, DSTPORT_IANA, VNI_MAX},
+};
+
+use crate::mac::Mac;
+
+/// Longest Linux interface name (IFNAMSIZ - 1).
+pub const IFNAME_MAX: usize = 15;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// One host's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Instance name: pins live in /sys/fs/bpf/vtep/NAME, state in /run/vtep/NAME.json.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// FDB capacity (entries over all VNIs).
+    #[serde(default = "default_fdb_size")]
+    pub fdb_size: u32,
+    pub underlay: Underlay,
+    #[serde(default, rename = "vni")]
+    pub vnis: Vec<Vni>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Underlay {
+    /// Interface VXLAN packets arrive on and leave through.
+    pub interface: String,
+    /// Local VTEP address; default: the interface's first IPv4 address.
+    pub local: Option<Ipv4Addr>,
+    #[serde(default = "default_ttl")]
+    pub ttl: u8,
+    /// Outer UDP source port range, inclusive.
+    #[serde(default = "default_srcport")]
+    pub srcport: [u16; 2],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vni {
+    pub id: u32,
+    #[serde(default = "default_dstport")]
+    pub dstport: u16,
+    /// Remote VTEPs that get this VNI's broadcast and unknown-unicast frames.
+    #[serde(default)]
+    pub remotes: Vec<Ipv4Addr>,
+    /// An interface on the host itself, attached to this VNI (the vxlan device's address in
+    /// `ip link add vxlan…` setups).
+    pub host: Option<HostPort>,
+    #[serde(default, rename = "workload")]
+    pub workloads: Vec<Workload>,
+    /// Existing host-side interfaces to adopt as ports.
+    #[serde(default, rename = "port")]
+    pub ports: Vec<AdoptedPort>,
+    #[serde(default)]
+    pub fdb: Vec<StaticFdb>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostPort {
+    /// Name of the host interface; its port end is NAME + "p". Default `vtep<id>`.
+    pub interface: Option<String>,
+    pub address: Option<Ipv4Net>,
+    pub mac: Option<Mac>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Network namespace of the workload; created if it does not exist.
+    pub netns: String,
+    pub address: Option<Ipv4Net>,
+    pub mac: Option<Mac>,
+    /// Interface name inside the namespace.
+    #[serde(default = "default_workload_ifname")]
+    pub interface: String,
+    /// Host-side end of the veth pair. Default `<netns>-h`.
+    pub host_interface: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptedPort {
+    pub interface: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticFdb {
+    pub mac: Mac,
+    /// Remote VTEP address...
+    pub dst: Option<Ipv4Addr>,
+    /// ...or a local port of this VNI (an adopted port or a workload's host interface).
+    pub port: Option<String>,
+}
+
+/// An IPv4 address with prefix length, written `192.0.2.1/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Net {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl<'de> Deserialize<'de> for Ipv4Net {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Ipv4Net {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not ADDRESS/PREFIX"))?;
+        let addr = addr
+            .parse()
+            .map_err(|_| format!("`{addr}` is not an IPv4 address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| format!("`{prefix}` is not a prefix length"))?;
+        if prefix > 32 {
+            return Err(format!("prefix length {prefix} is over 32"));
+        }
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+fn default_name() -> String {
+    "vtep".into()
+}
+fn default_fdb_size() -> u32 {
+    vtep_common::maps::DEFAULT_FDB_SIZE
+}
+fn default_ttl() -> u8 {
+    DEFAULT_TTL
+}
+fn default_srcport() -> [u16; 2] {
+    [DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX]
+}
+fn default_dstport() -> u16 {
+    DSTPORT_IANA
+}
+fn default_workload_ifname() -> String {
+    "eth0".into()
+}
+
+impl Config {
+    /// Reads and validates `path`. Fails with the first problem found, naming its field.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates a configuration text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "config".into(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks everything that can be checked without looking at the system.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.is_empty()
+            || self.name.len() > 64
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid("name", "use 1 to 64 of [A-Za-z0-9_-]"));
+        }
+        if self.fdb_size == 0 || self.fdb_size > 16_777_216 {
+            return Err(invalid("fdb_size", "must be within 1..=16777216"));
+        }
+        check_ifname("underlay.interface", &self.underlay.interface)?;
+        if let Some(local) = self.underlay.local {
+            if local.is_unspecified() || local.is_multicast() || local.is_broadcast() {
+                return Err(invalid(
+                    "underlay.local",
+                    format!("{local} is not a unicast address"),
+                ));
+            }
+        }
+        if self.underlay.ttl == 0 {
+            return Err(invalid("underlay.ttl", "must be within 1..=255"));
+        }
+        let [lo, hi] = self.underlay.srcport;
+        if lo == 0 || lo > hi {
+            return Err(invalid(
+                "underlay.srcport",
+                format!("[{lo}, {hi}] is not a range within 1..=65535"),
+            ));
+        }
+        if self.vnis.len() > MAX_VNIS as usize {
+            return Err(invalid("vni", format!("at most {MAX_VNIS} VNIs")));
+        }
+
+        let mut vni_ids = HashSet::new();
+        let mut dstports = HashSet::new();
+        let mut ifnames: HashMap<String, String> = HashMap::new();
+        let mut netns_names = HashSet::new();
+        let mut n_ports = 0usize;
+        let mut claim = |field: &str, name: &str| -> Result<(), ConfigError> {
+            check_ifname(field, name)?;
+            if let Some(first) = ifnames.insert(name.to_string(), field.to_string()) {
+                return Err(invalid(
+                    field,
+                    format!("interface `{name}` is already used by {first}"),
+                ));
+            }
+            Ok(())
+        };
+        claim("underlay.interface", &self.underlay.interface)?;
+
+        for (i, vni) in self.vnis.iter().enumerate() {
+            let at = format!("vni[{i}]");
+            if vni.id == 0 || vni.id > VNI_MAX {
+                return Err(invalid(
+                    format!("{at}.id"),
+                    format!("{} is outside 1..=16777215", vni.id),
+                ));
+            }
+            if !vni_ids.insert(vni.id) {
+                return Err(invalid(
+                    format!("{at}.id"),
+                    format!("VNI {} is configured twice", vni.id),
+                ));
+            }
+            if vni.dstport == 0 {
+                return Err(invalid(format!("{at}.dstport"), "must be within 1..=65535"));
+            }
+            dstports.insert(vni.dstport);
+            if dstports.len() > MAX_DSTPORTS {
+                return Err(invalid(
+                    format!("{at}.dstport"),
+                    format!("at most {MAX_DSTPORTS} distinct dstports"),
+                ));
+            }
+            if vni.remotes.len() > MAX_FLOOD_REMOTES {
+                return Err(invalid(
+                    format!("{at}.remotes"),
+                    format!("at most {MAX_FLOOD_REMOTES} remote VTEPs"),
+                ));
+            }
+            let mut remotes = HashSet::new();
+            for (j, r) in vni.remotes.iter().enumerate() {
+                if r.is_unspecified() || r.is_multicast() || r.is_broadcast() || r.is_loopback() {
+                    return Err(invalid(
+                        format!("{at}.remotes[{j}]"),
+                        format!("{r} is not a unicast address"),
+                    ));
+                }
+                if Some(*r) == self.underlay.local {
+                    return Err(invalid(
+                        format!("{at}.remotes[{j}]"),
+                        format!("{r} is the local VTEP address"),
+                    ));
+                }
+                if !remotes.insert(*r) {
+                    return Err(invalid(
+                        format!("{at}.remotes[{j}]"),
+                        format!("{r} is listed twice"),
+                    ));
+                }
+            }
+
+            let mut local_ports = Vec::new();
+            if let Some(host) = &vni.host {
+                let name = host.interface_name(vni.id);
+                claim(&format!("{at}.host.interface"), &name)?;
+                if name.len() + 1 > IFNAME_MAX {
+                    return Err(invalid(
+                        format!("{at}.host.interface"),
+                        format!(
+                            "`{name}` leaves no room for its port `{name}p` (15 characters at most)"
+                        ),
+                    ));
+                }
+                claim(&format!("{at}.host.interface"), &format!("{name}p"))?;
+                check_mac(&format!("{at}.host.mac"), host.mac)?;
+                local_ports.push(format!("{name}p"));
+            }
+            for (j, w) in vni.workloads.iter().enumerate() {
+                let wat = format!("{at}.workload[{j}]");
+                check_netns(&format!("{wat}.netns"), &w.netns)?;
+                if !netns_names.insert(w.netns.clone()) {
+                    return Err(invalid(
+                        format!("{wat}.netns"),
+                        format!("namespace `{}` holds another workload already", w.netns),
+                    ));
+                }
+                check_ifname(&format!("{wat}.interface"), &w.interface)?;
+                let host_if = w.host_interface_name();
+                claim(&format!("{wat}.host_interface"), &host_if)?;
+                check_mac(&format!("{wat}.mac"), w.mac)?;
+                local_ports.push(host_if);
+            }
+            for (j, p) in vni.ports.iter().enumerate() {
+                claim(&format!("{at}.port[{j}].interface"), &p.interface)?;
+                local_ports.push(p.interface.clone());
+            }
+            if local_ports.len() > MAX_FLOOD_PORTS {
+                return Err(invalid(
+                    at,
+                    format!("at most {MAX_FLOOD_PORTS} local ports per VNI"),
+                ));
+            }
+            n_ports += local_ports.len();
+
+            let mut macs = HashSet::new();
+            for (j, f) in vni.fdb.iter().enumerate() {
+                let fat = format!("{at}.fdb[{j}]");
+                check_mac(&format!("{fat}.mac"), Some(f.mac))?;
+                if !macs.insert(f.mac) {
+                    return Err(invalid(
+                        format!("{fat}.mac"),
+                        format!("{} has two entries in VNI {}", f.mac, vni.id),
+                    ));
+                }
+                match (&f.dst, &f.port) {
+                    (Some(dst), None) => {
+                        if dst.is_unspecified() || dst.is_multicast() || dst.is_broadcast() {
+                            return Err(invalid(
+                                format!("{fat}.dst"),
+                                format!("{dst} is not a unicast address"),
+                            ));
+                        }
+                    }
+                    (None, Some(port)) => {
+                        if !local_ports.contains(port) {
+                            return Err(invalid(
+                                format!("{fat}.port"),
+                                format!("`{port}` is not a port of VNI {}", vni.id),
+                            ));
+                        }
+                    }
+                    _ => return Err(invalid(fat, "set exactly one of `dst` and `port`")),
+                }
+            }
+        }
+        if n_ports > MAX_PORTS as usize {
+            return Err(invalid(
+                "vni",
+                format!("at most {MAX_PORTS} local ports in all"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The distinct VXLAN UDP ports of all VNIs.
+    pub fn dstports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self.vnis.iter().map(|v| v.dstport).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+}
+
+impl HostPort {
+    pub fn interface_name(&self, vni: u32) -> String {
+        self.interface
+            .clone()
+            .unwrap_or_else(|| format!("vtep{vni}"))
+    }
+}
+
+impl Workload {
+    pub fn host_interface_name(&self) -> String {
+        self.host_interface
+            .clone()
+            .unwrap_or_else(|| format!("{}-h", self.netns))
+    }
+}
+
+fn check_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.len() > IFNAME_MAX {
+        return Err(invalid(
+            field,
+            format!("`{name}` must be 1 to {IFNAME_MAX} characters"),
+        ));
+    }
+    if name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        return Err(invalid(
+            field,
+            format!("`{name}` is not a valid interface name"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_netns(field: &str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty()
+        || name.len() > 64
+        || name.starts_with('.')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(invalid(
+            field,
+            format!("`{name}` is not a valid namespace name (1 to 64 of [A-Za-z0-9_.-])"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_mac(field: &str, mac: Option<Mac>) -> Result<(), ConfigError> {
+    match mac {
+        Some(m) if m.is_group() => Err(invalid(field, format!("{m} is a group address"))),
+        Some(m) if m.is_zero() => Err(invalid(field, "00:00:00:00:00:00 is not a station address")),
+        _ => Ok(()),
+    }
+}

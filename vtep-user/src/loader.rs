@@ -1,0 +1,123 @@
+//! Loading the datapath object, attaching its programs and reaching its maps.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, anyhow};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray},
+    programs::{SchedClassifier, TcAttachType},
+};
+use vtep_common::maps::{
+    DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, MAP_DROPS, MAP_FDB, MAP_FLOOD,
+    MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, PortConfig, VniConfig, VniStats,
+};
+
+/// The compiled datapath (vtep-ebpf), built by this crate's build script.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vtep"));
+
+/// Program on the ingress of every local port.
+pub const PROG_PORT: &str = "vtep_port";
+/// Program on the ingress of the underlay interface.
+pub const PROG_UNDERLAY: &str = "vtep_underlay";
+
+/// Every map the datapath has, in the order they are pinned.
+pub const MAPS: [&str; 6] = [
+    MAP_FDB,
+    MAP_PORTS,
+    MAP_VNIS,
+    MAP_FLOOD,
+    MAP_VNI_STATS,
+    MAP_DROPS,
+];
+
+/// The loaded datapath. Dropping it detaches every program it attached.
+pub struct Datapath {
+    ebpf: Ebpf,
+}
+
+impl Datapath {
+    /// Loads the object with `config` and an FDB of `fdb_size` entries, and loads both programs
+    /// into the kernel (the verifier runs here). Nothing is attached yet.
+    pub fn load(config: &DatapathConfig, fdb_size: u32) -> Result<Self> {
+        let mut ebpf = EbpfLoader::new()
+            .override_global(GLOBAL_CONFIG, config, true)
+            .map_max_entries(MAP_FDB, fdb_size)
+            .load(OBJECT)
+            .context("loading the datapath object")?;
+        for name in [PROG_PORT, PROG_UNDERLAY] {
+            classifier(&mut ebpf, name)?
+                .load()
+                .with_context(|| format!("loading program {name}"))?;
+        }
+        Ok(Self { ebpf })
+    }
+
+    /// Attaches the decapsulation program to the ingress of `ifname`.
+    pub fn attach_underlay(&mut self, ifname: &str) -> Result<()> {
+        self.attach(PROG_UNDERLAY, ifname)
+    }
+
+    /// Attaches the port program to the ingress of `ifname`.
+    pub fn attach_port(&mut self, ifname: &str) -> Result<()> {
+        self.attach(PROG_PORT, ifname)
+    }
+
+    fn attach(&mut self, prog: &str, ifname: &str) -> Result<()> {
+        classifier(&mut self.ebpf, prog)?
+            .attach(ifname, TcAttachType::Ingress)
+            .with_context(|| format!("attaching {prog} to {ifname}"))?;
+        Ok(())
+    }
+
+    /// A loaded program, for `BPF_PROG_TEST_RUN`.
+    pub fn program(&mut self, name: &str) -> Result<&mut SchedClassifier> {
+        classifier(&mut self.ebpf, name)
+    }
+
+    /// Pins every map under `dir` so `vtep fdb show` and `vtep stats` can read them.
+    pub fn pin_maps(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for name in MAPS {
+            let map = self
+                .ebpf
+                .map(name)
+                .ok_or_else(|| anyhow!("map {name} missing"))?;
+            map.pin(dir.join(name))
+                .with_context(|| format!("pinning {name} in {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    pub fn fdb(&mut self) -> Result<HashMap<&mut MapData, FdbKey, FdbEntry>> {
+        Ok(HashMap::try_from(self.map_mut(MAP_FDB)?)?)
+    }
+    pub fn ports(&mut self) -> Result<HashMap<&mut MapData, u32, PortConfig>> {
+        Ok(HashMap::try_from(self.map_mut(MAP_PORTS)?)?)
+    }
+    pub fn vnis(&mut self) -> Result<HashMap<&mut MapData, u32, VniConfig>> {
+        Ok(HashMap::try_from(self.map_mut(MAP_VNIS)?)?)
+    }
+    pub fn flood(&mut self) -> Result<HashMap<&mut MapData, u32, FloodList>> {
+        Ok(HashMap::try_from(self.map_mut(MAP_FLOOD)?)?)
+    }
+    pub fn vni_stats(&mut self) -> Result<PerCpuArray<&mut MapData, VniStats>> {
+        Ok(PerCpuArray::try_from(self.map_mut(MAP_VNI_STATS)?)?)
+    }
+    pub fn drops(&mut self) -> Result<PerCpuArray<&mut MapData, u64>> {
+        Ok(PerCpuArray::try_from(self.map_mut(MAP_DROPS)?)?)
+    }
+
+    fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map> {
+        self.ebpf
+            .map_mut(name)
+            .ok_or_else(|| anyhow!("map {name} missing"))
+    }
+}
+
+fn classifier<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut SchedClassifier> {
+    let prog = ebpf
+        .program_mut(name)
+        .ok_or_else(|| anyhow!("program {name} missing"))?;
+    Ok(prog.try_into()?)
+}

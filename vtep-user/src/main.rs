@@ -1,0 +1,199 @@
+//! The `vtep` command line.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use vtep::{config::Config, instance, live, netlink::Net, undo::Undo, up};
+
+#[derive(Parser)]
+#[command(
+    name = "vtep",
+    version,
+    about = "A VXLAN tunnel endpoint whose datapath runs in eBPF"
+)]
+struct Cli {
+    /// Act in network namespace NAME (from /run/netns), like `ip -n NAME`.
+    #[arg(long, global = true, value_name = "NAME")]
+    netns: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build what the config describes, attach the datapath and run until SIGINT/SIGTERM.
+    Up {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Remove everything a `vtep up` that did not stop cleanly left behind.
+    Down(Instance),
+    /// Validate a config file without changing anything.
+    Check {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Forwarding database of a running instance.
+    Fdb {
+        #[command(subcommand)]
+        command: FdbCommand,
+    },
+    /// Per-VNI traffic and drop counters of a running instance.
+    Stats {
+        #[command(flatten)]
+        instance: Instance,
+        /// JSON output.
+        #[arg(short, long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum FdbCommand {
+    /// List the entries: MAC, VNI, remote VTEP or local port.
+    Show {
+        #[command(flatten)]
+        instance: Instance,
+        #[arg(short, long)]
+        json: bool,
+    },
+}
+
+/// Which instance: by its config file or its name.
+#[derive(Args)]
+struct Instance {
+    /// The instance's config file (its `name` is used).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "name")]
+    config: Option<PathBuf>,
+    /// The instance name (default "vtep").
+    #[arg(short, long)]
+    name: Option<String>,
+}
+
+impl Instance {
+    fn name(&self) -> Result<String> {
+        Ok(match (&self.config, &self.name) {
+            (Some(path), _) => Config::load(path)?.name,
+            (None, Some(name)) => name.clone(),
+            (None, None) => "vtep".to_string(),
+        })
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VTEP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    if let Err(e) = real_main(cli) {
+        eprintln!("vtep: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main(cli: Cli) -> Result<()> {
+    // Before the runtime exists, so every thread starts in that namespace.
+    if let Some(ns) = &cli.netns {
+        vtep::netns::enter_for_process(ns)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Up { config } => {
+            let config = Config::load(&config)?;
+            up::run(&config).await
+        }
+        Command::Check { config } => {
+            let config = Config::load(&config)?;
+            println!("{}: ok ({} VNI(s))", config.name, config.vnis.len());
+            Ok(())
+        }
+        Command::Down(instance) => {
+            let name = instance.name()?;
+            let path = instance::state_file(&name);
+            let Some(undo) = Undo::load(&path)? else {
+                println!("nothing to remove for instance `{name}`");
+                return Ok(());
+            };
+            let n = undo.items().len();
+            let errors = undo.run(&Net::connect()?).await;
+            for e in &errors {
+                eprintln!("vtep: {e:#}");
+            }
+            if !errors.is_empty() {
+                bail!("{} of {n} item(s) could not be removed", errors.len());
+            }
+            println!("removed {n} item(s) of instance `{name}`");
+            Ok(())
+        }
+        Command::Fdb {
+            command: FdbCommand::Show { instance, json },
+        } => {
+            let rows = live::fdb(&instance.name()?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for r in rows {
+                    let target = match (&r.dst, &r.port) {
+                        (Some(dst), _) => format!("dst {dst}"),
+                        (None, Some(port)) => format!("port {port}"),
+                        (None, None) => String::new(),
+                    };
+                    println!("{} vni {} {} {}", r.mac, r.vni, target, r.state);
+                }
+            }
+            Ok(())
+        }
+        Command::Stats { instance, json } => {
+            let stats = live::stats(&instance.name()?).context("reading counters")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print_stats(&stats);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_stats(stats: &live::Stats) {
+    println!(
+        "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12}",
+        "vni",
+        "encap_pkts",
+        "encap_bytes",
+        "decap_pkts",
+        "decap_bytes",
+        "local_pkts",
+        "local_bytes",
+        "flood_pkts"
+    );
+    for v in &stats.vnis {
+        println!(
+            "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12}",
+            v.vni,
+            v.encap_packets,
+            v.encap_bytes,
+            v.decap_packets,
+            v.decap_bytes,
+            v.local_packets,
+            v.local_bytes,
+            v.flood_packets
+        );
+    }
+    println!("drops:");
+    for (reason, n) in &stats.drops {
+        println!("  {reason:<18} {n}");
+    }
+}

@@ -1,0 +1,236 @@
+//! Link, address and neighbour operations over rtnetlink, for one network namespace.
+
+use std::{net::Ipv4Addr, os::fd::AsRawFd};
+
+use anyhow::{Context as _, Result, anyhow};
+use futures::TryStreamExt as _;
+use rtnetlink::{
+    Handle, LinkUnspec, LinkVeth,
+    packet_route::{
+        address::AddressAttribute,
+        link::{InfoKind, LinkAttribute, LinkInfo as NlLinkInfo, LinkMessage},
+        neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourExtFlags, NeighbourState},
+    },
+};
+
+/// What vtep needs to know about an interface.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub mtu: u32,
+    pub mac: [u8; 6],
+    /// A veth whose peer lives in another network namespace.
+    pub veth_peer_elsewhere: bool,
+}
+
+/// Netlink operations on one network namespace.
+#[derive(Clone)]
+pub struct Net {
+    handle: Handle,
+}
+
+/// True when a netlink error says "no such device/entry".
+fn is_not_found(err: &rtnetlink::Error) -> bool {
+    matches!(err, rtnetlink::Error::NetlinkError(m)
+        if m.code.map(|c| c.get()) == Some(-libc::ENODEV) || m.code.map(|c| c.get()) == Some(-libc::ENOENT))
+}
+
+impl Net {
+    pub fn new(handle: Handle) -> Self {
+        Self { handle }
+    }
+
+    /// A connection in the calling process's namespace.
+    pub fn connect() -> Result<Self> {
+        let (conn, handle, _) = rtnetlink::new_connection().context("opening netlink socket")?;
+        tokio::spawn(conn);
+        Ok(Self { handle })
+    }
+
+    /// The interface called `name`, or `None` when there is none.
+    pub async fn link(&self, name: &str) -> Result<Option<Link>> {
+        let mut stream = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        match stream.try_next().await {
+            Ok(Some(msg)) => Ok(Some(link_from(&msg))),
+            Ok(None) => Ok(None),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("looking up interface `{name}`")),
+        }
+    }
+
+    /// Like [`Net::link`], failing when the interface does not exist.
+    pub async fn require_link(&self, name: &str) -> Result<Link> {
+        self.link(name)
+            .await?
+            .ok_or_else(|| anyhow!("interface `{name}` does not exist"))
+    }
+
+    /// Creates a veth pair `name` <-> `peer`, both down.
+    pub async fn add_veth(&self, name: &str, peer: &str) -> Result<()> {
+        self.handle
+            .link()
+            .add(LinkVeth::new(name, peer).build())
+            .execute()
+            .await
+            .with_context(|| format!("creating veth pair {name}/{peer}"))
+    }
+
+    pub async fn del_link(&self, index: u32) -> Result<()> {
+        match self.handle.link().del(index).execute().await {
+            Err(e) if is_not_found(&e) => Ok(()),
+            other => other.context("deleting interface"),
+        }
+    }
+
+    /// Moves interface `index` into the namespace open as `netns`.
+    pub async fn move_to_netns(&self, index: u32, netns: &std::fs::File) -> Result<()> {
+        self.handle
+            .link()
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .setns_by_fd(netns.as_raw_fd())
+                    .build(),
+            )
+            .execute()
+            .await
+            .context("moving interface to its namespace")
+    }
+
+    /// Sets what is given of name, MAC and MTU on interface `index`, then brings it up if `up`.
+    pub async fn configure(
+        &self,
+        index: u32,
+        name: Option<&str>,
+        mac: Option<[u8; 6]>,
+        mtu: Option<u32>,
+        up: bool,
+    ) -> Result<()> {
+        let mut msg = LinkUnspec::new_with_index(index);
+        if let Some(name) = name {
+            msg = msg.name(name.to_string());
+        }
+        if let Some(mac) = mac {
+            msg = msg.address(mac.to_vec());
+        }
+        if let Some(mtu) = mtu {
+            msg = msg.mtu(mtu);
+        }
+        self.handle
+            .link()
+            .set(msg.build())
+            .execute()
+            .await
+            .context("configuring interface")?;
+        if up {
+            self.handle
+                .link()
+                .set(LinkUnspec::new_with_index(index).up().build())
+                .execute()
+                .await
+                .context("bringing interface up")?;
+        }
+        Ok(())
+    }
+
+    pub async fn add_address(&self, index: u32, addr: Ipv4Addr, prefix: u8) -> Result<()> {
+        self.handle
+            .address()
+            .add(index, addr.into(), prefix)
+            .execute()
+            .await
+            .with_context(|| format!("adding address {addr}/{prefix}"))
+    }
+
+    /// The IPv4 addresses on interface `index` with their prefix lengths, in kernel order.
+    pub async fn ipv4_addresses(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
+        let mut stream = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        let mut out = Vec::new();
+        while let Some(msg) = stream.try_next().await.context("listing addresses")? {
+            for attr in &msg.attributes {
+                if let AddressAttribute::Local(std::net::IpAddr::V4(a)) = attr {
+                    out.push((*a, msg.header.prefix_len));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Asks the kernel to resolve `ip` on interface `index` and keep it resolved (a "managed"
+    /// neighbour entry). Returns false when an entry exists already, which the kernel resolves on
+    /// use anyway.
+    pub async fn add_managed_neighbour(&self, index: u32, ip: Ipv4Addr) -> Result<bool> {
+        let mut req = self
+            .handle
+            .neighbours()
+            .add(index, ip.into())
+            .state(NeighbourState::None);
+        req.message_mut()
+            .attributes
+            .push(NeighbourAttribute::ExtFlags(NeighbourExtFlags::Managed));
+        match req.execute().await {
+            Ok(()) => Ok(true),
+            Err(rtnetlink::Error::NetlinkError(m))
+                if m.code.map(|c| c.get()) == Some(-libc::EEXIST) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e).with_context(|| format!("adding neighbour {ip}")),
+        }
+    }
+
+    pub async fn del_neighbour(&self, index: u32, ip: Ipv4Addr) -> Result<()> {
+        let mut stream = self.handle.neighbours().get().execute();
+        while let Some(msg) = stream.try_next().await.context("listing neighbours")? {
+            let matches = msg.header.ifindex == index
+                && msg.attributes.iter().any(|a| {
+                    matches!(a, NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) if *d == ip)
+                });
+            if matches {
+                return match self.handle.neighbours().del(msg).execute().await {
+                    Err(e) if is_not_found(&e) => Ok(()),
+                    other => other.context("deleting neighbour"),
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+fn link_from(msg: &LinkMessage) -> Link {
+    let mut link = Link {
+        index: msg.header.index,
+        name: String::new(),
+        mtu: 0,
+        mac: [0; 6],
+        veth_peer_elsewhere: false,
+    };
+    let mut is_veth = false;
+    let mut peer_netns = false;
+    for attr in &msg.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => link.name = n.clone(),
+            LinkAttribute::Mtu(m) => link.mtu = *m,
+            LinkAttribute::Address(a) if a.len() == 6 => link.mac.copy_from_slice(a),
+            LinkAttribute::LinkNetNsId(_) => peer_netns = true,
+            LinkAttribute::LinkInfo(infos) => {
+                is_veth |= infos
+                    .iter()
+                    .any(|i| matches!(i, NlLinkInfo::Kind(InfoKind::Veth)));
+            }
+            _ => {}
+        }
+    }
+    link.veth_peer_elsewhere = is_veth && peer_netns;
+    link
+}

@@ -1,0 +1,139 @@
+//! The contents of the datapath's maps, computed from a configuration and the interfaces it
+//! resolved to, and written in one place.
+
+use std::net::Ipv4Addr;
+
+use anyhow::{Context as _, Result};
+use vtep_common::maps::{
+    FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, FloodPort, PortConfig, VniConfig,
+};
+
+use crate::{loader::Datapath, mac::Mac};
+
+/// A local port as the datapath sees it.
+#[derive(Debug, Clone)]
+pub struct Port {
+    pub name: String,
+    pub ifindex: u32,
+    /// `PORT_F_*`.
+    pub flags: u32,
+    /// The station behind the port, when vtep knows it (it made the workload).
+    pub mac: Option<Mac>,
+}
+
+/// Where an FDB entry points.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Remote(Ipv4Addr),
+    Port { ifindex: u32, flags: u32 },
+}
+
+/// One VNI, resolved against the system.
+#[derive(Debug, Clone)]
+pub struct VniTable {
+    pub id: u32,
+    pub dstport: u16,
+    pub ttl: u8,
+    pub stats_slot: u32,
+    pub remotes: Vec<Ipv4Addr>,
+    pub ports: Vec<Port>,
+    /// Static entries from the config, in addition to the ports' own MACs.
+    pub fdb: Vec<(Mac, Target)>,
+}
+
+impl VniTable {
+    /// Every FDB entry of this VNI: the known stations behind local ports, then the static ones.
+    pub fn fdb_entries(&self) -> Vec<(FdbKey, FdbEntry)> {
+        let key = |mac: &Mac| FdbKey {
+            vni: self.id,
+            mac: mac.0,
+            _pad: [0; 2],
+        };
+        let mut out: Vec<(FdbKey, FdbEntry)> = self
+            .ports
+            .iter()
+            .filter_map(|p| p.mac.map(|m| (key(&m), local_entry(p.ifindex, p.flags))))
+            .collect();
+        for (mac, target) in &self.fdb {
+            let entry = match target {
+                Target::Remote(ip) => FdbEntry {
+                    kind: FDB_REMOTE,
+                    ifindex: 0,
+                    remote: ip.octets(),
+                    port_flags: 0,
+                },
+                Target::Port { ifindex, flags } => local_entry(*ifindex, *flags),
+            };
+            out.push((key(mac), entry));
+        }
+        out
+    }
+
+    pub fn flood_list(&self) -> FloodList {
+        let mut list = FloodList::default();
+        for (slot, ip) in list.remotes.iter_mut().zip(&self.remotes) {
+            *slot = ip.octets();
+        }
+        for (slot, p) in list.ports.iter_mut().zip(&self.ports) {
+            *slot = FloodPort {
+                ifindex: p.ifindex,
+                flags: p.flags,
+            };
+        }
+        list.n_remotes = self.remotes.len() as u32;
+        list.n_ports = self.ports.len() as u32;
+        list
+    }
+
+    pub fn port_config(&self, port: &Port) -> PortConfig {
+        PortConfig {
+            vni: self.id,
+            stats_slot: self.stats_slot,
+            dstport: self.dstport.to_be_bytes(),
+            ttl: self.ttl,
+            _pad: 0,
+            flags: port.flags,
+        }
+    }
+}
+
+fn local_entry(ifindex: u32, flags: u32) -> FdbEntry {
+    FdbEntry {
+        kind: FDB_LOCAL,
+        ifindex,
+        remote: [0; 4],
+        port_flags: flags,
+    }
+}
+
+/// Writes every VNI's entries into the datapath's maps.
+pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
+    for vni in vnis {
+        let at = || format!("VNI {}", vni.id);
+        dp.vnis()?
+            .insert(
+                vni.id,
+                VniConfig {
+                    dstport: vni.dstport.to_be_bytes(),
+                    _pad: [0; 2],
+                    stats_slot: vni.stats_slot,
+                },
+                0,
+            )
+            .with_context(at)?;
+        dp.flood()?
+            .insert(vni.id, vni.flood_list(), 0)
+            .with_context(at)?;
+        for port in &vni.ports {
+            dp.ports()?
+                .insert(port.ifindex, vni.port_config(port), 0)
+                .with_context(at)?;
+        }
+        let mut fdb = dp.fdb()?;
+        for (key, entry) in vni.fdb_entries() {
+            fdb.insert(key, entry, 0)
+                .with_context(|| format!("FDB of {}", at()))?;
+        }
+    }
+    Ok(())
+}

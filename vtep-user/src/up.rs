@@ -1,0 +1,397 @@
+//! `vtep up`: check the whole configuration against the system, build what it describes, load
+//! and attach the datapath, run until told to stop, then remove everything it made.
+
+use std::net::Ipv4Addr;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use tracing::{info, warn};
+use vtep_common::{
+    maps::{DatapathConfig, MAX_DSTPORTS, PORT_F_PEER},
+    wire::OVERHEAD_IPV4,
+};
+
+use crate::{
+    config::{Config, Vni},
+    instance,
+    loader::Datapath,
+    mac::Mac,
+    netlink::{Link, Net},
+    netns, sysctl,
+    tables::{self, Port, Target, VniTable},
+    undo::{Item, Undo},
+};
+
+/// Smallest IPv4 MTU (RFC 791) a workload may be left with.
+const MIN_WORKLOAD_MTU: u32 = 68;
+
+/// What the checks found out about the system; the apply step needs nothing else from it.
+struct Checked {
+    underlay: Link,
+    local: Ipv4Addr,
+    /// The underlay's own subnets, to tell which remote VTEPs are on-link.
+    underlay_nets: Vec<(Ipv4Addr, u8)>,
+    workload_mtu: u32,
+}
+
+/// A started instance: the datapath and the undo log of what was made for it.
+pub struct Running {
+    datapath: Datapath,
+    undo: Undo,
+    net: Net,
+}
+
+impl Running {
+    /// Detaches the datapath and removes everything `start` created. Returns what could not
+    /// be removed.
+    pub async fn stop(self) -> Vec<anyhow::Error> {
+        drop(self.datapath);
+        self.undo.run(&self.net).await
+    }
+}
+
+/// Validates `config` against the system, then applies it. On any failure everything created
+/// so far is removed again before the error is returned.
+pub async fn start(config: &Config) -> Result<Running> {
+    let net = Net::connect()?;
+    let checked = check(&net, config).await?;
+    let mut undo = Undo::new(instance::state_file(&config.name));
+    match apply(&net, config, &checked, &mut undo).await {
+        Ok(datapath) => Ok(Running {
+            datapath,
+            undo,
+            net,
+        }),
+        Err(e) => {
+            for err in undo.run(&net).await {
+                warn!("cleanup after failed start: {err:#}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Runs `config` until SIGINT or SIGTERM.
+pub async fn run(config: &Config) -> Result<()> {
+    let running = start(config).await?;
+    info!(name = %config.name, "vtep is up; SIGINT or SIGTERM stops it");
+    wait_for_stop_signal().await?;
+    info!("stopping");
+    let errors = running.stop().await;
+    for e in &errors {
+        warn!("{e:#}");
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        bail!("{} item(s) could not be removed", errors.len())
+    }
+}
+
+async fn wait_for_stop_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// Everything that can fail because of the system's state, checked before anything changes.
+async fn check(net: &Net, config: &Config) -> Result<Checked> {
+    let state = instance::state_file(&config.name);
+    if state.exists() || instance::pin_dir(&config.name).exists() {
+        bail!(
+            "name: instance `{}` is running or crashed ({} exists); stop it, or run `vtep down` to clean up after a crash",
+            config.name,
+            state.display()
+        );
+    }
+    let underlay = net.link(&config.underlay.interface).await?.ok_or_else(|| {
+        anyhow!(
+            "underlay.interface: interface `{}` does not exist",
+            config.underlay.interface
+        )
+    })?;
+    let underlay_nets = net.ipv4_addresses(underlay.index).await?;
+    let local = match config.underlay.local {
+        Some(ip) => ip,
+        None => underlay_nets.first().map(|(a, _)| *a).ok_or_else(|| {
+            anyhow!(
+                "underlay.local: not set and `{}` has no IPv4 address",
+                underlay.name
+            )
+        })?,
+    };
+    let workload_mtu = underlay.mtu.saturating_sub(OVERHEAD_IPV4 as u32);
+    if workload_mtu < MIN_WORKLOAD_MTU {
+        bail!(
+            "underlay.interface: MTU {} of `{}` leaves no room for VXLAN",
+            underlay.mtu,
+            underlay.name
+        );
+    }
+    for (i, vni) in config.vnis.iter().enumerate() {
+        for (j, port) in vni.ports.iter().enumerate() {
+            if net.link(&port.interface).await?.is_none() {
+                bail!(
+                    "vni[{i}].port[{j}].interface: interface `{}` does not exist",
+                    port.interface
+                );
+            }
+        }
+        for (field, name) in created_links(vni) {
+            if net.link(&name).await?.is_some() {
+                bail!("vni[{i}].{field}: interface `{name}` already exists");
+            }
+        }
+        for (j, w) in vni.workloads.iter().enumerate() {
+            if netns::exists(&w.netns) {
+                let inner = netns::connect_in(&w.netns)?;
+                if inner.link(&w.interface).await?.is_some() {
+                    bail!(
+                        "vni[{i}].workload[{j}].interface: `{}` already exists in namespace `{}`",
+                        w.interface,
+                        w.netns
+                    );
+                }
+            }
+        }
+    }
+    Ok(Checked {
+        underlay,
+        local,
+        underlay_nets,
+        workload_mtu,
+    })
+}
+
+/// Interfaces `vtep up` creates in its own namespace for one VNI, with the field naming each.
+fn created_links(vni: &Vni) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(host) = &vni.host {
+        let name = host.interface_name(vni.id);
+        out.push(("host.interface".to_string(), format!("{name}p")));
+        out.push(("host.interface".to_string(), name));
+    }
+    for (j, w) in vni.workloads.iter().enumerate() {
+        out.push((
+            format!("workload[{j}].host_interface"),
+            w.host_interface_name(),
+        ));
+    }
+    out
+}
+
+async fn apply(net: &Net, config: &Config, checked: &Checked, undo: &mut Undo) -> Result<Datapath> {
+    let mut tables_by_vni = Vec::new();
+    for (slot, vni) in config.vnis.iter().enumerate() {
+        let ports = build_ports(net, vni, checked.workload_mtu, undo).await?;
+        let fdb = vni
+            .fdb
+            .iter()
+            .map(|f| {
+                let target = match (f.dst, &f.port) {
+                    (Some(ip), _) => Target::Remote(ip),
+                    (None, Some(name)) => {
+                        let p = ports.iter().find(|p| &p.name == name).expect("validated");
+                        Target::Port {
+                            ifindex: p.ifindex,
+                            flags: p.flags,
+                        }
+                    }
+                    (None, None) => unreachable!("validated"),
+                };
+                (f.mac, target)
+            })
+            .collect();
+        tables_by_vni.push(VniTable {
+            id: vni.id,
+            dstport: vni.dstport,
+            ttl: config.underlay.ttl,
+            stats_slot: slot as u32,
+            remotes: vni.remotes.clone(),
+            ports,
+            fdb,
+        });
+    }
+
+    let mut dstports = [[0u8; 2]; MAX_DSTPORTS];
+    for (slot, port) in dstports.iter_mut().zip(config.dstports()) {
+        *slot = port.to_be_bytes();
+    }
+    let dp_config = DatapathConfig {
+        local_ip: checked.local.octets(),
+        srcport_min: config.underlay.srcport[0],
+        srcport_max: config.underlay.srcport[1],
+        dstports,
+    };
+    let mut datapath = Datapath::load(&dp_config, config.fdb_size)?;
+    tables::fill(&mut datapath, &tables_by_vni)?;
+    let pins = instance::pin_dir(&config.name);
+    instance::ensure_bpffs()?;
+    undo.record(Item::Pins(pins.clone()))?;
+    datapath.pin_maps(&pins)?;
+
+    keep_remotes_resolved(net, checked, &tables_by_vni, undo).await?;
+
+    // Ports first, the underlay last: by the time VXLAN is decapsulated, every port it can be
+    // delivered to already sends.
+    for port in tables_by_vni.iter().flat_map(|v| &v.ports) {
+        // The datapath's route lookups are input lookups on the port (see vtep-ebpf xmit.rs),
+        // which the kernel allows only with forwarding on. Port traffic never reaches the IP
+        // stack, so this changes nothing else.
+        let key = format!("net/ipv4/conf/{}/forwarding", port.name);
+        let old = sysctl::set(&key, "1")?;
+        undo.record(Item::Sysctl { key, value: old })?;
+        datapath.attach_port(&port.name)?;
+    }
+    datapath.attach_underlay(&checked.underlay.name)?;
+    info!(
+        underlay = %checked.underlay.name,
+        local = %checked.local,
+        vnis = tables_by_vni.len(),
+        ports = tables_by_vni.iter().map(|v| v.ports.len()).sum::<usize>(),
+        "datapath attached"
+    );
+    Ok(datapath)
+}
+
+/// Creates (or adopts) the local ports of one VNI.
+async fn build_ports(net: &Net, vni: &Vni, mtu: u32, undo: &mut Undo) -> Result<Vec<Port>> {
+    let mut ports = Vec::new();
+    if let Some(host) = &vni.host {
+        let name = host.interface_name(vni.id);
+        let port_name = format!("{name}p");
+        net.add_veth(&name, &port_name).await?;
+        undo.record(Item::Link(name.clone()))?;
+        let host_if = net.require_link(&name).await?;
+        let port_if = net.require_link(&port_name).await?;
+        net.configure(port_if.index, None, None, Some(mtu), true)
+            .await?;
+        net.configure(host_if.index, None, host.mac.map(|m| m.0), Some(mtu), true)
+            .await?;
+        if let Some(addr) = host.address {
+            net.add_address(host_if.index, addr.addr, addr.prefix)
+                .await?;
+        }
+        let mac = net.require_link(&name).await?.mac;
+        ports.push(Port {
+            name: port_name,
+            ifindex: port_if.index,
+            flags: 0,
+            mac: Some(Mac(mac)),
+        });
+    }
+    for w in &vni.workloads {
+        if !netns::exists(&w.netns) {
+            netns::create(&w.netns).await?;
+            undo.record(Item::Netns(w.netns.clone()))?;
+        }
+        let host_name = w.host_interface_name();
+        // The peer gets a temporary name: `interface` (eth0) may exist in this namespace.
+        let temp = format!("vtmp{}", std::process::id() % 100_000_000);
+        net.add_veth(&host_name, &temp).await?;
+        undo.record(Item::Link(host_name.clone()))?;
+        let host_if = net.require_link(&host_name).await?;
+        let peer = net.require_link(&temp).await?;
+        net.move_to_netns(peer.index, &netns::open(&w.netns)?)
+            .await?;
+        let inner = netns::connect_in(&w.netns)?;
+        let peer = inner.require_link(&temp).await?;
+        inner
+            .configure(
+                peer.index,
+                Some(&w.interface),
+                w.mac.map(|m| m.0),
+                Some(mtu),
+                true,
+            )
+            .await
+            .with_context(|| format!("setting up `{}` in namespace `{}`", w.interface, w.netns))?;
+        if let Some(addr) = w.address {
+            inner
+                .add_address(peer.index, addr.addr, addr.prefix)
+                .await?;
+        }
+        if let Some(lo) = inner.link("lo").await? {
+            inner.configure(lo.index, None, None, None, true).await?;
+        }
+        let mac = inner.require_link(&w.interface).await?.mac;
+        net.configure(host_if.index, None, None, Some(mtu), true)
+            .await?;
+        ports.push(Port {
+            name: host_name,
+            ifindex: host_if.index,
+            flags: PORT_F_PEER,
+            mac: Some(Mac(mac)),
+        });
+    }
+    for p in &vni.ports {
+        let link = net.require_link(&p.interface).await?;
+        let flags = if link.veth_peer_elsewhere {
+            PORT_F_PEER
+        } else {
+            0
+        };
+        ports.push(Port {
+            name: p.interface.clone(),
+            ifindex: link.index,
+            flags,
+            mac: None,
+        });
+    }
+    Ok(ports)
+}
+
+/// Flood copies cannot wait for ARP on the underlay, so the kernel is asked to keep every
+/// on-link remote VTEP resolved ("managed" neighbour entries).
+async fn keep_remotes_resolved(
+    net: &Net,
+    checked: &Checked,
+    vnis: &[VniTable],
+    undo: &mut Undo,
+) -> Result<()> {
+    let mut remotes: Vec<Ipv4Addr> = vnis
+        .iter()
+        .flat_map(|v| {
+            v.remotes
+                .iter()
+                .copied()
+                .chain(v.fdb.iter().filter_map(|(_, t)| match t {
+                    Target::Remote(ip) => Some(*ip),
+                    Target::Port { .. } => None,
+                }))
+        })
+        .collect();
+    remotes.sort_unstable();
+    remotes.dedup();
+    for ip in remotes {
+        let on_link = checked
+            .underlay_nets
+            .iter()
+            .any(|(net_addr, prefix)| same_subnet(*net_addr, ip, *prefix));
+        if !on_link {
+            continue;
+        }
+        match net.add_managed_neighbour(checked.underlay.index, ip).await {
+            Ok(true) => undo.record(Item::Neighbour {
+                ifindex: checked.underlay.index,
+                ip,
+            })?,
+            Ok(false) => {}
+            Err(e) => warn!("cannot keep remote VTEP {ip} resolved: {e:#}"),
+        }
+    }
+    Ok(())
+}
+
+fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix: u8) -> bool {
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    };
+    u32::from(a) & mask == u32::from(b) & mask
+}
