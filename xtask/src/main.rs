@@ -1,1 +1,73 @@
-fn main() {}
+//! `cargo xtask build | run | test | demo`: the project's workflow.
+
+mod cmd;
+mod demo;
+mod setup;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what the build needs (once), then build the eBPF object and the vtep binary.
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build, then run vtep with the given arguments: `cargo xtask run -- up -c FILE`.
+    Run {
+        #[arg(long)]
+        release: bool,
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Build, then run every test: unit, BPF_PROG_TEST_RUN datapath and namespace tests.
+    Test {
+        /// Extra arguments for `cargo test` (after `--`), e.g. a test name filter.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Build, then show VXLAN between two simulated hosts, and remove everything again.
+    Demo,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Build { release } => build(release).map(drop),
+        Command::Run { release, args } => {
+            let bin = build(release)?;
+            cmd::exec(&bin, &args)
+        }
+        Command::Test { args } => {
+            build(false)?;
+            let mut cargo_args = vec!["test", "--workspace", "--", "--test-threads=2"];
+            cargo_args.extend(args.iter().map(String::as_str));
+            cmd::cargo(&cargo_args)
+        }
+        Command::Demo => {
+            let bin = build(false)?;
+            demo::run(&bin)
+        }
+    }
+}
+
+/// Ensures the toolchain pieces, builds vtep and returns the binary's path.
+fn build(release: bool) -> Result<std::path::PathBuf> {
+    setup::ensure()?;
+    let mut args = vec!["build", "--package", "vtep-user"];
+    if release {
+        args.push("--release");
+    }
+    cmd::cargo(&args)?;
+    Ok(cmd::workspace_root()
+        .join("target")
+        .join(if release { "release" } else { "debug" })
+        .join("vtep"))
+}
