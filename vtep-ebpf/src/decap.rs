@@ -5,7 +5,7 @@
 use aya_ebpf::{
     bindings::{
         BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_DECAP_L3_IPV6, BPF_F_ADJ_ROOM_FIXED_GSO,
-        TC_ACT_OK, TC_ACT_SHOT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
+        bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
     },
     programs::TcContext,
 };
@@ -23,6 +23,7 @@ use crate::{
     deliver, flood,
     maps::{FDB, FLOOD, Traffic, VNIS, config, count_drop, count_traffic},
     parse::{ensure_linear, is_group_mac, ptr_at},
+    verdict,
 };
 
 const OFF_UDP: usize = ETH_LEN + IPV4_LEN;
@@ -34,18 +35,18 @@ const MIN_LEN: usize = INNER_OFFSET + ETH_LEN;
 #[inline(always)]
 pub fn ingress(ctx: &TcContext) -> i32 {
     match try_ingress(ctx) {
-        Ok(verdict) => verdict,
+        Ok(v) => v,
         Err(reason) => {
             count_drop(reason);
-            TC_ACT_SHOT as i32
+            verdict::SHOT
         }
     }
 }
 
-/// `Ok(TC_ACT_OK)` for anything that is not VXLAN for us.
+/// `Ok(verdict::PASS)` for anything that is not VXLAN for us.
 #[inline(always)]
 fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
-    const PASS: Result<i32, DropReason> = Ok(TC_ACT_OK as i32);
+    const PASS: Result<i32, DropReason> = Ok(verdict::PASS);
     // Outer headers up to UDP must be linear to classify; pulling only happens for packets
     // whose head the driver left in fragments.
     if !ensure_linear(ctx, OFF_VXLAN) {
@@ -104,7 +105,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         None
     } else {
         unsafe {
-            FDB.get(&FdbKey {
+            FDB.get(FdbKey {
                 vni,
                 mac: dst,
                 _pad: [0; 2],
@@ -137,7 +138,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
             count_traffic(slot, Traffic::Decap, len);
             flood::to_local_ports(ctx, list, 0);
             // The original was the template for the copies: consumed, not dropped.
-            Ok(TC_ACT_SHOT as i32)
+            Ok(verdict::SHOT)
         }
     }
 }

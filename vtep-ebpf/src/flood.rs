@@ -1,7 +1,7 @@
 //! Broadcast, multicast and unknown unicast: a copy to every other local port of the VNI and,
 //! for frames from a local port, head-end replication to every remote VTEP of the VNI.
 
-use aya_ebpf::{bindings::TC_ACT_SHOT, programs::TcContext};
+use aya_ebpf::programs::TcContext;
 use vtep_common::{
     drop::DropReason,
     maps::{FloodList, MAX_FLOOD_PORTS, MAX_FLOOD_REMOTES, PortConfig},
@@ -11,6 +11,7 @@ use vtep_common::{
 use crate::{
     encap::{self, OuterHeaders},
     maps::{FLOOD, Traffic, count_drop, count_traffic},
+    verdict,
     xmit::{self, NextHop},
 };
 
@@ -48,19 +49,19 @@ pub fn from_port(
 ) -> i32 {
     let Some(list) = (unsafe { FLOOD.get(port.vni) }) else {
         count_drop(DropReason::NoFloodTarget);
-        return TC_ACT_SHOT as i32;
+        return verdict::SHOT;
     };
     let n_remotes = list.n_remotes;
     let only_ingress = list.n_ports == 0 || (list.n_ports == 1 && list.ports[0].ifindex == ingress);
     if n_remotes == 0 && only_ingress {
         count_drop(DropReason::NoFloodTarget);
-        return TC_ACT_SHOT as i32;
+        return verdict::SHOT;
     }
     let inner_len = ctx.len();
     count_traffic(port.stats_slot, Traffic::Flood, inner_len);
     to_local_ports(ctx, list, ingress);
     if n_remotes == 0 {
-        return TC_ACT_SHOT as i32;
+        return verdict::SHOT;
     }
 
     let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
@@ -70,7 +71,7 @@ pub fn from_port(
         Ok(len) => len,
         Err(reason) => {
             count_drop(reason);
-            return TC_ACT_SHOT as i32;
+            return verdict::SHOT;
         }
     };
     for i in 0..MAX_FLOOD_REMOTES {
@@ -101,7 +102,7 @@ pub fn from_port(
         };
         if let Err(reason) = encap::write(ctx, &hdr, hdr_len) {
             count_drop(reason);
-            return TC_ACT_SHOT as i32;
+            return verdict::SHOT;
         }
         if ctx.clone_redirect(ifindex, 0).is_ok() {
             count_traffic(port.stats_slot, Traffic::Encap, inner_len);
@@ -110,5 +111,5 @@ pub fn from_port(
         }
     }
     // The original was only the template for the copies: consumed, not dropped.
-    TC_ACT_SHOT as i32
+    verdict::SHOT
 }

@@ -10,6 +10,7 @@ mod flood;
 mod maps;
 mod parse;
 mod port;
+mod verdict;
 mod xmit;
 
 use aya_ebpf::{macros::classifier, programs::TcContext};
@@ -26,7 +27,7 @@ pub fn vtep_underlay(ctx: TcContext) -> i32 {
     decap::ingress(&ctx)
 }
 
-#[cfg(not(test))]
+#[cfg(target_arch = "bpf")]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}

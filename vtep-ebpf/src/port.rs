@@ -1,7 +1,7 @@
 //! Frames a local workload sends: switched to another local port, encapsulated to the remote
 //! VTEP the FDB names, or flooded.
 
-use aya_ebpf::{bindings::TC_ACT_SHOT, programs::TcContext};
+use aya_ebpf::programs::TcContext;
 use vtep_common::{
     drop::DropReason,
     maps::{FDB_LOCAL, FdbKey},
@@ -14,6 +14,7 @@ use crate::{
     flood,
     maps::{FDB, PORTS, Traffic, count_drop, count_traffic},
     parse::{is_group_mac, ptr_at},
+    verdict,
     xmit::{self, NextHop},
 };
 
@@ -21,10 +22,10 @@ use crate::{
 #[inline(always)]
 pub fn ingress(ctx: &TcContext) -> i32 {
     match try_ingress(ctx) {
-        Ok(verdict) => verdict,
+        Ok(v) => v,
         Err(reason) => {
             count_drop(reason);
-            TC_ACT_SHOT as i32
+            verdict::SHOT
         }
     }
 }
@@ -42,7 +43,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         None
     } else {
         unsafe {
-            FDB.get(&FdbKey {
+            FDB.get(FdbKey {
                 vni: port.vni,
                 mac: dst,
                 _pad: [0; 2],

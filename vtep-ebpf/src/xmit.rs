@@ -3,15 +3,14 @@
 
 use aya_ebpf::{
     bindings::{
-        BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, TC_ACT_SHOT, bpf_fib_lookup,
-        bpf_redir_neigh,
+        BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup, bpf_redir_neigh,
     },
     helpers::{bpf_fib_lookup as fib_lookup, bpf_redirect, bpf_redirect_neigh},
     programs::TcContext,
 };
 use vtep_common::drop::DropReason;
 
-use crate::maps::config;
+use crate::{maps::config, verdict};
 
 const AF_INET: u8 = 2;
 
@@ -86,9 +85,5 @@ pub fn redirect_resolving(ifindex: u32, nexthop: u32) -> i32 {
             0,
         )
     };
-    if ret < 0 {
-        TC_ACT_SHOT as i32
-    } else {
-        ret as i32
-    }
+    if ret < 0 { verdict::SHOT } else { ret as i32 }
 }

@@ -226,13 +226,13 @@ impl Config {
             return Err(invalid("fdb_size", "must be within 1..=16777216"));
         }
         check_ifname("underlay.interface", &self.underlay.interface)?;
-        if let Some(local) = self.underlay.local {
-            if local.is_unspecified() || local.is_multicast() || local.is_broadcast() {
-                return Err(invalid(
-                    "underlay.local",
-                    format!("{local} is not a unicast address"),
-                ));
-            }
+        if let Some(local) = self.underlay.local
+            && (local.is_unspecified() || local.is_multicast() || local.is_broadcast())
+        {
+            return Err(invalid(
+                "underlay.local",
+                format!("{local} is not a unicast address"),
+            ));
         }
         if self.underlay.ttl == 0 {
             return Err(invalid("underlay.ttl", "must be within 1..=255"));
@@ -467,5 +467,152 @@ fn check_mac(field: &str, mac: Option<Mac>) -> Result<(), ConfigError> {
         Some(m) if m.is_group() => Err(invalid(field, format!("{m} is a group address"))),
         Some(m) if m.is_zero() => Err(invalid(field, "00:00:00:00:00:00 is not a station address")),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "a"
+[underlay]
+interface = "eth0"
+[[vni]]
+id = 100
+remotes = ["198.18.0.2"]
+[vni.host]
+address = "192.0.2.1/24"
+[[vni.workload]]
+netns = "w1"
+address = "192.0.2.11/24"
+mac = "02:00:00:00:00:01"
+[[vni.fdb]]
+mac = "02:00:00:00:00:02"
+dst = "198.18.0.2"
+"#;
+
+    /// The error `text` gives, as printed.
+    fn error(text: &str) -> String {
+        Config::parse(text)
+            .expect_err("config accepted")
+            .to_string()
+    }
+
+    #[test]
+    fn accepts_a_full_config_with_defaults() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.vnis[0].dstport, 4789);
+        assert_eq!(c.underlay.ttl, 64);
+        assert_eq!(c.underlay.srcport, [32768, 60999]);
+        assert_eq!(
+            c.vnis[0].host.as_ref().unwrap().interface_name(100),
+            "vtep100"
+        );
+        assert_eq!(c.vnis[0].workloads[0].host_interface_name(), "w1-h");
+        assert_eq!(c.vnis[0].workloads[0].interface, "eth0");
+    }
+
+    #[test]
+    fn the_examples_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 4, "examples missing");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = error(&GOOD.replace("remotes =", "remote_vteps ="));
+        assert!(e.contains("unknown field `remote_vteps`"), "{e}");
+    }
+
+    #[test]
+    fn vni_outside_24_bits_is_refused() {
+        assert!(error(&GOOD.replace("id = 100", "id = 0")).starts_with("vni[0].id: 0 is outside"));
+        let e = error(&GOOD.replace("id = 100", "id = 16777216"));
+        assert!(
+            e.starts_with("vni[0].id: 16777216 is outside 1..=16777215"),
+            "{e}"
+        );
+        assert!(Config::parse(&GOOD.replace("id = 100", "id = 16777215")).is_ok());
+    }
+
+    #[test]
+    fn duplicate_vni_is_refused() {
+        let text = format!("{GOOD}\n[[vni]]\nid = 100\n");
+        assert!(error(&text).starts_with("vni[1].id: VNI 100 is configured twice"));
+    }
+
+    #[test]
+    fn duplicate_port_is_refused() {
+        let text = format!("{GOOD}\n[[vni]]\nid = 200\n[[vni.port]]\ninterface = \"w1-h\"\n");
+        let e = error(&text);
+        assert!(
+            e.starts_with("vni[1].port[0].interface: interface `w1-h` is already used"),
+            "{e}"
+        );
+        let text = format!("{GOOD}\n[[vni]]\nid = 200\n[[vni.port]]\ninterface = \"eth0\"\n");
+        assert!(error(&text).contains("already used by underlay.interface"));
+    }
+
+    #[test]
+    fn bad_addresses_are_refused() {
+        let e = error(&GOOD.replace("192.0.2.11/24", "192.0.2.300/24"));
+        assert!(e.contains("`192.0.2.300` is not an IPv4 address"), "{e}");
+        assert!(
+            error(&GOOD.replace("192.0.2.11/24", "192.0.2.11")).contains("is not ADDRESS/PREFIX")
+        );
+        assert!(error(&GOOD.replace("192.0.2.11/24", "192.0.2.11/33")).contains("over 32"));
+        let e = error(&GOOD.replace("remotes = [\"198.18.0.2\"]", "remotes = [\"224.0.0.1\"]"));
+        assert!(
+            e.starts_with("vni[0].remotes[0]: 224.0.0.1 is not a unicast address"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_macs_are_refused() {
+        let e = error(&GOOD.replace("02:00:00:00:00:01", "02:00:00:00:01"));
+        assert!(e.contains("is not a MAC address"), "{e}");
+        let e = error(&GOOD.replace("02:00:00:00:00:02", "01:00:5e:00:00:01"));
+        assert!(
+            e.starts_with("vni[0].fdb[0].mac: 01:00:5e:00:00:01 is a group address"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fdb_entry_needs_one_target() {
+        let e = error(&GOOD.replace("dst = \"198.18.0.2\"", "port = \"nope\""));
+        assert!(
+            e.starts_with("vni[0].fdb[0].port: `nope` is not a port of VNI 100"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("dst = \"198.18.0.2\"", ""));
+        assert!(e.starts_with("vni[0].fdb[0]: set exactly one of"), "{e}");
+    }
+
+    #[test]
+    fn long_interface_names_are_refused() {
+        let e = error(&GOOD.replace("netns = \"w1\"", "netns = \"a-very-long-name\""));
+        assert!(e.starts_with("vni[0].workload[0].host_interface"), "{e}");
+        let e = error(&GOOD.replace("[vni.host]", "[vni.host]\ninterface = \"fifteen-chars-x\""));
+        assert!(e.starts_with("vni[0].host.interface"), "{e}");
+    }
+
+    #[test]
+    fn srcport_range_is_checked() {
+        let e = error(&GOOD.replace(
+            "interface = \"eth0\"",
+            "interface = \"eth0\"\nsrcport = [5000, 4000]",
+        ));
+        assert!(e.starts_with("underlay.srcport"), "{e}");
     }
 }

@@ -137,3 +137,93 @@ pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use vtep_common::maps::PORT_F_PEER;
+
+    use super::*;
+
+    fn table() -> VniTable {
+        VniTable {
+            id: 0xABCDEF,
+            dstport: 8472,
+            ttl: 9,
+            stats_slot: 3,
+            remotes: vec![Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 3)],
+            ports: vec![
+                Port {
+                    name: "a".into(),
+                    ifindex: 7,
+                    flags: PORT_F_PEER,
+                    mac: Some(Mac([2, 0, 0, 0, 0, 1])),
+                },
+                Port {
+                    name: "b".into(),
+                    ifindex: 8,
+                    flags: 0,
+                    mac: None,
+                },
+            ],
+            fdb: vec![
+                (
+                    Mac([2, 0, 0, 0, 0, 9]),
+                    Target::Remote(Ipv4Addr::new(198, 18, 0, 3)),
+                ),
+                (
+                    Mac([2, 0, 0, 0, 0, 8]),
+                    Target::Port {
+                        ifindex: 8,
+                        flags: 0,
+                    },
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn fdb_holds_known_stations_and_static_entries() {
+        let entries = table().fdb_entries();
+        assert_eq!(entries.len(), 3, "port b has no known MAC, so no entry");
+        let (k, e) = entries[0];
+        assert_eq!((k.vni, k.mac), (0xABCDEF, [2, 0, 0, 0, 0, 1]));
+        assert_eq!(
+            (e.kind, e.ifindex, e.port_flags),
+            (FDB_LOCAL, 7, PORT_F_PEER)
+        );
+        let (k, e) = entries[1];
+        assert_eq!(k.mac, [2, 0, 0, 0, 0, 9]);
+        assert_eq!((e.kind, e.remote), (FDB_REMOTE, [198, 18, 0, 3]));
+        assert_eq!((entries[2].1.kind, entries[2].1.ifindex), (FDB_LOCAL, 8));
+    }
+
+    #[test]
+    fn flood_list_has_every_remote_and_port() {
+        let list = table().flood_list();
+        assert_eq!((list.n_remotes, list.n_ports), (2, 2));
+        assert_eq!(list.remotes[..2], [[198, 18, 0, 2], [198, 18, 0, 3]]);
+        assert_eq!(
+            list.ports[0],
+            FloodPort {
+                ifindex: 7,
+                flags: PORT_F_PEER
+            }
+        );
+        assert_eq!(
+            list.ports[1],
+            FloodPort {
+                ifindex: 8,
+                flags: 0
+            }
+        );
+    }
+
+    #[test]
+    fn port_config_carries_the_send_parameters() {
+        let t = table();
+        let pc = t.port_config(&t.ports[0]);
+        assert_eq!(pc.vni, 0xABCDEF);
+        assert_eq!(pc.dstport, 8472u16.to_be_bytes());
+        assert_eq!((pc.ttl, pc.stats_slot, pc.flags), (9, 3, PORT_F_PEER));
+    }
+}
