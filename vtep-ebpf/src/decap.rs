@@ -7,6 +7,7 @@ use aya_ebpf::{
         BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_DECAP_L3_IPV6, BPF_F_ADJ_ROOM_FIXED_GSO,
         bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
     },
+    helpers::bpf_skb_change_tail,
     programs::TcContext,
 };
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, udp::UdpHdr, vxlan::VxlanHdr};
@@ -30,6 +31,10 @@ const OFF_UDP: usize = ETH_LEN + IPV4_LEN;
 const OFF_VXLAN: usize = OFF_UDP + UdpHdr::LEN;
 /// Shortest VXLAN packet we decapsulate: outer headers plus an inner Ethernet header.
 const MIN_LEN: usize = INNER_OFFSET + ETH_LEN;
+/// `skb->pkt_type` of frames addressed to this host's MAC.
+const PACKET_HOST: u32 = 0;
+/// Shortest packet `adjust_room` shrinks by the outer headers: 20 bytes must stay after the MAC header.
+const SHRINK_MIN_LEN: u32 = (INNER_OFFSET + ETH_LEN + IPV4_LEN) as u32;
 
 /// TC ingress of the underlay interface. Returns the TC verdict; every drop is counted.
 #[inline(always)]
@@ -47,6 +52,13 @@ pub fn ingress(ctx: &TcContext) -> i32 {
 #[inline(always)]
 fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     const PASS: Result<i32, DropReason> = Ok(verdict::PASS);
+    // A tagged packet belongs to a VLAN on top of this interface, not to the VTEP on it; a
+    // frame to another host's MAC (seen in promiscuous mode) is not ours either.
+    let (vlan_present, pkt_type) =
+        unsafe { ((*ctx.skb.skb).vlan_present, (*ctx.skb.skb).pkt_type) };
+    if vlan_present != 0 || pkt_type != PACKET_HOST {
+        return PASS;
+    }
     // Outer headers up to UDP must be linear to classify; pulling only happens for packets
     // whose head the driver left in fragments.
     if !ensure_linear(ctx, OFF_VXLAN) {
@@ -68,6 +80,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         || ip.proto != IPPROTO_UDP
         || ip.dst_addr != cfg.local_ip
         || (u16::from_be_bytes(ip.frags) & 0x3fff) != 0
+        || !ipv4_checksum_ok(ip)
     {
         return PASS;
     }
@@ -143,6 +156,21 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     }
 }
 
+/// The kernel's IP layer would drop a corrupted header; so must we, rather than trust it.
+#[inline(always)]
+fn ipv4_checksum_ok(ip: &Ipv4Hdr) -> bool {
+    let bytes: &[u8; IPV4_LEN] = unsafe { &*(ip as *const Ipv4Hdr).cast() };
+    let mut sum: u32 = 0;
+    let mut i = 0;
+    while i < IPV4_LEN {
+        sum += u32::from(u16::from_be_bytes([bytes[i], bytes[i + 1]]));
+        i += 2;
+    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum == 0xffff
+}
+
 #[inline(always)]
 fn is_vxlan_port(ports: &[[u8; 2]; MAX_DSTPORTS], port: &[u8; 2]) -> bool {
     // Unused slots are zero, and no VXLAN packet is sent to port zero.
@@ -166,9 +194,19 @@ fn strip_outer(ctx: &TcContext, proto: u16, inner_eth: &[u8; ETH_LEN]) -> Result
         _ => BPF_F_ADJ_ROOM_DECAP_L3_IPV4,
     };
     let flags = u64::from(BPF_F_ADJ_ROOM_FIXED_GSO | l3);
+    // adjust_room leaves at least an IPv4 header's worth (20 bytes) after the MAC header, so
+    // an inner frame with less payload is padded for the shrink and cut back after it.
+    let len = ctx.len();
+    let short = len < SHRINK_MIN_LEN;
+    if short && unsafe { bpf_skb_change_tail(ctx.skb.skb, SHRINK_MIN_LEN, 0) } != 0 {
+        return Err(DropReason::DecapFailed);
+    }
     // Room is removed after the outer MAC header, which then takes the inner header's bytes.
     ctx.adjust_room(-(OVERHEAD_IPV4 as i32), BPF_ADJ_ROOM_MAC, flags)
         .map_err(|_| DropReason::DecapFailed)?;
+    if short && unsafe { bpf_skb_change_tail(ctx.skb.skb, len - OVERHEAD_IPV4 as u32, 0) } != 0 {
+        return Err(DropReason::DecapFailed);
+    }
     ctx.store(0, inner_eth, 0)
         .map_err(|_| DropReason::DecapFailed)
 }

@@ -1,7 +1,10 @@
 //! Frames a local workload sends: switched to another local port, encapsulated to the remote
 //! VTEP the FDB names, or flooded.
 
-use aya_ebpf::programs::TcContext;
+use aya_ebpf::{
+    helpers::{bpf_skb_change_head, bpf_skb_vlan_pop},
+    programs::TcContext,
+};
 use vtep_common::{
     drop::DropReason,
     maps::{FDB_LOCAL, FdbKey},
@@ -34,6 +37,26 @@ pub fn ingress(ctx: &TcContext) -> i32 {
 fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
     let port = unsafe { PORTS.get(ifindex) }.ok_or(DropReason::UnknownPort)?;
+    // The kernel took a received 802.1Q tag out of the frame (skb metadata) before TC ingress.
+    // It belongs to the overlay frame: clear it from the metadata and write it back into the
+    // frame.
+    let (vlan_present, vlan_proto, vlan_tci) = unsafe {
+        let s = &*ctx.skb.skb;
+        (s.vlan_present, s.vlan_proto, s.vlan_tci)
+    };
+    if vlan_present != 0 {
+        if unsafe { bpf_skb_vlan_pop(ctx.skb.skb) } != 0
+            || unsafe { bpf_skb_change_head(ctx.skb.skb, 4, 0) } != 0
+        {
+            return Err(DropReason::EncapFailed);
+        }
+        let macs = ptr_at::<[u8; 12]>(ctx, 4).ok_or(DropReason::FrameTruncated)?;
+        let mut hdr = [0u8; 16];
+        hdr[..12].copy_from_slice(unsafe { &*macs });
+        hdr[12..14].copy_from_slice(&(vlan_proto as u16).to_ne_bytes());
+        hdr[14..16].copy_from_slice(&(vlan_tci as u16).to_be_bytes());
+        ctx.store(0, &hdr, 0).map_err(|_| DropReason::EncapFailed)?;
+    }
     let eth = ptr_at::<[u8; ETH_LEN]>(ctx, 0).ok_or(DropReason::FrameTruncated)?;
     let inner_eth: [u8; ETH_LEN] = unsafe { *eth };
     let mut dst = [0u8; 6];
@@ -71,8 +94,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     }
     let hdr_len = encap::grow(ctx, proto)?;
     encap::write(ctx, &hdr, hdr_len)?;
-    count_traffic(port.stats_slot, Traffic::Encap, len);
-    Ok(match hop {
+    let verdict = match hop {
         NextHop::Resolved { ifindex, .. } => xmit::redirect(ifindex),
         // adjust_room made skb->protocol IPv4 for IP frames; other frames keep theirs, and the
         // neighbour layer only takes IPv4 skbs.
@@ -80,5 +102,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
             xmit::redirect_resolving(ifindex, nexthop)
         }
         NextHop::Unresolved { .. } => return Err(DropReason::NoNeigh),
-    })
+    };
+    count_traffic(port.stats_slot, Traffic::Encap, len);
+    Ok(verdict)
 }
