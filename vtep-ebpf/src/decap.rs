@@ -22,7 +22,7 @@ use vtep_common::{
 
 use crate::{
     deliver, flood,
-    maps::{FDB, FLOOD, Traffic, VNIS, config, count_drop, count_traffic},
+    maps::{FDB, FLOOD, Traffic, VNIS, config, count_traffic},
     parse::{ensure_linear, is_group_mac, ptr_at},
     verdict,
 };
@@ -39,13 +39,7 @@ const SHRINK_MIN_LEN: u32 = (INNER_OFFSET + ETH_LEN + IPV4_LEN) as u32;
 /// TC ingress of the underlay interface. Returns the TC verdict; every drop is counted.
 #[inline(always)]
 pub fn ingress(ctx: &TcContext) -> i32 {
-    match try_ingress(ctx) {
-        Ok(v) => v,
-        Err(reason) => {
-            count_drop(reason);
-            verdict::SHOT
-        }
-    }
+    verdict::or_drop(try_ingress(ctx))
 }
 
 /// `Ok(verdict::PASS)` for anything that is not VXLAN for us.

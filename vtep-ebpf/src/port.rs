@@ -15,7 +15,7 @@ use crate::{
     deliver, encap,
     encap::OuterHeaders,
     flood,
-    maps::{FDB, PORTS, Traffic, count_drop, count_traffic},
+    maps::{FDB, PORTS, Traffic, count_traffic},
     parse::{is_group_mac, ptr_at},
     verdict,
     xmit::{self, NextHop},
@@ -24,13 +24,7 @@ use crate::{
 /// TC ingress of a host-side port. Returns the TC verdict; every drop is counted.
 #[inline(always)]
 pub fn ingress(ctx: &TcContext) -> i32 {
-    match try_ingress(ctx) {
-        Ok(v) => v,
-        Err(reason) => {
-            count_drop(reason);
-            verdict::SHOT
-        }
-    }
+    verdict::or_drop(try_ingress(ctx))
 }
 
 #[inline(always)]
