@@ -108,10 +108,12 @@ impl Default for Lab {
 }
 
 impl Lab {
-    /// A new, empty lab. The prefix is short because interface names hold 15 characters.
+    /// A new, empty lab. The prefix is short because interface names hold 15 characters, and
+    /// of fixed width (8 characters) so that no lab's prefix starts another's: with "t123451"
+    /// and "t1234512", dropping the first lab would remove the second one's namespaces.
     pub fn new() -> Self {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let prefix = format!("t{}{}", std::process::id() % 100_000, n);
+        let prefix = format!("t{:05}{:02}", std::process::id() % 100_000, n % 100);
         let dir = std::env::temp_dir().join(format!("vtep-lab-{prefix}"));
         std::fs::create_dir_all(&dir).unwrap();
         Self {
@@ -281,9 +283,17 @@ impl Vtep {
     /// Sends SIGINT and waits for vtep to exit; returns its exit status (None if it was not
     /// running). Kills it after 20 s.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        self.stop_with(nix::sys::signal::Signal::SIGINT)
+    }
+
+    /// Like [`Vtep::stop`], with another signal (SIGTERM).
+    pub fn stop_with(
+        &mut self,
+        signal: nix::sys::signal::Signal,
+    ) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        let _ = nix::sys::signal::kill(pid, signal);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -295,6 +305,14 @@ impl Vtep {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Kills vtep with SIGKILL, as a crash would (no cleanup runs), and waits for it; returns
+    /// its exit status (None if it was not running).
+    pub fn kill(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = child.kill();
+        child.wait().ok()
     }
 
     /// `vtep --netns host ARGS` (a CLI command against this running instance).
@@ -385,9 +403,20 @@ impl Capture {
     pub fn start(lab: &Lab, ns: &str, ifname: &str, filter: &str) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let file = lab.dir.join(format!("cap{n}.pcap"));
+        // --immediate-mode: otherwise libpcap hands packets over in blocks (TPACKET_V3) and the
+        // last ones before the SIGINT of `frames` are lost.
         let child = Command::new("ip")
             .args([
-                "netns", "exec", ns, "tcpdump", "-U", "-n", "-i", ifname, "-w",
+                "netns",
+                "exec",
+                ns,
+                "tcpdump",
+                "--immediate-mode",
+                "-U",
+                "-n",
+                "-i",
+                ifname,
+                "-w",
             ])
             .arg(&file)
             .arg(filter)

@@ -203,9 +203,25 @@ impl Config {
 
     /// Parses and validates a configuration text.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
             path: "config".into(),
             message: e.to_string().trim_end().to_string(),
+        };
+        let de = toml::Deserializer::parse(text).map_err(parse_error)?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            // Name the field the way validation errors do (`vni[0].workload[1].mac`), then say
+            // where it is in the file.
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner
+                .span()
+                .map(|span| format!(" (line {})", text[..span.start].matches('\n').count() + 1))
+                .unwrap_or_default();
+            if field.is_empty() || field == "." {
+                parse_error(inner)
+            } else {
+                invalid(field, format!("{}{line}", inner.message()))
+            }
         })?;
         config.validate()?;
         Ok(config)
@@ -390,6 +406,20 @@ impl Config {
                     _ => return Err(invalid(fat, "set exactly one of `dst` and `port`")),
                 }
             }
+        }
+        let fdb_entries: usize = self
+            .vnis
+            .iter()
+            .map(|v| usize::from(v.host.is_some()) + v.workloads.len() + v.fdb.len())
+            .sum();
+        if fdb_entries > self.fdb_size as usize {
+            return Err(invalid(
+                "fdb_size",
+                format!(
+                    "{} is less than the {fdb_entries} FDB entries this config makes",
+                    self.fdb_size
+                ),
+            ));
         }
         if n_ports > MAX_PORTS as usize {
             return Err(invalid(
@@ -605,6 +635,31 @@ dst = "198.18.0.2"
         assert!(e.starts_with("vni[0].workload[0].host_interface"), "{e}");
         let e = error(&GOOD.replace("[vni.host]", "[vni.host]\ninterface = \"fifteen-chars-x\""));
         assert!(e.starts_with("vni[0].host.interface"), "{e}");
+    }
+
+    #[test]
+    fn fdb_size_holds_the_configured_entries() {
+        // host interface + workload + static entry
+        assert!(Config::parse(&format!("fdb_size = 3\n{GOOD}")).is_ok());
+        let e = error(&format!("fdb_size = 2\n{GOOD}"));
+        assert!(
+            e.starts_with("fdb_size: 2 is less than the 3 FDB entries"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_the_field_and_line() {
+        // GOOD starts with an empty line: the workload address is on line 12.
+        let e = error(&GOOD.replace("192.0.2.11/24", "192.0.2.300/24"));
+        assert!(
+            e.starts_with(
+                "vni[0].workload[0].address: `192.0.2.300` is not an IPv4 address (line 12)"
+            ),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("id = 100", "id = \"x\""));
+        assert!(e.starts_with("vni[0].id: invalid type"), "{e}");
     }
 
     #[test]

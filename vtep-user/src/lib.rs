@@ -6,6 +6,7 @@ pub mod instance;
 pub mod live;
 pub mod loader;
 pub mod mac;
+pub mod neighbours;
 pub mod netlink;
 pub mod netns;
 pub mod sysctl;

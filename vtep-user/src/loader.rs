@@ -77,6 +77,21 @@ impl Datapath {
 
     /// Pins every map under `dir` so `vtep fdb show` and `vtep stats` can read them.
     pub fn pin_maps(&self, dir: &Path) -> Result<()> {
+        // Another instance that stops removes the shared parent directory when it is empty;
+        // if that races with creating ours, try again.
+        let mut attempt = 0;
+        loop {
+            match self.try_pin_maps(dir) {
+                Err(e) if attempt < 3 && !dir.exists() => {
+                    tracing::debug!("pinning raced with a cleanup, retrying: {e:#}");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_pin_maps(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for name in MAPS {
             let map = self

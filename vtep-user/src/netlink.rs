@@ -5,11 +5,12 @@ use std::{net::Ipv4Addr, os::fd::AsRawFd};
 use anyhow::{Context as _, Result, anyhow};
 use futures::TryStreamExt as _;
 use rtnetlink::{
-    Handle, LinkUnspec, LinkVeth,
+    Handle, LinkUnspec, LinkVeth, RouteMessageBuilder,
     packet_route::{
         address::AddressAttribute,
         link::{InfoKind, LinkAttribute, LinkInfo as NlLinkInfo, LinkMessage},
         neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourExtFlags, NeighbourState},
+        route::{RouteAddress, RouteAttribute},
     },
 };
 
@@ -164,6 +165,38 @@ impl Net {
             }
         }
         Ok(out)
+    }
+
+    /// How the kernel routes to `ip`: the output interface and the next hop (the gateway, or
+    /// `ip` itself when on-link). `None` when there is no route.
+    pub async fn route_to(&self, ip: Ipv4Addr) -> Result<Option<(u32, Ipv4Addr)>> {
+        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(ip, 32)
+            .build();
+        let mut stream = self.handle.route().get(msg).execute();
+        let reply = match stream.try_next().await {
+            Ok(Some(reply)) => reply,
+            Ok(None) => return Ok(None),
+            Err(rtnetlink::Error::NetlinkError(m))
+                if matches!(
+                    m.code.map(|c| -c.get()),
+                    Some(libc::ENETUNREACH | libc::EHOSTUNREACH)
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e).with_context(|| format!("looking up the route to {ip}")),
+        };
+        let mut oif = None;
+        let mut gateway = None;
+        for attr in &reply.attributes {
+            match attr {
+                RouteAttribute::Oif(index) => oif = Some(*index),
+                RouteAttribute::Gateway(RouteAddress::Inet(gw)) => gateway = Some(*gw),
+                _ => {}
+            }
+        }
+        Ok(oif.map(|oif| (oif, gateway.unwrap_or(ip))))
     }
 
     /// Asks the kernel to resolve `ip` on interface `index` and keep it resolved (a "managed"

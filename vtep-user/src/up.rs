@@ -15,6 +15,7 @@ use crate::{
     instance,
     loader::Datapath,
     mac::Mac,
+    neighbours::Resolver,
     netlink::{Link, Net},
     netns, sysctl,
     tables::{self, Port, Target, VniTable},
@@ -28,19 +29,26 @@ const MIN_WORKLOAD_MTU: u32 = 68;
 struct Checked {
     underlay: Link,
     local: Ipv4Addr,
-    /// The underlay's own subnets, to tell which remote VTEPs are on-link.
-    underlay_nets: Vec<(Ipv4Addr, u8)>,
     workload_mtu: u32,
 }
+
+/// How often the remote VTEPs' next hops are checked (after a link flap or a route change).
+const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A started instance: the datapath and the undo log of what was made for it.
 pub struct Running {
     datapath: Datapath,
     undo: Undo,
     net: Net,
+    resolver: Resolver,
 }
 
 impl Running {
+    /// Re-checks what the kernel may have undone meanwhile (neighbour entries of remote VTEPs).
+    pub async fn reconcile(&mut self) -> Result<()> {
+        self.resolver.reconcile(&self.net, &mut self.undo).await
+    }
+
     /// Detaches the datapath and removes everything `start` created. Returns what could not
     /// be removed.
     pub async fn stop(self) -> Vec<anyhow::Error> {
@@ -56,10 +64,11 @@ pub async fn start(config: &Config) -> Result<Running> {
     let checked = check(&net, config).await?;
     let mut undo = Undo::new(instance::state_file(&config.name));
     match apply(&net, config, &checked, &mut undo).await {
-        Ok(datapath) => Ok(Running {
+        Ok((datapath, resolver)) => Ok(Running {
             datapath,
             undo,
             net,
+            resolver,
         }),
         Err(e) => {
             for err in undo.run(&net).await {
@@ -72,9 +81,21 @@ pub async fn start(config: &Config) -> Result<Running> {
 
 /// Runs `config` until SIGINT or SIGTERM.
 pub async fn run(config: &Config) -> Result<()> {
-    let running = start(config).await?;
+    let mut running = start(config).await?;
     info!(name = %config.name, "vtep is up; SIGINT or SIGTERM stops it");
-    wait_for_stop_signal().await?;
+    let stop = wait_for_stop_signal();
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(RECONCILE_EVERY);
+    loop {
+        tokio::select! {
+            result = &mut stop => break result?,
+            _ = tick.tick() => {
+                if let Err(e) = running.reconcile().await {
+                    warn!("{e:#}");
+                }
+            }
+        }
+    }
     info!("stopping");
     let errors = running.stop().await;
     for e in &errors {
@@ -162,7 +183,6 @@ async fn check(net: &Net, config: &Config) -> Result<Checked> {
     Ok(Checked {
         underlay,
         local,
-        underlay_nets,
         workload_mtu,
     })
 }
@@ -184,7 +204,12 @@ fn created_links(vni: &Vni) -> Vec<(String, String)> {
     out
 }
 
-async fn apply(net: &Net, config: &Config, checked: &Checked, undo: &mut Undo) -> Result<Datapath> {
+async fn apply(
+    net: &Net,
+    config: &Config,
+    checked: &Checked,
+    undo: &mut Undo,
+) -> Result<(Datapath, Resolver)> {
     let mut tables_by_vni = Vec::new();
     for (slot, vni) in config.vnis.iter().enumerate() {
         let ports = build_ports(net, vni, checked.workload_mtu, undo).await?;
@@ -234,7 +259,8 @@ async fn apply(net: &Net, config: &Config, checked: &Checked, undo: &mut Undo) -
     undo.record(Item::Pins(pins.clone()))?;
     datapath.pin_maps(&pins)?;
 
-    keep_remotes_resolved(net, checked, &tables_by_vni, undo).await?;
+    let mut resolver = Resolver::new(remote_vteps(&tables_by_vni));
+    resolver.reconcile(net, undo).await?;
 
     // Ports first, the underlay last: by the time VXLAN is decapsulated, every port it can be
     // delivered to already sends.
@@ -255,7 +281,7 @@ async fn apply(net: &Net, config: &Config, checked: &Checked, undo: &mut Undo) -
         ports = tables_by_vni.iter().map(|v| v.ports.len()).sum::<usize>(),
         "datapath attached"
     );
-    Ok(datapath)
+    Ok((datapath, resolver))
 }
 
 /// Creates (or adopts) the local ports of one VNI.
@@ -345,16 +371,9 @@ async fn build_ports(net: &Net, vni: &Vni, mtu: u32, undo: &mut Undo) -> Result<
     Ok(ports)
 }
 
-/// Flood copies cannot wait for ARP on the underlay, so the kernel is asked to keep every
-/// on-link remote VTEP resolved ("managed" neighbour entries).
-async fn keep_remotes_resolved(
-    net: &Net,
-    checked: &Checked,
-    vnis: &[VniTable],
-    undo: &mut Undo,
-) -> Result<()> {
-    let mut remotes: Vec<Ipv4Addr> = vnis
-        .iter()
+/// Every remote VTEP the datapath may send to: flood lists and static FDB entries.
+fn remote_vteps(vnis: &[VniTable]) -> Vec<Ipv4Addr> {
+    vnis.iter()
         .flat_map(|v| {
             v.remotes
                 .iter()
@@ -364,34 +383,5 @@ async fn keep_remotes_resolved(
                     Target::Port { .. } => None,
                 }))
         })
-        .collect();
-    remotes.sort_unstable();
-    remotes.dedup();
-    for ip in remotes {
-        let on_link = checked
-            .underlay_nets
-            .iter()
-            .any(|(net_addr, prefix)| same_subnet(*net_addr, ip, *prefix));
-        if !on_link {
-            continue;
-        }
-        match net.add_managed_neighbour(checked.underlay.index, ip).await {
-            Ok(true) => undo.record(Item::Neighbour {
-                ifindex: checked.underlay.index,
-                ip,
-            })?,
-            Ok(false) => {}
-            Err(e) => warn!("cannot keep remote VTEP {ip} resolved: {e:#}"),
-        }
-    }
-    Ok(())
-}
-
-fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix: u8) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(prefix))
-    };
-    u32::from(a) & mask == u32::from(b) & mask
+        .collect()
 }
