@@ -81,14 +81,16 @@ pub async fn start(config: &Config) -> Result<Running> {
 
 /// Runs `config` until SIGINT or SIGTERM.
 pub async fn run(config: &Config) -> Result<()> {
+    // Handlers first: a signal that arrives while starting must still end in a clean stop,
+    // not in the default action that kills the process half-way.
+    let stop = stop_signal()?;
+    tokio::pin!(stop);
     let mut running = start(config).await?;
     info!(name = %config.name, "vtep is up; SIGINT or SIGTERM stops it");
-    let stop = wait_for_stop_signal();
-    tokio::pin!(stop);
     let mut tick = tokio::time::interval(RECONCILE_EVERY);
     loop {
         tokio::select! {
-            result = &mut stop => break result?,
+            () = &mut stop => break,
             _ = tick.tick() => {
                 if let Err(e) = running.reconcile().await {
                     warn!("{e:#}");
@@ -108,15 +110,17 @@ pub async fn run(config: &Config) -> Result<()> {
     }
 }
 
-async fn wait_for_stop_signal() -> Result<()> {
+/// Installs the SIGINT and SIGTERM handlers now; the returned future completes on either.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-    Ok(())
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
 
 /// Everything that can fail because of the system's state, checked before anything changes.
