@@ -65,3 +65,44 @@ pub fn exec(bin: &Path, args: &[String]) -> Result<()> {
         .with_context(|| format!("running {}", bin.display()))?;
     std::process::exit(status.code().unwrap_or(1));
 }
+
+/// Runs `cargo test ARGS`, passing its output through, and ends with one line that totals every
+/// test binary's result (`N passed, N failed, N skipped`), so a reader of the last line sees the
+/// whole run rather than the last binary's.
+pub fn cargo_test(args: &[&str]) -> Result<()> {
+    use std::io::{BufRead as _, BufReader};
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut child = Command::new(&cargo)
+        .arg("test")
+        .args(args)
+        .current_dir(workspace_root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("running cargo test")?;
+    let (mut passed, mut failed, mut skipped) = (0u64, 0u64, 0u64);
+    for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |what: &str| -> u64 {
+                rest.split("; ")
+                    .find_map(|part| {
+                        part.trim_start_matches("ok. ")
+                            .trim_start_matches("FAILED. ")
+                            .strip_suffix(what)
+                    })
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            passed += count(" passed");
+            failed += count(" failed");
+            skipped += count(" ignored");
+        }
+    }
+    let status = child.wait()?;
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if !status.success() {
+        bail!("`cargo test {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}

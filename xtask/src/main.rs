@@ -47,9 +47,9 @@ fn main() -> Result<()> {
         }
         Command::Test { args } => {
             build(false)?;
-            let mut cargo_args = vec!["test", "--workspace", "--", "--test-threads=2"];
+            let mut cargo_args = vec!["--workspace", "--", "--test-threads=2"];
             cargo_args.extend(args.iter().map(String::as_str));
-            cmd::cargo(&cargo_args)
+            cmd::cargo_test(&cargo_args)
         }
         Command::Demo => {
             let bin = build(false)?;
