@@ -57,6 +57,11 @@ pub fn run(vtep: &Path) -> Result<()> {
 
     let result = demo(&prefix);
     cleanup();
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        // The handler is cleaning up (cleanup() above waited for it) and exits; the error
+        // demo() saw is only the interruption.
+        std::process::exit(130);
+    }
     result
 }
 
@@ -259,9 +264,12 @@ fn step(what: &str) {
 }
 
 /// Stops the vteps (they remove what they made), then removes the hosts and anything a vtep
-/// that died early left behind. Safe to run twice.
+/// that died early left behind. Safe to run twice, also at the same time.
 fn cleanup() {
-    let Some(mut lab) = LAB.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+    // The guard lives to the end: a second caller (Ctrl-C handler or main thread) waits here
+    // until everything is gone instead of returning, and exiting, half-way.
+    let mut guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut lab) = guard.take() else {
         return;
     };
     for child in &mut lab.vteps {
