@@ -2,6 +2,7 @@
 
 mod cmd;
 mod demo;
+mod lab;
 mod setup;
 
 use anyhow::Result;
