@@ -6,7 +6,7 @@ use std::{path::Path, process::Command, time::Duration};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::lab::{self, Lab};
+use crate::lab::{self, End, Lab};
 
 const VNI: u32 = 100;
 
@@ -50,9 +50,18 @@ fn demo(lab: &Lab) -> Result<()> {
         },
     ];
     lab.wire(
-        (&hosts[0].ns, "198.18.0.1/24", ""),
-        (&hosts[1].ns, "198.18.0.2/24", ""),
-        "eth0",
+        End {
+            ns: &hosts[0].ns,
+            ifname: "eth0",
+            addr: "198.18.0.1/24",
+            mac: "",
+        },
+        End {
+            ns: &hosts[1].ns,
+            ifname: "eth0",
+            addr: "198.18.0.2/24",
+            mac: "",
+        },
         1500,
     )?;
 

@@ -60,6 +60,16 @@ pub fn with_lab(prefix: &str, vtep: &Path, body: impl FnOnce(&Lab) -> Result<()>
     result
 }
 
+/// One side of a veth pair: namespace, interface name, address (CIDR) and MAC; empty address
+/// or MAC leave the kernel's.
+#[derive(Clone, Copy)]
+pub struct End<'a> {
+    pub ns: &'a str,
+    pub ifname: &'a str,
+    pub addr: &'a str,
+    pub mac: &'a str,
+}
+
 /// Builds hosts. Cheap to pass around; the state to clean up lives in `STATE`.
 pub struct Lab {
     pub prefix: String,
@@ -83,32 +93,32 @@ impl Lab {
         Ok(ns)
     }
 
-    /// Joins `a` and `b` with a veth pair called `ifname` on both sides, with the given
-    /// addresses (CIDR, may be empty), MACs (may be empty) and MTU.
-    pub fn wire(
-        &self,
-        a: (&str, &str, &str),
-        b: (&str, &str, &str),
-        ifname: &str,
-        mtu: u32,
-    ) -> Result<()> {
+    /// Joins two namespaces with a veth pair of MTU `mtu`; see [`End`] for each side.
+    pub fn wire(&self, a: End, b: End, mtu: u32) -> Result<()> {
         let (ta, tb) = (self.name("ta"), self.name("tb"));
         cmd::status(
             "ip",
             &["link", "add", &ta, "type", "veth", "peer", "name", &tb],
         )?;
         let mtu = mtu.to_string();
-        for ((ns, addr, mac), tmp) in [(a, &ta), (b, &tb)] {
+        for (end, tmp) in [(a, &ta), (b, &tb)] {
+            let ns = end.ns;
             cmd::status("ip", &["link", "set", tmp, "netns", ns])?;
-            cmd::status("ip", &["-n", ns, "link", "set", tmp, "name", ifname])?;
-            cmd::status("ip", &["-n", ns, "link", "set", ifname, "mtu", &mtu])?;
-            if !mac.is_empty() {
-                cmd::status("ip", &["-n", ns, "link", "set", ifname, "address", mac])?;
+            cmd::status("ip", &["-n", ns, "link", "set", tmp, "name", end.ifname])?;
+            cmd::status("ip", &["-n", ns, "link", "set", end.ifname, "mtu", &mtu])?;
+            if !end.mac.is_empty() {
+                cmd::status(
+                    "ip",
+                    &["-n", ns, "link", "set", end.ifname, "address", end.mac],
+                )?;
             }
-            if !addr.is_empty() {
-                cmd::status("ip", &["-n", ns, "addr", "add", addr, "dev", ifname])?;
+            if !end.addr.is_empty() {
+                cmd::status(
+                    "ip",
+                    &["-n", ns, "addr", "add", end.addr, "dev", end.ifname],
+                )?;
             }
-            cmd::status("ip", &["-n", ns, "link", "set", ifname, "up"])?;
+            cmd::status("ip", &["-n", ns, "link", "set", end.ifname, "up"])?;
         }
         Ok(())
     }

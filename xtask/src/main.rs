@@ -1,5 +1,6 @@
 //! `cargo xtask build | run | test | demo`: the project's workflow.
 
+mod bench;
 mod cmd;
 mod demo;
 mod lab;
@@ -37,6 +38,21 @@ enum Command {
     },
     /// Build, then show VXLAN between two simulated hosts, and remove everything again.
     Demo,
+    /// Measure vtep against the kernel vxlan driver + bridge and a direct veth, interleaved.
+    Bench {
+        /// Interleaved rounds (kernel, vtep, direct per round); medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Seconds per UDP and TCP measurement.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+        /// Write the results as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
+        /// Draw the comparison as a PNG to FILE.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -55,6 +71,23 @@ fn main() -> Result<()> {
         Command::Demo => {
             let bin = build(false)?;
             demo::run(&bin)
+        }
+        Command::Bench {
+            rounds,
+            seconds,
+            json,
+            plot,
+        } => {
+            let bin = build(false)?;
+            bench::run(
+                &bin,
+                &bench::Options {
+                    rounds,
+                    seconds,
+                    json,
+                    plot,
+                },
+            )
         }
     }
 }

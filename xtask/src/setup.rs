@@ -11,8 +11,17 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::cmd;
 
-/// Debian packages the namespace tests, the demo and the benchmark run.
-const PACKAGES: [&str; 5] = ["iproute2", "iputils-ping", "iperf3", "tcpdump", "procps"];
+/// Debian packages the namespace tests, the demo and the benchmark run (trafgen is in
+/// netsniff-ng, taskset in util-linux).
+const PACKAGES: [&str; 7] = [
+    "iproute2",
+    "iputils-ping",
+    "iperf3",
+    "tcpdump",
+    "procps",
+    "netsniff-ng",
+    "util-linux",
+];
 const TOOLCHAIN: &str = "nightly";
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
@@ -158,4 +167,18 @@ fn bpf_linker() -> Result<()> {
         bail!("building bpf-linker failed");
     }
     Ok(())
+}
+
+/// Installs Python module `module` (PyPI package `package`) when `python3` cannot import it.
+pub fn python_module(module: &str, package: &str) -> Result<()> {
+    let have = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if have {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the Python package {package}");
+    cmd::status("python3", &["-m", "pip", "install", "--quiet", package])
 }

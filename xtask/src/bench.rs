@@ -1,0 +1,592 @@
+//! `cargo xtask bench`: the kernel's vxlan driver + bridge, vtep, and a direct veth (no tunnel),
+//! built side by side on the same machine and measured interleaved, round after round, so that
+//! drift of the machine hits every variant alike. Reports medians and ratios.
+
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    net::{SocketAddr, UdpSocket},
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use nix::sched::{CloneFlags, setns};
+use serde_json::json;
+
+use crate::{
+    cmd,
+    lab::{self, End, Lab},
+};
+
+const VNI: u32 = 100;
+const MAC_A: &str = "02:00:00:00:0a:01";
+const MAC_B: &str = "02:00:00:00:0b:01";
+const IP_A: &str = "192.0.2.11";
+const IP_B: &str = "192.0.2.21";
+/// Workload MTU in every variant: the underlay's 1500 minus VXLAN's 50.
+const WORKLOAD_MTU: u32 = 1450;
+/// The CPU the UDP generator is pinned to.
+const GENERATOR_CPU: &str = "0";
+
+pub struct Options {
+    pub rounds: u32,
+    pub seconds: u32,
+    pub json: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Variant {
+    Kernel,
+    Vtep,
+    Direct,
+}
+
+impl Variant {
+    const ALL: [Variant; 3] = [Variant::Kernel, Variant::Vtep, Variant::Direct];
+    fn key(self) -> &'static str {
+        match self {
+            Variant::Kernel => "kernel",
+            Variant::Vtep => "vtep",
+            Variant::Direct => "direct",
+        }
+    }
+}
+
+/// The two workload namespaces of one variant.
+struct Pair {
+    a: String,
+    b: String,
+}
+
+pub fn run(vtep: &Path, opts: &Options) -> Result<()> {
+    // The per-program cost runs first and alone: it needs no topology.
+    eprintln!("bench: measuring the programs alone (BPF_PROG_TEST_RUN)");
+    let prog = prog_cost()?;
+    let prefix = format!("vb{}", std::process::id() % 100_000);
+    let mut samples: BTreeMap<(&str, Variant), Vec<f64>> = BTreeMap::new();
+    lab::with_lab(&prefix, vtep, |lab| {
+        let pairs = [
+            (Variant::Kernel, build_kernel(lab)?),
+            (Variant::Vtep, build_vtep(lab)?),
+            (Variant::Direct, build_direct(lab)?),
+        ];
+        for (v, p) in &pairs {
+            if !lab::ping(&p.a, IP_B, 2, false)? {
+                bail!("{}: workloads cannot reach each other", v.key());
+            }
+        }
+        for round in 1..=opts.rounds {
+            for (v, p) in &pairs {
+                eprintln!("bench: round {round}/{}: {}", opts.rounds, v.key());
+                samples
+                    .entry(("udp_64b_pps", *v))
+                    .or_default()
+                    .push(udp_pps(lab, p, opts.seconds)?);
+                samples
+                    .entry(("tcp_gbps", *v))
+                    .or_default()
+                    .push(tcp_gbps(p, opts.seconds)?);
+                samples
+                    .entry(("rr_latency_us", *v))
+                    .or_default()
+                    .push(rr_latency_us(p)?);
+            }
+        }
+        Ok(())
+    })?;
+
+    let median_of = |metric: &str, v: Variant| median(&samples[&(metric, v)]);
+    let mut report = serde_json::Map::new();
+    for metric in ["udp_64b_pps", "tcp_gbps", "rr_latency_us"] {
+        let mut m = serde_json::Map::new();
+        for v in Variant::ALL {
+            m.insert(v.key().into(), json!(round2(median_of(metric, v))));
+        }
+        report.insert(metric.into(), m.into());
+    }
+    report.insert(
+        "prog_ns".into(),
+        json!({"decap": prog.decap, "encap": prog.encap}),
+    );
+    // Beyond the required fields: what the targets are stated in.
+    let overhead =
+        |v| 1e9 / median_of("udp_64b_pps", v) - 1e9 / median_of("udp_64b_pps", Variant::Direct);
+    report.insert(
+        "tunnel_overhead_ns".into(),
+        json!({"kernel": round2(overhead(Variant::Kernel)), "vtep": round2(overhead(Variant::Vtep))}),
+    );
+    report.insert(
+        "prog_ns_1m_fdb".into(),
+        json!({"decap": prog.decap_1m, "encap": prog.encap_1m}),
+    );
+    report.insert("rounds".into(), json!(opts.rounds));
+    report.insert(
+        "samples".into(),
+        json!(
+            samples
+                .iter()
+                .map(|((m, v), s)| (format!("{m}.{}", v.key()), s.clone()))
+                .collect::<BTreeMap<_, _>>()
+        ),
+    );
+    let report = serde_json::Value::Object(report);
+
+    print_table(&report);
+    if let Some(path) = &opts.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    if let Some(path) = &opts.plot {
+        plot(&report, path)?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Static neighbours in both workloads, so no ARP runs during a measurement.
+fn pin_neighbours(a: &str, b: &str) -> Result<()> {
+    cmd::status(
+        "ip",
+        &[
+            "-n",
+            a,
+            "neigh",
+            "replace",
+            IP_B,
+            "lladdr",
+            MAC_B,
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ],
+    )?;
+    cmd::status(
+        "ip",
+        &[
+            "-n",
+            b,
+            "neigh",
+            "replace",
+            IP_A,
+            "lladdr",
+            MAC_A,
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ],
+    )
+}
+
+/// Two hosts joined by an `eth0` underlay (198.18.0.1 and .2).
+fn two_hosts(lab: &Lab, tag: &str) -> Result<(String, String)> {
+    let ha = lab.host(&format!("{tag}ha"))?;
+    let hb = lab.host(&format!("{tag}hb"))?;
+    lab.wire(
+        End {
+            ns: &ha,
+            ifname: "eth0",
+            addr: "198.18.0.1/24",
+            mac: "",
+        },
+        End {
+            ns: &hb,
+            ifname: "eth0",
+            addr: "198.18.0.2/24",
+            mac: "",
+        },
+        1500,
+    )?;
+    Ok((ha, hb))
+}
+
+/// (a) The seeds' setup: on each host a kernel vxlan device in a Linux bridge, a workload veth in
+/// the same bridge, static FDB entries for the far workload (as vtep gets).
+fn build_kernel(lab: &Lab) -> Result<Pair> {
+    let (ha, hb) = two_hosts(lab, "k")?;
+    let pair = Pair {
+        a: lab.host("kwa")?,
+        b: lab.host("kwb")?,
+    };
+    for (host, local, remote, ws, addr, mac, far_mac) in [
+        (&ha, "198.18.0.1", "198.18.0.2", &pair.a, IP_A, MAC_A, MAC_B),
+        (&hb, "198.18.0.2", "198.18.0.1", &pair.b, IP_B, MAC_B, MAC_A),
+    ] {
+        let n = |args: &[&str]| {
+            let mut full = vec!["-n", host.as_str()];
+            full.extend_from_slice(args);
+            cmd::status("ip", &full)
+        };
+        n(&[
+            "link",
+            "add",
+            "vx0",
+            "type",
+            "vxlan",
+            "id",
+            &VNI.to_string(),
+            "dstport",
+            "4789",
+            "local",
+            local,
+            "dev",
+            "eth0",
+        ])?;
+        n(&["link", "add", "br0", "type", "bridge"])?;
+        n(&["link", "set", "vx0", "master", "br0"])?;
+        n(&["link", "set", "vx0", "up"])?;
+        n(&["link", "set", "br0", "up"])?;
+        cmd::status(
+            "bridge",
+            &[
+                "-n",
+                host,
+                "fdb",
+                "append",
+                "00:00:00:00:00:00",
+                "dev",
+                "vx0",
+                "dst",
+                remote,
+            ],
+        )?;
+        cmd::status(
+            "bridge",
+            &[
+                "-n", host, "fdb", "append", far_mac, "dev", "vx0", "dst", remote,
+            ],
+        )?;
+        let cidr = format!("{addr}/24");
+        lab.wire(
+            End {
+                ns: host,
+                ifname: "wport",
+                addr: "",
+                mac: "",
+            },
+            End {
+                ns: ws,
+                ifname: "eth0",
+                addr: &cidr,
+                mac,
+            },
+            WORKLOAD_MTU,
+        )?;
+        n(&["link", "set", "wport", "master", "br0"])?;
+    }
+    pin_neighbours(&pair.a, &pair.b)?;
+    Ok(pair)
+}
+
+/// (b) vtep on both hosts, one workload each, static FDB entries for the far workload.
+fn build_vtep(lab: &Lab) -> Result<Pair> {
+    let (ha, hb) = two_hosts(lab, "v")?;
+    let pair = Pair {
+        a: lab.name("vwa"),
+        b: lab.name("vwb"),
+    };
+    for (host, name, remote, ws, addr, mac, far_mac) in [
+        (
+            &ha,
+            lab.name("va"),
+            "198.18.0.2",
+            &pair.a,
+            IP_A,
+            MAC_A,
+            MAC_B,
+        ),
+        (
+            &hb,
+            lab.name("vb"),
+            "198.18.0.1",
+            &pair.b,
+            IP_B,
+            MAC_B,
+            MAC_A,
+        ),
+    ] {
+        let config = format!(
+            "name = \"{name}\"\n[underlay]\ninterface = \"eth0\"\n[[vni]]\nid = {VNI}\nremotes = [\"{remote}\"]\n\
+             [[vni.workload]]\nnetns = \"{ws}\"\naddress = \"{addr}/24\"\nmac = \"{mac}\"\n\
+             [[vni.fdb]]\nmac = \"{far_mac}\"\ndst = \"{remote}\"\n"
+        );
+        lab.start_vtep(host, &name, &config, false)?;
+        lab::quiet_ipv6(ws)?;
+    }
+    pin_neighbours(&pair.a, &pair.b)?;
+    Ok(pair)
+}
+
+/// (c) The zero-overhead reference: the two workloads joined by one veth.
+fn build_direct(lab: &Lab) -> Result<Pair> {
+    let pair = Pair {
+        a: lab.host("dwa")?,
+        b: lab.host("dwb")?,
+    };
+    let (ca, cb) = (format!("{IP_A}/24"), format!("{IP_B}/24"));
+    lab.wire(
+        End {
+            ns: &pair.a,
+            ifname: "eth0",
+            addr: &ca,
+            mac: MAC_A,
+        },
+        End {
+            ns: &pair.b,
+            ifname: "eth0",
+            addr: &cb,
+            mac: MAC_B,
+        },
+        WORKLOAD_MTU,
+    )?;
+    pin_neighbours(&pair.a, &pair.b)?;
+    Ok(pair)
+}
+
+fn rx_packets(ns: &str) -> Result<u64> {
+    let out = cmd::output(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            "cat",
+            "/sys/class/net/eth0/statistics/rx_packets",
+        ],
+    )?;
+    out.trim().parse().context("parsing rx_packets")
+}
+
+/// 64-byte frames (60 on the wire plus the FCS) of UDP from workload A to workload B, sent by
+/// trafgen on one pinned CPU as fast as it can; returns the packets per second workload B's
+/// interface received over `seconds` (after one second of warm-up).
+fn udp_pps(lab: &Lab, p: &Pair, seconds: u32) -> Result<f64> {
+    let cfg = lab.dir.join("udp64.trafgen");
+    // 14 Ethernet + 20 IPv4 + 8 UDP + 18 payload = 60 bytes.
+    std::fs::write(
+        &cfg,
+        format!(
+            "{{ eth(da={MAC_B}, sa={MAC_A}), ipv4(saddr={IP_A}, daddr={IP_B}, ttl=64), udp(sp=4000, dp=9), fill(0x41, 18) }}\n"
+        ),
+    )?;
+    let mut generator = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &p.a,
+            "taskset",
+            "-c",
+            GENERATOR_CPU,
+            "trafgen",
+            "-o",
+            "eth0",
+            "-P",
+            "1",
+            "-C",
+            "-i",
+        ])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting trafgen")?;
+    std::thread::sleep(Duration::from_secs(1));
+    let (t0, r0) = (Instant::now(), rx_packets(&p.b)?);
+    std::thread::sleep(Duration::from_secs(u64::from(seconds)));
+    let (t1, r1) = (Instant::now(), rx_packets(&p.b)?);
+    let _ = Command::new("kill")
+        .args(["-INT", &generator.id().to_string()])
+        .status();
+    let _ = generator.wait();
+    Ok((r1 - r0) as f64 / (t1 - t0).as_secs_f64())
+}
+
+/// One TCP stream (iperf3) from workload A to workload B for `seconds`; Gbit/s received.
+fn tcp_gbps(p: &Pair, seconds: u32) -> Result<f64> {
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &p.b, "iperf3", "-s", "-1", "-B", IP_B])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting iperf3 -s")?;
+    std::thread::sleep(Duration::from_millis(300));
+    let out = cmd::output(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &p.a,
+            "iperf3",
+            "-c",
+            IP_B,
+            "-t",
+            &seconds.to_string(),
+            "-J",
+        ],
+    );
+    let _ = server.wait();
+    let report: serde_json::Value = serde_json::from_str(&out?).context("parsing iperf3 -J")?;
+    let bps = report["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .context("iperf3 report without end.sum_received.bits_per_second")?;
+    Ok(bps / 1e9)
+}
+
+/// Runs `f` on a thread inside namespace `ns`.
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let file = File::open(format!("/run/netns/{ns}")).with_context(|| format!("netns {ns}"))?;
+    std::thread::spawn(move || {
+        setns(file.as_fd(), CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("netns thread panicked"))
+}
+
+/// Request/response latency: 1-byte UDP requests from workload A, echoed by workload B, one at
+/// a time; the median round trip in microseconds over 20,000 exchanges (after 1,000 warm-up).
+fn rr_latency_us(p: &Pair) -> Result<f64> {
+    const WARMUP: usize = 1_000;
+    const SAMPLES: usize = 20_000;
+    let server_addr: SocketAddr = format!("{IP_B}:7007").parse()?;
+    let server = in_netns(&p.b, move || UdpSocket::bind(server_addr))??;
+    server.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; 16];
+        for _ in 0..WARMUP + SAMPLES {
+            match server.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    let _ = server.send_to(&buf[..n], from);
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    let client = in_netns(&p.a, move || UdpSocket::bind((IP_A, 0)))??;
+    client.set_read_timeout(Some(Duration::from_secs(2)))?;
+    client.connect(server_addr)?;
+    let mut rtts = Vec::with_capacity(SAMPLES);
+    let mut buf = [0u8; 16];
+    for i in 0..WARMUP + SAMPLES {
+        let t = Instant::now();
+        client.send(&[i as u8])?;
+        client.recv(&mut buf).context("no echo within 2 s")?;
+        if i >= WARMUP {
+            rtts.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    let _ = echo.join();
+    Ok(median(&rtts))
+}
+
+struct ProgCost {
+    decap: f64,
+    encap: f64,
+    decap_1m: f64,
+    encap_1m: f64,
+}
+
+/// Per-packet cost of the programs alone, from the `prog-cost` tool (BPF_PROG_TEST_RUN).
+fn prog_cost() -> Result<ProgCost> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "vtep-tests",
+            "--bin",
+            "prog-cost",
+        ])
+        .current_dir(cmd::workspace_root())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running prog-cost")?;
+    if !out.status.success() {
+        bail!("prog-cost failed ({})", out.status);
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("parsing prog-cost output")?;
+    let get = |k: &str| {
+        v[k].as_f64()
+            .with_context(|| format!("prog-cost output without {k}"))
+    };
+    Ok(ProgCost {
+        decap: get("decap_ns")?,
+        encap: get("encap_ns")?,
+        decap_1m: get("decap_ns_1m")?,
+        encap_1m: get("encap_ns_1m")?,
+    })
+}
+
+fn print_table(r: &serde_json::Value) {
+    let f = |m: &str, v: &str| r[m][v].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "\n{:<16} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "metric", "kernel", "vtep", "direct", "vtep/kernel", "vtep/direct"
+    );
+    for m in ["udp_64b_pps", "tcp_gbps", "rr_latency_us"] {
+        let (k, v, d) = (f(m, "kernel"), f(m, "vtep"), f(m, "direct"));
+        println!(
+            "{m:<16} {k:>12.2} {v:>12.2} {d:>12.2} {:>12.2} {:>12.2}",
+            v / k,
+            v / d
+        );
+    }
+    let (ok, ov) = (
+        f("tunnel_overhead_ns", "kernel"),
+        f("tunnel_overhead_ns", "vtep"),
+    );
+    println!(
+        "tunnel overhead per 64-byte packet (1/pps - 1/pps_direct): kernel {ok:.0} ns, vtep {ov:.0} ns (vtep/kernel {:.2})",
+        ov / ok
+    );
+    let (d, e) = (f("prog_ns", "decap"), f("prog_ns", "encap"));
+    let (d1, e1) = (f("prog_ns_1m_fdb", "decap"), f("prog_ns_1m_fdb", "encap"));
+    println!(
+        "prog_ns (BPF_PROG_TEST_RUN, median): decap {d:.1} ns, encap {e:.1} ns; with 1,000,000 FDB entries: decap {d1:.1} ns ({:+.1}%), encap {e1:.1} ns ({:+.1}%)",
+        (d1 / d - 1.0) * 100.0,
+        (e1 / e - 1.0) * 100.0
+    );
+    println!("rounds: {} (kernel, vtep, direct interleaved)", r["rounds"]);
+}
+
+/// A PNG bar chart of every metric relative to the kernel driver (matplotlib).
+fn plot(r: &serde_json::Value, path: &Path) -> Result<()> {
+    crate::setup::python_module("matplotlib", "matplotlib")?;
+    let script = cmd::workspace_root().join("xtask/plot_bench.py");
+    let data = path.with_extension("data.json");
+    std::fs::write(&data, serde_json::to_string(r)?)?;
+    let result = cmd::status(
+        "python3",
+        &[
+            &script.to_string_lossy(),
+            &data.to_string_lossy(),
+            &path.to_string_lossy(),
+        ],
+    );
+    let _ = std::fs::remove_file(&data);
+    result
+}
