@@ -1,42 +1,32 @@
 //! The datapath on crafted packets, through `BPF_PROG_TEST_RUN`: exact output bytes, verdicts
 //! and counters of the port program (`vtep_port`) and the underlay program (`vtep_underlay`).
 //!
-//! Each test makes its own network namespace (removed on drop, also when the test fails) holding
-//! an underlay veth `ul0` (198.18.0.1/24, fixed MAC, a permanent neighbour 198.18.0.2 so
-//! `bpf_fib_lookup` returns known MACs) and two port veths `port0`/`port1` whose peers `wl0`/`wl1`
-//! stand for workloads. The programs are loaded and run on a thread that entered the namespace:
-//! `BPF_PROG_TEST_RUN` runs in the caller's namespace, and the port program finds its port by
-//! `skb->ifindex`, which the test sets through the `__sk_buff` context. Nothing leaves the
-//! namespace: every interface a clone can be sent to lives in it, and IPv6 is off there so the
-//! interfaces send nothing of their own (the flood tests count transmitted packets). The two
-//! `live_` tests at the end attach the programs and send real frames instead, for what
-//! `BPF_PROG_TEST_RUN` cannot show (VLAN tags held in skb metadata).
-//!
-//! `ctx_in` notes: only `ifindex` (offset 40) makes the port program find its port;
-//! `ingress_ifindex` alone leaves `skb->dev` the loopback device (the run is dropped as
-//! unknown_port), as does running without a context.
+//! Each test makes its own network namespace with [`Fixture`] (vtep_tests::fixture, removed on
+//! drop, also when the test fails): an underlay veth `ul0` (198.18.0.1/24, fixed MAC, a
+//! permanent neighbour 198.18.0.2 so `bpf_fib_lookup` returns known MACs) and two port veths
+//! `port0`/`port1` whose peers `wl0`/`wl1` stand for workloads. The programs are loaded and run
+//! on a thread that entered the namespace: `BPF_PROG_TEST_RUN` runs in the caller's namespace,
+//! and the port program finds its port by `skb->ifindex`, which the test sets through the
+//! `__sk_buff` context. Nothing leaves the namespace: every interface a clone can be sent to
+//! lives in it, and IPv6 is off there so the interfaces send nothing of their own (the flood
+//! tests count transmitted packets). The two `live_` tests at the end attach the programs and
+//! send real frames instead, for what `BPF_PROG_TEST_RUN` cannot show (VLAN tags held in skb
+//! metadata).
 //!
 //! Run as root: `cargo test -p vtep-tests --test datapath -- --test-threads=1`.
 
-use std::{
-    fs::File,
-    net::{Ipv4Addr, Ipv6Addr},
-    os::fd::AsFd,
-    process::Command,
-    sync::atomic::{AtomicU32, Ordering},
-};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use aya::programs::{TestRun, TestRunOptions};
-use nix::sched::{CloneFlags, setns};
-use vtep::{
-    loader::{Datapath, PROG_PORT, PROG_UNDERLAY},
-    mac::Mac as VtepMac,
-    tables::{Port, Target, VniTable, fill},
-};
+use vtep::loader::{Datapath, PROG_PORT, PROG_UNDERLAY};
 use vtep_common::{
     drop::DropReason,
-    maps::{DEFAULT_FDB_SIZE, DatapathConfig, VniStats},
+    maps::VniStats,
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
+};
+use vtep_tests::fixture::{
+    Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, PORT_LEGACY, REMOTE_IP, REMOTE_WL_MAC, SLOT,
+    TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, TTL, UL_MAC, UNRESOLVED_IP, UNRESOLVED_WL_MAC,
+    UNROUTABLE_WL_MAC, VNI, WL0_MAC, WL1_MAC, config, load, load_standard, test_run,
 };
 use vtep_tests::packet::{
     BROADCAST, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IP_DF, IP_MF, IPPROTO_TCP, IPPROTO_UDP, Ipv4, Mac,
@@ -44,39 +34,8 @@ use vtep_tests::packet::{
     vxlan_packet,
 };
 
-// TC verdicts (include/uapi/linux/pkt_cls.h).
-const TC_ACT_OK: u32 = 0;
-const TC_ACT_SHOT: u32 = 2;
-const TC_ACT_REDIRECT: u32 = 7;
-
-/// `struct __sk_buff` of this kernel's uapi: 192 bytes, `ifindex` the u32 at offset 40
-/// (len, pkt_type, mark, queue_mapping, protocol, vlan_present, vlan_tci, vlan_proto, priority,
-/// ingress_ifindex, ifindex). `BPF_PROG_TEST_RUN` makes the device with this ifindex
-/// `skb->dev`, which is what the program reads as `skb->ifindex`.
-const SKB_CTX_LEN: usize = 192;
-const SKB_CTX_IFINDEX: usize = 40;
-
-/// This host's VTEP address (on `ul0`) and the remote VTEP (a permanent neighbour on `ul0`).
-const LOCAL_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-const REMOTE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 /// Another address on the underlay subnet: not ours.
 const OTHER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
-/// On the underlay subnet but without a neighbour entry: the fib lookup answers NO_NEIGH.
-const UNRESOLVED_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
-/// Not routable from the namespace (TEST-NET-3, no default route).
-const UNROUTABLE_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
-
-/// `ul0`'s MAC: the outer source of encapsulated packets.
-const UL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
-/// The remote VTEP's MAC: the outer destination of encapsulated packets.
-const NEIGH_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
-/// Workloads behind `port0` and `port1`, and one behind the remote VTEP.
-const WL0_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x01, 0x00];
-const WL1_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x01, 0x01];
-const REMOTE_WL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x00];
-/// In the VNI's FDB as behind a VTEP without route, and one without a resolved neighbour.
-const UNROUTABLE_WL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x01];
-const UNRESOLVED_WL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x02];
 /// Known to nobody: unknown unicast.
 const UNKNOWN_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x0f, 0x0f];
 
@@ -88,263 +47,14 @@ const REMOTE_WL_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const WL0_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
 const REMOTE_WL_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 
-const VNI: u32 = 100;
 /// A VNI that needs all 24 bits: truncation to 16 bits would give 0xCDEF.
 const BIG_VNI: u32 = 0xABCDEF;
 const UNKNOWN_VNI: u32 = 200;
-const PORT_IANA: u16 = 4789;
-const PORT_LEGACY: u16 = 8472;
-const TTL: u8 = 64;
-/// The stats slot every test VNI uses.
-const SLOT: u32 = 0;
 /// Bytes encapsulation adds: outer Ethernet + IPv4 + UDP + VXLAN.
 const OVERHEAD: usize = 50;
 
 // ---------------------------------------------------------------------------------------------
-// The namespace fixture.
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// `ip ARGS`, panicking with its output when it fails.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// One network namespace with the underlay and two ports; deleted when dropped.
-struct Fixture {
-    ns: String,
-    ul0: u32,
-    port0: u32,
-    port1: u32,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let ns = format!("vtdp{}-{n}", std::process::id());
-        ip(&["netns", "add", &ns]);
-        // From here on the namespace is removed whatever happens.
-        let mut fx = Self {
-            ns,
-            ul0: 0,
-            port1: 0,
-            port0: 0,
-        };
-        let ns = fx.ns.clone();
-        // No IPv6: the interfaces would send router solicitations and MLD reports, and the
-        // flood tests count what the interfaces transmit.
-        for key in [
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ] {
-            fx.sysctl(key);
-        }
-        let ipn = |args: &[&str]| {
-            let mut all = vec!["-n", ns.as_str()];
-            all.extend_from_slice(args);
-            ip(&all);
-        };
-        let ul_mac = mac_str(&UL_MAC);
-        let neigh_mac = mac_str(&NEIGH_MAC);
-        ipn(&["link", "set", "lo", "up"]);
-        ipn(&[
-            "link", "add", "name", "ul0", "address", &ul_mac, "type", "veth", "peer", "name",
-            "ul0p",
-        ]);
-        ipn(&["addr", "add", "198.18.0.1/24", "dev", "ul0"]);
-        ipn(&["link", "set", "ul0", "up"]);
-        ipn(&["link", "set", "ul0p", "up"]);
-        ipn(&[
-            "neigh",
-            "add",
-            "198.18.0.2",
-            "lladdr",
-            &neigh_mac,
-            "dev",
-            "ul0",
-            "nud",
-            "permanent",
-        ]);
-        for (port, wl) in [("port0", "wl0"), ("port1", "wl1")] {
-            ipn(&[
-                "link", "add", "name", port, "type", "veth", "peer", "name", wl,
-            ]);
-            ipn(&["link", "set", port, "up"]);
-            ipn(&["link", "set", wl, "up"]);
-            // The encap path does an input fib lookup on the port, which the kernel refuses
-            // (FWD_DISABLED) unless the port forwards.
-            fx.sysctl(&format!("net.ipv4.conf.{port}.forwarding=1"));
-        }
-        fx.ul0 = fx.ifindex("ul0");
-        fx.port0 = fx.ifindex("port0");
-        fx.port1 = fx.ifindex("port1");
-        fx
-    }
-
-    fn sysctl(&self, key_value: &str) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "sysctl", "-q", "-w", key_value])
-            .output()
-            .expect("running sysctl");
-        assert!(
-            out.status.success(),
-            "sysctl {key_value} in {}: {}",
-            self.ns,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// `ip -j -s link show dev IFNAME` inside the namespace, parsed.
-    fn link(&self, ifname: &str) -> serde_json::Value {
-        let out = Command::new("ip")
-            .args(["-n", &self.ns, "-j", "-s", "link", "show", "dev", ifname])
-            .output()
-            .expect("running ip");
-        assert!(out.status.success(), "ip link show {ifname}");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
-        v[0].clone()
-    }
-
-    fn ifindex(&self, ifname: &str) -> u32 {
-        self.link(ifname)["ifindex"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no ifindex for {ifname}")) as u32
-    }
-
-    /// Packets `ifname` transmitted (a clone sent out of it counts here).
-    fn tx_packets(&self, ifname: &str) -> u64 {
-        self.link(ifname)["stats64"]["tx"]["packets"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no tx counter for {ifname}"))
-    }
-
-    /// Runs `f` on a thread inside the namespace (where `BPF_PROG_TEST_RUN` then runs);
-    /// a panic in `f` fails the test with its own message.
-    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let file = File::open(format!("/run/netns/{}", self.ns)).expect("opening the netns");
-        std::thread::scope(|s| {
-            let thread = s.spawn(|| {
-                setns(file.as_fd(), CloneFlags::CLONE_NEWNET).expect("setns");
-                f()
-            });
-            thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-
-    /// VNI `id` on `dstport` with outer TTL `ttl`: `port0` (workload WL0) and `port1`
-    /// (workload WL1), the remote VTEP REMOTE_IP in the flood list, and REMOTE_WL behind it.
-    fn table(&self, id: u32, dstport: u16, ttl: u8) -> VniTable {
-        VniTable {
-            id,
-            dstport,
-            ttl,
-            stats_slot: SLOT,
-            remotes: vec![REMOTE_IP],
-            ports: vec![
-                Port {
-                    name: "port0".into(),
-                    ifindex: self.port0,
-                    flags: 0,
-                    mac: Some(VtepMac(WL0_MAC)),
-                },
-                Port {
-                    name: "port1".into(),
-                    ifindex: self.port1,
-                    flags: 0,
-                    mac: Some(VtepMac(WL1_MAC)),
-                },
-            ],
-            fdb: vec![
-                (VtepMac(REMOTE_WL_MAC), Target::Remote(REMOTE_IP)),
-                (VtepMac(UNROUTABLE_WL_MAC), Target::Remote(UNROUTABLE_IP)),
-                (VtepMac(UNRESOLVED_WL_MAC), Target::Remote(UNRESOLVED_IP)),
-            ],
-        }
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
-    }
-}
-
-fn mac_str(m: &Mac) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-// ---------------------------------------------------------------------------------------------
-// Loading, running and counting.
-
-/// The instance configuration: we are LOCAL_IP, VXLAN arrives on 4789 and 8472.
-fn config(srcport_min: u16, srcport_max: u16) -> DatapathConfig {
-    DatapathConfig {
-        local_ip: LOCAL_IP.octets(),
-        srcport_min,
-        srcport_max,
-        dstports: [
-            PORT_IANA.to_be_bytes(),
-            PORT_LEGACY.to_be_bytes(),
-            [0, 0],
-            [0, 0],
-        ],
-    }
-}
-
-fn load(cfg: &DatapathConfig, tables: &[VniTable]) -> Datapath {
-    let mut dp = Datapath::load(cfg, DEFAULT_FDB_SIZE).expect("loading the datapath");
-    fill(&mut dp, tables).expect("filling the maps");
-    dp
-}
-
-/// The default configuration with the standard VNI 100 on 4789.
-fn load_standard(fx: &Fixture) -> Datapath {
-    load(
-        &config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX),
-        &[fx.table(VNI, PORT_IANA, TTL)],
-    )
-}
-
-/// What one test run gave: the verdict and the packet as the program left it.
-#[derive(Debug)]
-struct Run {
-    verdict: u32,
-    out: Vec<u8>,
-}
-
-/// Runs program `prog` once on `pkt` as if it arrived on `ifindex`.
-fn test_run(dp: &mut Datapath, prog: &str, ifindex: u32, pkt: &[u8]) -> Run {
-    let mut ctx = [0u8; SKB_CTX_LEN];
-    ctx[SKB_CTX_IFINDEX..SKB_CTX_IFINDEX + 4].copy_from_slice(&ifindex.to_ne_bytes());
-    let mut out = vec![0u8; 4096];
-    let res = dp
-        .program(prog)
-        .expect("program")
-        .test_run(TestRunOptions {
-            data_in: Some(pkt),
-            data_out: Some(&mut out),
-            ctx_in: Some(&ctx),
-            repeat: 1,
-            ..Default::default()
-        })
-        .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {prog}: {e:?}"));
-    out.truncate(res.data_size_out as usize);
-    Run {
-        verdict: res.return_value,
-        out,
-    }
-}
+// Counting.
 
 /// Every counter the datapath keeps for the tests: drops by reason and the VNI stats slot,
 /// summed over CPUs.

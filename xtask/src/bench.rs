@@ -6,7 +6,7 @@ use std::{
     collections::BTreeMap,
     fs::File,
     net::{SocketAddr, UdpSocket},
-    os::fd::AsFd,
+    os::{fd::AsFd, unix::process::CommandExt as _},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -409,6 +409,8 @@ fn udp_pps(lab: &Lab, p: &Pair, seconds: u32) -> Result<f64> {
         .arg(&cfg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // trafgen forks its sender; signalling the group stops both.
+        .process_group(0)
         .spawn()
         .context("starting trafgen")?;
     std::thread::sleep(Duration::from_secs(1));

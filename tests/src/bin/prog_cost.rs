@@ -1,0 +1,416 @@
+//! prog-cost: what the decapsulation (`vtep_underlay`) and encapsulation (`vtep_port`) programs
+//! cost per packet by themselves, measured with `BPF_PROG_TEST_RUN`, with a small (1,000
+//! entries) and a large (1,000,000 entries) FDB.
+//!
+//! Prints one JSON object on stdout (medians in nanoseconds; logs go to stderr):
+//! `{"decap_ns": N, "encap_ns": N, "decap_ns_1m": N, "encap_ns_1m": N, "fdb_small": 1000,
+//! "fdb_large": 1000000, "samples": N}`.
+//!
+//! Both programs change the packet (encap grows it by 50 bytes, decap shrinks it), and with
+//! `repeat > 1` the kernel runs the program again on the same, already changed skb, which
+//! would measure another path from the second run on. So every sample is its own test run with
+//! `repeat = 1`, on a fresh copy of the packet, and the number is the median of the durations
+//! the kernel measured around each run (in the kernel, without the syscall; the kernel's
+//! timer reads and the bottom-half bracket around the program are included, see the floor
+//! logged to stderr). The first run of each case must give the expected verdict and output,
+//! and every run the expected verdict, or no number is printed.
+//!
+//! Everything runs in a private network namespace ([`Fixture`]), removed at exit, also on an
+//! error, a panic, SIGINT, SIGTERM or SIGHUP. Run as root:
+//! `cargo run --release -p vtep-tests --bin prog-cost [-- --samples N] [--cpu N]` (`--cpu`
+//! pins the measuring thread; `--samples` is the number of test runs per case, default
+//! 200,000).
+
+use std::{process::ExitCode, time::Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use aya::programs::{TestRun, TestRunOptions};
+use nix::{
+    sched::{CpuSet, sched_setaffinity},
+    sys::signal::{SigSet, Signal},
+    unistd::Pid,
+};
+use vtep::loader::{Datapath, PROG_PORT, PROG_UNDERLAY};
+use vtep_common::{
+    drop::DropReason,
+    maps::{DEFAULT_FDB_SIZE, FDB_REMOTE, FdbEntry, FdbKey},
+    wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN, OVERHEAD_IPV4},
+};
+use vtep_tests::{
+    fixture::{
+        Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_OK,
+        TC_ACT_REDIRECT, TTL, UL_MAC, VNI, WL0_MAC, config, load_sized, skb_ctx,
+    },
+    packet::{
+        BROADCAST, ETH_P_ARP, ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, VXLAN_I, arp_request, eth, udp,
+        vxlan_header, vxlan_packet,
+    },
+};
+
+/// FDB entries in total (the fixture's own plus fillers) of the two runs.
+const FDB_SMALL: u32 = 1_000;
+const FDB_LARGE: u32 = 1_000_000;
+/// FDB capacity for the large run; the small run has the default capacity.
+const FDB_LARGE_CAPACITY: u32 = 1_100_000;
+/// Test runs per case, and unmeasured runs before them.
+const DEFAULT_SAMPLES: usize = 200_000;
+const WARMUP: usize = 10_000;
+/// `BPF_NOEXIST` (include/uapi/linux/bpf.h): an insert fails if the key is already there, so
+/// every filler is a distinct entry.
+const BPF_NOEXIST: u64 = 1;
+
+/// Overlay addresses of the workloads behind port0 and behind the remote VTEP.
+const WL0_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 0, 1);
+const REMOTE_WL_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 0, 2);
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("prog-cost: {e:#}\nusage: prog-cost [--samples N] [--cpu N]");
+            return ExitCode::from(2);
+        }
+    };
+    // Blocked before any thread exists, so every thread inherits the mask and only the watcher
+    // below takes these signals (a pending one waits for it).
+    let signals = match block_exit_signals() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("prog-cost: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let fx = Fixture::named("vtbench");
+    remove_namespace_on(signals, fx.ns.clone());
+    eprintln!("prog-cost: namespace {}", fx.ns);
+    let result = fx.run(|| {
+        if let Some(cpu) = args.cpu {
+            pin_to(cpu)?;
+        }
+        bench(&fx, args.samples)
+    });
+    drop(fx);
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("prog-cost: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command line: `[--samples N] [--cpu N]`.
+struct Args {
+    samples: usize,
+    cpu: Option<usize>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut parsed = Args {
+        samples: DEFAULT_SAMPLES,
+        cpu: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = |what: &str| -> Result<usize> {
+            let n = args
+                .next()
+                .with_context(|| format!("{what} needs a number"))?;
+            n.parse().with_context(|| format!("{what} {n}"))
+        };
+        match arg.as_str() {
+            "--samples" => {
+                parsed.samples = number("--samples")?;
+                ensure!(parsed.samples > 0, "--samples must be positive");
+            }
+            "--cpu" => parsed.cpu = Some(number("--cpu")?),
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(parsed)
+}
+
+fn block_exit_signals() -> Result<SigSet> {
+    let mut set = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(sig);
+    }
+    set.thread_block().context("blocking signals")?;
+    Ok(set)
+}
+
+/// On any of `signals`, removes namespace `ns` and exits (the fixture's `Drop` does not run
+/// when a signal ends the process).
+fn remove_namespace_on(signals: SigSet, ns: String) {
+    std::thread::spawn(move || {
+        if let Ok(sig) = signals.wait() {
+            eprintln!("prog-cost: {sig}, removing namespace {ns}");
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &ns])
+                .status();
+            std::process::exit(128 + sig as i32);
+        }
+    });
+}
+
+/// Keeps the calling thread on `cpu`.
+fn pin_to(cpu: usize) -> Result<()> {
+    let mut set = CpuSet::new();
+    set.set(cpu).with_context(|| format!("CPU {cpu}"))?;
+    sched_setaffinity(Pid::from_raw(0), &set).with_context(|| format!("pinning to CPU {cpu}"))?;
+    eprintln!("prog-cost: measuring on CPU {cpu}");
+    Ok(())
+}
+
+/// Runs every case; returns the JSON report.
+fn bench(fx: &Fixture, samples: usize) -> Result<String> {
+    let encap_in = inner_frame(REMOTE_WL_MAC, WL0_MAC, WL0_IP, REMOTE_WL_IP);
+    let decap_inner = inner_frame(WL0_MAC, REMOTE_WL_MAC, REMOTE_WL_IP, WL0_IP);
+    let decap_in = vxlan_packet(
+        UL_MAC,
+        NEIGH_MAC,
+        Ipv4::new(REMOTE_IP, LOCAL_IP, IPPROTO_UDP),
+        54321,
+        PORT_IANA,
+        vxlan_header(VXLAN_I, VNI),
+        &decap_inner,
+    );
+    let check_encap = |out: &[u8]| -> Result<()> {
+        ensure!(
+            out.len() == encap_in.len() + OVERHEAD_IPV4,
+            "encap output is {} bytes, want {} (the inner frame + {OVERHEAD_IPV4})",
+            out.len(),
+            encap_in.len() + OVERHEAD_IPV4
+        );
+        ensure!(
+            out[0..6] == NEIGH_MAC,
+            "encap output goes to {:02x?}, want the neighbour's MAC {NEIGH_MAC:02x?}",
+            &out[0..6]
+        );
+        ensure!(
+            out[OVERHEAD_IPV4..] == encap_in[..],
+            "encap output does not carry the inner frame unchanged"
+        );
+        Ok(())
+    };
+    let check_decap = |out: &[u8]| -> Result<()> {
+        ensure!(
+            out == decap_inner.as_slice(),
+            "decap output ({} bytes) is not the inner frame ({} bytes)",
+            out.len(),
+            decap_inner.len()
+        );
+        Ok(())
+    };
+    // What a test run costs around a program that does almost nothing: the underlay program
+    // passes a broadcast ARP frame after reading two skb fields.
+    let floor_in = eth(
+        BROADCAST,
+        NEIGH_MAC,
+        ETH_P_ARP,
+        &arp_request(NEIGH_MAC, REMOTE_IP, LOCAL_IP),
+    );
+    let check_floor = |out: &[u8]| -> Result<()> {
+        ensure!(out == floor_in.as_slice(), "passed frame was changed");
+        Ok(())
+    };
+
+    let cfg = config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX);
+    let table = fx.table(VNI, PORT_IANA, TTL);
+    let mut medians = Vec::new();
+    for (total, capacity) in [
+        (FDB_SMALL, DEFAULT_FDB_SIZE),
+        (FDB_LARGE, FDB_LARGE_CAPACITY),
+    ] {
+        eprintln!("prog-cost: loading the datapath (FDB capacity {capacity})");
+        let mut dp = load_sized(&cfg, std::slice::from_ref(&table), capacity);
+        let fixed = table.fdb_entries().len() as u32;
+        fill_fdb(&mut dp, total - fixed).context("filling the FDB")?;
+        eprintln!("prog-cost: FDB holds {total} entries");
+        let case = |name: &str| format!("{name} (FDB {total})");
+        measure(
+            &mut dp,
+            &case("floor: underlay program passing ARP"),
+            PROG_UNDERLAY,
+            fx.ul0,
+            &floor_in,
+            TC_ACT_OK,
+            &check_floor,
+            samples.min(50_000),
+        )?;
+        let decap = measure(
+            &mut dp,
+            &case("decap"),
+            PROG_UNDERLAY,
+            fx.ul0,
+            &decap_in,
+            TC_ACT_REDIRECT,
+            &check_decap,
+            samples,
+        )?;
+        let encap = measure(
+            &mut dp,
+            &case("encap"),
+            PROG_PORT,
+            fx.port0,
+            &encap_in,
+            TC_ACT_REDIRECT,
+            &check_encap,
+            samples,
+        )?;
+        medians.push((decap, encap));
+    }
+    let [(decap, encap), (decap_1m, encap_1m)] = medians[..] else {
+        unreachable!("two FDB sizes");
+    };
+    // Written by hand to keep the documented key order (serde_json sorts keys).
+    Ok(format!(
+        "{{\"decap_ns\": {decap:.1}, \"encap_ns\": {encap:.1}, \"decap_ns_1m\": {decap_1m:.1}, \
+         \"encap_ns_1m\": {encap_1m:.1}, \"fdb_small\": {FDB_SMALL}, \"fdb_large\": {FDB_LARGE}, \
+         \"samples\": {samples}}}"
+    ))
+}
+
+/// A 60-byte Ethernet/IPv4/UDP frame (18 bytes of payload), the smallest Ethernet frame
+/// without padding.
+fn inner_frame(
+    dst: Mac,
+    src: Mac,
+    src_ip: std::net::Ipv4Addr,
+    dst_ip: std::net::Ipv4Addr,
+) -> Vec<u8> {
+    let payload = [0x5a; 18];
+    let frame = eth(
+        dst,
+        src,
+        ETH_P_IP,
+        &Ipv4::new(src_ip, dst_ip, IPPROTO_UDP).build(&udp(src_ip, dst_ip, 40000, 7000, &payload)),
+    );
+    debug_assert_eq!(frame.len(), 60);
+    frame
+}
+
+/// Adds `n` entries for distinct MACs (02:fd:xx:xx:xx:xx) in VNI 100, all behind the remote
+/// VTEP.
+fn fill_fdb(dp: &mut Datapath, n: u32) -> Result<()> {
+    let mut fdb = dp.fdb()?;
+    let entry = FdbEntry {
+        kind: FDB_REMOTE,
+        ifindex: 0,
+        remote: REMOTE_IP.octets(),
+        port_flags: 0,
+    };
+    let start = Instant::now();
+    for i in 0..n {
+        let b = i.to_be_bytes();
+        let key = FdbKey {
+            vni: VNI,
+            mac: [0x02, 0xfd, b[0], b[1], b[2], b[3]],
+            _pad: [0; 2],
+        };
+        fdb.insert(key, entry, BPF_NOEXIST)
+            .with_context(|| format!("filler entry {i}"))?;
+        if (i + 1) % 100_000 == 0 {
+            eprintln!(
+                "prog-cost:   {} of {n} filler entries ({:.1} s)",
+                i + 1,
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs `prog` on `pkt` (arriving on `ifindex`) `WARMUP + samples` times, one packet per
+/// test run; returns the median of the kernel-measured durations in nanoseconds. The first
+/// output must pass `check`, every verdict must be `verdict`.
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    dp: &mut Datapath,
+    name: &str,
+    prog: &str,
+    ifindex: u32,
+    pkt: &[u8],
+    verdict: u32,
+    check: &dyn Fn(&[u8]) -> Result<()>,
+    samples: usize,
+) -> Result<f64> {
+    let ctx = skb_ctx(ifindex);
+    let mut out = vec![0u8; 4096];
+    let mut durations = Vec::with_capacity(samples);
+    let drops_before = drop_counts(dp)?;
+    let program = dp.program(prog)?;
+    let mut wrong = None;
+    for i in 0..WARMUP + samples {
+        let res = program
+            .test_run(TestRunOptions {
+                data_in: Some(pkt),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx),
+                repeat: 1,
+                ..Default::default()
+            })
+            .with_context(|| format!("{name}: BPF_PROG_TEST_RUN of {prog}"))?;
+        if res.return_value != verdict {
+            wrong = Some((i, res.return_value));
+            break;
+        }
+        if i == 0 {
+            check(&out[..res.data_size_out as usize])
+                .with_context(|| format!("{name}: first run"))?;
+        }
+        if i >= WARMUP {
+            durations.push(res.duration.as_nanos() as u64);
+        }
+    }
+    if let Some((i, got)) = wrong {
+        let after = drop_counts(dp)?;
+        let moved: Vec<&str> = DropReason::ALL
+            .iter()
+            .filter(|r| after[**r as usize] != drops_before[**r as usize])
+            .map(|r| r.name())
+            .collect();
+        bail!(
+            "{name}: run {i} of {prog} returned verdict {got}, want {verdict}; drops counted: {moved:?}"
+        );
+    }
+    durations.sort_unstable();
+    let median = median(&durations);
+    let pct = |p: usize| durations[(durations.len() - 1) * p / 100];
+    // The kernel's clock may tick coarsely (10 ns on AMD Zen), which quantizes the median;
+    // the mean of the middle 90% resolves finer.
+    let middle = &durations[durations.len() / 20..durations.len() - durations.len() / 20];
+    let trimmed_mean = middle.iter().sum::<u64>() as f64 / middle.len() as f64;
+    eprintln!(
+        "prog-cost: {name}: median {median:.1} ns (trimmed mean {trimmed_mean:.1}, min {}, \
+         p10 {}, p90 {}, p99 {}; {} runs)",
+        durations[0],
+        pct(10),
+        pct(90),
+        pct(99),
+        durations.len()
+    );
+    Ok(median)
+}
+
+/// The drop counters, summed over CPUs, by reason.
+fn drop_counts(dp: &mut Datapath) -> Result<Vec<u64>> {
+    let map = dp.drops()?;
+    DropReason::ALL
+        .iter()
+        .map(|r| Ok(map.get(&(*r as u32), 0)?.iter().sum()))
+        .collect()
+}
+
+/// The median of sorted, non-empty `v`.
+fn median(v: &[u64]) -> f64 {
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid] as f64
+    } else {
+        (v[mid - 1] + v[mid]) as f64 / 2.0
+    }
+}

@@ -1,0 +1,349 @@
+//! The namespace fixture for running the datapath's programs through `BPF_PROG_TEST_RUN`: used
+//! by the datapath tests (tests/tests/datapath.rs) and the program-cost benchmark
+//! (src/bin/prog_cost.rs).
+//!
+//! A [`Fixture`] is a network namespace of its own (removed on drop, also when a test fails or
+//! the benchmark panics) holding an underlay veth `ul0` (198.18.0.1/24, fixed MAC, a permanent
+//! neighbour 198.18.0.2 so `bpf_fib_lookup` returns known MACs) and two port veths
+//! `port0`/`port1` whose peers `wl0`/`wl1` stand for workloads. The programs are loaded and run
+//! on a thread that entered the namespace ([`Fixture::run`]): `BPF_PROG_TEST_RUN` runs in the
+//! caller's namespace, and the port program finds its port by `skb->ifindex`, which
+//! [`test_run`] sets through the `__sk_buff` context. IPv6 is off in the namespace so the
+//! interfaces send nothing of their own.
+//!
+//! `ctx_in` notes: only `ifindex` (offset 40) makes the port program find its port;
+//! `ingress_ifindex` alone leaves `skb->dev` the loopback device (the run is dropped as
+//! unknown_port), as does running without a context.
+
+use std::{
+    fs::File,
+    net::Ipv4Addr,
+    os::fd::AsFd,
+    process::Command,
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use aya::programs::{TestRun, TestRunOptions};
+use nix::sched::{CloneFlags, setns};
+use vtep::{
+    loader::Datapath,
+    mac::Mac as VtepMac,
+    tables::{Port, Target, VniTable, fill},
+};
+use vtep_common::{
+    maps::{DEFAULT_FDB_SIZE, DatapathConfig},
+    wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
+};
+
+use crate::packet::Mac;
+
+// TC verdicts (include/uapi/linux/pkt_cls.h).
+pub const TC_ACT_OK: u32 = 0;
+pub const TC_ACT_SHOT: u32 = 2;
+pub const TC_ACT_REDIRECT: u32 = 7;
+
+/// `struct __sk_buff` of this kernel's uapi: 192 bytes, `ifindex` the u32 at offset 40
+/// (len, pkt_type, mark, queue_mapping, protocol, vlan_present, vlan_tci, vlan_proto, priority,
+/// ingress_ifindex, ifindex). `BPF_PROG_TEST_RUN` makes the device with this ifindex
+/// `skb->dev`, which is what the program reads as `skb->ifindex`.
+pub const SKB_CTX_LEN: usize = 192;
+pub const SKB_CTX_IFINDEX: usize = 40;
+
+/// This host's VTEP address (on `ul0`) and the remote VTEP (a permanent neighbour on `ul0`).
+pub const LOCAL_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+pub const REMOTE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+/// On the underlay subnet but without a neighbour entry: the fib lookup answers NO_NEIGH.
+pub const UNRESOLVED_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
+/// Not routable from the namespace (TEST-NET-3, no default route).
+pub const UNROUTABLE_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
+
+/// `ul0`'s MAC: the outer source of encapsulated packets.
+pub const UL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
+/// The remote VTEP's MAC: the outer destination of encapsulated packets.
+pub const NEIGH_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
+/// Workloads behind `port0` and `port1`, and one behind the remote VTEP.
+pub const WL0_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x01, 0x00];
+pub const WL1_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x01, 0x01];
+pub const REMOTE_WL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x00];
+/// In the VNI's FDB as behind a VTEP without route, and one without a resolved neighbour.
+pub const UNROUTABLE_WL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x01];
+pub const UNRESOLVED_WL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x02];
+
+/// The standard VNI, its UDP ports and outer TTL.
+pub const VNI: u32 = 100;
+pub const PORT_IANA: u16 = 4789;
+pub const PORT_LEGACY: u16 = 8472;
+pub const TTL: u8 = 64;
+/// The stats slot every VNI of [`Fixture::table`] uses.
+pub const SLOT: u32 = 0;
+
+// ---------------------------------------------------------------------------------------------
+// The namespace fixture.
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// `ip ARGS`, panicking with its output when it fails.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("running ip");
+    assert!(
+        out.status.success(),
+        "ip {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One network namespace with the underlay and two ports; deleted when dropped.
+pub struct Fixture {
+    /// The namespace's name (under /run/netns).
+    pub ns: String,
+    pub ul0: u32,
+    pub port0: u32,
+    pub port1: u32,
+}
+
+// No `Default`: making a fixture creates a namespace, which a default value should not do.
+#[allow(clippy::new_without_default)]
+impl Fixture {
+    /// A fixture in a namespace named `vtdp<pid>-<n>`.
+    pub fn new() -> Self {
+        Self::named("vtdp")
+    }
+
+    /// A fixture in a namespace named `<prefix><pid>-<n>`.
+    pub fn named(prefix: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let ns = format!("{prefix}{}-{n}", std::process::id());
+        ip(&["netns", "add", &ns]);
+        // From here on the namespace is removed whatever happens.
+        let mut fx = Self {
+            ns,
+            ul0: 0,
+            port1: 0,
+            port0: 0,
+        };
+        let ns = fx.ns.clone();
+        // No IPv6: the interfaces would send router solicitations and MLD reports, and the
+        // flood tests count what the interfaces transmit.
+        for key in [
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ] {
+            fx.sysctl(key);
+        }
+        let ipn = |args: &[&str]| {
+            let mut all = vec!["-n", ns.as_str()];
+            all.extend_from_slice(args);
+            ip(&all);
+        };
+        let ul_mac = mac_str(&UL_MAC);
+        let neigh_mac = mac_str(&NEIGH_MAC);
+        ipn(&["link", "set", "lo", "up"]);
+        ipn(&[
+            "link", "add", "name", "ul0", "address", &ul_mac, "type", "veth", "peer", "name",
+            "ul0p",
+        ]);
+        ipn(&["addr", "add", "198.18.0.1/24", "dev", "ul0"]);
+        ipn(&["link", "set", "ul0", "up"]);
+        ipn(&["link", "set", "ul0p", "up"]);
+        ipn(&[
+            "neigh",
+            "add",
+            "198.18.0.2",
+            "lladdr",
+            &neigh_mac,
+            "dev",
+            "ul0",
+            "nud",
+            "permanent",
+        ]);
+        for (port, wl) in [("port0", "wl0"), ("port1", "wl1")] {
+            ipn(&[
+                "link", "add", "name", port, "type", "veth", "peer", "name", wl,
+            ]);
+            ipn(&["link", "set", port, "up"]);
+            ipn(&["link", "set", wl, "up"]);
+            // The encap path does an input fib lookup on the port, which the kernel refuses
+            // (FWD_DISABLED) unless the port forwards.
+            fx.sysctl(&format!("net.ipv4.conf.{port}.forwarding=1"));
+        }
+        fx.ul0 = fx.ifindex("ul0");
+        fx.port0 = fx.ifindex("port0");
+        fx.port1 = fx.ifindex("port1");
+        fx
+    }
+
+    fn sysctl(&self, key_value: &str) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "sysctl", "-q", "-w", key_value])
+            .output()
+            .expect("running sysctl");
+        assert!(
+            out.status.success(),
+            "sysctl {key_value} in {}: {}",
+            self.ns,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `ip -j -s link show dev IFNAME` inside the namespace, parsed.
+    pub fn link(&self, ifname: &str) -> serde_json::Value {
+        let out = Command::new("ip")
+            .args(["-n", &self.ns, "-j", "-s", "link", "show", "dev", ifname])
+            .output()
+            .expect("running ip");
+        assert!(out.status.success(), "ip link show {ifname}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
+        v[0].clone()
+    }
+
+    pub fn ifindex(&self, ifname: &str) -> u32 {
+        self.link(ifname)["ifindex"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no ifindex for {ifname}")) as u32
+    }
+
+    /// Packets `ifname` transmitted (a clone sent out of it counts here).
+    pub fn tx_packets(&self, ifname: &str) -> u64 {
+        self.link(ifname)["stats64"]["tx"]["packets"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no tx counter for {ifname}"))
+    }
+
+    /// Runs `f` on a thread inside the namespace (where `BPF_PROG_TEST_RUN` then runs);
+    /// a panic in `f` fails the test with its own message.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let file = File::open(format!("/run/netns/{}", self.ns)).expect("opening the netns");
+        std::thread::scope(|s| {
+            let thread = s.spawn(|| {
+                setns(file.as_fd(), CloneFlags::CLONE_NEWNET).expect("setns");
+                f()
+            });
+            thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// VNI `id` on `dstport` with outer TTL `ttl`: `port0` (workload WL0) and `port1`
+    /// (workload WL1), the remote VTEP REMOTE_IP in the flood list, and REMOTE_WL behind it.
+    pub fn table(&self, id: u32, dstport: u16, ttl: u8) -> VniTable {
+        VniTable {
+            id,
+            dstport,
+            ttl,
+            stats_slot: SLOT,
+            remotes: vec![REMOTE_IP],
+            ports: vec![
+                Port {
+                    name: "port0".into(),
+                    ifindex: self.port0,
+                    flags: 0,
+                    mac: Some(VtepMac(WL0_MAC)),
+                },
+                Port {
+                    name: "port1".into(),
+                    ifindex: self.port1,
+                    flags: 0,
+                    mac: Some(VtepMac(WL1_MAC)),
+                },
+            ],
+            fdb: vec![
+                (VtepMac(REMOTE_WL_MAC), Target::Remote(REMOTE_IP)),
+                (VtepMac(UNROUTABLE_WL_MAC), Target::Remote(UNROUTABLE_IP)),
+                (VtepMac(UNRESOLVED_WL_MAC), Target::Remote(UNRESOLVED_IP)),
+            ],
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+pub fn mac_str(m: &Mac) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and running.
+
+/// The instance configuration: we are LOCAL_IP, VXLAN arrives on 4789 and 8472.
+pub fn config(srcport_min: u16, srcport_max: u16) -> DatapathConfig {
+    DatapathConfig {
+        local_ip: LOCAL_IP.octets(),
+        srcport_min,
+        srcport_max,
+        dstports: [
+            PORT_IANA.to_be_bytes(),
+            PORT_LEGACY.to_be_bytes(),
+            [0, 0],
+            [0, 0],
+        ],
+    }
+}
+
+/// The datapath with the default FDB capacity, loaded with `cfg` and filled with `tables`.
+pub fn load(cfg: &DatapathConfig, tables: &[VniTable]) -> Datapath {
+    load_sized(cfg, tables, DEFAULT_FDB_SIZE)
+}
+
+/// As [`load`], with an FDB of `fdb_size` entries.
+pub fn load_sized(cfg: &DatapathConfig, tables: &[VniTable], fdb_size: u32) -> Datapath {
+    let mut dp = Datapath::load(cfg, fdb_size).expect("loading the datapath");
+    fill(&mut dp, tables).expect("filling the maps");
+    dp
+}
+
+/// The default configuration with the standard VNI 100 on 4789.
+pub fn load_standard(fx: &Fixture) -> Datapath {
+    load(
+        &config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX),
+        &[fx.table(VNI, PORT_IANA, TTL)],
+    )
+}
+
+/// What one test run gave: the verdict, the packet as the program left it, and the time the
+/// kernel measured around the program run.
+#[derive(Debug)]
+pub struct Run {
+    pub verdict: u32,
+    pub out: Vec<u8>,
+    pub duration: Duration,
+}
+
+/// The `__sk_buff` context that makes a test run look as if the packet arrived on `ifindex`.
+pub fn skb_ctx(ifindex: u32) -> [u8; SKB_CTX_LEN] {
+    let mut ctx = [0u8; SKB_CTX_LEN];
+    ctx[SKB_CTX_IFINDEX..SKB_CTX_IFINDEX + 4].copy_from_slice(&ifindex.to_ne_bytes());
+    ctx
+}
+
+/// Runs program `prog` once on `pkt` as if it arrived on `ifindex`.
+pub fn test_run(dp: &mut Datapath, prog: &str, ifindex: u32, pkt: &[u8]) -> Run {
+    let ctx = skb_ctx(ifindex);
+    let mut out = vec![0u8; 4096];
+    let res = dp
+        .program(prog)
+        .expect("program")
+        .test_run(TestRunOptions {
+            data_in: Some(pkt),
+            data_out: Some(&mut out),
+            ctx_in: Some(&ctx),
+            repeat: 1,
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {prog}: {e:?}"));
+    out.truncate(res.data_size_out as usize);
+    Run {
+        verdict: res.return_value,
+        out,
+        duration: res.duration,
+    }
+}
