@@ -12,8 +12,10 @@
 //! `repeat = 1`, on a fresh copy of the packet, and the number is the median of the durations
 //! the kernel measured around each run (in the kernel, without the syscall; the kernel's
 //! timer reads and the bottom-half bracket around the program are included, see the floor
-//! logged to stderr). The first run of each case must give the expected verdict and output,
-//! and every run the expected verdict, or no number is printed.
+//! logged to stderr). Both datapaths (small and large FDB) stay loaded and the cases take
+//! turns in rounds, so a slow phase of the machine affects them alike. The first run of each
+//! case must give the expected verdict and output, and every run the expected verdict, or no
+//! number is printed.
 //!
 //! Everything runs in a private network namespace ([`Fixture`]), removed at exit, also on an
 //! error, a panic, SIGINT, SIGTERM or SIGHUP. Run as root:
@@ -21,7 +23,7 @@
 //! pins the measuring thread; `--samples` is the number of test runs per case, default
 //! 200,000).
 
-use std::{process::ExitCode, time::Instant};
+use std::{net::Ipv4Addr, process::ExitCode, time::Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use aya::programs::{TestRun, TestRunOptions};
@@ -55,13 +57,16 @@ const FDB_LARGE_CAPACITY: u32 = 1_100_000;
 /// Test runs per case, and unmeasured runs before them.
 const DEFAULT_SAMPLES: usize = 200_000;
 const WARMUP: usize = 10_000;
+/// The cases take turns in this many rounds, each measuring its share of the samples, so a
+/// slow phase of the machine (other load) affects every case alike.
+const ROUNDS: usize = 10;
 /// `BPF_NOEXIST` (include/uapi/linux/bpf.h): an insert fails if the key is already there, so
 /// every filler is a distinct entry.
 const BPF_NOEXIST: u64 = 1;
 
 /// Overlay addresses of the workloads behind port0 and behind the remote VTEP.
-const WL0_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 0, 1);
-const REMOTE_WL_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 0, 2);
+const WL0_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const REMOTE_WL_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 fn main() -> ExitCode {
     let args = match parse_args() {
@@ -220,51 +225,76 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
 
     let cfg = config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX);
     let table = fx.table(VNI, PORT_IANA, TTL);
-    let mut medians = Vec::new();
+    let fixed = table.fdb_entries().len() as u32;
+    // Both datapaths stay loaded, so the cases can take turns (see `ROUNDS`).
+    let mut dps = Vec::new();
     for (total, capacity) in [
         (FDB_SMALL, DEFAULT_FDB_SIZE),
         (FDB_LARGE, FDB_LARGE_CAPACITY),
     ] {
-        eprintln!("prog-cost: loading the datapath (FDB capacity {capacity})");
+        eprintln!("prog-cost: loading a datapath (FDB capacity {capacity})");
         let mut dp = load_sized(&cfg, std::slice::from_ref(&table), capacity);
-        let fixed = table.fdb_entries().len() as u32;
         fill_fdb(&mut dp, total - fixed).context("filling the FDB")?;
-        eprintln!("prog-cost: FDB holds {total} entries");
-        let case = |name: &str| format!("{name} (FDB {total})");
-        measure(
-            &mut dp,
-            &case("floor: underlay program passing ARP"),
-            PROG_UNDERLAY,
-            fx.ul0,
-            &floor_in,
-            TC_ACT_OK,
-            &check_floor,
-            samples.min(50_000),
-        )?;
-        let decap = measure(
-            &mut dp,
-            &case("decap"),
-            PROG_UNDERLAY,
-            fx.ul0,
-            &decap_in,
-            TC_ACT_REDIRECT,
-            &check_decap,
-            samples,
-        )?;
-        let encap = measure(
-            &mut dp,
-            &case("encap"),
-            PROG_PORT,
-            fx.port0,
-            &encap_in,
-            TC_ACT_REDIRECT,
-            &check_encap,
-            samples,
-        )?;
-        medians.push((decap, encap));
+        eprintln!("prog-cost: its FDB holds {total} entries");
+        dps.push(dp);
     }
-    let [(decap, encap), (decap_1m, encap_1m)] = medians[..] else {
-        unreachable!("two FDB sizes");
+    let floor_samples = samples.div_ceil(4);
+    let probes = [
+        Probe {
+            name: "floor: underlay program passing ARP",
+            prog: PROG_UNDERLAY,
+            ifindex: fx.ul0,
+            pkt: &floor_in,
+            verdict: TC_ACT_OK,
+            check: &check_floor,
+            samples: floor_samples,
+        },
+        Probe {
+            name: "decap",
+            prog: PROG_UNDERLAY,
+            ifindex: fx.ul0,
+            pkt: &decap_in,
+            verdict: TC_ACT_REDIRECT,
+            check: &check_decap,
+            samples,
+        },
+        Probe {
+            name: "encap",
+            prog: PROG_PORT,
+            ifindex: fx.port0,
+            pkt: &encap_in,
+            verdict: TC_ACT_REDIRECT,
+            check: &check_encap,
+            samples,
+        },
+    ];
+    let mut cases: Vec<Case> = [FDB_SMALL, FDB_LARGE]
+        .iter()
+        .enumerate()
+        .flat_map(|(dp, fdb)| {
+            probes.iter().map(move |probe| Case {
+                name: format!("{} (FDB {fdb})", probe.name),
+                dp,
+                probe,
+                durations: Vec::with_capacity(probe.samples),
+            })
+        })
+        .collect();
+    for case in &mut cases {
+        run_case(&mut dps[case.dp], case, WARMUP, 0)?;
+    }
+    for round in 0..ROUNDS {
+        for case in &mut cases {
+            // This round's share of the samples, after a short warm-up: the other cases ran
+            // in between.
+            let total = case.probe.samples;
+            let n = total * (round + 1) / ROUNDS - total * round / ROUNDS;
+            run_case(&mut dps[case.dp], case, WARMUP / 10, n)?;
+        }
+    }
+    let medians: Vec<f64> = cases.iter_mut().map(Case::report).collect();
+    let [_, decap, encap, _, decap_1m, encap_1m] = medians[..] else {
+        unreachable!("six cases");
     };
     // Written by hand to keep the documented key order (serde_json sorts keys).
     Ok(format!(
@@ -276,12 +306,7 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
 
 /// A 60-byte Ethernet/IPv4/UDP frame (18 bytes of payload), the smallest Ethernet frame
 /// without padding.
-fn inner_frame(
-    dst: Mac,
-    src: Mac,
-    src_ip: std::net::Ipv4Addr,
-    dst_ip: std::net::Ipv4Addr,
-) -> Vec<u8> {
+fn inner_frame(dst: Mac, src: Mac, src_ip: Ipv4Addr, dst_ip: Ipv4Addr) -> Vec<u8> {
     let payload = [0x5a; 18];
     let frame = eth(
         dst,
@@ -324,49 +349,90 @@ fn fill_fdb(dp: &mut Datapath, n: u32) -> Result<()> {
     Ok(())
 }
 
-/// Runs `prog` on `pkt` (arriving on `ifindex`) `WARMUP + samples` times, one packet per
-/// test run; returns the median of the kernel-measured durations in nanoseconds. The first
-/// output must pass `check`, every verdict must be `verdict`.
-#[allow(clippy::too_many_arguments)]
-fn measure(
-    dp: &mut Datapath,
-    name: &str,
-    prog: &str,
+/// A program run on a packet, and what it must give.
+struct Probe<'a> {
+    name: &'static str,
+    prog: &'static str,
+    /// The interface the packet arrives on.
     ifindex: u32,
-    pkt: &[u8],
+    pkt: &'a [u8],
+    /// The verdict every run must give.
     verdict: u32,
-    check: &dyn Fn(&[u8]) -> Result<()>,
+    /// What the output of the first run must pass.
+    check: &'a dyn Fn(&[u8]) -> Result<()>,
+    /// Runs to measure in all.
     samples: usize,
-) -> Result<f64> {
-    let ctx = skb_ctx(ifindex);
+}
+
+/// A probe in one of the datapaths, and the durations measured so far.
+struct Case<'a> {
+    name: String,
+    /// Index of the datapath.
+    dp: usize,
+    probe: &'a Probe<'a>,
+    durations: Vec<u64>,
+}
+
+impl Case<'_> {
+    /// Logs the distribution to stderr; returns the median in nanoseconds.
+    fn report(&mut self) -> f64 {
+        let d = &mut self.durations;
+        d.sort_unstable();
+        let median = median(d);
+        let pct = |p: usize| d[(d.len() - 1) * p / 100];
+        // The kernel's clock may tick coarsely (10 ns on AMD Zen), which quantizes the median;
+        // the mean of the middle 90% resolves finer.
+        let middle = &d[d.len() / 20..d.len() - d.len() / 20];
+        let trimmed_mean = middle.iter().sum::<u64>() as f64 / middle.len() as f64;
+        eprintln!(
+            "prog-cost: {}: median {median:.1} ns (trimmed mean {trimmed_mean:.1}, min {}, \
+             p10 {}, p90 {}, p99 {}; {} runs)",
+            self.name,
+            d[0],
+            pct(10),
+            pct(90),
+            pct(99),
+            d.len()
+        );
+        median
+    }
+}
+
+/// Runs `case` `warmup + n` times, one packet per test run, and keeps the last `n`
+/// kernel-measured durations. Fails when a verdict is not the case's, or when the first run
+/// of the case does not give the output it checks.
+fn run_case(dp: &mut Datapath, case: &mut Case, warmup: usize, n: usize) -> Result<()> {
+    let (name, probe) = (&case.name, case.probe);
+    let prog = probe.prog;
+    let ctx = skb_ctx(probe.ifindex);
     let mut out = vec![0u8; 4096];
-    let mut durations = Vec::with_capacity(samples);
     let drops_before = drop_counts(dp)?;
     let program = dp.program(prog)?;
+    let first = case.durations.is_empty() && warmup + n > 0;
     let mut wrong = None;
-    for i in 0..WARMUP + samples {
+    for i in 0..warmup + n {
         let res = program
             .test_run(TestRunOptions {
-                data_in: Some(pkt),
+                data_in: Some(probe.pkt),
                 data_out: Some(&mut out),
                 ctx_in: Some(&ctx),
                 repeat: 1,
                 ..Default::default()
             })
             .with_context(|| format!("{name}: BPF_PROG_TEST_RUN of {prog}"))?;
-        if res.return_value != verdict {
-            wrong = Some((i, res.return_value));
+        if res.return_value != probe.verdict {
+            wrong = Some(res.return_value);
             break;
         }
-        if i == 0 {
-            check(&out[..res.data_size_out as usize])
+        if i == 0 && first {
+            (probe.check)(&out[..res.data_size_out as usize])
                 .with_context(|| format!("{name}: first run"))?;
         }
-        if i >= WARMUP {
-            durations.push(res.duration.as_nanos() as u64);
+        if i >= warmup {
+            case.durations.push(res.duration.as_nanos() as u64);
         }
     }
-    if let Some((i, got)) = wrong {
+    if let Some(got) = wrong {
         let after = drop_counts(dp)?;
         let moved: Vec<&str> = DropReason::ALL
             .iter()
@@ -374,26 +440,11 @@ fn measure(
             .map(|r| r.name())
             .collect();
         bail!(
-            "{name}: run {i} of {prog} returned verdict {got}, want {verdict}; drops counted: {moved:?}"
+            "{name}: {prog} returned verdict {got}, want {}; drops counted: {moved:?}",
+            probe.verdict
         );
     }
-    durations.sort_unstable();
-    let median = median(&durations);
-    let pct = |p: usize| durations[(durations.len() - 1) * p / 100];
-    // The kernel's clock may tick coarsely (10 ns on AMD Zen), which quantizes the median;
-    // the mean of the middle 90% resolves finer.
-    let middle = &durations[durations.len() / 20..durations.len() - durations.len() / 20];
-    let trimmed_mean = middle.iter().sum::<u64>() as f64 / middle.len() as f64;
-    eprintln!(
-        "prog-cost: {name}: median {median:.1} ns (trimmed mean {trimmed_mean:.1}, min {}, \
-         p10 {}, p90 {}, p99 {}; {} runs)",
-        durations[0],
-        pct(10),
-        pct(90),
-        pct(99),
-        durations.len()
-    );
-    Ok(median)
+    Ok(())
 }
 
 /// The drop counters, summed over CPUs, by reason.
