@@ -409,7 +409,6 @@ fn udp_pps(lab: &Lab, p: &Pair, seconds: u32) -> Result<f64> {
         .arg(&cfg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        // trafgen forks its sender; signalling the group stops both.
         .process_group(0)
         .spawn()
         .context("starting trafgen")?;
@@ -417,9 +416,9 @@ fn udp_pps(lab: &Lab, p: &Pair, seconds: u32) -> Result<f64> {
     let (t0, r0) = (Instant::now(), rx_packets(&p.b)?);
     std::thread::sleep(Duration::from_secs(u64::from(seconds)));
     let (t1, r1) = (Instant::now(), rx_packets(&p.b)?);
-    let _ = Command::new("kill")
-        .args(["-INT", &generator.id().to_string()])
-        .status();
+    // trafgen forks its sender and only stops on SIGTERM: signal the whole group.
+    let group = nix::unistd::Pid::from_raw(generator.id() as i32);
+    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
     let _ = generator.wait();
     Ok((r1 - r0) as f64 / (t1 - t0).as_secs_f64())
 }
