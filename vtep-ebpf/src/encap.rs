@@ -134,7 +134,7 @@ pub fn source_port(ctx: &TcContext) -> u16 {
 /// place.
 #[inline(always)]
 pub fn grow(ctx: &TcContext, inner_proto: u16) -> Result<usize, DropReason> {
-    if inner_proto == ETH_P_IP || inner_proto == ETH_P_IPV6 {
+    if is_ip(inner_proto) {
         ctx.adjust_room(OVERHEAD_IPV4 as i32, BPF_ADJ_ROOM_MAC, ENCAP_FLAGS)
             .map_err(|_| DropReason::EncapFailed)?;
         Ok(HDR_BUF_LEN)
@@ -145,6 +145,13 @@ pub fn grow(ctx: &TcContext, inner_proto: u16) -> Result<usize, DropReason> {
         }
         Ok(INNER_OFFSET)
     }
+}
+
+/// IP frames are grown with `adjust_room`, which leaves skb->protocol IPv4 (the outer header);
+/// other frames keep theirs.
+#[inline(always)]
+pub fn is_ip(inner_proto: u16) -> bool {
+    inner_proto == ETH_P_IP || inner_proto == ETH_P_IPV6
 }
 
 /// Writes the first `len` bytes of `hdr` at the start of the packet.

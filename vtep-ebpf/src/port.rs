@@ -81,6 +81,11 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let remote = entry.remote;
     let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
     let hop = xmit::next_hop(ctx, ifindex, &remote)?;
+    // Only IPv4 skbs can wait for the neighbour layer, and only IP frames leave encapsulation
+    // with skb->protocol IPv4: anything else is dropped before any work is done on it.
+    if matches!(hop, NextHop::Unresolved { .. }) && !encap::is_ip(proto) {
+        return Err(DropReason::NoNeigh);
+    }
     let srcport = encap::source_port(ctx);
     let mut hdr = OuterHeaders::new(port, remote, len, srcport, &inner_eth);
     if let NextHop::Resolved { dmac, smac, .. } = &hop {
@@ -90,12 +95,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     encap::write(ctx, &hdr, hdr_len)?;
     let verdict = match hop {
         NextHop::Resolved { ifindex, .. } => xmit::redirect(ifindex),
-        // adjust_room made skb->protocol IPv4 for IP frames; other frames keep theirs, and the
-        // neighbour layer only takes IPv4 skbs.
-        NextHop::Unresolved { ifindex, nexthop } if hdr_len == encap::HDR_BUF_LEN => {
-            xmit::redirect_resolving(ifindex, nexthop)
-        }
-        NextHop::Unresolved { .. } => return Err(DropReason::NoNeigh),
+        NextHop::Unresolved { ifindex, nexthop } => xmit::redirect_resolving(ifindex, nexthop),
     };
     count_traffic(port.stats_slot, Traffic::Encap, len);
     Ok(verdict)
