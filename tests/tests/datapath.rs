@@ -83,13 +83,7 @@ impl Counters {
             .expect("VNI_STATS entry")
             .iter()
         {
-            stats.encap_packets += s.encap_packets;
-            stats.encap_bytes += s.encap_bytes;
-            stats.decap_packets += s.decap_packets;
-            stats.decap_bytes += s.decap_bytes;
-            stats.local_packets += s.local_packets;
-            stats.local_bytes += s.local_bytes;
-            stats.flood_packets += s.flood_packets;
+            stats.accumulate(s);
         }
         Self { drops, stats }
     }

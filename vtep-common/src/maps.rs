@@ -140,6 +140,19 @@ pub struct VniStats {
     pub _reserved: u64,
 }
 
+impl VniStats {
+    /// Adds `other` (another CPU's slot) to these counters.
+    pub fn accumulate(&mut self, other: &VniStats) {
+        self.encap_packets += other.encap_packets;
+        self.encap_bytes += other.encap_bytes;
+        self.decap_packets += other.decap_packets;
+        self.decap_bytes += other.decap_bytes;
+        self.local_packets += other.local_packets;
+        self.local_bytes += other.local_bytes;
+        self.flood_packets += other.flood_packets;
+    }
+}
+
 const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 16);
 const _: () = assert!(core::mem::size_of::<FdbKey>() == 12);
 const _: () = assert!(core::mem::size_of::<FdbEntry>() == 16);

@@ -21,7 +21,7 @@ use vtep_common::{
 };
 
 use crate::{
-    deliver, flood,
+    csum, deliver, flood,
     maps::{FDB, FLOOD, Traffic, VNIS, config, count_traffic},
     parse::{ensure_linear, is_group_mac, ptr_at},
     verdict,
@@ -69,12 +69,14 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     };
     let ip = unsafe { &*ip };
     let cfg = config();
+    let header: &[u8; IPV4_LEN] = unsafe { &*(ip as *const Ipv4Hdr).cast() };
     // Options, fragments, other protocols and other destinations are the kernel's business.
     if ip.vihl != 0x45
         || ip.proto != IPPROTO_UDP
         || ip.dst_addr != cfg.local_ip
         || (u16::from_be_bytes(ip.frags) & 0x3fff) != 0
-        || !ipv4_checksum_ok(ip)
+        // The kernel's IP layer would drop a corrupted header; so must we, not trust it.
+        || csum::ipv4_header_sum(header) != 0xffff
     {
         return PASS;
     }
@@ -148,21 +150,6 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
             Ok(verdict::SHOT)
         }
     }
-}
-
-/// The kernel's IP layer would drop a corrupted header; so must we, rather than trust it.
-#[inline(always)]
-fn ipv4_checksum_ok(ip: &Ipv4Hdr) -> bool {
-    let bytes: &[u8; IPV4_LEN] = unsafe { &*(ip as *const Ipv4Hdr).cast() };
-    let mut sum: u32 = 0;
-    let mut i = 0;
-    while i < IPV4_LEN {
-        sum += u32::from(u16::from_be_bytes([bytes[i], bytes[i + 1]]));
-        i += 2;
-    }
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum == 0xffff
 }
 
 #[inline(always)]

@@ -10,11 +10,14 @@ use aya_ebpf::{
 };
 use vtep_common::{
     drop::DropReason,
-    maps::PortConfig,
-    wire::{ETH_LEN, ETH_P_IP, ETH_P_IPV6, INNER_OFFSET, IPPROTO_UDP, OVERHEAD_IPV4, VXLAN_FLAG_I},
+    maps::{DatapathConfig, PortConfig},
+    wire::{
+        ETH_LEN, ETH_P_IP, ETH_P_IPV6, INNER_OFFSET, IPPROTO_UDP, IPV4_LEN, OVERHEAD_IPV4,
+        VXLAN_FLAG_I,
+    },
 };
 
-use crate::maps::config;
+use crate::csum;
 
 /// Outer Ethernet + IPv4 + UDP + VXLAN + a copy of the inner Ethernet header.
 pub const HDR_BUF_LEN: usize = INNER_OFFSET + ETH_LEN;
@@ -43,13 +46,13 @@ impl OuterHeaders {
     /// MAC addresses stay zero until [`OuterHeaders::set_macs`].
     #[inline(always)]
     pub fn new(
+        cfg: &DatapathConfig,
         port: &PortConfig,
         remote: [u8; 4],
         inner_len: u32,
         srcport: u16,
         inner_eth: &[u8; ETH_LEN],
     ) -> Self {
-        let cfg = config();
         let mut buf = [0u8; HDR_BUF_LEN];
         // Outer Ethernet: MACs filled later, type IPv4.
         buf[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
@@ -101,15 +104,7 @@ impl OuterHeaders {
     fn set_ip_checksum(&mut self) {
         self.buf[OFF_IP_CHECK] = 0;
         self.buf[OFF_IP_CHECK + 1] = 0;
-        let mut sum: u32 = 0;
-        let mut i = OFF_IP;
-        while i < OFF_IP + 20 {
-            sum += u32::from(u16::from_be_bytes([self.buf[i], self.buf[i + 1]]));
-            i += 2;
-        }
-        sum = (sum & 0xffff) + (sum >> 16);
-        sum = (sum & 0xffff) + (sum >> 16);
-        let check = !(sum as u16);
+        let check = !csum::ipv4_header_sum(&self.buf[OFF_IP..OFF_IP + IPV4_LEN]);
         self.buf[OFF_IP_CHECK..OFF_IP_CHECK + 2].copy_from_slice(&check.to_be_bytes());
     }
 }
@@ -117,8 +112,7 @@ impl OuterHeaders {
 /// The outer UDP source port for this frame: the inner flow hash scaled into the configured
 /// range, so one flow keeps one path and different flows spread over ECMP links.
 #[inline(always)]
-pub fn source_port(ctx: &TcContext) -> u16 {
-    let cfg = config();
+pub fn source_port(ctx: &TcContext, cfg: &DatapathConfig) -> u16 {
     let hash = unsafe { bpf_get_hash_recalc(ctx.skb.skb) };
     let span = u64::from(cfg.srcport_max.wrapping_sub(cfg.srcport_min)) + 1;
     cfg.srcport_min

@@ -4,7 +4,7 @@
 use aya_ebpf::programs::TcContext;
 use vtep_common::{
     drop::DropReason,
-    maps::{FloodList, MAX_FLOOD_PORTS, MAX_FLOOD_REMOTES, PortConfig},
+    maps::{DatapathConfig, FloodList, MAX_FLOOD_PORTS, MAX_FLOOD_REMOTES, PortConfig},
     wire::ETH_LEN,
 };
 
@@ -43,6 +43,7 @@ pub fn to_local_ports(ctx: &TcContext, list: &FloodList, except_ifindex: u32) {
 #[inline(always)]
 pub fn from_port(
     ctx: &TcContext,
+    cfg: &DatapathConfig,
     port: &PortConfig,
     ingress: u32,
     inner_eth: &[u8; ETH_LEN],
@@ -65,8 +66,8 @@ pub fn from_port(
     }
 
     let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
-    let srcport = encap::source_port(ctx);
-    let mut hdr = OuterHeaders::new(port, list.remotes[0], inner_len, srcport, inner_eth);
+    let srcport = encap::source_port(ctx, cfg);
+    let mut hdr = OuterHeaders::new(cfg, port, list.remotes[0], inner_len, srcport, inner_eth);
     let hdr_len = match encap::grow(ctx, proto) {
         Ok(len) => len,
         Err(reason) => {
@@ -80,7 +81,7 @@ pub fn from_port(
         }
         let remote = list.remotes[i];
         hdr.set_remote(&remote);
-        let ifindex = match xmit::next_hop(ctx, ingress, &remote) {
+        let ifindex = match xmit::next_hop(ctx, ingress, &cfg.local_ip, &remote) {
             Ok(NextHop::Resolved {
                 ifindex,
                 dmac,

@@ -3,6 +3,7 @@
 #![no_std]
 #![no_main]
 
+mod csum;
 mod decap;
 mod deliver;
 mod encap;

@@ -15,7 +15,7 @@ use crate::{
     deliver, encap,
     encap::OuterHeaders,
     flood,
-    maps::{FDB, PORTS, Traffic, count_traffic},
+    maps::{FDB, PORTS, Traffic, config, count_traffic},
     parse::{is_group_mac, ptr_at},
     verdict,
     xmit::{self, NextHop},
@@ -31,6 +31,8 @@ pub fn ingress(ctx: &TcContext) -> i32 {
 fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
     let port = unsafe { PORTS.get(ifindex) }.ok_or(DropReason::UnknownPort)?;
+    // Read once per packet and passed down: the encap and flood helpers all need it.
+    let cfg = config();
     // The kernel took a received 802.1Q tag out of the frame (skb metadata) before TC ingress.
     // It belongs to the overlay frame: clear it from the metadata and write it back into the
     // frame.
@@ -69,7 +71,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     };
     // One call site: the flood code is large, and the verifier walks every copy.
     let Some(entry) = entry else {
-        return Ok(flood::from_port(ctx, port, ifindex, &inner_eth));
+        return Ok(flood::from_port(ctx, &cfg, port, ifindex, &inner_eth));
     };
     let len = ctx.len();
     if entry.kind == FDB_LOCAL {
@@ -80,14 +82,14 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
 
     let remote = entry.remote;
     let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
-    let hop = xmit::next_hop(ctx, ifindex, &remote)?;
+    let hop = xmit::next_hop(ctx, ifindex, &cfg.local_ip, &remote)?;
     // Only IPv4 skbs can wait for the neighbour layer, and only IP frames leave encapsulation
     // with skb->protocol IPv4: anything else is dropped before any work is done on it.
     if matches!(hop, NextHop::Unresolved { .. }) && !encap::is_ip(proto) {
         return Err(DropReason::NoNeigh);
     }
-    let srcport = encap::source_port(ctx);
-    let mut hdr = OuterHeaders::new(port, remote, len, srcport, &inner_eth);
+    let srcport = encap::source_port(ctx, &cfg);
+    let mut hdr = OuterHeaders::new(&cfg, port, remote, len, srcport, &inner_eth);
     if let NextHop::Resolved { dmac, smac, .. } = &hop {
         hdr.set_macs(dmac, smac);
     }

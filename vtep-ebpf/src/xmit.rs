@@ -10,7 +10,7 @@ use aya_ebpf::{
 };
 use vtep_common::drop::DropReason;
 
-use crate::{maps::config, verdict};
+use crate::verdict;
 
 const AF_INET: u8 = 2;
 
@@ -33,12 +33,16 @@ pub enum NextHop {
 /// lookup's interface, which userspace sets on ports, whose traffic never reaches the IP stack),
 /// not an output lookup on the underlay, which would need forwarding on the underlay.
 #[inline(always)]
-pub fn next_hop(ctx: &TcContext, ingress: u32, remote: &[u8; 4]) -> Result<NextHop, DropReason> {
-    let cfg = config();
+pub fn next_hop(
+    ctx: &TcContext,
+    ingress: u32,
+    local_ip: &[u8; 4],
+    remote: &[u8; 4],
+) -> Result<NextHop, DropReason> {
     let mut params: bpf_fib_lookup = unsafe { core::mem::zeroed() };
     params.family = AF_INET;
     params.ifindex = ingress;
-    params.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(cfg.local_ip);
+    params.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(*local_ip);
     params.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(*remote);
     let ret = unsafe {
         fib_lookup(

@@ -80,6 +80,21 @@ pub struct VniCounters {
     pub flood_packets: u64,
 }
 
+impl VniCounters {
+    fn new(vni: u32, s: &VniStats) -> Self {
+        Self {
+            vni,
+            encap_packets: s.encap_packets,
+            encap_bytes: s.encap_bytes,
+            decap_packets: s.decap_packets,
+            decap_bytes: s.decap_bytes,
+            local_packets: s.local_packets,
+            local_bytes: s.local_bytes,
+            flood_packets: s.flood_packets,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Stats {
     pub vnis: Vec<VniCounters>,
@@ -98,24 +113,15 @@ pub fn stats(name: &str) -> Result<Stats> {
     let mut out = Vec::new();
     for item in vnis.iter() {
         let (vni, cfg) = item.context("reading VNIs")?;
-        let mut c = VniCounters {
-            vni,
-            ..Default::default()
-        };
+        let mut sum = VniStats::default();
         for s in per_vni
             .get(&cfg.stats_slot, 0)
             .context("reading VNI counters")?
             .iter()
         {
-            c.encap_packets += s.encap_packets;
-            c.encap_bytes += s.encap_bytes;
-            c.decap_packets += s.decap_packets;
-            c.decap_bytes += s.decap_bytes;
-            c.local_packets += s.local_packets;
-            c.local_bytes += s.local_bytes;
-            c.flood_packets += s.flood_packets;
+            sum.accumulate(s);
         }
-        out.push(c);
+        out.push(VniCounters::new(vni, &sum));
     }
     out.sort_by_key(|c| c.vni);
     let mut by_reason = std::collections::BTreeMap::new();

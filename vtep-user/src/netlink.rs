@@ -148,8 +148,8 @@ impl Net {
             .with_context(|| format!("adding address {addr}/{prefix}"))
     }
 
-    /// The IPv4 addresses on interface `index` with their prefix lengths, in kernel order.
-    pub async fn ipv4_addresses(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
+    /// The IPv4 addresses on interface `index`, in kernel order.
+    pub async fn ipv4_addresses(&self, index: u32) -> Result<Vec<Ipv4Addr>> {
         let mut stream = self
             .handle
             .address()
@@ -160,7 +160,7 @@ impl Net {
         while let Some(msg) = stream.try_next().await.context("listing addresses")? {
             for attr in &msg.attributes {
                 if let AddressAttribute::Local(std::net::IpAddr::V4(a)) = attr {
-                    out.push((*a, msg.header.prefix_len));
+                    out.push(*a);
                 }
             }
         }

@@ -139,10 +139,10 @@ async fn check(net: &Net, config: &Config) -> Result<Checked> {
             config.underlay.interface
         )
     })?;
-    let underlay_nets = net.ipv4_addresses(underlay.index).await?;
+    let addresses = net.ipv4_addresses(underlay.index).await?;
     let local = match config.underlay.local {
         Some(ip) => ip,
-        None => underlay_nets.first().map(|(a, _)| *a).ok_or_else(|| {
+        None => addresses.first().copied().ok_or_else(|| {
             anyhow!(
                 "underlay.local: not set and `{}` has no IPv4 address",
                 underlay.name
