@@ -32,7 +32,7 @@ use vtep::{
     tables::{Port, Target, VniTable, fill},
 };
 use vtep_common::{
-    maps::{DEFAULT_FDB_SIZE, DatapathConfig},
+    maps::{DEFAULT_FDB_SIZE, DatapathConfig, NextHopEntry},
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
 };
 
@@ -299,6 +299,23 @@ pub fn load_sized(cfg: &DatapathConfig, tables: &[VniTable], fdb_size: u32) -> D
     let mut dp = Datapath::load(cfg, fdb_size).expect("loading the datapath");
     fill(&mut dp, tables).expect("filling the maps");
     dp
+}
+
+/// Writes the next-hop cache entry `vtep up`'s resolver would write for `remote`: send on
+/// `ifindex` from `smac` to `dmac`.
+pub fn cache_next_hop(dp: &mut Datapath, remote: Ipv4Addr, ifindex: u32, dmac: Mac, smac: Mac) {
+    dp.nexthops()
+        .expect("next-hop map")
+        .insert(
+            remote.octets(),
+            NextHopEntry {
+                ifindex,
+                dmac,
+                smac,
+            },
+            0,
+        )
+        .expect("caching a next hop");
 }
 
 /// The default configuration with the standard VNI 100 on 4789.

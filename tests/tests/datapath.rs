@@ -20,13 +20,15 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use vtep::loader::{Datapath, PROG_PORT, PROG_UNDERLAY};
 use vtep_common::{
     drop::DropReason,
+    flow,
     maps::VniStats,
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
 };
 use vtep_tests::fixture::{
     Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, PORT_LEGACY, REMOTE_IP, REMOTE_WL_MAC, SLOT,
     TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, TTL, UL_MAC, UNRESOLVED_IP, UNRESOLVED_WL_MAC,
-    UNROUTABLE_WL_MAC, VNI, WL0_MAC, WL1_MAC, config, load, load_standard, test_run,
+    UNROUTABLE_WL_MAC, VNI, WL0_MAC, WL1_MAC, cache_next_hop, config, load, load_standard,
+    test_run,
 };
 use vtep_tests::packet::{
     BROADCAST, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IP_DF, IP_MF, IPPROTO_TCP, IPPROTO_UDP, Ipv4, Mac,
@@ -352,6 +354,53 @@ fn encap_source_port_stays_in_a_narrow_range() {
         ports.sort_unstable();
         ports.dedup();
         assert_eq!(ports, vec![50000, 50001, 50002, 50003]);
+    });
+}
+
+#[test]
+fn encap_source_port_is_the_hash_of_the_inner_addresses_protocol_and_ports() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let mut dp = load_standard(&fx);
+        // A test-run skb has no hash of its own, so the datapath hashes the inner headers:
+        // Ethernet type, both IPv4 addresses, the protocol, then both ports.
+        let sport = 1234;
+        let mut h = flow::mix(flow::SEED, u32::from(ETH_P_IP));
+        h = flow::mix(h, u32::from_be_bytes(WL0_IP.octets()));
+        h = flow::mix(h, u32::from_be_bytes(REMOTE_WL_IP.octets()));
+        h = flow::mix(h, u32::from(IPPROTO_UDP));
+        h = flow::mix(h, (u32::from(sport) << 16) | 7000);
+        let want_port =
+            flow::scale_to_port(flow::finish(h), DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX);
+        assert_eq!(
+            srcport_of(&mut dp, fx.port0, sport, &Expect::standard()),
+            want_port
+        );
+    });
+}
+
+#[test]
+fn encap_uses_the_cached_next_hop_over_the_fib() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let mut dp = load_standard(&fx);
+        // What the resolver writes for a remote whose next hop it resolved; distinct MACs, so
+        // the output shows they came from the cache and not from the kernel's neighbour table.
+        let cached_dmac: Mac = [0x02, 0xca, 0xce, 0x00, 0x00, 0x01];
+        let cached_smac: Mac = [0x02, 0xca, 0xce, 0x00, 0x00, 0x02];
+        cache_next_hop(&mut dp, REMOTE_IP, fx.ul0, cached_dmac, cached_smac);
+        let inner = wl0_udp_frame(REMOTE_WL_MAC, 1000);
+
+        let run = test_run(&mut dp, PROG_PORT, fx.port0, &inner);
+
+        assert_eq!(run.verdict, TC_ACT_REDIRECT, "sent to the underlay");
+        assert_eq!(run.out[0..6], cached_dmac, "outer dst MAC from the cache");
+        assert_eq!(run.out[6..12], cached_smac, "outer src MAC from the cache");
+        // Everything after the MACs is as without the cache.
+        let mut as_fib = run.out.clone();
+        as_fib[0..6].copy_from_slice(&NEIGH_MAC);
+        as_fib[6..12].copy_from_slice(&UL_MAC);
+        check_encap(&as_fib, &inner, &Expect::standard());
     });
 }
 

@@ -10,6 +10,7 @@ pub const MAP_VNIS: &str = "VNIS";
 pub const MAP_FLOOD: &str = "FLOOD";
 pub const MAP_VNI_STATS: &str = "VNI_STATS";
 pub const MAP_DROPS: &str = "DROPS";
+pub const MAP_NEXTHOPS: &str = "NEXTHOPS";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 
@@ -21,6 +22,8 @@ pub const MAX_PORTS: u32 = 1024;
 pub const MAX_FLOOD_REMOTES: usize = 32;
 /// Local ports per VNI that receive flooded frames.
 pub const MAX_FLOOD_PORTS: usize = 32;
+/// Remote VTEPs whose underlay next hop is cached.
+pub const MAX_NEXTHOPS: u32 = 4096;
 /// Distinct VXLAN UDP ports one instance listens on.
 pub const MAX_DSTPORTS: usize = 4;
 
@@ -63,6 +66,19 @@ pub struct FdbEntry {
     pub ifindex: u32,
     pub remote: [u8; 4],
     pub port_flags: u32,
+}
+
+/// How to reach one remote VTEP on the underlay, keyed by its IPv4 address (network order).
+/// Userspace copies it from the kernel's route and (resolved) neighbour entry, so encapsulation
+/// skips a FIB lookup per packet; a remote without an entry takes the FIB lookup.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NextHopEntry {
+    /// Underlay interface to send on.
+    pub ifindex: u32,
+    /// The next hop's MAC (outer destination) and the interface's own (outer source).
+    pub dmac: [u8; 6],
+    pub smac: [u8; 6],
 }
 
 /// A local port: the host-side interface whose ingress carries a workload's frames. Keyed by
@@ -156,6 +172,7 @@ impl VniStats {
 const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 16);
 const _: () = assert!(core::mem::size_of::<FdbKey>() == 12);
 const _: () = assert!(core::mem::size_of::<FdbEntry>() == 16);
+const _: () = assert!(core::mem::size_of::<NextHopEntry>() == 16);
 const _: () = assert!(core::mem::size_of::<PortConfig>() == 16);
 const _: () = assert!(core::mem::size_of::<VniConfig>() == 8);
 const _: () = assert!(core::mem::size_of::<FloodPort>() == 8);
@@ -180,6 +197,7 @@ mod pod {
         DatapathConfig,
         FdbKey,
         FdbEntry,
+        NextHopEntry,
         PortConfig,
         VniConfig,
         FloodPort,

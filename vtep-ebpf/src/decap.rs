@@ -188,6 +188,8 @@ fn strip_outer(ctx: &TcContext, proto: u16, inner_eth: &[u8; ETH_LEN]) -> Result
     if short && unsafe { bpf_skb_change_tail(ctx.skb.skb, len - OVERHEAD_IPV4 as u32, 0) } != 0 {
         return Err(DropReason::DecapFailed);
     }
-    ctx.store(0, inner_eth, 0)
-        .map_err(|_| DropReason::DecapFailed)
+    // Direct packet access: the MAC header stays in the linear head after adjust_room.
+    let eth = ptr_at::<[u8; ETH_LEN]>(ctx, 0).ok_or(DropReason::DecapFailed)?;
+    unsafe { core::ptr::write_unaligned(eth, *inner_eth) };
+    Ok(())
 }

@@ -5,11 +5,12 @@ use aya_ebpf::{
         BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L4_UDP,
         BPF_F_ADJ_ROOM_FIXED_GSO, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
     },
-    helpers::{bpf_get_hash_recalc, bpf_skb_change_head},
+    helpers::bpf_skb_change_head,
     programs::TcContext,
 };
 use vtep_common::{
     drop::DropReason,
+    flow,
     maps::{DatapathConfig, PortConfig},
     wire::{
         ETH_LEN, ETH_P_IP, ETH_P_IPV6, INNER_OFFSET, IPPROTO_UDP, IPV4_LEN, OVERHEAD_IPV4,
@@ -17,7 +18,7 @@ use vtep_common::{
     },
 };
 
-use crate::csum;
+use crate::{csum, flowhash, parse::ptr_at};
 
 /// Outer Ethernet + IPv4 + UDP + VXLAN + a copy of the inner Ethernet header.
 pub const HDR_BUF_LEN: usize = INNER_OFFSET + ETH_LEN;
@@ -110,13 +111,18 @@ impl OuterHeaders {
 }
 
 /// The outer UDP source port for this frame: the inner flow hash scaled into the configured
-/// range, so one flow keeps one path and different flows spread over ECMP links.
+/// range, so one flow keeps one path and different flows spread over ECMP links. The skb's own
+/// hash is used when it has one (sockets set it); otherwise `flowhash` hashes the inner headers,
+/// a fraction of what the kernel's flow dissector (`bpf_get_hash_recalc`) costs.
 #[inline(always)]
-pub fn source_port(ctx: &TcContext, cfg: &DatapathConfig) -> u16 {
-    let hash = unsafe { bpf_get_hash_recalc(ctx.skb.skb) };
-    let span = u64::from(cfg.srcport_max.wrapping_sub(cfg.srcport_min)) + 1;
-    cfg.srcport_min
-        .wrapping_add(((u64::from(hash) * span) >> 32) as u16)
+pub fn source_port(ctx: &TcContext, cfg: &DatapathConfig, inner_eth: &[u8; ETH_LEN]) -> u16 {
+    let skb_hash = unsafe { (*ctx.skb.skb).hash };
+    let hash = if skb_hash != 0 {
+        skb_hash
+    } else {
+        flowhash::of_frame(ctx, inner_eth)
+    };
+    flow::scale_to_port(hash, cfg.srcport_min, cfg.srcport_max)
 }
 
 /// Makes room for the outer headers in front of the inner frame, whose Ethernet type is
@@ -146,6 +152,25 @@ pub fn grow(ctx: &TcContext, inner_proto: u16) -> Result<usize, DropReason> {
 #[inline(always)]
 pub fn is_ip(inner_proto: u16) -> bool {
     inner_proto == ETH_P_IP || inner_proto == ETH_P_IPV6
+}
+
+/// Writes the first `len` bytes of `hdr` at the start of the packet through direct packet
+/// access, which costs less than the `bpf_skb_store_bytes` call of [`write`]. The unicast path
+/// uses it; the flood path keeps [`write`], whose single call site per copy the verifier walks
+/// in fewer states.
+#[inline(always)]
+pub fn write_direct(ctx: &TcContext, hdr: &OuterHeaders, len: usize) -> Result<(), DropReason> {
+    // The grown room and the inner Ethernet header are in the linear head after `grow`.
+    if len == HDR_BUF_LEN {
+        let dst = ptr_at::<[u8; HDR_BUF_LEN]>(ctx, 0).ok_or(DropReason::EncapFailed)?;
+        unsafe { core::ptr::write_unaligned(dst, hdr.buf) };
+    } else {
+        let dst = ptr_at::<[u8; INNER_OFFSET]>(ctx, 0).ok_or(DropReason::EncapFailed)?;
+        let mut short = [0u8; INNER_OFFSET];
+        short.copy_from_slice(&hdr.buf[..INNER_OFFSET]);
+        unsafe { core::ptr::write_unaligned(dst, short) };
+    }
+    Ok(())
 }
 
 /// Writes the first `len` bytes of `hdr` at the start of the packet.

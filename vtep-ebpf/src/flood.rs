@@ -66,7 +66,7 @@ pub fn from_port(
     }
 
     let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
-    let srcport = encap::source_port(ctx, cfg);
+    let srcport = encap::source_port(ctx, cfg, inner_eth);
     let mut hdr = OuterHeaders::new(cfg, port, list.remotes[0], inner_len, srcport, inner_eth);
     let hdr_len = match encap::grow(ctx, proto) {
         Ok(len) => len,

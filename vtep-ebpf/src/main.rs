@@ -8,6 +8,7 @@ mod decap;
 mod deliver;
 mod encap;
 mod flood;
+mod flowhash;
 mod maps;
 mod parse;
 mod port;

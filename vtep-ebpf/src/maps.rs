@@ -7,8 +7,8 @@ use aya_ebpf::{
 use vtep_common::{
     drop::DropReason,
     maps::{
-        DEFAULT_FDB_SIZE, DatapathConfig, FdbEntry, FdbKey, FloodList, MAX_DSTPORTS, MAX_PORTS,
-        MAX_VNIS, PortConfig, VniConfig, VniStats,
+        DEFAULT_FDB_SIZE, DatapathConfig, FdbEntry, FdbKey, FloodList, MAX_DSTPORTS, MAX_NEXTHOPS,
+        MAX_PORTS, MAX_VNIS, NextHopEntry, PortConfig, VniConfig, VniStats,
     },
 };
 
@@ -43,6 +43,10 @@ pub static VNIS: HashMap<u32, VniConfig> = HashMap::with_max_entries(MAX_VNIS, 0
 /// VNI → remote VTEPs and local ports that get broadcast and unknown-unicast frames.
 #[map]
 pub static FLOOD: HashMap<u32, FloodList> = HashMap::with_max_entries(MAX_VNIS, 0);
+
+/// Remote VTEP address → its resolved underlay next hop (see `NextHopEntry`).
+#[map]
+pub static NEXTHOPS: HashMap<[u8; 4], NextHopEntry> = HashMap::with_max_entries(MAX_NEXTHOPS, 0);
 
 /// Per-VNI counters, indexed by the `stats_slot` userspace assigns each VNI.
 #[map]

@@ -88,13 +88,13 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     if matches!(hop, NextHop::Unresolved { .. }) && !encap::is_ip(proto) {
         return Err(DropReason::NoNeigh);
     }
-    let srcport = encap::source_port(ctx, &cfg);
+    let srcport = encap::source_port(ctx, &cfg, &inner_eth);
     let mut hdr = OuterHeaders::new(&cfg, port, remote, len, srcport, &inner_eth);
     if let NextHop::Resolved { dmac, smac, .. } = &hop {
         hdr.set_macs(dmac, smac);
     }
     let hdr_len = encap::grow(ctx, proto)?;
-    encap::write(ctx, &hdr, hdr_len)?;
+    encap::write_direct(ctx, &hdr, hdr_len)?;
     let verdict = match hop {
         NextHop::Resolved { ifindex, .. } => xmit::redirect(ifindex),
         NextHop::Unresolved { ifindex, nexthop } => xmit::redirect_resolving(ifindex, nexthop),

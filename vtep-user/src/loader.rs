@@ -10,7 +10,8 @@ use aya::{
 };
 use vtep_common::maps::{
     DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, MAP_DROPS, MAP_FDB, MAP_FLOOD,
-    MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, PortConfig, VniConfig, VniStats,
+    MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, NextHopEntry, PortConfig, VniConfig,
+    VniStats,
 };
 
 /// The compiled datapath (vtep-ebpf), built by this crate's build script.
@@ -22,11 +23,12 @@ pub const PROG_PORT: &str = "vtep_port";
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
 
 /// Every map the datapath has, in the order they are pinned.
-pub const MAPS: [&str; 6] = [
+pub const MAPS: [&str; 7] = [
     MAP_FDB,
     MAP_PORTS,
     MAP_VNIS,
     MAP_FLOOD,
+    MAP_NEXTHOPS,
     MAP_VNI_STATS,
     MAP_DROPS,
 ];
@@ -115,6 +117,9 @@ impl Datapath {
     }
     pub fn flood(&mut self) -> Result<HashMap<&mut MapData, u32, FloodList>> {
         Ok(HashMap::try_from(self.map_mut(MAP_FLOOD)?)?)
+    }
+    pub fn nexthops(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], NextHopEntry>> {
+        Ok(HashMap::try_from(self.map_mut(MAP_NEXTHOPS)?)?)
     }
     pub fn vni_stats(&mut self) -> Result<PerCpuArray<&mut MapData, VniStats>> {
         Ok(PerCpuArray::try_from(self.map_mut(MAP_VNI_STATS)?)?)

@@ -1,6 +1,6 @@
 //! Link, address and neighbour operations over rtnetlink, for one network namespace.
 
-use std::{net::Ipv4Addr, os::fd::AsRawFd};
+use std::{collections::HashMap, net::Ipv4Addr, os::fd::AsRawFd};
 
 use anyhow::{Context as _, Result, anyhow};
 use futures::TryStreamExt as _;
@@ -62,6 +62,17 @@ impl Net {
             Ok(None) => Ok(None),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("looking up interface `{name}`")),
+        }
+    }
+
+    /// The interface with index `index`, or `None` when there is none.
+    pub async fn link_by_index(&self, index: u32) -> Result<Option<Link>> {
+        let mut stream = self.handle.link().get().match_index(index).execute();
+        match stream.try_next().await {
+            Ok(Some(msg)) => Ok(Some(link_from(&msg))),
+            Ok(None) => Ok(None),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("looking up interface {index}")),
         }
     }
 
@@ -220,6 +231,43 @@ impl Net {
             }
             Err(e) => Err(e).with_context(|| format!("adding neighbour {ip}")),
         }
+    }
+
+    /// Every IPv4 neighbour entry with a usable link-layer address, as (interface, IP) → MAC.
+    /// Usable means what the kernel itself would send to without resolving first: reachable,
+    /// or stale/delay/probe (being re-confirmed, still sent to), or permanent.
+    pub async fn resolved_neighbours(&self) -> Result<HashMap<(u32, Ipv4Addr), [u8; 6]>> {
+        const USABLE: [NeighbourState; 5] = [
+            NeighbourState::Reachable,
+            NeighbourState::Stale,
+            NeighbourState::Delay,
+            NeighbourState::Probe,
+            NeighbourState::Permanent,
+        ];
+        let mut out = HashMap::new();
+        let mut stream = self.handle.neighbours().get().execute();
+        while let Some(msg) = stream.try_next().await.context("listing neighbours")? {
+            if !USABLE.contains(&msg.header.state) {
+                continue;
+            }
+            let mut ip = None;
+            let mut mac = None;
+            for attr in &msg.attributes {
+                match attr {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) => ip = Some(*d),
+                    NeighbourAttribute::LinkLayerAddress(a) if a.len() == 6 => {
+                        let mut m = [0u8; 6];
+                        m.copy_from_slice(a);
+                        mac = Some(m);
+                    }
+                    _ => {}
+                }
+            }
+            if let (Some(ip), Some(mac)) = (ip, mac) {
+                out.insert((msg.header.ifindex, ip), mac);
+            }
+        }
+        Ok(out)
     }
 
     pub async fn del_neighbour(&self, index: u32, ip: Ipv4Addr) -> Result<()> {

@@ -46,7 +46,9 @@ pub struct Running {
 impl Running {
     /// Re-checks what the kernel may have undone meanwhile (neighbour entries of remote VTEPs).
     pub async fn reconcile(&mut self) -> Result<()> {
-        self.resolver.reconcile(&self.net, &mut self.undo).await
+        self.resolver
+            .reconcile(&self.net, &mut self.datapath, &mut self.undo)
+            .await
     }
 
     /// Detaches the datapath and removes everything `start` created. Returns what could not
@@ -264,7 +266,7 @@ async fn apply(
     datapath.pin_maps(&pins)?;
 
     let mut resolver = Resolver::new(remote_vteps(&tables_by_vni));
-    resolver.reconcile(net, undo).await?;
+    resolver.reconcile(net, &mut datapath, undo).await?;
 
     // Ports first, the underlay last: by the time VXLAN is decapsulated, every port it can be
     // delivered to already sends.

@@ -41,7 +41,7 @@ use vtep_common::{
 use vtep_tests::{
     fixture::{
         Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_OK,
-        TC_ACT_REDIRECT, TTL, UL_MAC, VNI, WL0_MAC, config, load_sized, skb_ctx,
+        TC_ACT_REDIRECT, TTL, UL_MAC, VNI, WL0_MAC, cache_next_hop, config, load_sized, skb_ctx,
     },
     packet::{
         BROADCAST, ETH_P_ARP, ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, VXLAN_I, arp_request, eth, udp,
@@ -235,6 +235,8 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
         eprintln!("prog-cost: loading a datapath (FDB capacity {capacity})");
         let mut dp = load_sized(&cfg, std::slice::from_ref(&table), capacity);
         fill_fdb(&mut dp, total - fixed).context("filling the FDB")?;
+        // As `vtep up` does once the remote's neighbour is resolved.
+        cache_next_hop(&mut dp, REMOTE_IP, fx.ul0, NEIGH_MAC, UL_MAC);
         eprintln!("prog-cost: its FDB holds {total} entries");
         dps.push(dp);
     }
