@@ -31,10 +31,12 @@ pub enum DropReason {
     NoFloodTarget = 10,
     /// The kernel refused a redirect or clone (target interface gone or down).
     RedirectFailed = 11,
+    /// The continuation program of a path (see `JUMP_*`) could not be entered: not loaded.
+    TailCallFailed = 12,
 }
 
 impl DropReason {
-    pub const COUNT: u32 = 12;
+    pub const COUNT: u32 = 13;
     pub const ALL: [DropReason; Self::COUNT as usize] = [
         Self::VxlanTruncated,
         Self::VxlanBadFlags,
@@ -48,6 +50,7 @@ impl DropReason {
         Self::NoNeigh,
         Self::NoFloodTarget,
         Self::RedirectFailed,
+        Self::TailCallFailed,
     ];
 
     /// The name `vtep stats` prints.
@@ -65,6 +68,7 @@ impl DropReason {
             Self::NoNeigh => "no_neigh",
             Self::NoFloodTarget => "no_flood_target",
             Self::RedirectFailed => "redirect_failed",
+            Self::TailCallFailed => "tail_call_failed",
         }
     }
 }

@@ -11,6 +11,7 @@ pub const MAP_FLOOD: &str = "FLOOD";
 pub const MAP_VNI_STATS: &str = "VNI_STATS";
 pub const MAP_DROPS: &str = "DROPS";
 pub const MAP_NEXTHOPS: &str = "NEXTHOPS";
+pub const MAP_JUMP: &str = "JUMP";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 
@@ -22,6 +23,12 @@ pub const MAX_PORTS: u32 = 1024;
 pub const MAX_FLOOD_REMOTES: usize = 32;
 /// Local ports per VNI that receive flooded frames.
 pub const MAX_FLOOD_PORTS: usize = 32;
+/// Slots of the `JUMP` program array: programs the main programs continue in with a tail call.
+/// The port program's flood path (head-end replication, one encapsulation per remote) is its
+/// own program so each is verified within the kernel's complexity limit on its own.
+pub const JUMP_PORT_FLOOD: u32 = 0;
+pub const JUMP_SLOTS: u32 = 1;
+
 /// Remote VTEPs whose underlay next hop is cached.
 pub const MAX_NEXTHOPS: u32 = 4096;
 /// Distinct VXLAN UDP ports one instance listens on.

@@ -23,6 +23,13 @@ pub fn vtep_port(ctx: TcContext) -> i32 {
     port::ingress(&ctx)
 }
 
+/// The port program's continuation for broadcast, multicast and unknown-unicast frames
+/// (`JUMP_PORT_FLOOD`): never attached, entered by tail call.
+#[classifier]
+pub fn vtep_port_flood(ctx: TcContext) -> i32 {
+    port::flood(&ctx)
+}
+
 /// TC ingress of the underlay interface: VXLAN to decapsulate; everything else passes.
 #[classifier]
 pub fn vtep_underlay(ctx: TcContext) -> i32 {

@@ -2,13 +2,13 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray},
+    maps::{HashMap, PerCpuArray, ProgramArray},
 };
 use vtep_common::{
     drop::DropReason,
     maps::{
-        DEFAULT_FDB_SIZE, DatapathConfig, FdbEntry, FdbKey, FloodList, MAX_DSTPORTS, MAX_NEXTHOPS,
-        MAX_PORTS, MAX_VNIS, NextHopEntry, PortConfig, VniConfig, VniStats,
+        DEFAULT_FDB_SIZE, DatapathConfig, FdbEntry, FdbKey, FloodList, JUMP_SLOTS, MAX_DSTPORTS,
+        MAX_NEXTHOPS, MAX_PORTS, MAX_VNIS, NextHopEntry, PortConfig, VniConfig, VniStats,
     },
 };
 
@@ -47,6 +47,10 @@ pub static FLOOD: HashMap<u32, FloodList> = HashMap::with_max_entries(MAX_VNIS, 
 /// Remote VTEP address → its resolved underlay next hop (see `NextHopEntry`).
 #[map]
 pub static NEXTHOPS: HashMap<[u8; 4], NextHopEntry> = HashMap::with_max_entries(MAX_NEXTHOPS, 0);
+
+/// Programs the main programs continue in (`JUMP_*` slots), filled by the loader.
+#[map]
+pub static JUMP: ProgramArray = ProgramArray::with_max_entries(JUMP_SLOTS, 0);
 
 /// Per-VNI counters, indexed by the `stats_slot` userspace assigns each VNI.
 #[map]

@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use vtep_common::{
     drop::DropReason,
-    maps::{FDB_LOCAL, FdbKey},
+    maps::{FDB_LOCAL, FdbKey, JUMP_PORT_FLOOD},
     wire::ETH_LEN,
 };
 
@@ -15,7 +15,7 @@ use crate::{
     deliver, encap,
     encap::OuterHeaders,
     flood,
-    maps::{FDB, PORTS, Traffic, config, count_traffic},
+    maps::{FDB, JUMP, PORTS, Traffic, config, count_traffic},
     parse::{is_group_mac, ptr_at},
     verdict,
     xmit::{self, NextHop},
@@ -31,28 +31,9 @@ pub fn ingress(ctx: &TcContext) -> i32 {
 fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
     let port = unsafe { PORTS.get(ifindex) }.ok_or(DropReason::UnknownPort)?;
-    // Read once per packet and passed down: the encap and flood helpers all need it.
+    // Read once per packet and passed down: the encap helpers need it.
     let cfg = config();
-    // The kernel took a received 802.1Q tag out of the frame (skb metadata) before TC ingress.
-    // It belongs to the overlay frame: clear it from the metadata and write it back into the
-    // frame.
-    let (vlan_present, vlan_proto, vlan_tci) = unsafe {
-        let s = &*ctx.skb.skb;
-        (s.vlan_present, s.vlan_proto, s.vlan_tci)
-    };
-    if vlan_present != 0 {
-        if unsafe { bpf_skb_vlan_pop(ctx.skb.skb) } != 0
-            || unsafe { bpf_skb_change_head(ctx.skb.skb, 4, 0) } != 0
-        {
-            return Err(DropReason::EncapFailed);
-        }
-        let macs = ptr_at::<[u8; 12]>(ctx, 4).ok_or(DropReason::FrameTruncated)?;
-        let mut hdr = [0u8; 16];
-        hdr[..12].copy_from_slice(unsafe { &*macs });
-        hdr[12..14].copy_from_slice(&(vlan_proto as u16).to_ne_bytes());
-        hdr[14..16].copy_from_slice(&(vlan_tci as u16).to_be_bytes());
-        ctx.store(0, &hdr, 0).map_err(|_| DropReason::EncapFailed)?;
-    }
+    restore_vlan_tag(ctx)?;
     let eth = ptr_at::<[u8; ETH_LEN]>(ctx, 0).ok_or(DropReason::FrameTruncated)?;
     let inner_eth: [u8; ETH_LEN] = unsafe { *eth };
     let mut dst = [0u8; 6];
@@ -69,9 +50,11 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
             })
         }
     };
-    // One call site: the flood code is large, and the verifier walks every copy.
     let Some(entry) = entry else {
-        return Ok(flood::from_port(ctx, &cfg, port, ifindex, &inner_eth));
+        // The flood path is a program of its own (see `JUMP_PORT_FLOOD`); the tail call only
+        // returns when it could not be entered.
+        unsafe { JUMP.tail_call(ctx, JUMP_PORT_FLOOD) };
+        return Err(DropReason::TailCallFailed);
     };
     let len = ctx.len();
     if entry.kind == FDB_LOCAL {
@@ -101,4 +84,47 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     };
     count_traffic(port.stats_slot, Traffic::Encap, len);
     Ok(verdict)
+}
+
+/// The port program's flood path, entered by tail call with the frame as `ingress` left it
+/// (VLAN tag back in the frame). Returns the TC verdict; every drop is counted.
+#[inline(always)]
+pub fn flood(ctx: &TcContext) -> i32 {
+    verdict::or_drop(try_flood(ctx))
+}
+
+#[inline(always)]
+fn try_flood(ctx: &TcContext) -> Result<i32, DropReason> {
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    let port = unsafe { PORTS.get(ifindex) }.ok_or(DropReason::UnknownPort)?;
+    let cfg = config();
+    let eth = ptr_at::<[u8; ETH_LEN]>(ctx, 0).ok_or(DropReason::FrameTruncated)?;
+    let inner_eth: [u8; ETH_LEN] = unsafe { *eth };
+    Ok(flood::from_port(ctx, &cfg, port, ifindex, &inner_eth))
+}
+
+/// Puts a received 802.1Q tag back into the frame.
+#[inline(always)]
+fn restore_vlan_tag(ctx: &TcContext) -> Result<(), DropReason> {
+    // The kernel took a received 802.1Q tag out of the frame (skb metadata) before TC ingress.
+    // It belongs to the overlay frame: clear it from the metadata and write it back into the
+    // frame.
+    let (vlan_present, vlan_proto, vlan_tci) = unsafe {
+        let s = &*ctx.skb.skb;
+        (s.vlan_present, s.vlan_proto, s.vlan_tci)
+    };
+    if vlan_present != 0 {
+        if unsafe { bpf_skb_vlan_pop(ctx.skb.skb) } != 0
+            || unsafe { bpf_skb_change_head(ctx.skb.skb, 4, 0) } != 0
+        {
+            return Err(DropReason::EncapFailed);
+        }
+        let macs = ptr_at::<[u8; 12]>(ctx, 4).ok_or(DropReason::FrameTruncated)?;
+        let mut hdr = [0u8; 16];
+        hdr[..12].copy_from_slice(unsafe { &*macs });
+        hdr[12..14].copy_from_slice(&(vlan_proto as u16).to_ne_bytes());
+        hdr[14..16].copy_from_slice(&(vlan_tci as u16).to_be_bytes());
+        ctx.store(0, &hdr, 0).map_err(|_| DropReason::EncapFailed)?;
+    }
+    Ok(())
 }

@@ -5,13 +5,13 @@ use std::path::Path;
 use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray},
+    maps::{HashMap, MapData, PerCpuArray, ProgramArray},
     programs::{SchedClassifier, TcAttachType},
 };
 use vtep_common::maps::{
-    DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, MAP_DROPS, MAP_FDB, MAP_FLOOD,
-    MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, NextHopEntry, PortConfig, VniConfig,
-    VniStats,
+    DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROPS,
+    MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, NextHopEntry,
+    PortConfig, VniConfig, VniStats,
 };
 
 /// The compiled datapath (vtep-ebpf), built by this crate's build script.
@@ -19,6 +19,8 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 
 /// Program on the ingress of every local port.
 pub const PROG_PORT: &str = "vtep_port";
+/// The port program's flood path, entered by tail call through `JUMP` (never attached).
+pub const PROG_PORT_FLOOD: &str = "vtep_port_flood";
 /// Program on the ingress of the underlay interface.
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
 
@@ -47,11 +49,24 @@ impl Datapath {
             .map_max_entries(MAP_FDB, fdb_size)
             .load(OBJECT)
             .context("loading the datapath object")?;
-        for name in [PROG_PORT, PROG_UNDERLAY] {
+        for name in [PROG_PORT, PROG_PORT_FLOOD, PROG_UNDERLAY] {
             classifier(&mut ebpf, name)?
                 .load()
                 .with_context(|| format!("loading program {name}"))?;
         }
+        // Before anything is attached: a port program without its flood path would drop every
+        // broadcast.
+        let flood_fd = classifier(&mut ebpf, PROG_PORT_FLOOD)?
+            .fd()
+            .context("flood program fd")?
+            .try_clone()
+            .context("duplicating the flood program fd")?;
+        let mut jump: ProgramArray<&mut MapData> = ProgramArray::try_from(
+            ebpf.map_mut(MAP_JUMP)
+                .ok_or_else(|| anyhow!("datapath object has no map {MAP_JUMP}"))?,
+        )?;
+        jump.set(JUMP_PORT_FLOOD, &flood_fd, 0)
+            .context("installing the flood program")?;
         Ok(Self { ebpf })
     }
 
