@@ -42,6 +42,12 @@ pub const FDB_LOCAL: u32 = 2;
 /// may enter that namespace directly with `bpf_redirect_peer` instead of crossing the veth.
 pub const PORT_F_PEER: u32 = 1;
 
+/// In `FdbEntry::port_flags` of a remote entry: `vtep fdb add` made it in the running instance,
+/// it is not from the config. Only userspace reads it: the datapath reads `port_flags` of local
+/// entries alone, and runtime entries are always remote. The top bit, so `PORT_F_*` can grow
+/// from the bottom without meeting it.
+pub const FDB_F_RUNTIME: u32 = 1 << 31;
+
 /// Load-time configuration of one instance, a read-only global of the eBPF object.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -31,7 +31,7 @@ pub enum ConfigError {
     Invalid { field: String, reason: String },
 }
 
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.into(),
         reason: reason.into(),
@@ -283,12 +283,7 @@ impl Config {
 
         for (i, vni) in self.vnis.iter().enumerate() {
             let at = format!("vni[{i}]");
-            if vni.id == 0 || vni.id > VNI_MAX {
-                return Err(invalid(
-                    format!("{at}.id"),
-                    format!("{} is outside 1..=16777215", vni.id),
-                ));
-            }
+            check_vni(&format!("{at}.id"), vni.id)?;
             if !vni_ids.insert(vni.id) {
                 return Err(invalid(
                     format!("{at}.id"),
@@ -313,18 +308,7 @@ impl Config {
             }
             let mut remotes = HashSet::new();
             for (j, r) in vni.remotes.iter().enumerate() {
-                if r.is_unspecified() || r.is_multicast() || r.is_broadcast() || r.is_loopback() {
-                    return Err(invalid(
-                        format!("{at}.remotes[{j}]"),
-                        format!("{r} is not a unicast address"),
-                    ));
-                }
-                if Some(*r) == self.underlay.local {
-                    return Err(invalid(
-                        format!("{at}.remotes[{j}]"),
-                        format!("{r} is the local VTEP address"),
-                    ));
-                }
+                check_remote(&format!("{at}.remotes[{j}]"), *r, self.underlay.local)?;
                 if !remotes.insert(*r) {
                     return Err(invalid(
                         format!("{at}.remotes[{j}]"),
@@ -388,12 +372,7 @@ impl Config {
                 }
                 match (&f.dst, &f.port) {
                     (Some(dst), None) => {
-                        if dst.is_unspecified() || dst.is_multicast() || dst.is_broadcast() {
-                            return Err(invalid(
-                                format!("{fat}.dst"),
-                                format!("{dst} is not a unicast address"),
-                            ));
-                        }
+                        check_remote(&format!("{fat}.dst"), *dst, self.underlay.local)?
                     }
                     (None, Some(port)) => {
                         if !local_ports.contains(port) {
@@ -492,12 +471,33 @@ fn check_netns(field: &str, name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_mac(field: &str, mac: Option<Mac>) -> Result<(), ConfigError> {
+/// A station MAC: an FDB key or an interface's own address.
+pub fn check_mac(field: &str, mac: Option<Mac>) -> Result<(), ConfigError> {
     match mac {
         Some(m) if m.is_group() => Err(invalid(field, format!("{m} is a group address"))),
         Some(m) if m.is_zero() => Err(invalid(field, "00:00:00:00:00:00 is not a station address")),
         _ => Ok(()),
     }
+}
+
+/// A VXLAN network identifier: 24 bits, and 0 is not one.
+pub fn check_vni(field: &str, id: u32) -> Result<(), ConfigError> {
+    if id == 0 || id > VNI_MAX {
+        return Err(invalid(field, format!("{id} is outside 1..=16777215")));
+    }
+    Ok(())
+}
+
+/// A remote VTEP: a unicast address other than our own (`local`, when known), or the datapath
+/// would send VXLAN to nobody or to itself.
+pub fn check_remote(field: &str, ip: Ipv4Addr, local: Option<Ipv4Addr>) -> Result<(), ConfigError> {
+    if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.is_loopback() {
+        return Err(invalid(field, format!("{ip} is not a unicast address")));
+    }
+    if Some(ip) == local {
+        return Err(invalid(field, format!("{ip} is the local VTEP address")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -614,6 +614,24 @@ dst = "198.18.0.2"
         let e = error(&GOOD.replace("02:00:00:00:00:02", "01:00:5e:00:00:01"));
         assert!(
             e.starts_with("vni[0].fdb[0].mac: 01:00:5e:00:00:01 is a group address"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fdb_dst_is_checked_like_a_remote() {
+        let e = error(&GOOD.replace("dst = \"198.18.0.2\"", "dst = \"127.0.0.1\""));
+        assert!(
+            e.starts_with("vni[0].fdb[0].dst: 127.0.0.1 is not a unicast address"),
+            "{e}"
+        );
+        let with_local = GOOD.replace(
+            "interface = \"eth0\"",
+            "interface = \"eth0\"\nlocal = \"198.18.0.2\"",
+        );
+        let e = error(&with_local.replace("remotes = [\"198.18.0.2\"]", "remotes = []"));
+        assert!(
+            e.starts_with("vni[0].fdb[0].dst: 198.18.0.2 is the local VTEP address"),
             "{e}"
         );
     }

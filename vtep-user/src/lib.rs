@@ -2,6 +2,7 @@
 //! readers of a running instance. `main.rs` is the CLI on top.
 
 pub mod config;
+pub mod fdb;
 pub mod instance;
 pub mod live;
 pub mod loader;

@@ -1,4 +1,5 @@
-//! Reading a running instance's state from its pinned maps: `vtep fdb show` and `vtep stats`.
+//! Reading a running instance's state from its pinned maps: `vtep fdb show`, `vtep vni show`
+//! and `vtep stats`.
 
 use std::{net::Ipv4Addr, path::Path};
 
@@ -8,14 +9,14 @@ use serde::Serialize;
 use vtep_common::{
     drop::DropReason,
     maps::{
-        FDB_LOCAL, FdbEntry, FdbKey, MAP_DROPS, MAP_FDB, MAP_VNI_STATS, MAP_VNIS, VniConfig,
-        VniStats,
+        FDB_F_RUNTIME, FDB_LOCAL, FdbEntry, FdbKey, FloodList, MAP_DROPS, MAP_FDB, MAP_FLOOD,
+        MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, PortConfig, VniConfig, VniStats,
     },
 };
 
 use crate::{instance, mac::Mac};
 
-fn open(dir: &Path, name: &str) -> Result<Map> {
+pub(crate) fn open(dir: &Path, name: &str) -> Result<Map> {
     let path = dir.join(name);
     let data = MapData::from_pin(&path).with_context(|| {
         format!(
@@ -38,6 +39,8 @@ pub struct FdbRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
     pub state: &'static str,
+    /// "config" (made by `vtep up` from the config) or "runtime" (`vtep fdb add` or `replace`).
+    pub origin: &'static str,
 }
 
 /// Every FDB entry of instance `name`, sorted by VNI then MAC.
@@ -53,18 +56,86 @@ pub fn fdb(name: &str) -> Result<Vec<FdbRow>> {
             vni: key.vni,
             dst: (!local).then(|| Ipv4Addr::from(entry.remote)),
             port: local.then(|| ifname(entry.ifindex)),
-            // Learning does not exist yet: every entry comes from configuration.
+            // Learning does not exist yet: every entry was set by the config or by a command,
+            // and none ages out.
             state: "static",
+            origin: if !local && entry.port_flags & FDB_F_RUNTIME != 0 {
+                "runtime"
+            } else {
+                "config"
+            },
         });
     }
     rows.sort_by_key(|r| (r.vni, r.mac.0));
     Ok(rows)
 }
 
-fn ifname(index: u32) -> String {
+/// The name of interface `index` in this namespace, or `if<index>` when it is gone.
+pub(crate) fn ifname(index: u32) -> String {
     nix::net::if_::if_indextoname(index)
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|_| format!("if{index}"))
+}
+
+/// One VNI as `vtep vni show` prints it.
+#[derive(Debug, Serialize)]
+pub struct VniRow {
+    pub vni: u32,
+    pub dstport: u16,
+    /// Local ports of the VNI, by name.
+    pub ports: Vec<String>,
+    /// Remote VTEPs that get the VNI's broadcast, multicast and unknown-unicast frames.
+    pub remotes: Vec<Ipv4Addr>,
+    /// FDB entries of the VNI, local and remote.
+    pub fdb_entries: u64,
+}
+
+/// Every VNI of instance `name`, sorted by VNI.
+pub fn vnis(name: &str) -> Result<Vec<VniRow>> {
+    let dir = instance::pin_dir(name);
+    let vnis: HashMap<MapData, u32, VniConfig> = HashMap::try_from(open(&dir, MAP_VNIS)?)?;
+    let ports: HashMap<MapData, u32, PortConfig> = HashMap::try_from(open(&dir, MAP_PORTS)?)?;
+    let flood: HashMap<MapData, u32, FloodList> = HashMap::try_from(open(&dir, MAP_FLOOD)?)?;
+    let fdb: HashMap<MapData, FdbKey, FdbEntry> = HashMap::try_from(open(&dir, MAP_FDB)?)?;
+
+    let mut rows = Vec::new();
+    for item in vnis.iter() {
+        let (vni, cfg) = item.context("reading VNIs")?;
+        let remotes = match flood.get(&vni, 0) {
+            // The count is data from a map: never trust it to index.
+            Ok(list) => list.remotes[..(list.n_remotes as usize).min(list.remotes.len())]
+                .iter()
+                .map(|ip| Ipv4Addr::from(*ip))
+                .collect(),
+            Err(aya::maps::MapError::KeyNotFound) => Vec::new(),
+            Err(e) => return Err(e).context("reading flood lists"),
+        };
+        rows.push(VniRow {
+            vni,
+            dstport: u16::from_be_bytes(cfg.dstport),
+            ports: Vec::new(),
+            remotes,
+            fdb_entries: 0,
+        });
+    }
+    rows.sort_by_key(|r| r.vni);
+    let row = |rows: &[VniRow], vni: u32| rows.binary_search_by_key(&vni, |r| r.vni).ok();
+    for item in ports.iter() {
+        let (ifindex, port) = item.context("reading ports")?;
+        if let Some(i) = row(&rows, port.vni) {
+            rows[i].ports.push(ifname(ifindex));
+        }
+    }
+    for item in fdb.keys() {
+        let key = item.context("reading FDB")?;
+        if let Some(i) = row(&rows, key.vni) {
+            rows[i].fdb_entries += 1;
+        }
+    }
+    for r in &mut rows {
+        r.ports.sort();
+    }
+    Ok(rows)
 }
 
 /// Counters of one VNI, summed over CPUs.

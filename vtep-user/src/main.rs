@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use vtep::{config::Config, instance, live, netlink::Net, undo::Undo, up};
+use vtep::{config::Config, fdb, instance, live, netlink::Net, undo::Undo, up};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: FdbCommand,
     },
+    /// VNIs of a running instance.
+    Vni {
+        #[command(subcommand)]
+        command: VniCommand,
+    },
     /// Per-VNI traffic and drop counters of a running instance.
     Stats {
         #[command(flatten)]
@@ -51,7 +56,45 @@ enum Command {
 
 #[derive(Subcommand)]
 enum FdbCommand {
-    /// List the entries: MAC, VNI, remote VTEP or local port.
+    /// List the entries: MAC, VNI, remote VTEP or local port, and whether the config or a
+    /// command made them.
+    Show {
+        #[command(flatten)]
+        instance: Instance,
+        #[arg(short, long)]
+        json: bool,
+    },
+    /// Send frames for MAC in VNI N to the remote VTEP IP; an entry that sends them elsewhere
+    /// is left alone (see `replace`).
+    #[command(override_usage = "vtep fdb add MAC dst IP vni N [-c FILE | -n NAME]")]
+    Add(FdbChange),
+    /// Like `add`, but an existing remote entry for MAC is pointed at IP.
+    #[command(override_usage = "vtep fdb replace MAC dst IP vni N [-c FILE | -n NAME]")]
+    Replace(FdbChange),
+    /// Delete the remote entry for MAC in VNI N.
+    #[command(
+        alias = "delete",
+        override_usage = "vtep fdb del MAC vni N [-c FILE | -n NAME]"
+    )]
+    Del(FdbChange),
+}
+
+/// The arguments of `fdb add`, `replace` and `del`, shaped like `bridge fdb add MAC dev DEV dst
+/// IP`: the MAC, then keyword-value pairs in any order.
+#[derive(Args)]
+struct FdbChange {
+    /// The station's MAC address.
+    mac: String,
+    /// `dst IP` (not for `del`) and `vni N`.
+    #[arg(value_name = "KEYWORD VALUE", required = true, num_args = 1..)]
+    words: Vec<String>,
+    #[command(flatten)]
+    instance: Instance,
+}
+
+#[derive(Subcommand)]
+enum VniCommand {
+    /// List the VNIs: UDP port, local ports, flood remotes, FDB entry count.
     Show {
         #[command(flatten)]
         instance: Instance,
@@ -150,8 +193,31 @@ async fn run(command: Command) -> Result<()> {
                         (None, Some(port)) => format!("port {port}"),
                         (None, None) => String::new(),
                     };
-                    println!("{} vni {} {} {}", r.mac, r.vni, target, r.state);
+                    println!(
+                        "{} vni {} {} {} {}",
+                        r.mac, r.vni, target, r.state, r.origin
+                    );
                 }
+            }
+            Ok(())
+        }
+        Command::Fdb {
+            command: FdbCommand::Add(change),
+        } => change_fdb(fdb::Op::Add, change),
+        Command::Fdb {
+            command: FdbCommand::Replace(change),
+        } => change_fdb(fdb::Op::Replace, change),
+        Command::Fdb {
+            command: FdbCommand::Del(change),
+        } => change_fdb(fdb::Op::Del, change),
+        Command::Vni {
+            command: VniCommand::Show { instance, json },
+        } => {
+            let rows = live::vnis(&instance.name()?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print_vnis(&rows);
             }
             Ok(())
         }
@@ -164,6 +230,40 @@ async fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Silent on success, like `bridge fdb`; also when the entry already was as asked.
+fn change_fdb(op: fdb::Op, change: FdbChange) -> Result<()> {
+    // The arguments first: a typo is reported as such even when no instance is running.
+    let request = fdb::Request::parse(op, &change.mac, &change.words)?;
+    if fdb::apply(&change.instance.name()?, &request)? == fdb::Outcome::Unchanged {
+        tracing::debug!("the entry already was as asked; nothing changed");
+    }
+    Ok(())
+}
+
+fn print_vnis(rows: &[live::VniRow]) {
+    println!(
+        "{:>8} {:>7} {:>7}  {:<30} remotes",
+        "vni", "dstport", "fdb", "ports"
+    );
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "-".to_string()
+        } else {
+            items.join(",")
+        }
+    };
+    for r in rows {
+        println!(
+            "{:>8} {:>7} {:>7}  {:<30} {}",
+            r.vni,
+            r.dstport,
+            r.fdb_entries,
+            list(r.ports.clone()),
+            list(r.remotes.iter().map(ToString::to_string).collect())
+        );
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Item {
     Pins(PathBuf),
     /// A sysctl (key relative to /proc/sys) and the value to restore.
     Sysctl { key: String, value: String },
+    /// A file vtep wrote (the instance info the CLI reads).
+    File(PathBuf),
 }
 
 /// The undo log of one instance.
@@ -112,6 +114,12 @@ async fn undo_one(net: &Net, item: &Item) -> Result<()> {
         }
         Item::Neighbour { ifindex, ip } => net.del_neighbour(*ifindex, *ip).await?,
         Item::Sysctl { key, value } => sysctl::restore(key, value)?,
+        Item::File(path) => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", path.display()));
+            }
+            _ => {}
+        },
         Item::Pins(dir) => {
             match std::fs::remove_dir_all(dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

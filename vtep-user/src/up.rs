@@ -216,6 +216,14 @@ async fn apply(
     checked: &Checked,
     undo: &mut Undo,
 ) -> Result<(Datapath, Resolver)> {
+    // Before the pins: a command that finds the maps finds this too.
+    let info_path = instance::info_file(&config.name);
+    undo.record(Item::File(info_path))?;
+    instance::Info {
+        local: checked.local,
+    }
+    .write(&config.name)?;
+
     let mut tables_by_vni = Vec::new();
     for (slot, vni) in config.vnis.iter().enumerate() {
         let ports = build_ports(net, vni, checked.workload_mtu, undo).await?;
