@@ -467,38 +467,80 @@ fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static)
 
 /// Request/response latency: 1-byte UDP requests from workload A, echoed by workload B, one at
 /// a time; the median round trip in microseconds over 20,000 exchanges (after 1,000 warm-up).
+///
+/// Both ends busy-poll their non-blocking sockets, pinned to different CPUs. A blocking
+/// receiver sleeps between messages, and waking an idle vCPU on this VM takes tens of
+/// microseconds, which swamped the path being measured (every variant paid it, and the run-to-run
+/// spread was larger than the differences). Spinning removes the wake-ups: a datagram is carried
+/// through the whole path inside the sender's `send` (veth, backlog and programs run in its
+/// softirq), so the round trip is the two paths' cost plus the socket calls.
 fn rr_latency_us(p: &Pair) -> Result<f64> {
     const WARMUP: usize = 1_000;
     const SAMPLES: usize = 20_000;
+    const GIVE_UP: Duration = Duration::from_secs(2);
     let server_addr: SocketAddr = format!("{IP_B}:7007").parse()?;
     let server = in_netns(&p.b, move || UdpSocket::bind(server_addr))??;
-    server.set_read_timeout(Some(Duration::from_secs(2)))?;
+    server.set_nonblocking(true)?;
     let echo = std::thread::spawn(move || {
+        pin_current_thread(1);
         let mut buf = [0u8; 16];
         for _ in 0..WARMUP + SAMPLES {
-            match server.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    let _ = server.send_to(&buf[..n], from);
-                }
-                Err(_) => return,
-            }
+            let Some((n, from)) = spin(GIVE_UP, || server.recv_from(&mut buf)) else {
+                return;
+            };
+            let _ = server.send_to(&buf[..n], from);
         }
     });
     let client = in_netns(&p.a, move || UdpSocket::bind((IP_A, 0)))??;
-    client.set_read_timeout(Some(Duration::from_secs(2)))?;
+    client.set_nonblocking(true)?;
     client.connect(server_addr)?;
-    let mut rtts = Vec::with_capacity(SAMPLES);
-    let mut buf = [0u8; 16];
-    for i in 0..WARMUP + SAMPLES {
-        let t = Instant::now();
-        client.send(&[i as u8])?;
-        client.recv(&mut buf).context("no echo within 2 s")?;
-        if i >= WARMUP {
-            rtts.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-    }
+    let rtts = std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> Result<Vec<f64>> {
+                pin_current_thread(0);
+                let mut rtts = Vec::with_capacity(SAMPLES);
+                let mut buf = [0u8; 16];
+                for i in 0..WARMUP + SAMPLES {
+                    let t = Instant::now();
+                    client.send(&[i as u8])?;
+                    spin(GIVE_UP, || client.recv(&mut buf)).context("no echo within 2 s")?;
+                    if i >= WARMUP {
+                        rtts.push(t.elapsed().as_secs_f64() * 1e6);
+                    }
+                }
+                Ok(rtts)
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("latency client panicked"))?
+    })?;
     let _ = echo.join();
     Ok(median(&rtts))
+}
+
+/// Retries the non-blocking `op` until it has a result; `None` after `limit` without one (or on
+/// an error other than "would block").
+fn spin<T>(limit: Duration, mut op: impl FnMut() -> std::io::Result<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        match op() {
+            Ok(v) => return Some(v),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if start.elapsed() > limit {
+                    return None;
+                }
+                std::hint::spin_loop();
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Keeps the calling thread on `cpu` (best effort: on a one-CPU machine both ends share it).
+fn pin_current_thread(cpu: usize) {
+    let mut set = nix::sched::CpuSet::new();
+    if set.set(cpu).is_ok() {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+    }
 }
 
 struct ProgCost {
