@@ -254,6 +254,8 @@ impl Fixture {
                 (VtepMac(UNROUTABLE_WL_MAC), Target::Remote(UNROUTABLE_IP)),
                 (VtepMac(UNRESOLVED_WL_MAC), Target::Remote(UNRESOLVED_IP)),
             ],
+            learning: true,
+            max_learned: 0,
         }
     }
 }

@@ -12,6 +12,7 @@ pub const MAP_VNI_STATS: &str = "VNI_STATS";
 pub const MAP_DROPS: &str = "DROPS";
 pub const MAP_NEXTHOPS: &str = "NEXTHOPS";
 pub const MAP_JUMP: &str = "JUMP";
+pub const MAP_LEARNED: &str = "LEARNED";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 
@@ -42,11 +43,24 @@ pub const FDB_LOCAL: u32 = 2;
 /// may enter that namespace directly with `bpf_redirect_peer` instead of crossing the veth.
 pub const PORT_F_PEER: u32 = 1;
 
-/// In `FdbEntry::port_flags` of a remote entry: `vtep fdb add` made it in the running instance,
-/// it is not from the config. Only userspace reads it: the datapath reads `port_flags` of local
-/// entries alone, and runtime entries are always remote. The top bit, so `PORT_F_*` can grow
-/// from the bottom without meeting it.
-pub const FDB_F_RUNTIME: u32 = 1 << 31;
+/// Port flag: vtep does not know the stations behind this port (an adopted interface), so the
+/// datapath learns their MACs from the frames the port sends.
+pub const PORT_F_LEARN: u32 = 2;
+
+/// `FdbEntry::flags`: the datapath learned the entry from traffic. Learned entries move when the
+/// MAC shows up elsewhere and age out; every other entry is static.
+pub const FDB_F_LEARNED: u32 = 1;
+/// `FdbEntry::flags`: `vtep fdb add` made the entry in the running instance; it is not from the
+/// config. Only userspace reads it.
+pub const FDB_F_RUNTIME: u32 = 2;
+
+/// `VniConfig::flags`: learn remote MACs from decapsulated frames and local MACs from ports
+/// with `PORT_F_LEARN` (the kernel's `learning`).
+pub const VNI_F_LEARN: u32 = 1;
+
+/// A learned entry's `seen` is rewritten only when it is at least this many seconds old, so a
+/// flow writes its entry at most once a second, not per packet.
+pub const FDB_REFRESH_S: u32 = 1;
 
 /// Load-time configuration of one instance, a read-only global of the eBPF object.
 #[repr(C)]
@@ -79,6 +93,11 @@ pub struct FdbEntry {
     pub ifindex: u32,
     pub remote: [u8; 4],
     pub port_flags: u32,
+    /// `FDB_F_*`.
+    pub flags: u32,
+    /// Learned entries: when traffic last confirmed the entry, in seconds of the kernel's
+    /// monotonic clock (`bpf_ktime_get_coarse_ns`, `CLOCK_MONOTONIC`). Zero for static entries.
+    pub seen: u32,
 }
 
 /// How to reach one remote VTEP on the underlay, keyed by its IPv4 address (network order).
@@ -117,8 +136,12 @@ pub struct VniConfig {
     /// The UDP port this VNI is received on, network order.
     pub dstport: [u8; 2],
     pub _pad: [u8; 2],
-    /// Index into `VNI_STATS`.
+    /// Index into `VNI_STATS` and `LEARNED`.
     pub stats_slot: u32,
+    /// `VNI_F_*`.
+    pub flags: u32,
+    /// Most learned entries this VNI may hold; 0 for no limit (the kernel's `maxaddress`).
+    pub max_learned: u32,
 }
 
 /// A local port that receives a VNI's flooded frames.
@@ -166,7 +189,8 @@ pub struct VniStats {
     pub local_bytes: u64,
     /// Broadcast, multicast and unknown-unicast frames replicated (once per frame).
     pub flood_packets: u64,
-    pub _reserved: u64,
+    /// MACs not learned because the VNI held `max_learned` learned entries.
+    pub learn_refused: u64,
 }
 
 impl VniStats {
@@ -179,15 +203,16 @@ impl VniStats {
         self.local_packets += other.local_packets;
         self.local_bytes += other.local_bytes;
         self.flood_packets += other.flood_packets;
+        self.learn_refused += other.learn_refused;
     }
 }
 
 const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 16);
 const _: () = assert!(core::mem::size_of::<FdbKey>() == 12);
-const _: () = assert!(core::mem::size_of::<FdbEntry>() == 16);
+const _: () = assert!(core::mem::size_of::<FdbEntry>() == 24);
 const _: () = assert!(core::mem::size_of::<NextHopEntry>() == 16);
 const _: () = assert!(core::mem::size_of::<PortConfig>() == 16);
-const _: () = assert!(core::mem::size_of::<VniConfig>() == 8);
+const _: () = assert!(core::mem::size_of::<VniConfig>() == 16);
 const _: () = assert!(core::mem::size_of::<FloodPort>() == 8);
 const _: () =
     assert!(core::mem::size_of::<FloodList>() == 8 + 4 * MAX_FLOOD_REMOTES + 8 * MAX_FLOOD_PORTS);

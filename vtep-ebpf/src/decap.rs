@@ -13,7 +13,7 @@ use aya_ebpf::{
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, udp::UdpHdr, vxlan::VxlanHdr};
 use vtep_common::{
     drop::DropReason,
-    maps::{FDB_LOCAL, FdbKey, MAX_DSTPORTS},
+    maps::{FDB_LOCAL, FdbKey, MAX_DSTPORTS, VNI_F_LEARN},
     wire::{
         ETH_LEN, ETH_P_IP, ETH_P_IPV6, INNER_OFFSET, IPPROTO_UDP, IPV4_LEN, OVERHEAD_IPV4,
         VXLAN_FLAG_I,
@@ -22,6 +22,7 @@ use vtep_common::{
 
 use crate::{
     csum, deliver, flood,
+    learn::{self, Station},
     maps::{FDB, FLOOD, Traffic, VNIS, config, count_traffic},
     parse::{ensure_linear, is_group_mac, ptr_at},
     verdict,
@@ -80,6 +81,8 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     {
         return PASS;
     }
+    // Packet pointers do not survive the pull below.
+    let sender = ip.src_addr;
     let Some(udp) = ptr_at::<UdpHdr>(ctx, OFF_UDP) else {
         return PASS;
     };
@@ -105,6 +108,11 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     }
     let inner = ptr_at::<[u8; ETH_LEN]>(ctx, INNER_OFFSET).ok_or(DropReason::VxlanTruncated)?;
     let inner_eth: [u8; ETH_LEN] = unsafe { *inner };
+    if vcfg.flags & VNI_F_LEARN != 0 {
+        let mut src = [0u8; 6];
+        src.copy_from_slice(&inner_eth[6..12]);
+        learn::learn(vni, vcfg, &src, Station::Remote(sender));
+    }
     let mut dst = [0u8; 6];
     dst.copy_from_slice(&inner_eth[0..6]);
     let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);

@@ -2,6 +2,9 @@
 //! underlay interface (VXLAN from remote VTEPs).
 #![no_std]
 #![no_main]
+// atomic_xadd, see learn.rs; the datapath is built with the nightly toolchain anyway.
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 
 mod csum;
 mod decap;
@@ -9,6 +12,7 @@ mod deliver;
 mod encap;
 mod flood;
 mod flowhash;
+mod learn;
 mod maps;
 mod parse;
 mod port;

@@ -2,7 +2,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, ProgramArray},
+    maps::{Array, HashMap, PerCpuArray, ProgramArray},
 };
 use vtep_common::{
     drop::DropReason,
@@ -51,6 +51,11 @@ pub static NEXTHOPS: HashMap<[u8; 4], NextHopEntry> = HashMap::with_max_entries(
 /// Programs the main programs continue in (`JUMP_*` slots), filled by the loader.
 #[map]
 pub static JUMP: ProgramArray = ProgramArray::with_max_entries(JUMP_SLOTS, 0);
+
+/// Learned FDB entries per VNI, indexed by stats slot: the datapath adds on every entry it
+/// learns, userspace sets the true count after each ageing sweep (which removes entries).
+#[map]
+pub static LEARNED: Array<u64> = Array::with_max_entries(MAX_VNIS, 0);
 
 /// Per-VNI counters, indexed by the `stats_slot` userspace assigns each VNI.
 #[map]

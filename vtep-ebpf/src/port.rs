@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use vtep_common::{
     drop::DropReason,
-    maps::{FDB_LOCAL, FdbKey, JUMP_PORT_FLOOD},
+    maps::{FDB_LOCAL, FdbKey, JUMP_PORT_FLOOD, PORT_F_LEARN, PORT_F_PEER, PortConfig},
     wire::ETH_LEN,
 };
 
@@ -15,7 +15,8 @@ use crate::{
     deliver, encap,
     encap::OuterHeaders,
     flood,
-    maps::{FDB, JUMP, PORTS, Traffic, config, count_traffic},
+    learn::{self, Station},
+    maps::{FDB, JUMP, PORTS, Traffic, VNIS, config, count_traffic},
     parse::{is_group_mac, ptr_at},
     verdict,
     xmit::{self, NextHop},
@@ -38,6 +39,9 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let inner_eth: [u8; ETH_LEN] = unsafe { *eth };
     let mut dst = [0u8; 6];
     dst.copy_from_slice(&inner_eth[0..6]);
+    if port.flags & PORT_F_LEARN != 0 {
+        learn_source(port, ifindex, &inner_eth);
+    }
 
     let entry = if is_group_mac(&dst) {
         None
@@ -84,6 +88,26 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     };
     count_traffic(port.stats_slot, Traffic::Encap, len);
     Ok(verdict)
+}
+
+/// Learns the frame's source MAC behind port `ifindex`. Userspace sets `PORT_F_LEARN` only on
+/// ports of VNIs that learn.
+#[inline(always)]
+fn learn_source(port: &PortConfig, ifindex: u32, eth: &[u8; ETH_LEN]) {
+    let Some(vcfg) = (unsafe { VNIS.get(port.vni) }) else {
+        return;
+    };
+    let mut src = [0u8; 6];
+    src.copy_from_slice(&eth[6..12]);
+    learn::learn(
+        port.vni,
+        vcfg,
+        &src,
+        Station::Port {
+            ifindex,
+            port_flags: port.flags & PORT_F_PEER,
+        },
+    );
 }
 
 /// The port program's flood path, entered by tail call with the frame as `ingress` left it

@@ -86,6 +86,17 @@ pub struct Vni {
     pub ports: Vec<AdoptedPort>,
     #[serde(default)]
     pub fdb: Vec<StaticFdb>,
+    /// Learn remote MACs from decapsulated frames and the MACs behind adopted ports from their
+    /// frames (the kernel's `learning`, on by default).
+    #[serde(default = "default_learning")]
+    pub learning: bool,
+    /// Seconds a learned entry lives without traffic (the kernel's `ageing`, default 300).
+    #[serde(default = "default_ageing")]
+    pub ageing: u32,
+    /// Most learned entries this VNI holds; further MACs are not learned (and counted as
+    /// `learn_refused`). 0, the default, for no limit (the kernel's `maxaddress`).
+    #[serde(default)]
+    pub maxaddress: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +191,19 @@ fn default_srcport() -> [u16; 2] {
 }
 fn default_dstport() -> u16 {
     DSTPORT_IANA
+}
+
+fn default_learning() -> bool {
+    true
+}
+
+/// The kernel vxlan driver's default `ageing`.
+pub const DEFAULT_AGEING: u32 = 300;
+/// Longest `ageing` accepted: a day.
+pub const MAX_AGEING: u32 = 86_400;
+
+fn default_ageing() -> u32 {
+    DEFAULT_AGEING
 }
 fn default_workload_ifname() -> String {
     "eth0".into()
@@ -292,6 +316,21 @@ impl Config {
             }
             if vni.dstport == 0 {
                 return Err(invalid(format!("{at}.dstport"), "must be within 1..=65535"));
+            }
+            if !(1..=MAX_AGEING).contains(&vni.ageing) {
+                return Err(invalid(
+                    format!("{at}.ageing"),
+                    format!("must be within 1..={MAX_AGEING} seconds"),
+                ));
+            }
+            if vni.maxaddress > self.fdb_size {
+                return Err(invalid(
+                    format!("{at}.maxaddress"),
+                    format!(
+                        "{} is more than the FDB holds (fdb_size = {})",
+                        vni.maxaddress, self.fdb_size
+                    ),
+                ));
             }
             dstports.insert(vni.dstport);
             if dstports.len() > MAX_DSTPORTS {

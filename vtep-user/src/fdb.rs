@@ -11,7 +11,8 @@ use std::net::Ipv4Addr;
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::maps::{HashMap, MapData, MapError, MapInfo};
 use vtep_common::maps::{
-    FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_FDB, MAP_VNIS, VniConfig,
+    FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_FDB, MAP_VNIS,
+    VniConfig,
 };
 
 use crate::{
@@ -149,12 +150,19 @@ fn runtime_entry(dst: Ipv4Addr) -> FdbEntry {
         kind: FDB_REMOTE,
         ifindex: 0,
         remote: dst.octets(),
-        port_flags: FDB_F_RUNTIME,
+        port_flags: 0,
+        flags: FDB_F_RUNTIME,
+        seen: 0,
     }
 }
 
 fn decide(req: &Request, existing: Option<FdbEntry>) -> Result<Action, Refusal> {
     match (req.op, existing, req.dst) {
+        // What the datapath learned gives way to what the operator says, as in the kernel.
+        (Op::Del, Some(e), _) if e.flags & FDB_F_LEARNED != 0 => Ok(Action::Delete),
+        (_, Some(e), Some(dst)) if e.flags & FDB_F_LEARNED != 0 => {
+            Ok(Action::Overwrite(runtime_entry(dst)))
+        }
         (_, Some(e), _) if e.kind == FDB_LOCAL => Err(Refusal::LocalPort { ifindex: e.ifindex }),
         (Op::Del, Some(_), _) => Ok(Action::Delete),
         (Op::Del, None, _) => Err(Refusal::Missing),
@@ -353,6 +361,8 @@ mod tests {
             ifindex: 0,
             remote: ip,
             port_flags: 0,
+            flags: 0,
+            seen: 0,
         }
     }
 
@@ -361,6 +371,8 @@ mod tests {
         ifindex: 7,
         remote: [0; 4],
         port_flags: 1,
+        flags: 0,
+        seen: 0,
     };
 
     #[test]

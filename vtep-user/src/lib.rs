@@ -1,6 +1,8 @@
 //! The `vtep` program: configuration, system setup over netlink, the datapath loader and the
 //! readers of a running instance. `main.rs` is the CLI on top.
 
+pub mod ageing;
+pub mod clock;
 pub mod config;
 pub mod fdb;
 pub mod instance;

@@ -9,8 +9,8 @@ use serde::Serialize;
 use vtep_common::{
     drop::DropReason,
     maps::{
-        FDB_F_RUNTIME, FDB_LOCAL, FdbEntry, FdbKey, FloodList, MAP_DROPS, MAP_FDB, MAP_FLOOD,
-        MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, PortConfig, VniConfig, VniStats,
+        FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FdbEntry, FdbKey, FloodList, MAP_DROPS, MAP_FDB,
+        MAP_FLOOD, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, PortConfig, VniConfig, VniStats,
     },
 };
 
@@ -38,9 +38,14 @@ pub struct FdbRow {
     /// Local port name, for local entries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
+    /// "static" (never moves or ages) or "learned".
     pub state: &'static str,
-    /// "config" (made by `vtep up` from the config) or "runtime" (`vtep fdb add` or `replace`).
+    /// "config" (made by `vtep up` from the config), "runtime" (`vtep fdb add` or `replace`) or
+    /// "learned" (the datapath, from traffic).
     pub origin: &'static str,
+    /// Learned entries: seconds since traffic last confirmed the entry (within a second).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age: Option<u64>,
 }
 
 /// Every FDB entry of instance `name`, sorted by VNI then MAC.
@@ -48,22 +53,25 @@ pub fn fdb(name: &str) -> Result<Vec<FdbRow>> {
     let dir = instance::pin_dir(name);
     let map: HashMap<MapData, FdbKey, FdbEntry> = HashMap::try_from(open(&dir, MAP_FDB)?)?;
     let mut rows = Vec::new();
+    let now = crate::clock::monotonic_secs();
     for item in map.iter() {
         let (key, entry) = item.context("reading FDB")?;
         let local = entry.kind == FDB_LOCAL;
+        let learned = entry.flags & FDB_F_LEARNED != 0;
         rows.push(FdbRow {
             mac: Mac(key.mac),
             vni: key.vni,
             dst: (!local).then(|| Ipv4Addr::from(entry.remote)),
             port: local.then(|| ifname(entry.ifindex)),
-            // Learning does not exist yet: every entry was set by the config or by a command,
-            // and none ages out.
-            state: "static",
-            origin: if !local && entry.port_flags & FDB_F_RUNTIME != 0 {
+            state: if learned { "learned" } else { "static" },
+            origin: if learned {
+                "learned"
+            } else if entry.flags & FDB_F_RUNTIME != 0 {
                 "runtime"
             } else {
                 "config"
             },
+            age: learned.then(|| u64::from(now.saturating_sub(entry.seen))),
         });
     }
     rows.sort_by_key(|r| (r.vni, r.mac.0));

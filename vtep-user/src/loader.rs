@@ -5,13 +5,13 @@ use std::path::Path;
 use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, ProgramArray},
+    maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray},
     programs::{SchedClassifier, TcAttachType},
 };
 use vtep_common::maps::{
     DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROPS,
-    MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, NextHopEntry,
-    PortConfig, VniConfig, VniStats,
+    MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS,
+    NextHopEntry, PortConfig, VniConfig, VniStats,
 };
 
 /// The compiled datapath (vtep-ebpf), built by this crate's build script.
@@ -25,12 +25,13 @@ pub const PROG_PORT_FLOOD: &str = "vtep_port_flood";
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
 
 /// Every map the datapath has, in the order they are pinned.
-pub const MAPS: [&str; 7] = [
+pub const MAPS: [&str; 8] = [
     MAP_FDB,
     MAP_PORTS,
     MAP_VNIS,
     MAP_FLOOD,
     MAP_NEXTHOPS,
+    MAP_LEARNED,
     MAP_VNI_STATS,
     MAP_DROPS,
 ];
@@ -135,6 +136,9 @@ impl Datapath {
     }
     pub fn nexthops(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], NextHopEntry>> {
         Ok(HashMap::try_from(self.map_mut(MAP_NEXTHOPS)?)?)
+    }
+    pub fn learned(&mut self) -> Result<Array<&mut MapData, u64>> {
+        Ok(Array::try_from(self.map_mut(MAP_LEARNED)?)?)
     }
     pub fn vni_stats(&mut self) -> Result<PerCpuArray<&mut MapData, VniStats>> {
         Ok(PerCpuArray::try_from(self.map_mut(MAP_VNI_STATS)?)?)

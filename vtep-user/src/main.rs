@@ -193,8 +193,10 @@ async fn run(command: Command) -> Result<()> {
                         (None, Some(port)) => format!("port {port}"),
                         (None, None) => String::new(),
                     };
+                    // Like `bridge fdb show -s`: learned entries say how long ago they were used.
+                    let age = r.age.map(|a| format!(" used {a}s")).unwrap_or_default();
                     println!(
-                        "{} vni {} {} {} {}",
+                        "{} vni {} {} {} {}{age}",
                         r.mac, r.vni, target, r.state, r.origin
                     );
                 }

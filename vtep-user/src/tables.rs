@@ -5,7 +5,8 @@ use std::net::Ipv4Addr;
 
 use anyhow::{Context as _, Result};
 use vtep_common::maps::{
-    FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, FloodPort, PortConfig, VniConfig,
+    FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, FloodPort, PORT_F_LEARN, PortConfig,
+    VNI_F_LEARN, VniConfig,
 };
 
 use crate::{loader::Datapath, mac::Mac};
@@ -39,6 +40,10 @@ pub struct VniTable {
     pub ports: Vec<Port>,
     /// Static entries from the config, in addition to the ports' own MACs.
     pub fdb: Vec<(Mac, Target)>,
+    /// Whether the datapath learns MACs in this VNI.
+    pub learning: bool,
+    /// Cap on learned entries, 0 for none.
+    pub max_learned: u32,
 }
 
 impl VniTable {
@@ -61,6 +66,8 @@ impl VniTable {
                     ifindex: 0,
                     remote: ip.octets(),
                     port_flags: 0,
+                    flags: 0,
+                    seen: 0,
                 },
                 Target::Port { ifindex, flags } => local_entry(*ifindex, *flags),
             };
@@ -86,13 +93,30 @@ impl VniTable {
     }
 
     pub fn port_config(&self, port: &Port) -> PortConfig {
+        // Learning on a port is only needed when vtep does not know who is behind it; a
+        // workload's own MAC is a static entry already.
+        let learn = if self.learning && port.mac.is_none() {
+            PORT_F_LEARN
+        } else {
+            0
+        };
         PortConfig {
             vni: self.id,
             stats_slot: self.stats_slot,
             dstport: self.dstport.to_be_bytes(),
             ttl: self.ttl,
             _pad: 0,
-            flags: port.flags,
+            flags: port.flags | learn,
+        }
+    }
+
+    pub fn vni_config(&self) -> VniConfig {
+        VniConfig {
+            dstport: self.dstport.to_be_bytes(),
+            _pad: [0; 2],
+            stats_slot: self.stats_slot,
+            flags: if self.learning { VNI_F_LEARN } else { 0 },
+            max_learned: self.max_learned,
         }
     }
 }
@@ -103,6 +127,8 @@ fn local_entry(ifindex: u32, flags: u32) -> FdbEntry {
         ifindex,
         remote: [0; 4],
         port_flags: flags,
+        flags: 0,
+        seen: 0,
     }
 }
 
@@ -111,15 +137,7 @@ pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
     for vni in vnis {
         let at = || format!("VNI {}", vni.id);
         dp.vnis()?
-            .insert(
-                vni.id,
-                VniConfig {
-                    dstport: vni.dstport.to_be_bytes(),
-                    _pad: [0; 2],
-                    stats_slot: vni.stats_slot,
-                },
-                0,
-            )
+            .insert(vni.id, vni.vni_config(), 0)
             .with_context(at)?;
         dp.flood()?
             .insert(vni.id, vni.flood_list(), 0)
@@ -178,6 +196,8 @@ mod tests {
                     },
                 ),
             ],
+            learning: true,
+            max_learned: 0,
         }
     }
 

@@ -11,6 +11,7 @@ use vtep_common::{
 };
 
 use crate::{
+    ageing::Ager,
     config::{Config, Vni},
     instance,
     loader::Datapath,
@@ -41,14 +42,20 @@ pub struct Running {
     undo: Undo,
     net: Net,
     resolver: Resolver,
+    ager: Ager,
 }
 
 impl Running {
-    /// Re-checks what the kernel may have undone meanwhile (neighbour entries of remote VTEPs).
+    /// Re-checks what the kernel may have undone meanwhile (neighbour entries of remote VTEPs)
+    /// and ages learned FDB entries when a sweep is due.
     pub async fn reconcile(&mut self) -> Result<()> {
         self.resolver
             .reconcile(&self.net, &mut self.datapath, &mut self.undo)
-            .await
+            .await?;
+        if let Err(e) = self.ager.tick(&mut self.datapath) {
+            warn!("ageing the FDB: {e:#}");
+        }
+        Ok(())
     }
 
     /// Detaches the datapath and removes everything `start` created. Returns what could not
@@ -66,11 +73,12 @@ pub async fn start(config: &Config) -> Result<Running> {
     let checked = check(&net, config).await?;
     let mut undo = Undo::new(instance::state_file(&config.name));
     match apply(&net, config, &checked, &mut undo).await {
-        Ok((datapath, resolver)) => Ok(Running {
+        Ok((datapath, resolver, ager)) => Ok(Running {
             datapath,
             undo,
             net,
             resolver,
+            ager,
         }),
         Err(e) => {
             for err in undo.run(&net).await {
@@ -215,7 +223,7 @@ async fn apply(
     config: &Config,
     checked: &Checked,
     undo: &mut Undo,
-) -> Result<(Datapath, Resolver)> {
+) -> Result<(Datapath, Resolver, Ager)> {
     // Before the pins: a command that finds the maps finds this too.
     let info_path = instance::info_file(&config.name);
     undo.record(Item::File(info_path))?;
@@ -253,6 +261,8 @@ async fn apply(
             remotes: vni.remotes.clone(),
             ports,
             fdb,
+            learning: vni.learning,
+            max_learned: vni.maxaddress,
         });
     }
 
@@ -273,6 +283,13 @@ async fn apply(
     undo.record(Item::Pins(pins.clone()))?;
     datapath.pin_maps(&pins)?;
 
+    let ager = Ager::new(
+        &tables_by_vni
+            .iter()
+            .zip(&config.vnis)
+            .map(|(t, v)| (t.clone(), v.ageing))
+            .collect::<Vec<_>>(),
+    );
     let mut resolver = Resolver::new(remote_vteps(&tables_by_vni));
     resolver.reconcile(net, &mut datapath, undo).await?;
 
@@ -295,7 +312,7 @@ async fn apply(
         ports = tables_by_vni.iter().map(|v| v.ports.len()).sum::<usize>(),
         "datapath attached"
     );
-    Ok((datapath, resolver))
+    Ok((datapath, resolver, ager))
 }
 
 /// Creates (or adopts) the local ports of one VNI.

@@ -336,6 +336,8 @@ fn fill_fdb(dp: &mut Datapath, n: u32) -> Result<()> {
         ifindex: 0,
         remote: REMOTE_IP.octets(),
         port_flags: 0,
+        flags: 0,
+        seen: 0,
     };
     let start = Instant::now();
     for i in 0..n {

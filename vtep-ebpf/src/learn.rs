@@ -1,0 +1,117 @@
+//! MAC learning: a frame's source MAC teaches where that station is, a remote VTEP (from
+//! decapsulated frames) or a local port (from ports with `PORT_F_LEARN`). Static entries are
+//! never touched. A known, unmoved entry is rewritten at most once every `FDB_REFRESH_S`
+//! (its `seen` stamp, for ageing in userspace), so steady traffic does not write the map per
+//! packet; a moved entry is replaced whole, so readers see the old or the new one, never a mix.
+
+use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
+use vtep_common::maps::{
+    FDB_F_LEARNED, FDB_LOCAL, FDB_REFRESH_S, FDB_REMOTE, FdbEntry, FdbKey, VniConfig,
+};
+
+use crate::{
+    maps::{FDB, LEARNED, VNI_STATS},
+    parse::is_group_mac,
+};
+
+/// `bpf_map_update_elem` flags (include/uapi/linux/bpf.h).
+const BPF_NOEXIST: u64 = 1;
+const BPF_EXIST: u64 = 2;
+
+/// Where a learned station is.
+#[derive(Clone, Copy)]
+pub enum Station {
+    Remote([u8; 4]),
+    Port { ifindex: u32, port_flags: u32 },
+}
+
+/// Learns that `mac` in VNI `vni` (configured as `vcfg`) is at `station`.
+#[inline(always)]
+pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
+    // Group addresses are destinations only, and an all-zero source is no station.
+    if is_group_mac(mac) || *mac == [0; 6] {
+        return;
+    }
+    let key = FdbKey {
+        vni,
+        mac: *mac,
+        _pad: [0; 2],
+    };
+    let now = now_secs();
+    if let Some(existing) = FDB.get_ptr_mut(&key) {
+        let existing = unsafe { &mut *existing };
+        if existing.flags & FDB_F_LEARNED == 0 {
+            return;
+        }
+        if is_at(existing, station) {
+            if now.wrapping_sub(existing.seen) >= FDB_REFRESH_S {
+                // One aligned 4-byte store: readers see the old or the new stamp.
+                existing.seen = now;
+            }
+            return;
+        }
+        let _ = FDB.insert(&key, entry(station, now), BPF_EXIST);
+        return;
+    }
+    let Some(count) = LEARNED.get_ptr_mut(vcfg.stats_slot) else {
+        return;
+    };
+    if vcfg.max_learned != 0 && unsafe { *count } >= u64::from(vcfg.max_learned) {
+        if let Some(stats) = VNI_STATS.get_ptr_mut(vcfg.stats_slot) {
+            // Per-CPU slot: no other writer.
+            unsafe { (*stats).learn_refused += 1 };
+        }
+        return;
+    }
+    // NOEXIST: another CPU may have learned it meanwhile; then it is counted once, there. A
+    // full FDB refuses the insert, and the station stays unknown (its frames flood).
+    if FDB.insert(&key, entry(station, now), BPF_NOEXIST).is_ok() {
+        // Shared by every CPU: an atomic add. The BPF target's `AtomicU64` has no `fetch_add`
+        // (no compare-and-swap in the base instruction set); the intrinsic lowers to the
+        // `BPF_ATOMIC` add every kernel vtep supports.
+        unsafe {
+            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+                count, 1,
+            )
+        };
+    }
+}
+
+#[inline(always)]
+fn is_at(e: &FdbEntry, station: Station) -> bool {
+    match station {
+        Station::Remote(ip) => e.kind == FDB_REMOTE && e.remote == ip,
+        Station::Port { ifindex, .. } => e.kind == FDB_LOCAL && e.ifindex == ifindex,
+    }
+}
+
+#[inline(always)]
+fn entry(station: Station, now: u32) -> FdbEntry {
+    match station {
+        Station::Remote(remote) => FdbEntry {
+            kind: FDB_REMOTE,
+            ifindex: 0,
+            remote,
+            port_flags: 0,
+            flags: FDB_F_LEARNED,
+            seen: now,
+        },
+        Station::Port {
+            ifindex,
+            port_flags,
+        } => FdbEntry {
+            kind: FDB_LOCAL,
+            ifindex,
+            remote: [0; 4],
+            port_flags,
+            flags: FDB_F_LEARNED,
+            seen: now,
+        },
+    }
+}
+
+/// Seconds of the kernel's monotonic clock (coarse: a tick's resolution is plenty here).
+#[inline(always)]
+fn now_secs() -> u32 {
+    (unsafe { bpf_ktime_get_coarse_ns() } / 1_000_000_000) as u32
+}

@@ -1,0 +1,122 @@
+//! Ageing learned FDB entries: the datapath stamps a learned entry when traffic confirms it (at
+//! most once a second); entries whose stamp is older than their VNI's `ageing` are removed here.
+//! The sweep also recounts the learned entries per VNI, which the datapath's `maxaddress` check
+//! reads (it only ever adds to the count).
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use tracing::debug;
+use vtep_common::maps::{FDB_F_LEARNED, FdbKey};
+
+use crate::{clock, loader::Datapath, tables::VniTable};
+
+/// Sweeps run at least this often, and at most once a second.
+const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+const MIN_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+struct VniAgeing {
+    ageing: u32,
+    stats_slot: u32,
+}
+
+pub struct Ager {
+    vnis: HashMap<u32, VniAgeing>,
+    every: Duration,
+    last: Option<Instant>,
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sweep {
+    pub removed: usize,
+    /// Learned entries left, by stats slot.
+    pub learned: HashMap<u32, u64>,
+}
+
+impl Ager {
+    /// An ager for the learning VNIs among `vnis`, with their `ageing` in seconds.
+    pub fn new(vnis: &[(VniTable, u32)]) -> Self {
+        let vnis: HashMap<u32, VniAgeing> = vnis
+            .iter()
+            .filter(|(t, _)| t.learning)
+            .map(|(t, ageing)| {
+                (
+                    t.id,
+                    VniAgeing {
+                        ageing: *ageing,
+                        stats_slot: t.stats_slot,
+                    },
+                )
+            })
+            .collect();
+        // A quarter of the shortest ageing: an entry goes within 25 % of its time (plus the
+        // datapath's one-second stamp resolution).
+        let shortest = vnis.values().map(|v| v.ageing).min().unwrap_or(u32::MAX);
+        let every = Duration::from_secs(u64::from(shortest / 4))
+            .clamp(MIN_SWEEP_INTERVAL, MAX_SWEEP_INTERVAL);
+        Self {
+            vnis,
+            every,
+            last: None,
+        }
+    }
+
+    /// Sweeps when the last sweep is `every` ago. Call often (every second).
+    pub fn tick(&mut self, dp: &mut Datapath) -> Result<()> {
+        if self.vnis.is_empty() || self.last.is_some_and(|t| t.elapsed() < self.every) {
+            return Ok(());
+        }
+        self.last = Some(Instant::now());
+        let sweep = self.sweep(dp)?;
+        if sweep.removed > 0 {
+            debug!(removed = sweep.removed, "aged out learned FDB entries");
+        }
+        Ok(())
+    }
+
+    /// Removes the learned entries older than their VNI's ageing and rewrites the learned
+    /// counts.
+    pub fn sweep(&self, dp: &mut Datapath) -> Result<Sweep> {
+        let now = clock::monotonic_secs();
+        let mut expired: Vec<FdbKey> = Vec::new();
+        let mut learned: HashMap<u32, u64> =
+            self.vnis.values().map(|v| (v.stats_slot, 0)).collect();
+        {
+            let fdb = dp.fdb()?;
+            for item in fdb.iter() {
+                let (key, entry) = item.context("reading the FDB")?;
+                if entry.flags & FDB_F_LEARNED == 0 {
+                    continue;
+                }
+                let Some(vni) = self.vnis.get(&key.vni) else {
+                    continue;
+                };
+                if now.wrapping_sub(entry.seen) > vni.ageing {
+                    expired.push(key);
+                } else {
+                    *learned.entry(vni.stats_slot).or_default() += 1;
+                }
+            }
+        }
+        let mut fdb = dp.fdb()?;
+        let mut removed = 0;
+        for key in &expired {
+            // Gone already (a `vtep fdb del`) is fine. Traffic that refreshed the entry since it
+            // was read loses it here and learns it again on its next frame.
+            if fdb.remove(key).is_ok() {
+                removed += 1;
+            }
+        }
+        let mut counts = dp.learned()?;
+        for (slot, n) in &learned {
+            counts
+                .set(*slot, n, 0)
+                .with_context(|| format!("writing the learned count of slot {slot}"))?;
+        }
+        Ok(Sweep { removed, learned })
+    }
+}
