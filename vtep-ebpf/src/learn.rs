@@ -38,7 +38,7 @@ pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
         _pad: [0; 2],
     };
     let now = now_secs();
-    if let Some(existing) = FDB.get_ptr_mut(&key) {
+    if let Some(existing) = FDB.get_ptr_mut(key) {
         let existing = unsafe { &mut *existing };
         if existing.flags & FDB_F_LEARNED == 0 {
             return;
@@ -50,7 +50,7 @@ pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
             }
             return;
         }
-        let _ = FDB.insert(&key, entry(station, now), BPF_EXIST);
+        let _ = FDB.insert(key, entry(station, now), BPF_EXIST);
         return;
     }
     let Some(count) = LEARNED.get_ptr_mut(vcfg.stats_slot) else {
@@ -65,16 +65,25 @@ pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
     }
     // NOEXIST: another CPU may have learned it meanwhile; then it is counted once, there. A
     // full FDB refuses the insert, and the station stays unknown (its frames flood).
-    if FDB.insert(&key, entry(station, now), BPF_NOEXIST).is_ok() {
-        // Shared by every CPU: an atomic add. The BPF target's `AtomicU64` has no `fetch_add`
-        // (no compare-and-swap in the base instruction set); the intrinsic lowers to the
-        // `BPF_ATOMIC` add every kernel vtep supports.
-        unsafe {
-            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
-                count, 1,
-            )
-        };
+    if FDB.insert(key, entry(station, now), BPF_NOEXIST).is_ok() {
+        add_one(count);
     }
+}
+
+/// Adds one to a counter every CPU shares.
+#[inline(always)]
+fn add_one(count: *mut u64) {
+    // The BPF target's `AtomicU64` has no `fetch_add` (no compare-and-swap in the base
+    // instruction set); the intrinsic lowers to the `BPF_ATOMIC` add every supported kernel has.
+    #[cfg(target_arch = "bpf")]
+    unsafe {
+        core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+            count, 1,
+        )
+    };
+    #[cfg(not(target_arch = "bpf"))]
+    unsafe { core::sync::atomic::AtomicU64::from_ptr(count) }
+        .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
 }
 
 #[inline(always)]

@@ -2,9 +2,10 @@
 //! underlay interface (VXLAN from remote VTEPs).
 #![no_std]
 #![no_main]
-// atomic_xadd, see learn.rs; the datapath is built with the nightly toolchain anyway.
-#![allow(internal_features)]
-#![feature(core_intrinsics)]
+// atomic_xadd, see learn.rs; the datapath is built with the nightly toolchain anyway (host
+// builds, for clippy, use the stable atomics instead).
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
 
 mod csum;
 mod decap;
