@@ -84,6 +84,94 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
     .expect("netns thread panicked")
 }
 
+/// The kernel's own VTEP on host `host`, as the seeds build it: vxlan device `vx0` (VNI `vni`,
+/// `dstport`, from `local` over `eth0`, learning as by default) in bridge `br0` with a veth
+/// into namespace `workload` (its `eth0`: `mac`, `cidr`, MTU 1450), and one flood entry
+/// (`bridge fdb append 00:00:00:00:00:00`) per address in `flood`.
+pub struct KernelVtep<'a> {
+    pub vni: u32,
+    pub dstport: u16,
+    pub local: &'a str,
+    pub flood: &'a [&'a str],
+    pub workload: &'a str,
+    pub mac: &'a str,
+    pub cidr: &'a str,
+}
+
+impl KernelVtep<'_> {
+    pub fn build(&self, host: &str) {
+        let (id, port) = (self.vni.to_string(), self.dstport.to_string());
+        ip(&[
+            "-n", host, "link", "add", "vx0", "type", "vxlan", "id", &id, "dstport", &port,
+            "local", self.local, "dev", "eth0",
+        ]);
+        for dst in self.flood {
+            run(
+                "bridge",
+                &[
+                    "-n",
+                    host,
+                    "fdb",
+                    "append",
+                    "00:00:00:00:00:00",
+                    "dev",
+                    "vx0",
+                    "dst",
+                    dst,
+                ],
+            );
+        }
+        ip(&["-n", host, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", host, "link", "set", "vx0", "master", "br0"]);
+        ip(&[
+            "-n",
+            host,
+            "link",
+            "add",
+            "wbh",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            self.workload,
+        ]);
+        ip(&[
+            "-n", host, "link", "set", "wbh", "mtu", "1450", "master", "br0",
+        ]);
+        for dev in ["vx0", "wbh", "br0"] {
+            ip(&["-n", host, "link", "set", dev, "up"]);
+        }
+        ip(&[
+            "-n",
+            self.workload,
+            "link",
+            "set",
+            "eth0",
+            "address",
+            self.mac,
+            "mtu",
+            "1450",
+            "up",
+        ]);
+        ip(&["-n", self.workload, "addr", "add", self.cidr, "dev", "eth0"]);
+    }
+}
+
+/// Turns IPv6 off in namespace `ns` (for interfaces made from now on too), so nothing there
+/// sends router solicitations, MLD reports or DAD probes on its own: tests that count packets
+/// or watch learned entries age need quiet stations.
+pub fn no_ipv6(ns: &str) {
+    for key in [
+        "net.ipv6.conf.all.disable_ipv6=1",
+        "net.ipv6.conf.default.disable_ipv6=1",
+    ] {
+        let out = ns_exec(ns, "sysctl", &["-q", "-w", key]);
+        assert!(out.status.success(), "sysctl {key} in {ns}");
+    }
+}
+
 /// Statistics of one interface inside a namespace, from /sys (read inside the namespace).
 pub fn if_counter(ns: &str, ifname: &str, counter: &str) -> u64 {
     let path = format!("/sys/class/net/{ifname}/statistics/{counter}");
@@ -159,6 +247,32 @@ impl Lab {
         let b = self.host("b");
         self.wire(&a, "198.18.0.1/24", &b, "198.18.0.2/24", "eth0", 1500);
         (a, b)
+    }
+
+    /// Three hosts `<prefix>a`, `<prefix>b`, `<prefix>c` (198.18.0.1, .2, .3) on one underlay
+    /// segment: each host's `eth0` (MTU 1500) is a veth into switch namespace `<prefix>sw`,
+    /// whose bridge joins ports `p0`, `p1`, `p2` (host a, b, c).
+    pub fn three_hosts(&self) -> [String; 3] {
+        let sw = self.host("sw");
+        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &sw, "link", "set", "br0", "up"]);
+        let hosts = ["a", "b", "c"].map(|s| self.host(s));
+        for (i, host) in hosts.iter().enumerate() {
+            let (t_host, t_sw) = (self.name("wa"), self.name("wb"));
+            ip(&[
+                "link", "add", &t_host, "type", "veth", "peer", "name", &t_sw,
+            ]);
+            ip(&["link", "set", &t_host, "netns", host]);
+            ip(&["link", "set", &t_sw, "netns", &sw]);
+            let addr = format!("198.18.0.{}/24", i + 1);
+            ip(&["-n", host, "link", "set", &t_host, "name", "eth0"]);
+            ip(&["-n", host, "addr", "add", &addr, "dev", "eth0"]);
+            ip(&["-n", host, "link", "set", "eth0", "up"]);
+            let port = format!("p{i}");
+            ip(&["-n", &sw, "link", "set", &t_sw, "name", &port]);
+            ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"]);
+        }
+        hosts
     }
 
     /// Writes `text` to a file of this lab and returns its path.
@@ -322,6 +436,17 @@ impl Vtep {
             .args(args)
             .output()
             .expect("running vtep")
+    }
+
+    /// `vtep fdb show -j` of instance `name`, parsed.
+    pub fn fdb(&self, name: &str) -> Vec<serde_json::Value> {
+        let out = self.cli(&["fdb", "show", "-n", name, "-j"]);
+        assert!(
+            out.status.success(),
+            "vtep fdb show: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("fdb show JSON")
     }
 
     /// `vtep stats -j` of instance `name`, parsed.

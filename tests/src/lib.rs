@@ -1,3 +1,4 @@
+pub mod configs;
 pub mod fixture;
 pub mod lab;
 pub mod packet;

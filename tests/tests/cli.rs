@@ -10,7 +10,10 @@
 use std::{net::Ipv4Addr, path::Path, process::Output, time::Duration};
 
 use serde_json::{Value, json};
-use vtep_tests::lab::{Capture, Lab, ip, ns_exec, ping};
+use vtep_tests::{
+    configs::{self, fdb, text, vni, workload},
+    lab::{Capture, Lab, ip, ns_exec, ping},
+};
 
 const ADDR_A: &str = "198.18.0.1";
 const ADDR_B: &str = "198.18.0.2";
@@ -24,27 +27,7 @@ const MAC_B1: &str = "02:00:00:00:0b:01";
 // ---------------------------------------------------------------------------------------------
 
 fn header(name: &str, top_extra: &str) -> String {
-    format!("name = \"{name}\"\n{top_extra}\n[underlay]\ninterface = \"eth0\"\n\n")
-}
-
-fn vni(id: u32, dstport: u16, remotes: &[&str]) -> String {
-    let remotes: Vec<String> = remotes.iter().map(|r| format!("\"{r}\"")).collect();
-    format!(
-        "[[vni]]\nid = {id}\ndstport = {dstport}\nremotes = [{}]\n\n",
-        remotes.join(", ")
-    )
-}
-
-fn workload(netns: &str, address: &str, mac: &str) -> String {
-    format!("[[vni.workload]]\nnetns = \"{netns}\"\naddress = \"{address}\"\nmac = \"{mac}\"\n\n")
-}
-
-fn fdb(mac: &str, dst: &str) -> String {
-    format!("[[vni.fdb]]\nmac = \"{mac}\"\ndst = \"{dst}\"\n\n")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    configs::header(name, top_extra, "")
 }
 
 /// `vtep ARGS` against the instance of vtep `id` of `lab`, by name.

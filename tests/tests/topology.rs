@@ -21,8 +21,10 @@ use std::{
 
 use aya::programs::{SchedClassifier, TcAttachType};
 use serde_json::Value;
+use vtep_tests::configs::{self, adopted_port, fdb, host_port, text, vni, workload};
 use vtep_tests::lab::{
-    Capture, Lab, if_counter, in_netns, ip, list_netns, ns_exec, ping, run, tcp_transfer, vtep_bin,
+    Capture, KernelVtep, Lab, if_counter, in_netns, ip, list_netns, ns_exec, ping, run,
+    tcp_transfer, vtep_bin,
 };
 
 /// Bytes sent by the bulk TCP transfers.
@@ -35,43 +37,14 @@ const ADDR_B: &str = "198.18.0.2";
 // Config text
 // ---------------------------------------------------------------------------------------------
 
-/// `name` and an `[underlay]` on eth0, with extra underlay lines.
+/// A config head: instance `name`, the `eth0` underlay with `underlay_extra` lines.
 fn header(name: &str, underlay_extra: &str) -> String {
-    format!("name = \"{name}\"\n\n[underlay]\ninterface = \"eth0\"\n{underlay_extra}\n")
-}
-
-/// A `[[vni]]` table head (its sub-tables follow).
-fn vni(id: u32, dstport: u16, remotes: &[&str]) -> String {
-    let remotes: Vec<String> = remotes.iter().map(|r| format!("\"{r}\"")).collect();
-    format!(
-        "[[vni]]\nid = {id}\ndstport = {dstport}\nremotes = [{}]\n\n",
-        remotes.join(", ")
-    )
-}
-
-fn workload(netns: &str, address: &str, mac: &str) -> String {
-    format!("[[vni.workload]]\nnetns = \"{netns}\"\naddress = \"{address}\"\nmac = \"{mac}\"\n\n")
-}
-
-fn host_port(interface: &str, address: &str) -> String {
-    format!("[vni.host]\ninterface = \"{interface}\"\naddress = \"{address}\"\n\n")
-}
-
-fn adopted_port(interface: &str) -> String {
-    format!("[[vni.port]]\ninterface = \"{interface}\"\n\n")
-}
-
-fn fdb(mac: &str, dst: &str) -> String {
-    format!("[[vni.fdb]]\nmac = \"{mac}\"\ndst = \"{dst}\"\n\n")
+    configs::header(name, "", underlay_extra)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 // ---------------------------------------------------------------------------------------------
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// `ping -c count -i interval` from `ns`; true when every echo was answered.
 fn ping_n(ns: &str, addr: &str, count: u32, interval: &str) -> bool {
@@ -920,42 +893,17 @@ fn interop(dstport: u16) {
     let wa = lab.name("a1");
     let wb = lab.host("wb");
 
-    // Host B: vx0 (learning, the default) + br0 + a veth into workload namespace wb.
-    let port = dstport.to_string();
-    let id = VNI.to_string();
-    ip(&[
-        "-n", &b, "link", "add", "vx0", "type", "vxlan", "id", &id, "dstport", &port, "local",
-        ADDR_B, "dev", "eth0",
-    ]);
-    run(
-        "bridge",
-        &[
-            "-n",
-            &b,
-            "fdb",
-            "append",
-            "00:00:00:00:00:00",
-            "dev",
-            "vx0",
-            "dst",
-            ADDR_A,
-        ],
-    );
-    ip(&["-n", &b, "link", "add", "br0", "type", "bridge"]);
-    ip(&["-n", &b, "link", "set", "vx0", "master", "br0"]);
-    ip(&[
-        "-n", &b, "link", "add", "wbh", "type", "veth", "peer", "name", "eth0", "netns", &wb,
-    ]);
-    ip(&[
-        "-n", &b, "link", "set", "wbh", "mtu", "1450", "master", "br0",
-    ]);
-    for dev in ["vx0", "wbh", "br0"] {
-        ip(&["-n", &b, "link", "set", dev, "up"]);
+    // Host B: the kernel's VTEP, learning (the default).
+    KernelVtep {
+        vni: VNI,
+        dstport,
+        local: ADDR_B,
+        flood: &[ADDR_A],
+        workload: &wb,
+        mac: wb_mac,
+        cidr: "192.0.2.21/24",
     }
-    ip(&[
-        "-n", &wb, "link", "set", "eth0", "address", wb_mac, "mtu", "1450", "up",
-    ]);
-    ip(&["-n", &wb, "addr", "add", "192.0.2.21/24", "dev", "eth0"]);
+    .build(&b);
 
     // Host A: vtep with a static entry for B's workload.
     let cfg_a = header(&lab.name("va"), "")
