@@ -37,12 +37,12 @@ pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
         mac: *mac,
         _pad: [0; 2],
     };
-    let now = now_secs();
     if let Some(existing) = FDB.get_ptr_mut(key) {
         let existing = unsafe { &mut *existing };
         if existing.flags & FDB_F_LEARNED == 0 {
             return;
         }
+        let now = now_secs();
         if is_at(existing, station) {
             if now.wrapping_sub(existing.seen) >= FDB_REFRESH_S {
                 // One aligned 4-byte store: readers see the old or the new stamp.
@@ -53,6 +53,7 @@ pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
         let _ = FDB.insert(key, entry(station, now), BPF_EXIST);
         return;
     }
+    let now = now_secs();
     let Some(count) = LEARNED.get_ptr_mut(vcfg.stats_slot) else {
         return;
     };
