@@ -256,6 +256,7 @@ impl Fixture {
             ],
             learning: true,
             max_learned: 0,
+            miss_flags: 0,
         }
     }
 }

@@ -264,3 +264,51 @@ fn interop_with_kernel_vxlan_learning_on_both_sides() {
     ip(&["-n", &wb, "neigh", "flush", "all"]);
     assert!(ping(&wb, IP[0], 3), "kernel vxlan -> vtep");
 }
+
+#[test]
+fn vtep_monitor_prints_an_l2miss_once_per_second_per_mac() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts();
+    quiet(&lab, &[a.clone(), b.clone()]);
+    lab.start_vtep(&a, &config(&lab, 0, 2, "l2miss = true\n", ""));
+    lab.start_vtep(&b, &config(&lab, 1, 2, "", ""));
+    let name_a = lab.name("v0");
+    let w0 = lab.name("w0");
+    // A station nobody knows, with a static ARP entry so the frames are unicast to it.
+    let unknown = "02:00:00:00:0d:0d";
+    ip(&[
+        "-n", &w0, "neigh", "add", "192.0.2.99", "lladdr", unknown, "dev", "eth0", "nud",
+        "permanent",
+    ]);
+    let monitor = std::process::Command::new(vtep_tests::lab::vtep_bin())
+        .args(["--netns", &a, "monitor", "-n", &name_a, "-j"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("vtep monitor");
+    // Give it time to open the ring buffer: events before that are read all the same (the
+    // ring keeps them), this only keeps the timing below honest.
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = ping_quick(&w0, "192.0.2.99", 5);
+    std::thread::sleep(Duration::from_millis(1200));
+    let _ = ping_quick(&w0, "192.0.2.99", 1);
+    std::thread::sleep(Duration::from_millis(300));
+    // It runs until stopped; every line it printed is flushed already.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("stopping vtep monitor");
+    let out = monitor.wait_with_output().expect("monitor output");
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for l in &lines {
+        assert_eq!(l["event"], "l2miss", "{l}");
+        assert_eq!(l["vni"], VNI, "{l}");
+        assert_eq!(l["mac"], unknown, "{l}");
+        assert_eq!(l["port"], format!("{w0}-h"), "{l}");
+    }
+    // Five frames within a second gave one event, the frame a second later the other.
+}

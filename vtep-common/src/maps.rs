@@ -13,6 +13,7 @@ pub const MAP_DROPS: &str = "DROPS";
 pub const MAP_NEXTHOPS: &str = "NEXTHOPS";
 pub const MAP_JUMP: &str = "JUMP";
 pub const MAP_LEARNED: &str = "LEARNED";
+pub const MAP_EVENTS: &str = "EVENTS";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 
@@ -57,6 +58,22 @@ pub const FDB_F_RUNTIME: u32 = 2;
 /// `VniConfig::flags`: learn remote MACs from decapsulated frames and local MACs from ports
 /// with `PORT_F_LEARN` (the kernel's `learning`).
 pub const VNI_F_LEARN: u32 = 1;
+
+/// `VniConfig::flags`: report unicast frames to unknown MACs from local ports (the kernel's
+/// `l2miss`).
+pub const VNI_F_L2MISS: u32 = 2;
+/// `VniConfig::flags`: report ARP requests for unknown addresses (the kernel's `l3miss`).
+pub const VNI_F_L3MISS: u32 = 4;
+
+/// `MissEvent::kind`.
+pub const MISS_L2: u32 = 1;
+pub const MISS_L3: u32 = 2;
+/// One event per (kind, VNI, MAC or IP) at most this often, as the kernel's rate limit.
+pub const MISS_INTERVAL_NS: u64 = 1_000_000_000;
+/// Bytes of the `EVENTS` ring buffer.
+pub const EVENTS_BYTES: u32 = 64 * 1024;
+/// Keys the datapath remembers for rate-limiting miss events (least recently used go first).
+pub const MISS_KEYS: u32 = 4096;
 
 /// A learned entry's `seen` is rewritten only when it is at least this many seconds old, so a
 /// flow writes its entry at most once a second, not per packet.
@@ -174,6 +191,21 @@ impl Default for FloodList {
     }
 }
 
+/// What the datapath did not know, sent to userspace through `EVENTS` (`vtep monitor`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MissEvent {
+    /// `MISS_L2` (`mac` unknown) or `MISS_L3` (`ip` unknown).
+    pub kind: u32,
+    pub vni: u32,
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+    /// IPv4 address, network order (`MISS_L3`).
+    pub ip: [u8; 4],
+    /// The local port the frame came from.
+    pub ifindex: u32,
+}
+
 /// Per-VNI traffic counters (a per-CPU array slot; userspace sums the CPUs).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -217,6 +249,7 @@ const _: () = assert!(core::mem::size_of::<FloodPort>() == 8);
 const _: () =
     assert!(core::mem::size_of::<FloodList>() == 8 + 4 * MAX_FLOOD_REMOTES + 8 * MAX_FLOOD_PORTS);
 const _: () = assert!(core::mem::size_of::<VniStats>() == 64);
+const _: () = assert!(core::mem::size_of::<MissEvent>() == 24);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -235,6 +268,7 @@ mod pod {
         DatapathConfig,
         FdbKey,
         FdbEntry,
+        MissEvent,
         NextHopEntry,
         PortConfig,
         VniConfig,

@@ -15,6 +15,7 @@ mod flood;
 mod flowhash;
 mod learn;
 mod maps;
+mod miss;
 mod parse;
 mod port;
 mod verdict;

@@ -2,13 +2,14 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, ProgramArray},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use vtep_common::{
     drop::DropReason,
     maps::{
-        DEFAULT_FDB_SIZE, DatapathConfig, FdbEntry, FdbKey, FloodList, JUMP_SLOTS, MAX_DSTPORTS,
-        MAX_NEXTHOPS, MAX_PORTS, MAX_VNIS, NextHopEntry, PortConfig, VniConfig, VniStats,
+        DEFAULT_FDB_SIZE, DatapathConfig, EVENTS_BYTES, FdbEntry, FdbKey, FloodList, JUMP_SLOTS,
+        MAX_DSTPORTS, MAX_NEXTHOPS, MAX_PORTS, MAX_VNIS, MISS_KEYS, MissEvent, NextHopEntry,
+        PortConfig, VniConfig, VniStats,
     },
 };
 
@@ -56,6 +57,15 @@ pub static JUMP: ProgramArray = ProgramArray::with_max_entries(JUMP_SLOTS, 0);
 /// learns, userspace sets the true count after each ageing sweep (which removes entries).
 #[map]
 pub static LEARNED: Array<u64> = Array::with_max_entries(MAX_VNIS, 0);
+
+/// Miss events for userspace (`vtep monitor`).
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+
+/// When each miss (the event with `ifindex` zero as the key) was last reported, for the rate
+/// limit.
+#[map]
+pub static MISS_SEEN: LruHashMap<MissEvent, u64> = LruHashMap::with_max_entries(MISS_KEYS, 0);
 
 /// Per-VNI counters, indexed by the `stats_slot` userspace assigns each VNI.
 #[map]

@@ -7,7 +7,10 @@ use aya_ebpf::{
 };
 use vtep_common::{
     drop::DropReason,
-    maps::{FDB_LOCAL, FdbKey, JUMP_PORT_FLOOD, PORT_F_LEARN, PORT_F_PEER, PortConfig},
+    maps::{
+        FDB_LOCAL, FdbKey, JUMP_PORT_FLOOD, MISS_L2, MissEvent, PORT_F_LEARN, PORT_F_PEER,
+        PortConfig, VNI_F_L2MISS,
+    },
     wire::ETH_LEN,
 };
 
@@ -17,6 +20,7 @@ use crate::{
     flood,
     learn::{self, Station},
     maps::{FDB, JUMP, PORTS, Traffic, VNIS, config, count_traffic},
+    miss,
     parse::{is_group_mac, ptr_at},
     verdict,
     xmit::{self, NextHop},
@@ -124,6 +128,21 @@ fn try_flood(ctx: &TcContext) -> Result<i32, DropReason> {
     let cfg = config();
     let eth = ptr_at::<[u8; ETH_LEN]>(ctx, 0).ok_or(DropReason::FrameTruncated)?;
     let inner_eth: [u8; ETH_LEN] = unsafe { *eth };
+    let mut dst = [0u8; 6];
+    dst.copy_from_slice(&inner_eth[0..6]);
+    if !is_group_mac(&dst)
+        && let Some(vcfg) = unsafe { VNIS.get(port.vni) }
+        && vcfg.flags & VNI_F_L2MISS != 0
+    {
+        miss::report(MissEvent {
+            kind: MISS_L2,
+            vni: port.vni,
+            mac: dst,
+            _pad: [0; 2],
+            ip: [0; 4],
+            ifindex,
+        });
+    }
     Ok(flood::from_port(ctx, &cfg, port, ifindex, &inner_eth))
 }
 

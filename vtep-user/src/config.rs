@@ -97,6 +97,12 @@ pub struct Vni {
     /// `learn_refused`). 0, the default, for no limit (the kernel's `maxaddress`).
     #[serde(default)]
     pub maxaddress: u32,
+    /// Report unicast frames to unknown MACs (`vtep monitor`), as the kernel's `l2miss`.
+    #[serde(default)]
+    pub l2miss: bool,
+    /// Report ARP requests for unknown addresses, as the kernel's `l3miss`.
+    #[serde(default)]
+    pub l3miss: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

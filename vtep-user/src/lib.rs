@@ -9,6 +9,7 @@ pub mod instance;
 pub mod live;
 pub mod loader;
 pub mod mac;
+pub mod monitor;
 pub mod neighbours;
 pub mod netlink;
 pub mod netns;

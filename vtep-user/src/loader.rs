@@ -5,13 +5,13 @@ use std::path::Path;
 use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray},
+    maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
     programs::{SchedClassifier, TcAttachType},
 };
 use vtep_common::maps::{
     DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROPS,
-    MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS,
-    NextHopEntry, PortConfig, VniConfig, VniStats,
+    MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS,
+    MAP_VNIS, NextHopEntry, PortConfig, VniConfig, VniStats,
 };
 
 /// The compiled datapath (vtep-ebpf), built by this crate's build script.
@@ -25,13 +25,14 @@ pub const PROG_PORT_FLOOD: &str = "vtep_port_flood";
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
 
 /// Every map the datapath has, in the order they are pinned.
-pub const MAPS: [&str; 8] = [
+pub const MAPS: [&str; 9] = [
     MAP_FDB,
     MAP_PORTS,
     MAP_VNIS,
     MAP_FLOOD,
     MAP_NEXTHOPS,
     MAP_LEARNED,
+    MAP_EVENTS,
     MAP_VNI_STATS,
     MAP_DROPS,
 ];
@@ -136,6 +137,9 @@ impl Datapath {
     }
     pub fn nexthops(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], NextHopEntry>> {
         Ok(HashMap::try_from(self.map_mut(MAP_NEXTHOPS)?)?)
+    }
+    pub fn events(&mut self) -> Result<RingBuf<&mut MapData>> {
+        Ok(RingBuf::try_from(self.map_mut(MAP_EVENTS)?)?)
     }
     pub fn learned(&mut self) -> Result<Array<&mut MapData, u64>> {
         Ok(Array::try_from(self.map_mut(MAP_LEARNED)?)?)

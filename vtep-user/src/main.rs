@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use vtep::{config::Config, fdb, instance, live, netlink::Net, undo::Undo, up};
+use vtep::{config::Config, fdb, instance, live, monitor, netlink::Net, undo::Undo, up};
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +43,17 @@ enum Command {
     Vni {
         #[command(subcommand)]
         command: VniCommand,
+    },
+    /// Print miss events (l2miss, l3miss) of a running instance as they happen.
+    Monitor {
+        #[command(flatten)]
+        instance: Instance,
+        /// JSON lines.
+        #[arg(short, long)]
+        json: bool,
+        /// Exit after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
     },
     /// Per-VNI traffic and drop counters of a running instance.
     Stats {
@@ -223,6 +234,16 @@ async fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Monitor {
+            instance,
+            json,
+            count,
+        } => monitor::run(
+            &instance.name()?,
+            json,
+            count,
+            &mut std::io::stdout().lock(),
+        ),
         Command::Stats { instance, json } => {
             let stats = live::stats(&instance.name()?).context("reading counters")?;
             if json {

@@ -44,6 +44,8 @@ pub struct VniTable {
     pub learning: bool,
     /// Cap on learned entries, 0 for none.
     pub max_learned: u32,
+    /// `VNI_F_L2MISS` / `VNI_F_L3MISS`.
+    pub miss_flags: u32,
 }
 
 impl VniTable {
@@ -115,7 +117,7 @@ impl VniTable {
             dstport: self.dstport.to_be_bytes(),
             _pad: [0; 2],
             stats_slot: self.stats_slot,
-            flags: if self.learning { VNI_F_LEARN } else { 0 },
+            flags: if self.learning { VNI_F_LEARN } else { 0 } | self.miss_flags,
             max_learned: self.max_learned,
         }
     }
@@ -198,6 +200,7 @@ mod tests {
             ],
             learning: true,
             max_learned: 0,
+            miss_flags: 0,
         }
     }
 

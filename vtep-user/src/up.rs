@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use anyhow::{Context as _, Result, anyhow, bail};
 use tracing::{info, warn};
 use vtep_common::{
-    maps::{DatapathConfig, MAX_DSTPORTS, PORT_F_PEER},
+    maps::{DatapathConfig, MAX_DSTPORTS, PORT_F_PEER, VNI_F_L2MISS, VNI_F_L3MISS},
     wire::OVERHEAD_IPV4,
 };
 
@@ -263,6 +263,8 @@ async fn apply(
             fdb,
             learning: vni.learning,
             max_learned: vni.maxaddress,
+            miss_flags: if vni.l2miss { VNI_F_L2MISS } else { 0 }
+                | if vni.l3miss { VNI_F_L3MISS } else { 0 },
         });
     }
 
