@@ -256,7 +256,8 @@ impl Fixture {
             ],
             learning: true,
             max_learned: 0,
-            miss_flags: 0,
+            flags: 0,
+            neighbours: Vec::new(),
         }
     }
 }

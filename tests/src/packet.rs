@@ -193,15 +193,25 @@ pub fn vxlan_raw(header: [u8; 8], payload: &[u8]) -> Vec<u8> {
 
 /// The payload of an ARP request (Ethernet/IPv4) from `sha`/`spa` for `tpa`.
 pub fn arp_request(sha: Mac, spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+    arp(1, sha, spa, [0; 6], tpa)
+}
+
+/// An ARP reply: `sha` has `spa`, to `tha` at `tpa`.
+pub fn arp_reply(sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
+    arp(2, sha, spa, tha, tpa)
+}
+
+/// An Ethernet/IPv4 ARP packet with operation `op`.
+fn arp(op: u16, sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
     let mut p = Vec::with_capacity(28);
     p.extend_from_slice(&1u16.to_be_bytes()); // hardware type: Ethernet
     p.extend_from_slice(&ETH_P_IP.to_be_bytes());
     p.push(6);
     p.push(4);
-    p.extend_from_slice(&1u16.to_be_bytes()); // op: request
+    p.extend_from_slice(&op.to_be_bytes());
     p.extend_from_slice(&sha);
     p.extend_from_slice(&spa.octets());
-    p.extend_from_slice(&[0; 6]);
+    p.extend_from_slice(&tha);
     p.extend_from_slice(&tpa.octets());
     p
 }

@@ -24,7 +24,10 @@ use vtep::{
 use vtep_common::{
     drop::DropReason,
     flow,
-    maps::{FDB_F_LEARNED, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, VNI_F_L2MISS, VniStats},
+    maps::{
+        FDB_F_LEARNED, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, NeighKey, VNI_F_L2MISS,
+        VNI_F_L3MISS, VNI_F_PROXY, VniStats,
+    },
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
 };
 use vtep_tests::fixture::{
@@ -35,8 +38,8 @@ use vtep_tests::fixture::{
 };
 use vtep_tests::packet::{
     BROADCAST, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IP_DF, IP_MF, IPPROTO_TCP, IPPROTO_UDP, Ipv4, Mac,
-    VXLAN_I, arp_request, checksum, eth, ipv6, tcp, udp, udp_no_checksum, udp6, vxlan_header,
-    vxlan_packet,
+    VXLAN_I, arp_reply, arp_request, checksum, eth, ipv6, tcp, udp, udp_no_checksum, udp6,
+    vxlan_header, vxlan_packet,
 };
 
 /// Another address on the underlay subnet: not ours.
@@ -1324,7 +1327,7 @@ fn l2miss_reports_an_unknown_unicast_mac_once_per_second() {
     let fx = Fixture::new();
     fx.run(|| {
         let mut table = fx.table(VNI, PORT_IANA, TTL);
-        table.miss_flags = VNI_F_L2MISS;
+        table.flags = VNI_F_L2MISS;
         let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
         let frame = wl0_udp_frame(UNKNOWN_MAC, 1000);
         for _ in 0..5 {
@@ -1383,6 +1386,149 @@ fn l2miss_off_reports_nothing() {
             &wl0_udp_frame(UNKNOWN_MAC, 1000),
         );
         assert!(miss_events(&mut dp).is_empty());
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. ARP proxy (the kernel's `proxy`, `l3miss`).
+
+/// The standard table with the proxy on (and `extra` flags), knowing REMOTE_WL_IP.
+fn load_proxy(fx: &Fixture, extra: u32) -> Datapath {
+    let mut table = fx.table(VNI, PORT_IANA, TTL);
+    table.flags = VNI_F_PROXY | extra;
+    table.neighbours = vec![(REMOTE_WL_IP, vtep::mac::Mac(REMOTE_WL_MAC))];
+    load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table])
+}
+
+/// WL0 asking, by broadcast, who has `target`.
+fn wl0_arp_request(target: Ipv4Addr) -> Vec<u8> {
+    eth(
+        BROADCAST,
+        WL0_MAC,
+        ETH_P_ARP,
+        &arp_request(WL0_MAC, WL0_IP, target),
+    )
+}
+
+#[test]
+fn proxy_answers_a_request_for_a_known_address_on_the_host() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let mut dp = load_proxy(&fx, 0);
+        let before = Counters::read(&mut dp);
+        let ul_sent = fx.tx_packets("ul0");
+
+        let run = test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_request(REMOTE_WL_IP));
+
+        assert_eq!(run.verdict, TC_ACT_REDIRECT, "sent back to the asking port");
+        let want = eth(
+            WL0_MAC,
+            REMOTE_WL_MAC,
+            ETH_P_ARP,
+            &arp_reply(REMOTE_WL_MAC, REMOTE_WL_IP, WL0_MAC, WL0_IP),
+        );
+        assert_eq!(run.out, want, "the reply, exactly");
+        let after = Counters::read(&mut dp);
+        assert_eq!(after.stats.arp_replies, before.stats.arp_replies + 1);
+        assert_eq!(
+            after.stats.flood_packets, before.stats.flood_packets,
+            "not flooded"
+        );
+        assert_eq!(after.stats.encap_packets, before.stats.encap_packets);
+        assert_eq!(
+            fx.tx_packets("ul0"),
+            ul_sent,
+            "no VXLAN packet left the host"
+        );
+    });
+}
+
+#[test]
+fn proxy_floods_unknown_and_gratuitous_requests_and_reports_l3miss() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let mut dp = load_proxy(&fx, VNI_F_L3MISS);
+        let unknown = Ipv4Addr::new(10, 0, 0, 99);
+        let before = Counters::read(&mut dp);
+        let run = test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_request(unknown));
+        assert_eq!(run.verdict, TC_ACT_SHOT, "consumed by the flood");
+        let after = Counters::read(&mut dp);
+        assert_eq!(after.stats.flood_packets, before.stats.flood_packets + 1);
+        assert_eq!(after.stats.arp_replies, before.stats.arp_replies);
+        let events = miss_events(&mut dp);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!((events[0].event, events[0].ip), ("l3miss", Some(unknown)));
+        assert_eq!(events[0].port, "port0");
+
+        // A gratuitous announcement of a known address is flooded, not answered.
+        let garp = eth(
+            BROADCAST,
+            WL0_MAC,
+            ETH_P_ARP,
+            &arp_request(WL0_MAC, REMOTE_WL_IP, REMOTE_WL_IP),
+        );
+        let before = Counters::read(&mut dp);
+        test_run(&mut dp, PROG_PORT, fx.port0, &garp);
+        let after = Counters::read(&mut dp);
+        assert_eq!(after.stats.arp_replies, before.stats.arp_replies);
+        assert_eq!(after.stats.flood_packets, before.stats.flood_packets + 1);
+        assert!(
+            miss_events(&mut dp).is_empty(),
+            "no l3miss for an announcement"
+        );
+    });
+}
+
+#[test]
+fn proxy_learns_addresses_from_arp_in_decapsulated_frames() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let mut dp = load_proxy(&fx, 0);
+        let roaming_ip = Ipv4Addr::new(10, 0, 0, 77);
+        // A remote workload's reply to WL0 teaches where roaming_ip is.
+        let inner = eth(
+            WL0_MAC,
+            ROAMING_MAC,
+            ETH_P_ARP,
+            &arp_reply(ROAMING_MAC, roaming_ip, WL0_MAC, WL0_IP),
+        );
+        let pkt = vxlan_to_us(PORT_IANA, vxlan_header(VXLAN_I, VNI), &inner);
+        check_decap(&mut dp, &fx, &pkt, &inner);
+        let entry = dp
+            .neigh()
+            .unwrap()
+            .get(
+                &NeighKey {
+                    vni: VNI,
+                    ip: roaming_ip.octets(),
+                },
+                0,
+            )
+            .expect("learned");
+        assert_eq!((entry.mac, entry.flags), (ROAMING_MAC, FDB_F_LEARNED));
+
+        let run = test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_request(roaming_ip));
+        assert_eq!(run.verdict, TC_ACT_REDIRECT);
+        assert_eq!(
+            &run.out[6..12],
+            &ROAMING_MAC,
+            "answered with the learned MAC"
+        );
+    });
+}
+
+#[test]
+fn without_proxy_requests_are_flooded_even_for_known_addresses() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let mut table = fx.table(VNI, PORT_IANA, TTL);
+        table.neighbours = vec![(REMOTE_WL_IP, vtep::mac::Mac(REMOTE_WL_MAC))];
+        let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
+        let before = Counters::read(&mut dp);
+        test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_request(REMOTE_WL_IP));
+        let after = Counters::read(&mut dp);
+        assert_eq!(after.stats.flood_packets, before.stats.flood_packets + 1);
+        assert_eq!(after.stats.arp_replies, 0);
     });
 }
 

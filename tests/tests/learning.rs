@@ -277,7 +277,16 @@ fn vtep_monitor_prints_an_l2miss_once_per_second_per_mac() {
     // A station nobody knows, with a static ARP entry so the frames are unicast to it.
     let unknown = "02:00:00:00:0d:0d";
     ip(&[
-        "-n", &w0, "neigh", "add", "192.0.2.99", "lladdr", unknown, "dev", "eth0", "nud",
+        "-n",
+        &w0,
+        "neigh",
+        "add",
+        "192.0.2.99",
+        "lladdr",
+        unknown,
+        "dev",
+        "eth0",
+        "nud",
         "permanent",
     ]);
     let monitor = std::process::Command::new(vtep_tests::lab::vtep_bin())

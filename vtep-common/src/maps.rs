@@ -14,6 +14,7 @@ pub const MAP_NEXTHOPS: &str = "NEXTHOPS";
 pub const MAP_JUMP: &str = "JUMP";
 pub const MAP_LEARNED: &str = "LEARNED";
 pub const MAP_EVENTS: &str = "EVENTS";
+pub const MAP_NEIGH: &str = "NEIGH";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 
@@ -64,6 +65,14 @@ pub const VNI_F_LEARN: u32 = 1;
 pub const VNI_F_L2MISS: u32 = 2;
 /// `VniConfig::flags`: report ARP requests for unknown addresses (the kernel's `l3miss`).
 pub const VNI_F_L3MISS: u32 = 4;
+
+/// `VniConfig::flags`: answer ARP requests from local ports for addresses in `NEIGH` on the
+/// host instead of flooding them, and learn `NEIGH` entries from ARP in decapsulated frames
+/// (the kernel's `proxy`).
+pub const VNI_F_PROXY: u32 = 8;
+
+/// Capacity of `NEIGH`.
+pub const MAX_NEIGH: u32 = 65_536;
 
 /// `MissEvent::kind`.
 pub const MISS_L2: u32 = 1;
@@ -191,6 +200,28 @@ impl Default for FloodList {
     }
 }
 
+/// `NEIGH` key: an IPv4 address within a VNI.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NeighKey {
+    pub vni: u32,
+    /// Network order.
+    pub ip: [u8; 4],
+}
+
+/// The MAC an overlay IPv4 address resolves to, for the ARP proxy.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NeighEntry {
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+    /// `FDB_F_LEARNED` (from an ARP packet) or `FDB_F_RUNTIME` (`vtep neigh add`); 0 for the
+    /// config's and the workloads' own.
+    pub flags: u32,
+    /// Learned entries: as `FdbEntry::seen`.
+    pub seen: u32,
+}
+
 /// What the datapath did not know, sent to userspace through `EVENTS` (`vtep monitor`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -223,6 +254,9 @@ pub struct VniStats {
     pub flood_packets: u64,
     /// MACs not learned because the VNI held `max_learned` learned entries.
     pub learn_refused: u64,
+    /// ARP requests from local ports answered on the host (`proxy`).
+    pub arp_replies: u64,
+    pub _reserved: u64,
 }
 
 impl VniStats {
@@ -236,6 +270,7 @@ impl VniStats {
         self.local_bytes += other.local_bytes;
         self.flood_packets += other.flood_packets;
         self.learn_refused += other.learn_refused;
+        self.arp_replies += other.arp_replies;
     }
 }
 
@@ -248,7 +283,9 @@ const _: () = assert!(core::mem::size_of::<VniConfig>() == 16);
 const _: () = assert!(core::mem::size_of::<FloodPort>() == 8);
 const _: () =
     assert!(core::mem::size_of::<FloodList>() == 8 + 4 * MAX_FLOOD_REMOTES + 8 * MAX_FLOOD_PORTS);
-const _: () = assert!(core::mem::size_of::<VniStats>() == 64);
+const _: () = assert!(core::mem::size_of::<VniStats>() == 80);
+const _: () = assert!(core::mem::size_of::<NeighKey>() == 8);
+const _: () = assert!(core::mem::size_of::<NeighEntry>() == 16);
 const _: () = assert!(core::mem::size_of::<MissEvent>() == 24);
 
 #[cfg(feature = "user")]
@@ -269,6 +306,8 @@ mod pod {
         FdbKey,
         FdbEntry,
         MissEvent,
+        NeighEntry,
+        NeighKey,
         NextHopEntry,
         PortConfig,
         VniConfig,

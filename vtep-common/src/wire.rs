@@ -21,6 +21,12 @@ pub const INNER_OFFSET: usize = ETH_LEN + IPV4_LEN + UDP_LEN + VXLAN_LEN;
 
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86DD;
+pub const ETH_P_ARP: u16 = 0x0806;
+/// An Ethernet/IPv4 ARP packet: hardware type, protocol type, lengths, operation, then sender
+/// and target hardware and protocol addresses.
+pub const ARP_LEN: usize = 28;
+pub const ARP_OP_REQUEST: u16 = 1;
+pub const ARP_OP_REPLY: u16 = 2;
 pub const IPPROTO_UDP: u8 = 17;
 
 /// Default outer TTL, the kernel's default hop limit for unicast.

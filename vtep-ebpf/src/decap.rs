@@ -13,15 +13,15 @@ use aya_ebpf::{
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, udp::UdpHdr, vxlan::VxlanHdr};
 use vtep_common::{
     drop::DropReason,
-    maps::{FDB_LOCAL, FdbKey, MAX_DSTPORTS, VNI_F_LEARN},
+    maps::{FDB_LOCAL, FdbKey, MAX_DSTPORTS, VNI_F_LEARN, VNI_F_PROXY},
     wire::{
-        ETH_LEN, ETH_P_IP, ETH_P_IPV6, INNER_OFFSET, IPPROTO_UDP, IPV4_LEN, OVERHEAD_IPV4,
-        VXLAN_FLAG_I,
+        ARP_LEN, ETH_LEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, INNER_OFFSET, IPPROTO_UDP, IPV4_LEN,
+        OVERHEAD_IPV4, VXLAN_FLAG_I,
     },
 };
 
 use crate::{
-    csum, deliver, flood,
+    arp, csum, deliver, flood,
     learn::{self, Station},
     maps::{FDB, FLOOD, Traffic, VNIS, config, count_traffic},
     parse::{ensure_linear, is_group_mac, ptr_at},
@@ -113,9 +113,17 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         src.copy_from_slice(&inner_eth[6..12]);
         learn::learn(vni, vcfg, &src, Station::Remote(sender));
     }
+    let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
+    // The proxy learns only where the VNI learns (and ages what it learned).
+    if proto == ETH_P_ARP
+        && vcfg.flags & (VNI_F_PROXY | VNI_F_LEARN) == VNI_F_PROXY | VNI_F_LEARN
+        && ensure_linear(ctx, INNER_OFFSET + ETH_LEN + ARP_LEN)
+        && let Some(arp) = arp::parse(ctx, INNER_OFFSET + ETH_LEN)
+    {
+        arp::learn_sender(vni, &arp);
+    }
     let mut dst = [0u8; 6];
     dst.copy_from_slice(&inner_eth[0..6]);
-    let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
     let slot = vcfg.stats_slot;
 
     let unicast_target = if is_group_mac(&dst) {

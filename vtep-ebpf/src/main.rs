@@ -7,6 +7,7 @@
 #![cfg_attr(target_arch = "bpf", allow(internal_features))]
 #![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
 
+mod arp;
 mod csum;
 mod decap;
 mod deliver;

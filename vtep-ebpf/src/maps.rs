@@ -8,8 +8,8 @@ use vtep_common::{
     drop::DropReason,
     maps::{
         DEFAULT_FDB_SIZE, DatapathConfig, EVENTS_BYTES, FdbEntry, FdbKey, FloodList, JUMP_SLOTS,
-        MAX_DSTPORTS, MAX_NEXTHOPS, MAX_PORTS, MAX_VNIS, MISS_KEYS, MissEvent, NextHopEntry,
-        PortConfig, VniConfig, VniStats,
+        MAX_DSTPORTS, MAX_NEIGH, MAX_NEXTHOPS, MAX_PORTS, MAX_VNIS, MISS_KEYS, MissEvent,
+        NeighEntry, NeighKey, NextHopEntry, PortConfig, VniConfig, VniStats,
     },
 };
 
@@ -58,6 +58,10 @@ pub static JUMP: ProgramArray = ProgramArray::with_max_entries(JUMP_SLOTS, 0);
 #[map]
 pub static LEARNED: Array<u64> = Array::with_max_entries(MAX_VNIS, 0);
 
+/// (VNI, IPv4) → MAC, for the ARP proxy.
+#[map]
+pub static NEIGH: HashMap<NeighKey, NeighEntry> = HashMap::with_max_entries(MAX_NEIGH, 0);
+
 /// Miss events for userspace (`vtep monitor`).
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
@@ -91,6 +95,7 @@ pub enum Traffic {
     Decap,
     Local,
     Flood,
+    ArpReply,
 }
 
 /// Adds one packet of `bytes` to the `what` counters of stats slot `slot`.
@@ -116,5 +121,6 @@ pub fn count_traffic(slot: u32, what: Traffic, bytes: u32) {
             stats.local_bytes += bytes;
         }
         Traffic::Flood => stats.flood_packets += 1,
+        Traffic::ArpReply => stats.arp_replies += 1,
     }
 }

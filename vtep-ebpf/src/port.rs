@@ -8,14 +8,15 @@ use aya_ebpf::{
 use vtep_common::{
     drop::DropReason,
     maps::{
-        FDB_LOCAL, FdbKey, JUMP_PORT_FLOOD, MISS_L2, MissEvent, PORT_F_LEARN, PORT_F_PEER,
-        PortConfig, VNI_F_L2MISS,
+        FDB_LOCAL, FdbKey, JUMP_PORT_FLOOD, MISS_L2, MISS_L3, MissEvent, PORT_F_LEARN, PORT_F_PEER,
+        PortConfig, VNI_F_L2MISS, VNI_F_L3MISS, VNI_F_PROXY,
     },
     wire::ETH_LEN,
+    wire::{ARP_OP_REQUEST, ETH_P_ARP},
 };
 
 use crate::{
-    deliver, encap,
+    arp, deliver, encap,
     encap::OuterHeaders,
     flood,
     learn::{self, Station},
@@ -130,10 +131,36 @@ fn try_flood(ctx: &TcContext) -> Result<i32, DropReason> {
     let inner_eth: [u8; ETH_LEN] = unsafe { *eth };
     let mut dst = [0u8; 6];
     dst.copy_from_slice(&inner_eth[0..6]);
-    if !is_group_mac(&dst)
-        && let Some(vcfg) = unsafe { VNIS.get(port.vni) }
-        && vcfg.flags & VNI_F_L2MISS != 0
+    let vcfg = unsafe { VNIS.get(port.vni) }.ok_or(DropReason::UnknownVni)?;
+    let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
+    if proto == ETH_P_ARP
+        && vcfg.flags & VNI_F_PROXY != 0
+        && let Some(request) = arp::parse(ctx, ETH_LEN)
     {
+        if let Some(mac) = arp::known_target(port.vni, &request) {
+            if !arp::rewrite_as_reply(ctx, &request, &mac) {
+                return Err(DropReason::FrameTruncated);
+            }
+            count_traffic(port.stats_slot, Traffic::ArpReply, ctx.len());
+            // Back out of the port it came in, to the workload that asked.
+            return Ok(xmit::redirect(ifindex));
+        }
+        if request.op == ARP_OP_REQUEST
+            && request.spa != request.tpa
+            && vcfg.flags & VNI_F_L3MISS != 0
+        {
+            miss::report(MissEvent {
+                kind: MISS_L3,
+                vni: port.vni,
+                mac: [0; 6],
+                _pad: [0; 2],
+                ip: request.tpa,
+                ifindex,
+            });
+        }
+        // Unknown: flooded like any broadcast, so the answer can teach the table.
+    }
+    if !is_group_mac(&dst) && vcfg.flags & VNI_F_L2MISS != 0 {
         miss::report(MissEvent {
             kind: MISS_L2,
             vni: port.vni,

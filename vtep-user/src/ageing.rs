@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use tracing::debug;
-use vtep_common::maps::{FDB_F_LEARNED, FdbKey};
+use vtep_common::maps::{FDB_F_LEARNED, FdbKey, NeighKey};
 
 use crate::{clock, loader::Datapath, tables::VniTable};
 
@@ -108,6 +108,28 @@ impl Ager {
             // Gone already (a `vtep fdb del`) is fine. Traffic that refreshed the entry since it
             // was read loses it here and learns it again on its next frame.
             if fdb.remove(key).is_ok() {
+                removed += 1;
+            }
+        }
+        // Learned ARP proxy entries age with their VNI's FDB entries.
+        let mut stale_neigh: Vec<NeighKey> = Vec::new();
+        {
+            let neigh = dp.neigh()?;
+            for item in neigh.iter() {
+                let (key, entry) = item.context("reading the neighbour table")?;
+                if entry.flags & FDB_F_LEARNED != 0
+                    && self
+                        .vnis
+                        .get(&key.vni)
+                        .is_some_and(|v| now.wrapping_sub(entry.seen) > v.ageing)
+                {
+                    stale_neigh.push(key);
+                }
+            }
+        }
+        let mut neigh = dp.neigh()?;
+        for key in &stale_neigh {
+            if neigh.remove(key).is_ok() {
                 removed += 1;
             }
         }

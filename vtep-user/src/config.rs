@@ -100,9 +100,24 @@ pub struct Vni {
     /// Report unicast frames to unknown MACs (`vtep monitor`), as the kernel's `l2miss`.
     #[serde(default)]
     pub l2miss: bool,
-    /// Report ARP requests for unknown addresses, as the kernel's `l3miss`.
+    /// Report ARP requests for unknown addresses (with `proxy`), as the kernel's `l3miss`.
     #[serde(default)]
     pub l3miss: bool,
+    /// Answer ARP requests from local ports for known addresses on the host, as the kernel's
+    /// `proxy`. Known: `[[vni.neigh]]`, this VNI's workloads and host interface, ARP seen from
+    /// remote workloads, `vtep neigh add`.
+    #[serde(default)]
+    pub proxy: bool,
+    /// Static entries for the ARP proxy.
+    #[serde(default)]
+    pub neigh: Vec<StaticNeigh>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticNeigh {
+    pub ip: Ipv4Addr,
+    pub mac: Mac,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -428,6 +443,29 @@ impl Config {
                         }
                     }
                     _ => return Err(invalid(fat, "set exactly one of `dst` and `port`")),
+                }
+            }
+        }
+        for (i, vni) in self.vnis.iter().enumerate() {
+            let mut ips = HashSet::new();
+            for (j, n) in vni.neigh.iter().enumerate() {
+                let at = format!("vni[{i}].neigh[{j}]");
+                check_mac(&format!("{at}.mac"), Some(n.mac))?;
+                if n.ip.is_unspecified()
+                    || n.ip.is_broadcast()
+                    || n.ip.is_multicast()
+                    || n.ip.is_loopback()
+                {
+                    return Err(invalid(
+                        format!("{at}.ip"),
+                        format!("{} is not a station's address", n.ip),
+                    ));
+                }
+                if !ips.insert(n.ip) {
+                    return Err(invalid(
+                        format!("{at}.ip"),
+                        format!("{} has two entries in VNI {}", n.ip, vni.id),
+                    ));
                 }
             }
         }

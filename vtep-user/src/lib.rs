@@ -10,6 +10,7 @@ pub mod live;
 pub mod loader;
 pub mod mac;
 pub mod monitor;
+pub mod neigh;
 pub mod neighbours;
 pub mod netlink;
 pub mod netns;

@@ -4,13 +4,14 @@
 use std::{net::Ipv4Addr, path::Path};
 
 use anyhow::{Context as _, Result, anyhow};
-use aya::maps::{HashMap, Map, MapData, PerCpuArray};
+use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray};
 use serde::Serialize;
 use vtep_common::{
     drop::DropReason,
     maps::{
         FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FdbEntry, FdbKey, FloodList, MAP_DROPS, MAP_FDB,
-        MAP_FLOOD, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, PortConfig, VniConfig, VniStats,
+        MAP_FLOOD, MAP_LEARNED, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, PortConfig, VniConfig,
+        VniStats,
     },
 };
 
@@ -157,10 +158,14 @@ pub struct VniCounters {
     pub local_packets: u64,
     pub local_bytes: u64,
     pub flood_packets: u64,
+    pub learn_refused: u64,
+    pub arp_replies: u64,
+    /// Learned FDB entries (as of the last ageing sweep, plus what was learned since).
+    pub learned: u64,
 }
 
 impl VniCounters {
-    fn new(vni: u32, s: &VniStats) -> Self {
+    fn new(vni: u32, s: &VniStats, learned: u64) -> Self {
         Self {
             vni,
             encap_packets: s.encap_packets,
@@ -170,6 +175,9 @@ impl VniCounters {
             local_packets: s.local_packets,
             local_bytes: s.local_bytes,
             flood_packets: s.flood_packets,
+            learn_refused: s.learn_refused,
+            arp_replies: s.arp_replies,
+            learned,
         }
     }
 }
@@ -188,6 +196,7 @@ pub fn stats(name: &str) -> Result<Stats> {
     let per_vni: PerCpuArray<MapData, VniStats> =
         PerCpuArray::try_from(open(&dir, MAP_VNI_STATS)?)?;
     let drops: PerCpuArray<MapData, u64> = PerCpuArray::try_from(open(&dir, MAP_DROPS)?)?;
+    let learned: Array<MapData, u64> = Array::try_from(open(&dir, MAP_LEARNED)?)?;
 
     let mut out = Vec::new();
     for item in vnis.iter() {
@@ -200,7 +209,8 @@ pub fn stats(name: &str) -> Result<Stats> {
         {
             sum.accumulate(s);
         }
-        out.push(VniCounters::new(vni, &sum));
+        let n = learned.get(&cfg.stats_slot, 0).unwrap_or(0);
+        out.push(VniCounters::new(vni, &sum, n));
     }
     out.sort_by_key(|c| c.vni);
     let mut by_reason = std::collections::BTreeMap::new();

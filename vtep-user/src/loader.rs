@@ -10,8 +10,8 @@ use aya::{
 };
 use vtep_common::maps::{
     DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROPS,
-    MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS,
-    MAP_VNIS, NextHopEntry, PortConfig, VniConfig, VniStats,
+    MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_NEIGH, MAP_NEXTHOPS, MAP_PORTS,
+    MAP_VNI_STATS, MAP_VNIS, NeighEntry, NeighKey, NextHopEntry, PortConfig, VniConfig, VniStats,
 };
 
 /// The compiled datapath (vtep-ebpf), built by this crate's build script.
@@ -25,7 +25,7 @@ pub const PROG_PORT_FLOOD: &str = "vtep_port_flood";
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
 
 /// Every map the datapath has, in the order they are pinned.
-pub const MAPS: [&str; 9] = [
+pub const MAPS: [&str; 10] = [
     MAP_FDB,
     MAP_PORTS,
     MAP_VNIS,
@@ -33,6 +33,7 @@ pub const MAPS: [&str; 9] = [
     MAP_NEXTHOPS,
     MAP_LEARNED,
     MAP_EVENTS,
+    MAP_NEIGH,
     MAP_VNI_STATS,
     MAP_DROPS,
 ];
@@ -137,6 +138,9 @@ impl Datapath {
     }
     pub fn nexthops(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], NextHopEntry>> {
         Ok(HashMap::try_from(self.map_mut(MAP_NEXTHOPS)?)?)
+    }
+    pub fn neigh(&mut self) -> Result<HashMap<&mut MapData, NeighKey, NeighEntry>> {
+        Ok(HashMap::try_from(self.map_mut(MAP_NEIGH)?)?)
     }
     pub fn events(&mut self) -> Result<RingBuf<&mut MapData>> {
         Ok(RingBuf::try_from(self.map_mut(MAP_EVENTS)?)?)

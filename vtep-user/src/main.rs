@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use vtep::{config::Config, fdb, instance, live, monitor, netlink::Net, undo::Undo, up};
+use vtep::{config::Config, fdb, instance, live, monitor, neigh, netlink::Net, undo::Undo, up};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,11 @@ enum Command {
     Fdb {
         #[command(subcommand)]
         command: FdbCommand,
+    },
+    /// The ARP proxy's neighbour table of a running instance.
+    Neigh {
+        #[command(subcommand)]
+        command: NeighCommand,
     },
     /// VNIs of a running instance.
     Vni {
@@ -97,6 +102,38 @@ struct FdbChange {
     /// The station's MAC address.
     mac: String,
     /// `dst IP` (not for `del`) and `vni N`.
+    #[arg(value_name = "KEYWORD VALUE", required = true, num_args = 1..)]
+    words: Vec<String>,
+    #[command(flatten)]
+    instance: Instance,
+}
+
+#[derive(Subcommand)]
+enum NeighCommand {
+    /// List the entries: IP, VNI, MAC, static or learned.
+    Show {
+        #[command(flatten)]
+        instance: Instance,
+        #[arg(short, long)]
+        json: bool,
+    },
+    /// Answer ARP requests for IP in VNI N with MAC (for VNIs with `proxy`).
+    #[command(override_usage = "vtep neigh add IP lladdr MAC vni N [-c FILE | -n NAME]")]
+    Add(NeighChange),
+    /// Delete the entry for IP in VNI N.
+    #[command(
+        alias = "delete",
+        override_usage = "vtep neigh del IP vni N [-c FILE | -n NAME]"
+    )]
+    Del(NeighChange),
+}
+
+/// The arguments of `neigh add` and `del`, shaped like `ip neigh add IP lladdr MAC`.
+#[derive(Args)]
+struct NeighChange {
+    /// The overlay IPv4 address.
+    ip: String,
+    /// `lladdr MAC` (not for `del`) and `vni N`.
     #[arg(value_name = "KEYWORD VALUE", required = true, num_args = 1..)]
     words: Vec<String>,
     #[command(flatten)]
@@ -234,6 +271,29 @@ async fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Neigh {
+            command: NeighCommand::Show { instance, json },
+        } => {
+            let rows = neigh::show(&instance.name()?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for r in rows {
+                    let age = r.age.map(|a| format!(" used {a}s")).unwrap_or_default();
+                    println!(
+                        "{} vni {} lladdr {} {} {}{age}",
+                        r.ip, r.vni, r.lladdr, r.state, r.origin
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Neigh {
+            command: NeighCommand::Add(change),
+        } => change_neigh(neigh::Op::Add, change),
+        Command::Neigh {
+            command: NeighCommand::Del(change),
+        } => change_neigh(neigh::Op::Del, change),
         Command::Monitor {
             instance,
             json,
@@ -266,6 +326,12 @@ fn change_fdb(op: fdb::Op, change: FdbChange) -> Result<()> {
     Ok(())
 }
 
+/// Silent on success, like `ip neigh`.
+fn change_neigh(op: neigh::Op, change: NeighChange) -> Result<()> {
+    let request = neigh::Request::parse(op, &change.ip, &change.words)?;
+    neigh::apply(&change.instance.name()?, &request)
+}
+
 fn print_vnis(rows: &[live::VniRow]) {
     println!(
         "{:>8} {:>7} {:>7}  {:<30} remotes",
@@ -292,7 +358,7 @@ fn print_vnis(rows: &[live::VniRow]) {
 
 fn print_stats(stats: &live::Stats) {
     println!(
-        "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12}",
+        "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12} {:>9} {:>9} {:>9}",
         "vni",
         "encap_pkts",
         "encap_bytes",
@@ -300,11 +366,14 @@ fn print_stats(stats: &live::Stats) {
         "decap_bytes",
         "local_pkts",
         "local_bytes",
-        "flood_pkts"
+        "flood_pkts",
+        "learned",
+        "refused",
+        "arp_repl"
     );
     for v in &stats.vnis {
         println!(
-            "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12}",
+            "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12} {:>9} {:>9} {:>9}",
             v.vni,
             v.encap_packets,
             v.encap_bytes,
@@ -312,7 +381,10 @@ fn print_stats(stats: &live::Stats) {
             v.decap_bytes,
             v.local_packets,
             v.local_bytes,
-            v.flood_packets
+            v.flood_packets,
+            v.learned,
+            v.learn_refused,
+            v.arp_replies
         );
     }
     println!("drops:");

@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 
 use anyhow::{Context as _, Result};
 use vtep_common::maps::{
-    FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, FloodPort, PORT_F_LEARN, PortConfig,
-    VNI_F_LEARN, VniConfig,
+    FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, FloodPort, NeighEntry, NeighKey,
+    PORT_F_LEARN, PortConfig, VNI_F_LEARN, VniConfig,
 };
 
 use crate::{loader::Datapath, mac::Mac};
@@ -44,8 +44,10 @@ pub struct VniTable {
     pub learning: bool,
     /// Cap on learned entries, 0 for none.
     pub max_learned: u32,
-    /// `VNI_F_L2MISS` / `VNI_F_L3MISS`.
-    pub miss_flags: u32,
+    /// `VNI_F_L2MISS`, `VNI_F_L3MISS`, `VNI_F_PROXY`.
+    pub flags: u32,
+    /// Static ARP proxy entries: the config's and the local stations' own.
+    pub neighbours: Vec<(Ipv4Addr, Mac)>,
 }
 
 impl VniTable {
@@ -117,7 +119,7 @@ impl VniTable {
             dstport: self.dstport.to_be_bytes(),
             _pad: [0; 2],
             stats_slot: self.stats_slot,
-            flags: if self.learning { VNI_F_LEARN } else { 0 } | self.miss_flags,
+            flags: if self.learning { VNI_F_LEARN } else { 0 } | self.flags,
             max_learned: self.max_learned,
         }
     }
@@ -153,6 +155,20 @@ pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
         for (key, entry) in vni.fdb_entries() {
             fdb.insert(key, entry, 0)
                 .with_context(|| format!("FDB of {}", at()))?;
+        }
+        let mut neigh = dp.neigh()?;
+        for (ip, mac) in &vni.neighbours {
+            let key = NeighKey {
+                vni: vni.id,
+                ip: ip.octets(),
+            };
+            let entry = NeighEntry {
+                mac: mac.0,
+                ..Default::default()
+            };
+            neigh
+                .insert(key, entry, 0)
+                .with_context(|| format!("neighbour table of {}", at()))?;
         }
     }
     Ok(())
@@ -200,7 +216,8 @@ mod tests {
             ],
             learning: true,
             max_learned: 0,
-            miss_flags: 0,
+            flags: 0,
+            neighbours: Vec::new(),
         }
     }
 

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use anyhow::{Context as _, Result, anyhow, bail};
 use tracing::{info, warn};
 use vtep_common::{
-    maps::{DatapathConfig, MAX_DSTPORTS, PORT_F_PEER, VNI_F_L2MISS, VNI_F_L3MISS},
+    maps::{DatapathConfig, MAX_DSTPORTS, PORT_F_PEER, VNI_F_L2MISS, VNI_F_L3MISS, VNI_F_PROXY},
     wire::OVERHEAD_IPV4,
 };
 
@@ -253,6 +253,7 @@ async fn apply(
                 (f.mac, target)
             })
             .collect();
+        let neighbours = neighbours(vni, &ports);
         tables_by_vni.push(VniTable {
             id: vni.id,
             dstport: vni.dstport,
@@ -263,8 +264,10 @@ async fn apply(
             fdb,
             learning: vni.learning,
             max_learned: vni.maxaddress,
-            miss_flags: if vni.l2miss { VNI_F_L2MISS } else { 0 }
-                | if vni.l3miss { VNI_F_L3MISS } else { 0 },
+            flags: if vni.l2miss { VNI_F_L2MISS } else { 0 }
+                | if vni.l3miss { VNI_F_L3MISS } else { 0 }
+                | if vni.proxy { VNI_F_PROXY } else { 0 },
+            neighbours,
         });
     }
 
@@ -315,6 +318,28 @@ async fn apply(
         "datapath attached"
     );
     Ok((datapath, resolver, ager))
+}
+
+/// The ARP proxy's static entries of `vni`: its workloads' and host interface's own addresses
+/// (the MACs as `ports` found them), then the config's `[[vni.neigh]]`, which win.
+fn neighbours(vni: &Vni, ports: &[Port]) -> Vec<(Ipv4Addr, Mac)> {
+    let mac_of = |port_name: &str| ports.iter().find(|p| p.name == port_name)?.mac;
+    let mut out = Vec::new();
+    for w in &vni.workloads {
+        if let (Some(addr), Some(mac)) = (w.address, mac_of(&w.host_interface_name())) {
+            out.push((addr.addr, mac));
+        }
+    }
+    if let Some(host) = &vni.host
+        && let (Some(addr), Some(mac)) = (
+            host.address,
+            mac_of(&format!("{}p", host.interface_name(vni.id))),
+        )
+    {
+        out.push((addr.addr, mac));
+    }
+    out.extend(vni.neigh.iter().map(|n| (n.ip, n.mac)));
+    out
 }
 
 /// Creates (or adopts) the local ports of one VNI.

@@ -1,0 +1,109 @@
+//! The ARP proxy (the kernel's `proxy`): ARP requests from local ports for addresses the VNI
+//! knows (`NEIGH`) are answered on the host and never flooded; the table learns from ARP in
+//! decapsulated frames. Only Ethernet/IPv4 ARP is touched.
+
+use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, programs::TcContext};
+use vtep_common::{
+    maps::{FDB_F_LEARNED, FDB_REFRESH_S, NeighEntry, NeighKey},
+    wire::{ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ETH_LEN},
+};
+
+use crate::{maps::NEIGH, parse::ptr_at};
+
+/// The fields of an Ethernet/IPv4 ARP packet vtep reads.
+pub struct Arp {
+    pub op: u16,
+    pub sha: [u8; 6],
+    pub spa: [u8; 4],
+    pub tpa: [u8; 4],
+}
+
+/// The Ethernet/IPv4 ARP packet at `offset`, or `None` for anything else or a short frame.
+#[inline(always)]
+pub fn parse(ctx: &TcContext, offset: usize) -> Option<Arp> {
+    let a = unsafe { &*ptr_at::<[u8; ARP_LEN]>(ctx, offset)? };
+    // htype 1 (Ethernet), ptype 0x0800, hlen 6, plen 4.
+    if a[0..6] != [0, 1, 8, 0, 6, 4] {
+        return None;
+    }
+    let mut arp = Arp {
+        op: u16::from_be_bytes([a[6], a[7]]),
+        sha: [0; 6],
+        spa: [0; 4],
+        tpa: [0; 4],
+    };
+    arp.sha.copy_from_slice(&a[8..14]);
+    arp.spa.copy_from_slice(&a[14..18]);
+    arp.tpa.copy_from_slice(&a[24..28]);
+    Some(arp)
+}
+
+/// What `NEIGH` says `tpa` of request `arp` in VNI `vni` is, when the request should be answered:
+/// a request, not a gratuitous announcement (sender and target address equal), for a known address.
+#[inline(always)]
+pub fn known_target(vni: u32, arp: &Arp) -> Option<[u8; 6]> {
+    if arp.op != ARP_OP_REQUEST || arp.spa == arp.tpa {
+        return None;
+    }
+    let entry = unsafe { NEIGH.get(NeighKey { vni, ip: arp.tpa }) }?;
+    Some(entry.mac)
+}
+
+/// Turns the request `arp` (the frame at offset 0) into the reply from `mac`, addressed to the
+/// requester. Returns false when the frame cannot be written.
+#[inline(always)]
+pub fn rewrite_as_reply(ctx: &TcContext, arp: &Arp, mac: &[u8; 6]) -> bool {
+    let mut f = [0u8; ETH_LEN + ARP_LEN];
+    f[0..6].copy_from_slice(&arp.sha);
+    f[6..12].copy_from_slice(mac);
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    f[14..20].copy_from_slice(&[0, 1, 8, 0, 6, 4]);
+    f[20..22].copy_from_slice(&ARP_OP_REPLY.to_be_bytes());
+    f[22..28].copy_from_slice(mac);
+    f[28..32].copy_from_slice(&arp.tpa);
+    f[32..38].copy_from_slice(&arp.sha);
+    f[38..42].copy_from_slice(&arp.spa);
+    let Some(dst) = ptr_at::<[u8; ETH_LEN + ARP_LEN]>(ctx, 0) else {
+        return false;
+    };
+    unsafe { core::ptr::write_unaligned(dst, f) };
+    true
+}
+
+/// Learns the sender of `arp` (a request or a reply from a remote workload) in VNI `vni`. Static
+/// entries are never changed; a learned one is rewritten only when its MAC changed or its stamp
+/// is a second old.
+#[inline(always)]
+pub fn learn_sender(vni: u32, arp: &Arp) {
+    if (arp.op != ARP_OP_REQUEST && arp.op != ARP_OP_REPLY)
+        || arp.spa == [0; 4]
+        || arp.sha[0] & 1 != 0
+    {
+        return;
+    }
+    let key = NeighKey { vni, ip: arp.spa };
+    let now = (unsafe { bpf_ktime_get_coarse_ns() } / 1_000_000_000) as u32;
+    if let Some(existing) = NEIGH.get_ptr_mut(key) {
+        let existing = unsafe { &mut *existing };
+        if existing.flags & FDB_F_LEARNED == 0 {
+            return;
+        }
+        if existing.mac == arp.sha {
+            if now.wrapping_sub(existing.seen) >= FDB_REFRESH_S {
+                existing.seen = now;
+            }
+            return;
+        }
+    }
+    // New or moved: the whole entry at once. A full table refuses it (the request floods).
+    let _ = NEIGH.insert(
+        key,
+        NeighEntry {
+            mac: arp.sha,
+            _pad: [0; 2],
+            flags: FDB_F_LEARNED,
+            seen: now,
+        },
+        0,
+    );
+}

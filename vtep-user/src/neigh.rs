@@ -1,0 +1,215 @@
+//! The ARP proxy's table of a running instance: `vtep neigh show`, `add` and `del`, shaped like
+//! `ip neigh add IP lladdr MAC`. An entry is one map operation, checked before it is written, so
+//! a refused command changes nothing. Entries for the instance's own workloads and host
+//! interfaces come from the config and are not changed here.
+
+use std::net::Ipv4Addr;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use aya::maps::{HashMap, MapData, MapError};
+use serde::Serialize;
+use vtep_common::maps::{
+    FDB_F_LEARNED, FDB_F_RUNTIME, MAP_NEIGH, MAP_VNIS, NeighEntry, NeighKey, VniConfig,
+};
+
+use crate::{
+    clock,
+    config::{check_mac, check_vni, invalid},
+    instance,
+    live::open,
+    mac::Mac,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Add,
+    Del,
+}
+
+/// One change, parsed from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub op: Op,
+    pub ip: Ipv4Addr,
+    pub vni: u32,
+    /// `add` only.
+    pub mac: Option<Mac>,
+}
+
+impl Request {
+    /// Parses `IP` and keyword-value pairs in any order: `lladdr MAC` (add only) and `vni N`.
+    pub fn parse(op: Op, ip: &str, words: &[String]) -> Result<Self> {
+        let keywords: &[&str] = match op {
+            Op::Add => &["lladdr", "vni"],
+            Op::Del => &["vni"],
+        };
+        let (mut lladdr, mut vni) = (None, None);
+        let mut rest = words.iter();
+        while let Some(word) = rest.next() {
+            if !keywords.contains(&word.as_str()) {
+                bail!(
+                    "`{word}` is not an argument here (expected: {})",
+                    keywords.join(", ")
+                );
+            }
+            let value = rest
+                .next()
+                .ok_or_else(|| anyhow!("`{word}` needs a value"))?;
+            let slot = if word == "vni" { &mut vni } else { &mut lladdr };
+            if slot.replace(value).is_some() {
+                bail!("`{word}` is given twice");
+            }
+        }
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| invalid("ip", format!("`{ip}` is not an IPv4 address")))?;
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+            return Err(invalid("ip", format!("{ip} is not a station's address")).into());
+        }
+        let vni = vni.ok_or_else(|| anyhow!("`vni N` is missing"))?;
+        let vni = vni
+            .parse::<u32>()
+            .map_err(|_| invalid("vni", format!("`{vni}` is not a VNI (1..=16777215)")))?;
+        check_vni("vni", vni)?;
+        let mac = match op {
+            Op::Del => None,
+            Op::Add => {
+                let mac = lladdr.ok_or_else(|| anyhow!("`lladdr MAC` is missing"))?;
+                let mac = mac.parse::<Mac>().map_err(|e| invalid("lladdr", e))?;
+                check_mac("lladdr", Some(mac))?;
+                Some(mac)
+            }
+        };
+        Ok(Self { op, ip, vni, mac })
+    }
+}
+
+/// Applies `req` to the table of running instance `name`. `add` over a learned entry makes it
+/// static; over a static one with another MAC it is refused (delete it first).
+pub fn apply(name: &str, req: &Request) -> Result<()> {
+    let dir = instance::pin_dir(name);
+    let vnis: HashMap<MapData, u32, VniConfig> = HashMap::try_from(open(&dir, MAP_VNIS)?)?;
+    match vnis.get(&req.vni, 0) {
+        Ok(_) => {}
+        Err(MapError::KeyNotFound) => {
+            return Err(invalid(
+                "vni",
+                format!("VNI {} is not configured in instance `{name}`", req.vni),
+            )
+            .into());
+        }
+        Err(e) => return Err(e).context("reading VNIs"),
+    }
+    let mut table: HashMap<MapData, NeighKey, NeighEntry> =
+        HashMap::try_from(open(&dir, MAP_NEIGH)?)?;
+    let key = NeighKey {
+        vni: req.vni,
+        ip: req.ip.octets(),
+    };
+    let existing = match table.get(&key, 0) {
+        Ok(e) => Some(e),
+        Err(MapError::KeyNotFound) => None,
+        Err(e) => return Err(e).context("reading the neighbour table"),
+    };
+    let (ip, vni) = (req.ip, req.vni);
+    match (req.op, existing, req.mac) {
+        (Op::Del, None, _) => bail!("ip: no entry for {ip} in VNI {vni}"),
+        (Op::Del, Some(e), _) if e.flags & (FDB_F_LEARNED | FDB_F_RUNTIME) == 0 => bail!(
+            "ip: {ip} in VNI {vni} is the config's (a workload or host interface of this \
+             instance); it is not changed at run time"
+        ),
+        (Op::Del, Some(_), _) => table.remove(&key).context("deleting the entry")?,
+        (Op::Add, _, None) => unreachable!("add has a MAC"),
+        (Op::Add, Some(e), Some(mac)) if e.flags & FDB_F_LEARNED == 0 && e.mac != mac.0 => {
+            bail!(
+                "ip: {ip} in VNI {vni} already resolves to {}; delete it first",
+                Mac(e.mac)
+            )
+        }
+        (Op::Add, Some(e), Some(mac)) if e.flags & FDB_F_LEARNED == 0 && e.mac == mac.0 => {}
+        (Op::Add, _, Some(mac)) => table
+            .insert(
+                key,
+                NeighEntry {
+                    mac: mac.0,
+                    _pad: [0; 2],
+                    flags: FDB_F_RUNTIME,
+                    seen: 0,
+                },
+                0,
+            )
+            .with_context(|| format!("writing the neighbour table of instance `{name}`"))?,
+    }
+    Ok(())
+}
+
+/// One entry as `vtep neigh show` prints it.
+#[derive(Debug, Serialize)]
+pub struct NeighRow {
+    pub ip: Ipv4Addr,
+    pub vni: u32,
+    pub lladdr: Mac,
+    /// "static" or "learned".
+    pub state: &'static str,
+    /// "config", "runtime" or "learned".
+    pub origin: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age: Option<u64>,
+}
+
+/// Every entry of instance `name`, sorted by VNI then address.
+pub fn show(name: &str) -> Result<Vec<NeighRow>> {
+    let dir = instance::pin_dir(name);
+    let table: HashMap<MapData, NeighKey, NeighEntry> = HashMap::try_from(open(&dir, MAP_NEIGH)?)?;
+    let now = clock::monotonic_secs();
+    let mut rows = Vec::new();
+    for item in table.iter() {
+        let (key, e) = item.context("reading the neighbour table")?;
+        let learned = e.flags & FDB_F_LEARNED != 0;
+        rows.push(NeighRow {
+            ip: Ipv4Addr::from(key.ip),
+            vni: key.vni,
+            lladdr: Mac(e.mac),
+            state: if learned { "learned" } else { "static" },
+            origin: if learned {
+                "learned"
+            } else if e.flags & FDB_F_RUNTIME != 0 {
+                "runtime"
+            } else {
+                "config"
+            },
+            age: learned.then(|| u64::from(now.saturating_sub(e.seen))),
+        });
+    }
+    rows.sort_by_key(|r| (r.vni, r.ip));
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(op: Op, ip: &str, rest: &str) -> Result<Request> {
+        let words: Vec<String> = rest.split_whitespace().map(String::from).collect();
+        Request::parse(op, ip, &words)
+    }
+
+    #[test]
+    fn add_takes_lladdr_and_vni_in_any_order() {
+        let r = parse(Op::Add, "192.0.2.5", "vni 100 lladdr 02:00:00:00:00:05").unwrap();
+        assert_eq!(r.mac, Some("02:00:00:00:00:05".parse().unwrap()));
+        assert_eq!((r.ip, r.vni), (Ipv4Addr::new(192, 0, 2, 5), 100));
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let e = |op, ip, rest| format!("{:#}", parse(op, ip, rest).expect_err("accepted"));
+        assert!(e(Op::Add, "192.0.2.300", "lladdr 02:00:00:00:00:05 vni 1").contains("ip"));
+        assert!(e(Op::Add, "224.0.0.1", "lladdr 02:00:00:00:00:05 vni 1").contains("ip"));
+        assert!(e(Op::Add, "192.0.2.5", "lladdr 01:00:5e:00:00:01 vni 1").contains("lladdr"));
+        assert!(e(Op::Add, "192.0.2.5", "lladdr zz vni 1").contains("lladdr"));
+        assert!(e(Op::Add, "192.0.2.5", "vni 1").contains("lladdr"));
+        assert!(e(Op::Add, "192.0.2.5", "lladdr 02:00:00:00:00:05 vni 0").contains("vni"));
+        assert!(e(Op::Del, "192.0.2.5", "lladdr 02:00:00:00:00:05 vni 1").contains("lladdr"));
+    }
+}
