@@ -321,3 +321,173 @@ fn vtep_monitor_prints_an_l2miss_once_per_second_per_mac() {
     }
     // Five frames within a second gave one event, the frame a second later the other.
 }
+
+/// Starts `vtep monitor -j` against instance `name` on `host`; `stop_monitor` returns its
+/// events.
+fn start_monitor(host: &str, name: &str) -> std::process::Child {
+    let child = std::process::Command::new(vtep_tests::lab::vtep_bin())
+        .args(["--netns", host, "monitor", "-n", name, "-j"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("vtep monitor");
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+fn stop_monitor(child: std::process::Child) -> Vec<Value> {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("stopping vtep monitor");
+    let out = child.wait_with_output().expect("monitor output");
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[test]
+fn arp_proxy_answers_known_addresses_on_the_host_and_reports_unknown_ones() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts();
+    quiet(&lab, &[a.clone(), b.clone()]);
+    let neigh = format!(
+        "[[vni.neigh]]\nip = \"{}\"\nmac = \"{}\"\n\n",
+        IP[1], MAC[1]
+    );
+    let va = lab.start_vtep(
+        &a,
+        &config(
+            &lab,
+            0,
+            2,
+            "proxy = true\nl3miss = true\n",
+            &(fdb(MAC[1], ADDR[1]) + &neigh),
+        ),
+    );
+    lab.start_vtep(&b, &config(&lab, 1, 2, "", ""));
+    let name_a = lab.name("v0");
+    let w0 = lab.name("w0");
+
+    // a's workload resolves b's address: answered on host a, nothing crosses the underlay but
+    // the unicast ping itself.
+    let cap = vtep_tests::lab::Capture::start(
+        &lab,
+        &a,
+        "eth0",
+        &format!("udp dst port 4789 and src host {}", ADDR[0]),
+    );
+    assert!(ping(&w0, IP[1], 2), "ping through the proxied ARP");
+    let frames = cap.frames();
+    assert!(!frames.is_empty(), "the pings went out as VXLAN");
+    let target: std::net::Ipv4Addr = IP[1].parse().unwrap();
+    for f in &frames {
+        // Outer Ethernet (14) + IPv4 (20) + UDP (8) + VXLAN (8), then the inner frame; its
+        // ARP operation at 20 and target address at 38. (a's answer to b's own request for
+        // a's address is unicast and may well cross.)
+        let inner = &f[50..];
+        let arp_request_for_b = inner[12..14] == [0x08, 0x06]
+            && inner[20..22] == [0, 1]
+            && inner[38..42] == target.octets();
+        assert!(!arp_request_for_b, "a's ARP request left host a: {f:02x?}");
+    }
+    let stats = lab.vtep(va).stats(&name_a);
+    let v = &stats["vnis"][0];
+    assert!(v["arp_replies"].as_u64().unwrap() >= 1, "{stats}");
+    let answered = text(&ip(&["-n", &w0, "neigh", "show", IP[1]]).stdout);
+    assert!(
+        answered.contains(MAC[1]),
+        "a's workload learned {}: {answered}",
+        MAC[1]
+    );
+
+    // An address nobody knows: flooded and reported.
+    let monitor = start_monitor(&a, &name_a);
+    let _ = ping_quick(&w0, "192.0.2.99", 1);
+    let events = stop_monitor(monitor);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "l3miss" && e["ip"] == "192.0.2.99" && e["vni"] == VNI),
+        "no l3miss for 192.0.2.99: {events:?}"
+    );
+
+    // An agent answers it: the next request is answered on the host.
+    let unknown_mac = "02:00:00:00:0d:99";
+    let vtep = lab.vtep(va);
+    let out = vtep.cli(&[
+        "neigh",
+        "add",
+        "192.0.2.99",
+        "lladdr",
+        unknown_mac,
+        "vni",
+        "300",
+        "-n",
+        &name_a,
+    ]);
+    assert!(out.status.success(), "neigh add: {}", text(&out.stderr));
+    let before = text(&vtep.cli(&["neigh", "show", "-n", &name_a, "-j"]).stdout);
+    for (args, problem) in [
+        (
+            vec![
+                "neigh",
+                "add",
+                "192.0.2.98",
+                "lladdr",
+                "zz:00",
+                "vni",
+                "300",
+            ],
+            "lladdr",
+        ),
+        (
+            vec![
+                "neigh",
+                "add",
+                "192.0.2.98",
+                "lladdr",
+                unknown_mac,
+                "vni",
+                "301",
+            ],
+            "VNI 301",
+        ),
+        (
+            vec![
+                "neigh",
+                "add",
+                "192.0.2.300",
+                "lladdr",
+                unknown_mac,
+                "vni",
+                "300",
+            ],
+            "ip",
+        ),
+        (vec!["neigh", "del", IP[0], "vni", "300"], "config"),
+    ] {
+        let mut full = args.clone();
+        full.extend(["-n", &name_a]);
+        let out = vtep.cli(&full);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(
+            text(&out.stderr).contains(problem),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let after = text(&vtep.cli(&["neigh", "show", "-n", &name_a, "-j"]).stdout);
+    assert_eq!(before, after, "refused commands changed the table");
+    let rows: Vec<Value> = serde_json::from_str(&after).unwrap();
+    assert!(
+        rows.iter().any(|r| r["ip"] == "192.0.2.99"
+            && r["lladdr"] == unknown_mac
+            && r["origin"] == "runtime"),
+        "{rows:?}"
+    );
+    let _ = ping_quick(&w0, "192.0.2.99", 1);
+    let resolved = text(&ip(&["-n", &w0, "neigh", "show", "192.0.2.99"]).stdout);
+    assert!(resolved.contains(unknown_mac), "{resolved}");
+}
