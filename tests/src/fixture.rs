@@ -258,6 +258,7 @@ impl Fixture {
             max_learned: 0,
             flags: 0,
             neighbours: Vec::new(),
+            group: None,
         }
     }
 }

@@ -491,3 +491,64 @@ fn arp_proxy_answers_known_addresses_on_the_host_and_reports_unknown_ones() {
     let resolved = text(&ip(&["-n", &w0, "neigh", "show", "192.0.2.99"]).stdout);
     assert!(resolved.contains(unknown_mac), "{resolved}");
 }
+
+#[test]
+fn multicast_group_between_three_hosts() {
+    let mut lab = Lab::new();
+    let hosts = lab.three_hosts();
+    quiet(&lab, &hosts);
+    for (i, h) in hosts.iter().enumerate() {
+        // No remotes: the group replaces the flood list.
+        let cfg = header(&lab.name(&format!("v{i}")), "", "")
+            + &vni(VNI, 4789, &[])
+            + "group = \"239.1.1.1\"\n\n"
+            + &{
+                no_ipv6(&lab.host(&format!("w{i}")));
+                workload(
+                    &lab.name(&format!("w{i}")),
+                    &format!("{}/24", IP[i]),
+                    MAC[i],
+                )
+            };
+        lab.start_vtep(h, &cfg);
+    }
+    let w0 = lab.name("w0");
+    let cap = vtep_tests::lab::Capture::start(
+        &lab,
+        &hosts[0],
+        "eth0",
+        &format!("udp dst port 4789 and src host {}", ADDR[0]),
+    );
+    // First contact: b and c learn a's VTEP from the group's traffic and resolve it (up to a
+    // second), so their first answer may be lost and the workload's ARP retry gets through.
+    for target in [IP[1], IP[2]] {
+        let deadline = Instant::now() + Duration::from_secs(6);
+        while !ping(&w0, target, 1) {
+            assert!(Instant::now() < deadline, "a -> {target} over the group");
+        }
+    }
+    assert!(ping(&w0, IP[1], 2), "a -> b over the group");
+    assert!(ping(&w0, IP[2], 2), "a -> c over the group");
+    let frames = cap.frames();
+    // Broadcasts (a's ARP requests) went to the group, once each; unicast went to the VTEPs.
+    let to_group: Vec<&Vec<u8>> = frames
+        .iter()
+        .filter(|f| f[30..34] == [239, 1, 1, 1])
+        .collect();
+    assert!(
+        !to_group.is_empty(),
+        "no packet to the group: {frames:02x?}"
+    );
+    for f in &to_group {
+        assert_eq!(&f[0..6], &[0x01, 0x00, 0x5e, 0x01, 0x01, 0x01], "group MAC");
+        assert_eq!(f[22], 1, "outer TTL 1");
+        assert_eq!(&f[50..56], &[0xff; 6], "only broadcasts go to the group");
+    }
+    let unicast = frames.iter().filter(|f| f[30..34] != [239, 1, 1, 1]);
+    for f in unicast {
+        assert!(
+            f[30..34] == [198, 18, 0, 2] || f[30..34] == [198, 18, 0, 3],
+            "unicast to a VTEP learned from the group's traffic: {f:02x?}"
+        );
+    }
+}

@@ -15,6 +15,7 @@ pub const MAP_JUMP: &str = "JUMP";
 pub const MAP_LEARNED: &str = "LEARNED";
 pub const MAP_EVENTS: &str = "EVENTS";
 pub const MAP_NEIGH: &str = "NEIGH";
+pub const MAP_LEARNED_VTEPS: &str = "LEARNED_VTEPS";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 
@@ -70,6 +71,10 @@ pub const VNI_F_L3MISS: u32 = 4;
 /// host instead of flooding them, and learn `NEIGH` entries from ARP in decapsulated frames
 /// (the kernel's `proxy`).
 pub const VNI_F_PROXY: u32 = 8;
+
+/// Remote VTEPs the datapath learned stations behind (`LEARNED_VTEPS`), for userspace to
+/// resolve like the configured ones; the least recently learned go first.
+pub const MAX_LEARNED_VTEPS: u32 = 4096;
 
 /// Capacity of `NEIGH`.
 pub const MAX_NEIGH: u32 = 65_536;
@@ -168,6 +173,10 @@ pub struct VniConfig {
     pub flags: u32,
     /// Most learned entries this VNI may hold; 0 for no limit (the kernel's `maxaddress`).
     pub max_learned: u32,
+    /// The multicast group this VNI's broadcast and unknown unicast are sent to and received
+    /// on (network order); zero without one.
+    pub group: [u8; 4],
+    pub _pad2: u32,
 }
 
 /// A local port that receives a VNI's flooded frames.
@@ -187,6 +196,14 @@ pub struct FloodList {
     pub n_ports: u32,
     pub remotes: [[u8; 4]; MAX_FLOOD_REMOTES],
     pub ports: [FloodPort; MAX_FLOOD_PORTS],
+    /// With a multicast group (non-zero), frames from local ports go to it in one copy,
+    /// instead of one copy per remote: sent on `group_ifindex` from `group_smac` with outer TTL
+    /// `group_ttl`.
+    pub group: [u8; 4],
+    pub group_ifindex: u32,
+    pub group_smac: [u8; 6],
+    pub group_ttl: u8,
+    pub _pad: u8,
 }
 
 impl Default for FloodList {
@@ -196,6 +213,11 @@ impl Default for FloodList {
             n_ports: 0,
             remotes: [[0; 4]; MAX_FLOOD_REMOTES],
             ports: [FloodPort::default(); MAX_FLOOD_PORTS],
+            group: [0; 4],
+            group_ifindex: 0,
+            group_smac: [0; 6],
+            group_ttl: 0,
+            _pad: 0,
         }
     }
 }
@@ -279,10 +301,11 @@ const _: () = assert!(core::mem::size_of::<FdbKey>() == 12);
 const _: () = assert!(core::mem::size_of::<FdbEntry>() == 24);
 const _: () = assert!(core::mem::size_of::<NextHopEntry>() == 16);
 const _: () = assert!(core::mem::size_of::<PortConfig>() == 16);
-const _: () = assert!(core::mem::size_of::<VniConfig>() == 16);
+const _: () = assert!(core::mem::size_of::<VniConfig>() == 24);
 const _: () = assert!(core::mem::size_of::<FloodPort>() == 8);
-const _: () =
-    assert!(core::mem::size_of::<FloodList>() == 8 + 4 * MAX_FLOOD_REMOTES + 8 * MAX_FLOOD_PORTS);
+const _: () = assert!(
+    core::mem::size_of::<FloodList>() == 8 + 4 * MAX_FLOOD_REMOTES + 8 * MAX_FLOOD_PORTS + 16
+);
 const _: () = assert!(core::mem::size_of::<VniStats>() == 80);
 const _: () = assert!(core::mem::size_of::<NeighKey>() == 8);
 const _: () = assert!(core::mem::size_of::<NeighEntry>() == 16);

@@ -32,8 +32,9 @@ const OFF_UDP: usize = ETH_LEN + IPV4_LEN;
 const OFF_VXLAN: usize = OFF_UDP + UdpHdr::LEN;
 /// Shortest VXLAN packet we decapsulate: outer headers plus an inner Ethernet header.
 const MIN_LEN: usize = INNER_OFFSET + ETH_LEN;
-/// `skb->pkt_type` of frames addressed to this host's MAC.
+/// `skb->pkt_type` of frames addressed to this host's MAC, and to a multicast MAC.
 const PACKET_HOST: u32 = 0;
+const PACKET_MULTICAST: u32 = 2;
 /// Shortest packet `adjust_room` shrinks by the outer headers: 20 bytes must stay after the MAC header.
 const SHRINK_MIN_LEN: u32 = (INNER_OFFSET + ETH_LEN + IPV4_LEN) as u32;
 
@@ -51,7 +52,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     // frame to another host's MAC (seen in promiscuous mode) is not ours either.
     let (vlan_present, pkt_type) =
         unsafe { ((*ctx.skb.skb).vlan_present, (*ctx.skb.skb).pkt_type) };
-    if vlan_present != 0 || pkt_type != PACKET_HOST {
+    if vlan_present != 0 || (pkt_type != PACKET_HOST && pkt_type != PACKET_MULTICAST) {
         return PASS;
     }
     // Outer headers up to UDP must be linear to classify; pulling only happens for packets
@@ -72,9 +73,17 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let cfg = config();
     let header: &[u8; IPV4_LEN] = unsafe { &*(ip as *const Ipv4Hdr).cast() };
     // Options, fragments, other protocols and other destinations are the kernel's business.
+    // To us, or to a multicast group (which the VNI must then have, checked below).
+    let to_group = ip.dst_addr[0] & 0xf0 == 0xe0;
+    let addressed = if pkt_type == PACKET_HOST {
+        ip.dst_addr == cfg.local_ip
+    } else {
+        to_group
+    };
+    let dst_addr = ip.dst_addr;
     if ip.vihl != 0x45
         || ip.proto != IPPROTO_UDP
-        || ip.dst_addr != cfg.local_ip
+        || !addressed
         || (u16::from_be_bytes(ip.frags) & 0x3fff) != 0
         // The kernel's IP layer would drop a corrupted header; so must we, not trust it.
         || csum::ipv4_header_sum(header) != 0xffff
@@ -102,7 +111,15 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     }
     // Reserved bits are ignored on receive (RFC 7348 section 5).
     let vni = vx.vni();
-    let vcfg = unsafe { VNIS.get(vni) }.ok_or(DropReason::UnknownVni)?;
+    let vcfg = match unsafe { VNIS.get(vni) } {
+        Some(v) => v,
+        // Another group's traffic is not ours to judge.
+        None if to_group => return PASS,
+        None => return Err(DropReason::UnknownVni),
+    };
+    if to_group && vcfg.group != dst_addr {
+        return PASS;
+    }
     if vcfg.dstport != dstport {
         return Err(DropReason::UnknownVni);
     }

@@ -54,19 +54,22 @@ pub fn from_port(
     };
     let n_remotes = list.n_remotes;
     let only_ingress = list.n_ports == 0 || (list.n_ports == 1 && list.ports[0].ifindex == ingress);
-    if n_remotes == 0 && only_ingress {
+    if n_remotes == 0 && list.group == [0; 4] && only_ingress {
         count_drop(DropReason::NoFloodTarget);
         return verdict::SHOT;
     }
     let inner_len = ctx.len();
     count_traffic(port.stats_slot, Traffic::Flood, inner_len);
     to_local_ports(ctx, list, ingress);
-    if n_remotes == 0 {
+    if n_remotes == 0 && list.group == [0; 4] {
         return verdict::SHOT;
     }
 
     let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
     let srcport = encap::source_port(ctx, cfg, inner_eth);
+    if list.group != [0; 4] {
+        return to_group(ctx, cfg, port, list, inner_len, srcport, inner_eth, proto);
+    }
     let mut hdr = OuterHeaders::new(cfg, port, list.remotes[0], inner_len, srcport, inner_eth);
     let hdr_len = match encap::grow(ctx, proto) {
         Ok(len) => len,
@@ -112,5 +115,47 @@ pub fn from_port(
         }
     }
     // The original was only the template for the copies: consumed, not dropped.
+    verdict::SHOT
+}
+
+/// The one encapsulated copy of a flooded frame for a VNI with a multicast group: to the group
+/// address and its multicast MAC (RFC 1112), on the interface userspace named. Consumes the
+/// original; returns the TC verdict.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn to_group(
+    ctx: &TcContext,
+    cfg: &DatapathConfig,
+    port: &PortConfig,
+    list: &FloodList,
+    inner_len: u32,
+    srcport: u16,
+    inner_eth: &[u8; ETH_LEN],
+    proto: u16,
+) -> i32 {
+    let group = list.group;
+    let with_ttl = PortConfig {
+        ttl: list.group_ttl,
+        ..*port
+    };
+    let mut hdr = OuterHeaders::new(cfg, &with_ttl, group, inner_len, srcport, inner_eth);
+    let mac = [0x01, 0x00, 0x5e, group[1] & 0x7f, group[2], group[3]];
+    hdr.set_macs(&mac, &list.group_smac);
+    let hdr_len = match encap::grow(ctx, proto) {
+        Ok(len) => len,
+        Err(reason) => {
+            count_drop(reason);
+            return verdict::SHOT;
+        }
+    };
+    if let Err(reason) = encap::write(ctx, &hdr, hdr_len) {
+        count_drop(reason);
+        return verdict::SHOT;
+    }
+    if ctx.clone_redirect(list.group_ifindex, 0).is_ok() {
+        count_traffic(port.stats_slot, Traffic::Encap, inner_len);
+    } else {
+        count_drop(DropReason::RedirectFailed);
+    }
     verdict::SHOT
 }

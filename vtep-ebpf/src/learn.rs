@@ -10,7 +10,7 @@ use vtep_common::maps::{
 };
 
 use crate::{
-    maps::{FDB, LEARNED, VNI_STATS},
+    maps::{FDB, LEARNED, LEARNED_VTEPS, VNI_STATS},
     parse::is_group_mac,
 };
 
@@ -50,7 +50,9 @@ pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
             }
             return;
         }
-        let _ = FDB.insert(key, entry(station, now), BPF_EXIST);
+        if FDB.insert(key, entry(station, now), BPF_EXIST).is_ok() {
+            note_vtep(station, now);
+        }
         return;
     }
     let now = now_secs();
@@ -68,6 +70,15 @@ pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
     // full FDB refuses the insert, and the station stays unknown (its frames flood).
     if FDB.insert(key, entry(station, now), BPF_NOEXIST).is_ok() {
         add_one(count);
+        note_vtep(station, now);
+    }
+}
+
+/// Tells userspace about the remote VTEP a station was just learned behind.
+#[inline(always)]
+fn note_vtep(station: Station, now: u32) {
+    if let Station::Remote(ip) = station {
+        let _ = LEARNED_VTEPS.insert(ip, now, 0);
     }
 }
 

@@ -111,6 +111,17 @@ pub struct Vni {
     /// Static entries for the ARP proxy.
     #[serde(default)]
     pub neigh: Vec<StaticNeigh>,
+    /// A multicast group (the kernel's `group`): broadcast and unknown unicast are sent to it
+    /// in one copy instead of to `remotes`, and vtep joins it on the underlay to receive.
+    pub group: Option<Ipv4Addr>,
+    /// Outer TTL of packets to the group; 1 (the kernel's default for a group) keeps them on
+    /// the underlay segment.
+    #[serde(default = "default_group_ttl")]
+    pub group_ttl: u8,
+}
+
+fn default_group_ttl() -> u8 {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -337,6 +348,24 @@ impl Config {
             }
             if vni.dstport == 0 {
                 return Err(invalid(format!("{at}.dstport"), "must be within 1..=65535"));
+            }
+            if let Some(group) = vni.group {
+                if !group.is_multicast() {
+                    return Err(invalid(
+                        format!("{at}.group"),
+                        format!("{group} is not a multicast address (224.0.0.0/4)"),
+                    ));
+                }
+                if !vni.remotes.is_empty() {
+                    return Err(invalid(
+                        format!("{at}.group"),
+                        "set either `group` or `remotes`, not both (as the kernel's group and \
+                         remote)",
+                    ));
+                }
+                if vni.group_ttl == 0 {
+                    return Err(invalid(format!("{at}.group_ttl"), "must be within 1..=255"));
+                }
             }
             if !(1..=MAX_AGEING).contains(&vni.ageing) {
                 return Err(invalid(

@@ -10,8 +10,9 @@ use aya::{
 };
 use vtep_common::maps::{
     DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROPS,
-    MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_NEIGH, MAP_NEXTHOPS, MAP_PORTS,
-    MAP_VNI_STATS, MAP_VNIS, NeighEntry, NeighKey, NextHopEntry, PortConfig, VniConfig, VniStats,
+    MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_LEARNED_VTEPS, MAP_NEIGH,
+    MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, NeighEntry, NeighKey, NextHopEntry,
+    PortConfig, VniConfig, VniStats,
 };
 
 /// The compiled datapath (vtep-ebpf), built by this crate's build script.
@@ -25,13 +26,14 @@ pub const PROG_PORT_FLOOD: &str = "vtep_port_flood";
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
 
 /// Every map the datapath has, in the order they are pinned.
-pub const MAPS: [&str; 10] = [
+pub const MAPS: [&str; 11] = [
     MAP_FDB,
     MAP_PORTS,
     MAP_VNIS,
     MAP_FLOOD,
     MAP_NEXTHOPS,
     MAP_LEARNED,
+    MAP_LEARNED_VTEPS,
     MAP_EVENTS,
     MAP_NEIGH,
     MAP_VNI_STATS,
@@ -138,6 +140,9 @@ impl Datapath {
     }
     pub fn nexthops(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], NextHopEntry>> {
         Ok(HashMap::try_from(self.map_mut(MAP_NEXTHOPS)?)?)
+    }
+    pub fn learned_vteps(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], u32>> {
+        Ok(HashMap::try_from(self.map_mut(MAP_LEARNED_VTEPS)?)?)
     }
     pub fn neigh(&mut self) -> Result<HashMap<&mut MapData, NeighKey, NeighEntry>> {
         Ok(HashMap::try_from(self.map_mut(MAP_NEIGH)?)?)

@@ -53,6 +53,7 @@ impl Resolver {
         datapath: &mut Datapath,
         undo: &mut Undo,
     ) -> Result<()> {
+        self.add_learned_vteps(datapath);
         let neighbours = match net.resolved_neighbours().await {
             Ok(n) => n,
             Err(e) => {
@@ -105,6 +106,24 @@ impl Resolver {
         }
         self.sync_cache(datapath, wanted);
         Ok(())
+    }
+
+    /// Adds the remote VTEPs the datapath learned stations behind to those kept resolved.
+    fn add_learned_vteps(&mut self, datapath: &mut Datapath) {
+        let map = match datapath.learned_vteps() {
+            Ok(m) => m,
+            Err(e) => {
+                warn!("learned VTEPs: {e:#}");
+                return;
+            }
+        };
+        for key in map.keys().flatten() {
+            let ip = Ipv4Addr::from(key);
+            if !self.remotes.contains(&ip) {
+                debug!(remote = %ip, "learned a remote VTEP");
+                self.remotes.push(ip);
+            }
+        }
     }
 
     async fn keep_resolved(

@@ -29,6 +29,16 @@ pub enum Target {
     Port { ifindex: u32, flags: u32 },
 }
 
+/// A VNI's multicast group and how to send to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Group {
+    pub ip: Ipv4Addr,
+    pub ttl: u8,
+    /// The underlay interface and its MAC.
+    pub ifindex: u32,
+    pub smac: Mac,
+}
+
 /// One VNI, resolved against the system.
 #[derive(Debug, Clone)]
 pub struct VniTable {
@@ -48,6 +58,8 @@ pub struct VniTable {
     pub flags: u32,
     /// Static ARP proxy entries: the config's and the local stations' own.
     pub neighbours: Vec<(Ipv4Addr, Mac)>,
+    /// Broadcast and unknown unicast go to this group instead of to `remotes`.
+    pub group: Option<Group>,
 }
 
 impl VniTable {
@@ -93,6 +105,12 @@ impl VniTable {
         }
         list.n_remotes = self.remotes.len() as u32;
         list.n_ports = self.ports.len() as u32;
+        if let Some(g) = &self.group {
+            list.group = g.ip.octets();
+            list.group_ifindex = g.ifindex;
+            list.group_smac = g.smac.0;
+            list.group_ttl = g.ttl;
+        }
         list
     }
 
@@ -121,6 +139,8 @@ impl VniTable {
             stats_slot: self.stats_slot,
             flags: if self.learning { VNI_F_LEARN } else { 0 } | self.flags,
             max_learned: self.max_learned,
+            group: self.group.map(|g| g.ip.octets()).unwrap_or_default(),
+            _pad2: 0,
         }
     }
 }
@@ -218,6 +238,7 @@ mod tests {
             max_learned: 0,
             flags: 0,
             neighbours: Vec::new(),
+            group: None,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::{
     neighbours::Resolver,
     netlink::{Link, Net},
     netns, sysctl,
-    tables::{self, Port, Target, VniTable},
+    tables::{self, Group, Port, Target, VniTable},
     undo::{Item, Undo},
 };
 
@@ -43,6 +43,9 @@ pub struct Running {
     net: Net,
     resolver: Resolver,
     ager: Ager,
+    /// Held for the instance's lifetime: the kernel keeps the multicast groups joined (IGMP
+    /// reports, the NIC's multicast filter) while they are open.
+    _groups: Vec<std::net::UdpSocket>,
 }
 
 impl Running {
@@ -73,12 +76,13 @@ pub async fn start(config: &Config) -> Result<Running> {
     let checked = check(&net, config).await?;
     let mut undo = Undo::new(instance::state_file(&config.name));
     match apply(&net, config, &checked, &mut undo).await {
-        Ok((datapath, resolver, ager)) => Ok(Running {
+        Ok((datapath, resolver, ager, groups)) => Ok(Running {
             datapath,
             undo,
             net,
             resolver,
             ager,
+            _groups: groups,
         }),
         Err(e) => {
             for err in undo.run(&net).await {
@@ -223,7 +227,7 @@ async fn apply(
     config: &Config,
     checked: &Checked,
     undo: &mut Undo,
-) -> Result<(Datapath, Resolver, Ager)> {
+) -> Result<(Datapath, Resolver, Ager, Vec<std::net::UdpSocket>)> {
     // Before the pins: a command that finds the maps finds this too.
     let info_path = instance::info_file(&config.name);
     undo.record(Item::File(info_path))?;
@@ -268,6 +272,12 @@ async fn apply(
                 | if vni.l3miss { VNI_F_L3MISS } else { 0 }
                 | if vni.proxy { VNI_F_PROXY } else { 0 },
             neighbours,
+            group: vni.group.map(|ip| Group {
+                ip,
+                ttl: vni.group_ttl,
+                ifindex: checked.underlay.index,
+                smac: Mac(checked.underlay.mac),
+            }),
         });
     }
 
@@ -317,7 +327,28 @@ async fn apply(
         ports = tables_by_vni.iter().map(|v| v.ports.len()).sum::<usize>(),
         "datapath attached"
     );
-    Ok((datapath, resolver, ager))
+    let groups = join_groups(config, checked)?;
+    Ok((datapath, resolver, ager, groups))
+}
+
+/// Joins every VNI's multicast group on the underlay (by its address), so the kernel reports
+/// membership and lets the group's packets in.
+fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<std::net::UdpSocket>> {
+    let mut out = Vec::new();
+    for group in config.vnis.iter().filter_map(|v| v.group) {
+        let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+            .context("opening a socket for multicast membership")?;
+        sock.join_multicast_v4(&group, &checked.local)
+            .with_context(|| {
+                format!(
+                    "joining group {group} on {} ({})",
+                    checked.underlay.name, checked.local
+                )
+            })?;
+        info!(%group, underlay = %checked.underlay.name, "joined multicast group");
+        out.push(sock);
+    }
+    Ok(out)
 }
 
 /// The ARP proxy's static entries of `vni`: its workloads' and host interface's own addresses
