@@ -1141,7 +1141,7 @@ fn decap_learns_the_inner_source_behind_the_sending_vtep() {
         );
         assert_eq!(dp.learned().unwrap().get(&SLOT, 0).unwrap(), 1, "counted");
         assert!(
-            dp.learned_vteps()
+            dp.dynamic_vteps()
                 .unwrap()
                 .get(&REMOTE_IP.octets(), 0)
                 .is_ok(),

@@ -15,7 +15,7 @@ pub const MAP_JUMP: &str = "JUMP";
 pub const MAP_LEARNED: &str = "LEARNED";
 pub const MAP_EVENTS: &str = "EVENTS";
 pub const MAP_NEIGH: &str = "NEIGH";
-pub const MAP_LEARNED_VTEPS: &str = "LEARNED_VTEPS";
+pub const MAP_DYNAMIC_VTEPS: &str = "DYNAMIC_VTEPS";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 
@@ -72,9 +72,10 @@ pub const VNI_F_L3MISS: u32 = 4;
 /// (the kernel's `proxy`).
 pub const VNI_F_PROXY: u32 = 8;
 
-/// Remote VTEPs the datapath learned stations behind (`LEARNED_VTEPS`), for userspace to
-/// resolve like the configured ones; the least recently learned go first.
-pub const MAX_LEARNED_VTEPS: u32 = 4096;
+/// Remote VTEPs the config does not name (`DYNAMIC_VTEPS`): the datapath learned stations behind
+/// them, or `vtep fdb add` pointed entries at them. `vtep up` keeps their next hops resolved like
+/// the configured ones; the least recently noted go first.
+pub const MAX_DYNAMIC_VTEPS: u32 = 4096;
 
 /// Capacity of `NEIGH`.
 pub const MAX_NEIGH: u32 = 65_536;

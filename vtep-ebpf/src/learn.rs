@@ -10,7 +10,7 @@ use vtep_common::maps::{
 };
 
 use crate::{
-    maps::{FDB, LEARNED, LEARNED_VTEPS, VNI_STATS},
+    maps::{DYNAMIC_VTEPS, FDB, LEARNED, VNI_STATS},
     parse::is_group_mac,
 };
 
@@ -78,7 +78,7 @@ pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
 #[inline(always)]
 fn note_vtep(station: Station, now: u32) {
     if let Station::Remote(ip) = station {
-        let _ = LEARNED_VTEPS.insert(ip, now, 0);
+        let _ = DYNAMIC_VTEPS.insert(ip, now, 0);
     }
 }
 

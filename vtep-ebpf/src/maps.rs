@@ -8,7 +8,7 @@ use vtep_common::{
     drop::DropReason,
     maps::{
         DEFAULT_FDB_SIZE, DatapathConfig, EVENTS_BYTES, FdbEntry, FdbKey, FloodList, JUMP_SLOTS,
-        MAX_DSTPORTS, MAX_LEARNED_VTEPS, MAX_NEIGH, MAX_NEXTHOPS, MAX_PORTS, MAX_VNIS, MISS_KEYS,
+        MAX_DSTPORTS, MAX_DYNAMIC_VTEPS, MAX_NEIGH, MAX_NEXTHOPS, MAX_PORTS, MAX_VNIS, MISS_KEYS,
         MissEvent, NeighEntry, NeighKey, NextHopEntry, PortConfig, VniConfig, VniStats,
     },
 };
@@ -62,12 +62,13 @@ pub static LEARNED: Array<u64> = Array::with_max_entries(MAX_VNIS, 0);
 #[map]
 pub static NEIGH: HashMap<NeighKey, NeighEntry> = HashMap::with_max_entries(MAX_NEIGH, 0);
 
-/// Remote VTEP address → when a station was last learned behind it (seconds). Written only when
-/// an entry is learned or moves; `vtep up` keeps these VTEPs' next hops resolved, as it does
-/// for the configured ones (flood copies and ARP replies cannot wait for resolution).
+/// Remote VTEP address → when a station was last learned behind it (seconds), or `vtep fdb add`
+/// named it. Written only when an entry is learned or moves; `vtep up` keeps these VTEPs' next
+/// hops resolved, as it does for the configured ones (flood copies and ARP replies cannot wait
+/// for resolution).
 #[map]
-pub static LEARNED_VTEPS: LruHashMap<[u8; 4], u32> =
-    LruHashMap::with_max_entries(MAX_LEARNED_VTEPS, 0);
+pub static DYNAMIC_VTEPS: LruHashMap<[u8; 4], u32> =
+    LruHashMap::with_max_entries(MAX_DYNAMIC_VTEPS, 0);
 
 /// Miss events for userspace (`vtep monitor`).
 #[map]

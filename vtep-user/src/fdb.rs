@@ -11,11 +11,12 @@ use std::net::Ipv4Addr;
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::maps::{HashMap, MapData, MapError, MapInfo};
 use vtep_common::maps::{
-    FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_FDB, MAP_VNIS,
-    VniConfig,
+    FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_DYNAMIC_VTEPS,
+    MAP_FDB, MAP_VNIS, VniConfig,
 };
 
 use crate::{
+    clock,
     config::{check_mac, check_remote, check_vni, invalid},
     instance,
     live::{ifname, open},
@@ -216,6 +217,9 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
             Err(e) => return Err(e).context("reading the FDB"),
         };
         let action = decide(req, existing).map_err(|r| refusal(req, r))?;
+        if let (Action::Create(_) | Action::Overwrite(_), Some(dst)) = (action, req.dst) {
+            note_vtep(&dir, dst)?;
+        }
         let result = match action {
             Action::Nothing => return Ok(Outcome::Unchanged),
             Action::Create(entry) => fdb.insert(key, entry, BPF_NOEXIST),
@@ -242,6 +246,16 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
         }
     }
     bail!("the FDB entry kept changing under this command; try again")
+}
+
+/// Asks the running instance to keep remote VTEP `dst` resolved (see `DYNAMIC_VTEPS`): before
+/// the entry exists, so frames that cannot wait for resolution find it resolved as soon as can be.
+fn note_vtep(dir: &std::path::Path, dst: Ipv4Addr) -> Result<()> {
+    let mut vteps: HashMap<MapData, [u8; 4], u32> =
+        HashMap::try_from(open(dir, MAP_DYNAMIC_VTEPS)?)?;
+    vteps
+        .insert(dst.octets(), clock::monotonic_secs(), 0)
+        .context("noting the remote VTEP")
 }
 
 fn errno(e: &MapError) -> Option<i32> {

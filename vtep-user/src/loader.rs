@@ -10,7 +10,7 @@ use aya::{
 };
 use vtep_common::maps::{
     DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROPS,
-    MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_LEARNED_VTEPS, MAP_NEIGH,
+    MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_NEIGH,
     MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, NeighEntry, NeighKey, NextHopEntry,
     PortConfig, VniConfig, VniStats,
 };
@@ -33,7 +33,7 @@ pub const MAPS: [&str; 11] = [
     MAP_FLOOD,
     MAP_NEXTHOPS,
     MAP_LEARNED,
-    MAP_LEARNED_VTEPS,
+    MAP_DYNAMIC_VTEPS,
     MAP_EVENTS,
     MAP_NEIGH,
     MAP_VNI_STATS,
@@ -141,8 +141,8 @@ impl Datapath {
     pub fn nexthops(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], NextHopEntry>> {
         Ok(HashMap::try_from(self.map_mut(MAP_NEXTHOPS)?)?)
     }
-    pub fn learned_vteps(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], u32>> {
-        Ok(HashMap::try_from(self.map_mut(MAP_LEARNED_VTEPS)?)?)
+    pub fn dynamic_vteps(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], u32>> {
+        Ok(HashMap::try_from(self.map_mut(MAP_DYNAMIC_VTEPS)?)?)
     }
     pub fn neigh(&mut self) -> Result<HashMap<&mut MapData, NeighKey, NeighEntry>> {
         Ok(HashMap::try_from(self.map_mut(MAP_NEIGH)?)?)

@@ -53,7 +53,7 @@ impl Resolver {
         datapath: &mut Datapath,
         undo: &mut Undo,
     ) -> Result<()> {
-        self.add_learned_vteps(datapath);
+        self.add_dynamic_vteps(datapath);
         let neighbours = match net.resolved_neighbours().await {
             Ok(n) => n,
             Err(e) => {
@@ -109,8 +109,8 @@ impl Resolver {
     }
 
     /// Adds the remote VTEPs the datapath learned stations behind to those kept resolved.
-    fn add_learned_vteps(&mut self, datapath: &mut Datapath) {
-        let map = match datapath.learned_vteps() {
+    fn add_dynamic_vteps(&mut self, datapath: &mut Datapath) {
+        let map = match datapath.dynamic_vteps() {
             Ok(m) => m,
             Err(e) => {
                 warn!("learned VTEPs: {e:#}");
