@@ -39,8 +39,8 @@ use vtep_tests::fixture::{
 };
 use vtep_tests::packet::{
     BROADCAST, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IP_DF, IP_MF, IPPROTO_TCP, IPPROTO_UDP, Ipv4, Mac,
-    VXLAN_I, arp_reply, arp_request, checksum, eth, ipv6, tcp, udp, udp_no_checksum, udp6,
-    vxlan_header, vxlan_packet,
+    VXLAN_I, arp_reply, arp_request, checksum, eth, ipv6, nd_frame, tcp, udp, udp_no_checksum,
+    udp6, vxlan_header, vxlan_packet,
 };
 
 /// Another address on the underlay subnet: not ours.
@@ -1404,7 +1404,7 @@ fn l2miss_off_reports_nothing() {
 fn load_proxy(fx: &Fixture, extra: u32) -> Datapath {
     let mut table = fx.table(VNI, PORT_IANA, TTL);
     table.flags = VNI_F_PROXY | extra;
-    table.neighbours = vec![(REMOTE_WL_IP, vtep::mac::Mac(REMOTE_WL_MAC))];
+    table.neighbours = vec![(REMOTE_WL_IP.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
     load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table])
 }
 
@@ -1530,13 +1530,111 @@ fn without_proxy_requests_are_flooded_even_for_known_addresses() {
     let fx = Fixture::new();
     fx.run(|| {
         let mut table = fx.table(VNI, PORT_IANA, TTL);
-        table.neighbours = vec![(REMOTE_WL_IP, vtep::mac::Mac(REMOTE_WL_MAC))];
+        table.neighbours = vec![(REMOTE_WL_IP.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
         let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
         let before = Counters::read(&mut dp);
         test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_request(REMOTE_WL_IP));
         let after = Counters::read(&mut dp);
         assert_eq!(after.stats.flood_packets, before.stats.flood_packets + 1);
         assert_eq!(after.stats.arp_replies, 0);
+    });
+}
+
+/// WL0 soliciting `target` (to its solicited-node multicast address).
+fn wl0_solicit(target: Ipv6Addr) -> Vec<u8> {
+    let t = target.octets();
+    let solicited = Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(t[13]),
+        u16::from_be_bytes([t[14], t[15]]),
+    );
+    let o = solicited.octets();
+    nd_frame(
+        135,
+        [0x33, 0x33, o[12], o[13], o[14], o[15]],
+        WL0_MAC,
+        WL0_IP6,
+        solicited,
+        target,
+        0,
+        WL0_MAC,
+    )
+}
+
+#[test]
+fn proxy_answers_a_neighbour_solicitation_for_a_known_ipv6_address() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let mut table = fx.table(VNI, PORT_IANA, TTL);
+        table.flags = VNI_F_PROXY;
+        table.neighbours = vec![(REMOTE_WL_IP6.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
+        let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
+        let ul_sent = fx.tx_packets("ul0");
+
+        let run = test_run(&mut dp, PROG_PORT, fx.port0, &wl0_solicit(REMOTE_WL_IP6));
+
+        assert_eq!(run.verdict, TC_ACT_REDIRECT, "sent back to the asking port");
+        let want = nd_frame(
+            136,
+            WL0_MAC,
+            REMOTE_WL_MAC,
+            REMOTE_WL_IP6,
+            WL0_IP6,
+            REMOTE_WL_IP6,
+            0x60,
+            REMOTE_WL_MAC,
+        );
+        assert_eq!(
+            run.out, want,
+            "the advertisement, exactly (checksum included)"
+        );
+        assert_eq!(Counters::read(&mut dp).stats.arp_replies, 1);
+        assert_eq!(fx.tx_packets("ul0"), ul_sent, "nothing left the host");
+
+        // Unknown targets and duplicate address detection (unspecified source) are flooded.
+        let before = Counters::read(&mut dp);
+        let unknown = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x99);
+        test_run(&mut dp, PROG_PORT, fx.port0, &wl0_solicit(unknown));
+        let mut dad = wl0_solicit(REMOTE_WL_IP6);
+        dad[22..38].fill(0);
+        test_run(&mut dp, PROG_PORT, fx.port0, &dad);
+        let after = Counters::read(&mut dp);
+        assert_eq!(after.stats.arp_replies, before.stats.arp_replies);
+        assert_eq!(after.stats.flood_packets, before.stats.flood_packets + 2);
+    });
+}
+
+#[test]
+fn proxy_learns_ipv6_addresses_from_decapsulated_advertisements() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let mut table = fx.table(VNI, PORT_IANA, TTL);
+        table.flags = VNI_F_PROXY;
+        let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
+        let roaming = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x77);
+        let advert = nd_frame(
+            136,
+            WL0_MAC,
+            ROAMING_MAC,
+            roaming,
+            WL0_IP6,
+            roaming,
+            0x60,
+            ROAMING_MAC,
+        );
+        let pkt = vxlan_to_us(PORT_IANA, vxlan_header(VXLAN_I, VNI), &advert);
+        check_decap(&mut dp, &fx, &pkt, &advert);
+        let run = test_run(&mut dp, PROG_PORT, fx.port0, &wl0_solicit(roaming));
+        assert_eq!(
+            run.verdict, TC_ACT_REDIRECT,
+            "answered from what was learned"
+        );
+        assert_eq!(&run.out[6..12], &ROAMING_MAC);
     });
 }
 

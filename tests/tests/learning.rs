@@ -552,3 +552,70 @@ fn multicast_group_between_three_hosts() {
         );
     }
 }
+
+#[test]
+fn proxy_answers_ipv6_neighbour_solicitations_on_the_host() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts();
+    let (w0, w1) = (lab.name("w0"), lab.name("w1"));
+    let (ip6_0, ip6_1) = ("fd00::11", "fd00::21");
+    let neigh = format!("[[vni.neigh]]\nip = \"{ip6_1}\"\nmac = \"{}\"\n\n", MAC[1]);
+    for (i, host) in [&a, &b].into_iter().enumerate() {
+        let extra = if i == 0 { "proxy = true\n" } else { "" };
+        let tail = if i == 0 {
+            fdb(MAC[1], ADDR[1]) + &neigh
+        } else {
+            fdb(MAC[0], ADDR[0])
+        };
+        let cfg = header(&lab.name(&format!("v{i}")), "", "")
+            + &vni(VNI, 4789, &[ADDR[1 - i]])
+            + extra
+            + "\n"
+            + &workload(
+                &lab.name(&format!("w{i}")),
+                &format!("{}/24", IP[i]),
+                MAC[i],
+            )
+            + &tail;
+        lab.start_vtep(host, &cfg);
+    }
+    for (w, addr) in [(&w0, ip6_0), (&w1, ip6_1)] {
+        ip(&[
+            "-n",
+            w,
+            "addr",
+            "add",
+            &format!("{addr}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+    }
+    let cap = vtep_tests::lab::Capture::start(
+        &lab,
+        &a,
+        "eth0",
+        &format!("udp dst port 4789 and src host {}", ADDR[0]),
+    );
+    let ok = vtep_tests::lab::ns_exec(&w0, "ping", &["-6", "-c", "2", "-W", "2", "-q", ip6_1])
+        .status
+        .success();
+    assert!(ok, "ping6 a -> b through the proxied solicitation");
+    let target: std::net::Ipv6Addr = ip6_1.parse().unwrap();
+    for f in cap.frames() {
+        // The inner frame at 50: IPv6 next header at 14 + 6, ICMPv6 type at 14 + 40, the
+        // target address at 14 + 48.
+        let inner = &f[50..];
+        let solicit_for_b = inner.len() >= 78
+            && inner[12..14] == [0x86, 0xdd]
+            && inner[20] == 58
+            && inner[54] == 135
+            && inner[62..78] == target.octets();
+        assert!(
+            !solicit_for_b,
+            "a's solicitation for b left host a: {f:02x?}"
+        );
+    }
+    let learned = text(&ip(&["-n", &w0, "-6", "neigh", "show", ip6_1]).stdout);
+    assert!(learned.contains(MAC[1]), "{learned}");
+}

@@ -15,6 +15,7 @@ pub const MAP_JUMP: &str = "JUMP";
 pub const MAP_LEARNED: &str = "LEARNED";
 pub const MAP_EVENTS: &str = "EVENTS";
 pub const MAP_NEIGH: &str = "NEIGH";
+pub const MAP_NEIGH6: &str = "NEIGH6";
 pub const MAP_DYNAMIC_VTEPS: &str = "DYNAMIC_VTEPS";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
@@ -232,7 +233,15 @@ pub struct NeighKey {
     pub ip: [u8; 4],
 }
 
-/// The MAC an overlay IPv4 address resolves to, for the ARP proxy.
+/// `NEIGH6` key: an IPv6 address within a VNI.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Neigh6Key {
+    pub vni: u32,
+    pub ip: [u8; 16],
+}
+
+/// The MAC an overlay IPv4 (`NEIGH`) or IPv6 (`NEIGH6`) address resolves to, for the proxy.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NeighEntry {
@@ -310,6 +319,7 @@ const _: () = assert!(
 const _: () = assert!(core::mem::size_of::<VniStats>() == 80);
 const _: () = assert!(core::mem::size_of::<NeighKey>() == 8);
 const _: () = assert!(core::mem::size_of::<NeighEntry>() == 16);
+const _: () = assert!(core::mem::size_of::<Neigh6Key>() == 20);
 const _: () = assert!(core::mem::size_of::<MissEvent>() == 24);
 
 #[cfg(feature = "user")]
@@ -332,6 +342,7 @@ mod pod {
         MissEvent,
         NeighEntry,
         NeighKey,
+        Neigh6Key,
         NextHopEntry,
         PortConfig,
         VniConfig,

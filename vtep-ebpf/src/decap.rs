@@ -24,6 +24,7 @@ use crate::{
     arp, csum, deliver, flood,
     learn::{self, Station},
     maps::{FDB, FLOOD, Traffic, VNIS, config, count_traffic},
+    nd,
     parse::{ensure_linear, is_group_mac, ptr_at},
     verdict,
 };
@@ -138,6 +139,15 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         && let Some(arp) = arp::parse(ctx, INNER_OFFSET + ETH_LEN)
     {
         arp::learn_sender(vni, &arp);
+    }
+    if proto == ETH_P_IPV6
+        && vcfg.flags & (VNI_F_PROXY | VNI_F_LEARN) == VNI_F_PROXY | VNI_F_LEARN
+        && ensure_linear(ctx, INNER_OFFSET + ETH_LEN + 40 + 24)
+        && let Some(advert) = nd::parse(ctx, INNER_OFFSET)
+    {
+        let mut src = [0u8; 6];
+        src.copy_from_slice(&inner_eth[6..12]);
+        nd::learn_advert(vni, &advert, &src);
     }
     let mut dst = [0u8; 6];
     dst.copy_from_slice(&inner_eth[0..6]);

@@ -17,6 +17,7 @@ mod flowhash;
 mod learn;
 mod maps;
 mod miss;
+mod nd;
 mod parse;
 mod port;
 mod verdict;

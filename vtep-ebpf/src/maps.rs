@@ -9,7 +9,7 @@ use vtep_common::{
     maps::{
         DEFAULT_FDB_SIZE, DatapathConfig, EVENTS_BYTES, FdbEntry, FdbKey, FloodList, JUMP_SLOTS,
         MAX_DSTPORTS, MAX_DYNAMIC_VTEPS, MAX_NEIGH, MAX_NEXTHOPS, MAX_PORTS, MAX_VNIS, MISS_KEYS,
-        MissEvent, NeighEntry, NeighKey, NextHopEntry, PortConfig, VniConfig, VniStats,
+        MissEvent, Neigh6Key, NeighEntry, NeighKey, NextHopEntry, PortConfig, VniConfig, VniStats,
     },
 };
 
@@ -69,6 +69,10 @@ pub static NEIGH: HashMap<NeighKey, NeighEntry> = HashMap::with_max_entries(MAX_
 #[map]
 pub static DYNAMIC_VTEPS: LruHashMap<[u8; 4], u32> =
     LruHashMap::with_max_entries(MAX_DYNAMIC_VTEPS, 0);
+
+/// (VNI, IPv6) → MAC, for the proxy's neighbour advertisements.
+#[map]
+pub static NEIGH6: HashMap<Neigh6Key, NeighEntry> = HashMap::with_max_entries(MAX_NEIGH, 0);
 
 /// Miss events for userspace (`vtep monitor`).
 #[map]

@@ -12,7 +12,7 @@ use vtep_common::{
         PortConfig, VNI_F_L2MISS, VNI_F_L3MISS, VNI_F_PROXY,
     },
     wire::ETH_LEN,
-    wire::{ARP_OP_REQUEST, ETH_P_ARP},
+    wire::{ARP_OP_REQUEST, ETH_P_ARP, ETH_P_IPV6},
 };
 
 use crate::{
@@ -21,7 +21,7 @@ use crate::{
     flood,
     learn::{self, Station},
     maps::{FDB, JUMP, PORTS, Traffic, VNIS, config, count_traffic},
-    miss,
+    miss, nd,
     parse::{is_group_mac, ptr_at},
     verdict,
     xmit::{self, NextHop},
@@ -159,6 +159,19 @@ fn try_flood(ctx: &TcContext) -> Result<i32, DropReason> {
             });
         }
         // Unknown: flooded like any broadcast, so the answer can teach the table.
+    }
+    if proto == ETH_P_IPV6
+        && vcfg.flags & VNI_F_PROXY != 0
+        && let Some(solicit) = nd::parse(ctx, 0)
+        && let Some(mac) = nd::known_target(port.vni, &solicit)
+    {
+        let mut requester = [0u8; 6];
+        requester.copy_from_slice(&inner_eth[6..12]);
+        if !nd::rewrite_as_advert(ctx, &solicit, &requester, &mac) {
+            return Err(DropReason::FrameTruncated);
+        }
+        count_traffic(port.stats_slot, Traffic::ArpReply, ctx.len());
+        return Ok(xmit::redirect(ifindex));
     }
     if !is_group_mac(&dst) && vcfg.flags & VNI_F_L2MISS != 0 {
         miss::report(MissEvent {

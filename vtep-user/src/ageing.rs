@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use tracing::debug;
-use vtep_common::maps::{FDB_F_LEARNED, FdbKey, NeighKey};
+use vtep_common::maps::{FDB_F_LEARNED, FdbKey, Neigh6Key, NeighKey};
 
 use crate::{clock, loader::Datapath, tables::VniTable};
 
@@ -78,6 +78,15 @@ impl Ager {
         Ok(())
     }
 
+    /// Whether a proxy entry of `vni` with `flags` and stamp `seen` is learned and too old.
+    fn expired(&self, vni: u32, flags: u32, seen: u32, now: u32) -> bool {
+        flags & FDB_F_LEARNED != 0
+            && self
+                .vnis
+                .get(&vni)
+                .is_some_and(|v| now.wrapping_sub(seen) > v.ageing)
+    }
+
     /// Removes the learned entries older than their VNI's ageing and rewrites the learned
     /// counts.
     pub fn sweep(&self, dp: &mut Datapath) -> Result<Sweep> {
@@ -117,12 +126,7 @@ impl Ager {
             let neigh = dp.neigh()?;
             for item in neigh.iter() {
                 let (key, entry) = item.context("reading the neighbour table")?;
-                if entry.flags & FDB_F_LEARNED != 0
-                    && self
-                        .vnis
-                        .get(&key.vni)
-                        .is_some_and(|v| now.wrapping_sub(entry.seen) > v.ageing)
-                {
+                if self.expired(key.vni, entry.flags, entry.seen, now) {
                     stale_neigh.push(key);
                 }
             }
@@ -130,6 +134,22 @@ impl Ager {
         let mut neigh = dp.neigh()?;
         for key in &stale_neigh {
             if neigh.remove(key).is_ok() {
+                removed += 1;
+            }
+        }
+        let mut stale_neigh6: Vec<Neigh6Key> = Vec::new();
+        {
+            let neigh6 = dp.neigh6()?;
+            for item in neigh6.iter() {
+                let (key, entry) = item.context("reading the IPv6 neighbour table")?;
+                if self.expired(key.vni, entry.flags, entry.seen, now) {
+                    stale_neigh6.push(key);
+                }
+            }
+        }
+        let mut neigh6 = dp.neigh6()?;
+        for key in &stale_neigh6 {
+            if neigh6.remove(key).is_ok() {
                 removed += 1;
             }
         }

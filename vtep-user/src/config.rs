@@ -3,7 +3,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     path::Path,
 };
 
@@ -127,7 +127,8 @@ fn default_group_ttl() -> u8 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticNeigh {
-    pub ip: Ipv4Addr,
+    /// IPv4 (answered to ARP) or IPv6 (answered to neighbour solicitations).
+    pub ip: IpAddr,
     pub mac: Mac,
 }
 
@@ -223,6 +224,12 @@ fn default_srcport() -> [u16; 2] {
 }
 fn default_dstport() -> u16 {
     DSTPORT_IANA
+}
+
+/// An address a station can have: not unspecified, loopback, multicast or broadcast.
+pub fn is_station_address(ip: IpAddr) -> bool {
+    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    !(ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || broadcast)
 }
 
 fn default_learning() -> bool {
@@ -480,11 +487,7 @@ impl Config {
             for (j, n) in vni.neigh.iter().enumerate() {
                 let at = format!("vni[{i}].neigh[{j}]");
                 check_mac(&format!("{at}.mac"), Some(n.mac))?;
-                if n.ip.is_unspecified()
-                    || n.ip.is_broadcast()
-                    || n.ip.is_multicast()
-                    || n.ip.is_loopback()
-                {
+                if !is_station_address(n.ip) {
                     return Err(invalid(
                         format!("{at}.ip"),
                         format!("{} is not a station's address", n.ip),

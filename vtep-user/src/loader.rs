@@ -11,8 +11,8 @@ use aya::{
 use vtep_common::maps::{
     DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROPS,
     MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_NEIGH,
-    MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, NeighEntry, NeighKey, NextHopEntry,
-    PortConfig, VniConfig, VniStats,
+    MAP_NEIGH6, MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, Neigh6Key, NeighEntry, NeighKey,
+    NextHopEntry, PortConfig, VniConfig, VniStats,
 };
 
 /// The compiled datapath (vtep-ebpf), built by this crate's build script.
@@ -26,7 +26,7 @@ pub const PROG_PORT_FLOOD: &str = "vtep_port_flood";
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
 
 /// Every map the datapath has, in the order they are pinned.
-pub const MAPS: [&str; 11] = [
+pub const MAPS: [&str; 12] = [
     MAP_FDB,
     MAP_PORTS,
     MAP_VNIS,
@@ -36,6 +36,7 @@ pub const MAPS: [&str; 11] = [
     MAP_DYNAMIC_VTEPS,
     MAP_EVENTS,
     MAP_NEIGH,
+    MAP_NEIGH6,
     MAP_VNI_STATS,
     MAP_DROPS,
 ];
@@ -146,6 +147,9 @@ impl Datapath {
     }
     pub fn neigh(&mut self) -> Result<HashMap<&mut MapData, NeighKey, NeighEntry>> {
         Ok(HashMap::try_from(self.map_mut(MAP_NEIGH)?)?)
+    }
+    pub fn neigh6(&mut self) -> Result<HashMap<&mut MapData, Neigh6Key, NeighEntry>> {
+        Ok(HashMap::try_from(self.map_mut(MAP_NEIGH6)?)?)
     }
     pub fn events(&mut self) -> Result<RingBuf<&mut MapData>> {
         Ok(RingBuf::try_from(self.map_mut(MAP_EVENTS)?)?)

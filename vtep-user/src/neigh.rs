@@ -3,18 +3,19 @@
 //! a refused command changes nothing. Entries for the instance's own workloads and host
 //! interfaces come from the config and are not changed here.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::maps::{HashMap, MapData, MapError};
 use serde::Serialize;
 use vtep_common::maps::{
-    FDB_F_LEARNED, FDB_F_RUNTIME, MAP_NEIGH, MAP_VNIS, NeighEntry, NeighKey, VniConfig,
+    FDB_F_LEARNED, FDB_F_RUNTIME, MAP_NEIGH, MAP_NEIGH6, MAP_VNIS, Neigh6Key, NeighEntry, NeighKey,
+    VniConfig,
 };
 
 use crate::{
     clock,
-    config::{check_mac, check_vni, invalid},
+    config::{check_mac, check_vni, invalid, is_station_address},
     instance,
     live::open,
     mac::Mac,
@@ -30,14 +31,15 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub op: Op,
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub vni: u32,
     /// `add` only.
     pub mac: Option<Mac>,
 }
 
 impl Request {
-    /// Parses `IP` and keyword-value pairs in any order: `lladdr MAC` (add only) and `vni N`.
+    /// Parses `IP` (IPv4 or IPv6) and keyword-value pairs in any order: `lladdr MAC` (add only)
+    /// and `vni N`.
     pub fn parse(op: Op, ip: &str, words: &[String]) -> Result<Self> {
         let keywords: &[&str] = match op {
             Op::Add => &["lladdr", "vni"],
@@ -60,10 +62,10 @@ impl Request {
                 bail!("`{word}` is given twice");
             }
         }
-        let ip: Ipv4Addr = ip
+        let ip: IpAddr = ip
             .parse()
-            .map_err(|_| invalid("ip", format!("`{ip}` is not an IPv4 address")))?;
-        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+            .map_err(|_| invalid("ip", format!("`{ip}` is not an IP address")))?;
+        if !is_station_address(ip) {
             return Err(invalid("ip", format!("{ip} is not a station's address")).into());
         }
         let vni = vni.ok_or_else(|| anyhow!("`vni N` is missing"))?;
@@ -100,12 +102,35 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
         }
         Err(e) => return Err(e).context("reading VNIs"),
     }
-    let mut table: HashMap<MapData, NeighKey, NeighEntry> =
-        HashMap::try_from(open(&dir, MAP_NEIGH)?)?;
-    let key = NeighKey {
-        vni: req.vni,
-        ip: req.ip.octets(),
-    };
+    match req.ip {
+        IpAddr::V4(v4) => {
+            let mut table: HashMap<MapData, NeighKey, NeighEntry> =
+                HashMap::try_from(open(&dir, MAP_NEIGH)?)?;
+            let key = NeighKey {
+                vni: req.vni,
+                ip: v4.octets(),
+            };
+            change(&mut table, key, req, name)
+        }
+        IpAddr::V6(v6) => {
+            let mut table: HashMap<MapData, Neigh6Key, NeighEntry> =
+                HashMap::try_from(open(&dir, MAP_NEIGH6)?)?;
+            let key = Neigh6Key {
+                vni: req.vni,
+                ip: v6.octets(),
+            };
+            change(&mut table, key, req, name)
+        }
+    }
+}
+
+/// Applies `req` to the entry under `key` of `table` (IPv4 or IPv6).
+fn change<K: aya::Pod>(
+    table: &mut HashMap<MapData, K, NeighEntry>,
+    key: K,
+    req: &Request,
+    name: &str,
+) -> Result<()> {
     let existing = match table.get(&key, 0) {
         Ok(e) => Some(e),
         Err(MapError::KeyNotFound) => None,
@@ -146,7 +171,7 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
 /// One entry as `vtep neigh show` prints it.
 #[derive(Debug, Serialize)]
 pub struct NeighRow {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub vni: u32,
     pub lladdr: Mac,
     /// "static" or "learned".
@@ -157,32 +182,41 @@ pub struct NeighRow {
     pub age: Option<u64>,
 }
 
-/// Every entry of instance `name`, sorted by VNI then address.
+/// Every entry of instance `name` (IPv4, then IPv6), sorted by VNI then address.
 pub fn show(name: &str) -> Result<Vec<NeighRow>> {
     let dir = instance::pin_dir(name);
-    let table: HashMap<MapData, NeighKey, NeighEntry> = HashMap::try_from(open(&dir, MAP_NEIGH)?)?;
     let now = clock::monotonic_secs();
+    let v4: HashMap<MapData, NeighKey, NeighEntry> = HashMap::try_from(open(&dir, MAP_NEIGH)?)?;
+    let v6: HashMap<MapData, Neigh6Key, NeighEntry> = HashMap::try_from(open(&dir, MAP_NEIGH6)?)?;
     let mut rows = Vec::new();
-    for item in table.iter() {
+    for item in v4.iter() {
         let (key, e) = item.context("reading the neighbour table")?;
-        let learned = e.flags & FDB_F_LEARNED != 0;
-        rows.push(NeighRow {
-            ip: Ipv4Addr::from(key.ip),
-            vni: key.vni,
-            lladdr: Mac(e.mac),
-            state: if learned { "learned" } else { "static" },
-            origin: if learned {
-                "learned"
-            } else if e.flags & FDB_F_RUNTIME != 0 {
-                "runtime"
-            } else {
-                "config"
-            },
-            age: learned.then(|| u64::from(now.saturating_sub(e.seen))),
-        });
+        rows.push(row(IpAddr::from(key.ip), key.vni, &e, now));
+    }
+    for item in v6.iter() {
+        let (key, e) = item.context("reading the IPv6 neighbour table")?;
+        rows.push(row(IpAddr::from(key.ip), key.vni, &e, now));
     }
     rows.sort_by_key(|r| (r.vni, r.ip));
     Ok(rows)
+}
+
+fn row(ip: IpAddr, vni: u32, e: &NeighEntry, now: u32) -> NeighRow {
+    let learned = e.flags & FDB_F_LEARNED != 0;
+    NeighRow {
+        ip,
+        vni,
+        lladdr: Mac(e.mac),
+        state: if learned { "learned" } else { "static" },
+        origin: if learned {
+            "learned"
+        } else if e.flags & FDB_F_RUNTIME != 0 {
+            "runtime"
+        } else {
+            "config"
+        },
+        age: learned.then(|| u64::from(now.saturating_sub(e.seen))),
+    }
 }
 
 #[cfg(test)]
@@ -198,7 +232,9 @@ mod tests {
     fn add_takes_lladdr_and_vni_in_any_order() {
         let r = parse(Op::Add, "192.0.2.5", "vni 100 lladdr 02:00:00:00:00:05").unwrap();
         assert_eq!(r.mac, Some("02:00:00:00:00:05".parse().unwrap()));
-        assert_eq!((r.ip, r.vni), (Ipv4Addr::new(192, 0, 2, 5), 100));
+        assert_eq!((r.ip, r.vni), ("192.0.2.5".parse().unwrap(), 100));
+        let r6 = parse(Op::Add, "fd00::5", "lladdr 02:00:00:00:00:05 vni 100").unwrap();
+        assert_eq!(r6.ip, "fd00::5".parse::<IpAddr>().unwrap());
     }
 
     #[test]
@@ -206,6 +242,7 @@ mod tests {
         let e = |op, ip, rest| format!("{:#}", parse(op, ip, rest).expect_err("accepted"));
         assert!(e(Op::Add, "192.0.2.300", "lladdr 02:00:00:00:00:05 vni 1").contains("ip"));
         assert!(e(Op::Add, "224.0.0.1", "lladdr 02:00:00:00:00:05 vni 1").contains("ip"));
+        assert!(e(Op::Add, "ff02::1", "lladdr 02:00:00:00:00:05 vni 1").contains("ip"));
         assert!(e(Op::Add, "192.0.2.5", "lladdr 01:00:5e:00:00:01 vni 1").contains("lladdr"));
         assert!(e(Op::Add, "192.0.2.5", "lladdr zz vni 1").contains("lladdr"));
         assert!(e(Op::Add, "192.0.2.5", "vni 1").contains("lladdr"));

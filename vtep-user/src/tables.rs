@@ -1,11 +1,11 @@
 //! The contents of the datapath's maps, computed from a configuration and the interfaces it
 //! resolved to, and written in one place.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::{Context as _, Result};
 use vtep_common::maps::{
-    FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, FloodPort, NeighEntry, NeighKey,
+    FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, FloodPort, Neigh6Key, NeighEntry, NeighKey,
     PORT_F_LEARN, PortConfig, VNI_F_LEARN, VniConfig,
 };
 
@@ -56,8 +56,9 @@ pub struct VniTable {
     pub max_learned: u32,
     /// `VNI_F_L2MISS`, `VNI_F_L3MISS`, `VNI_F_PROXY`.
     pub flags: u32,
-    /// Static ARP proxy entries: the config's and the local stations' own.
-    pub neighbours: Vec<(Ipv4Addr, Mac)>,
+    /// Static proxy entries (IPv4 for ARP, IPv6 for neighbour discovery): the config's and the
+    /// local stations' own.
+    pub neighbours: Vec<(IpAddr, Mac)>,
     /// Broadcast and unknown unicast go to this group instead of to `remotes`.
     pub group: Option<Group>,
 }
@@ -176,19 +177,30 @@ pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
             fdb.insert(key, entry, 0)
                 .with_context(|| format!("FDB of {}", at()))?;
         }
-        let mut neigh = dp.neigh()?;
         for (ip, mac) in &vni.neighbours {
-            let key = NeighKey {
-                vni: vni.id,
-                ip: ip.octets(),
-            };
             let entry = NeighEntry {
                 mac: mac.0,
                 ..Default::default()
             };
-            neigh
-                .insert(key, entry, 0)
-                .with_context(|| format!("neighbour table of {}", at()))?;
+            match ip {
+                IpAddr::V4(v4) => dp.neigh()?.insert(
+                    NeighKey {
+                        vni: vni.id,
+                        ip: v4.octets(),
+                    },
+                    entry,
+                    0,
+                ),
+                IpAddr::V6(v6) => dp.neigh6()?.insert(
+                    Neigh6Key {
+                        vni: vni.id,
+                        ip: v6.octets(),
+                    },
+                    entry,
+                    0,
+                ),
+            }
+            .with_context(|| format!("neighbour table of {}", at()))?;
         }
     }
     Ok(())

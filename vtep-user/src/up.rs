@@ -353,12 +353,12 @@ fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<std::net::UdpSo
 
 /// The ARP proxy's static entries of `vni`: its workloads' and host interface's own addresses
 /// (the MACs as `ports` found them), then the config's `[[vni.neigh]]`, which win.
-fn neighbours(vni: &Vni, ports: &[Port]) -> Vec<(Ipv4Addr, Mac)> {
+fn neighbours(vni: &Vni, ports: &[Port]) -> Vec<(std::net::IpAddr, Mac)> {
     let mac_of = |port_name: &str| ports.iter().find(|p| p.name == port_name)?.mac;
     let mut out = Vec::new();
     for w in &vni.workloads {
         if let (Some(addr), Some(mac)) = (w.address, mac_of(&w.host_interface_name())) {
-            out.push((addr.addr, mac));
+            out.push((addr.addr.into(), mac));
         }
     }
     if let Some(host) = &vni.host
@@ -367,7 +367,7 @@ fn neighbours(vni: &Vni, ports: &[Port]) -> Vec<(Ipv4Addr, Mac)> {
             mac_of(&format!("{}p", host.interface_name(vni.id))),
         )
     {
-        out.push((addr.addr, mac));
+        out.push((addr.addr.into(), mac));
     }
     out.extend(vni.neigh.iter().map(|n| (n.ip, n.mac)));
     out
