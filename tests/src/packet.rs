@@ -259,6 +259,43 @@ pub fn vxlan_header(flags: u8, vni: u32) -> [u8; 8] {
     vxlan(flags, vni, &[]).try_into().unwrap()
 }
 
+/// An ICMPv6 neighbour discovery frame (RFC 4861) from `src_mac`/`src` to `dst_mac`/`dst`:
+/// solicitation (135) or advertisement (136) for `target`, hop limit 255, with a link-layer
+/// address option for `option_mac` (source for a solicitation, target for an advertisement)
+/// and a valid checksum. `flags` is the first byte after the checksum (advertisements: 0x60 for
+/// solicited + override).
+#[allow(clippy::too_many_arguments)]
+pub fn nd_frame(
+    kind: u8,
+    dst_mac: Mac,
+    src_mac: Mac,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    target: Ipv6Addr,
+    flags: u8,
+    option_mac: Mac,
+) -> Vec<u8> {
+    let mut msg = vec![kind, 0, 0, 0, flags, 0, 0, 0];
+    msg.extend_from_slice(&target.octets());
+    msg.extend_from_slice(&[if kind == 135 { 1 } else { 2 }, 1]);
+    msg.extend_from_slice(&option_mac);
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src.octets());
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 58]);
+    pseudo.extend_from_slice(&msg);
+    let sum = checksum(&pseudo);
+    msg[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut ip = vec![0x60, 0, 0, 0];
+    ip.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+    ip.extend_from_slice(&[58, 255]);
+    ip.extend_from_slice(&src.octets());
+    ip.extend_from_slice(&dst.octets());
+    ip.extend_from_slice(&msg);
+    eth(dst_mac, src_mac, ETH_P_IPV6, &ip)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,41 +334,4 @@ mod tests {
             [0x08, 0, 0, 0, 0xAB, 0xCD, 0xEF, 0]
         );
     }
-}
-
-/// An ICMPv6 neighbour discovery frame (RFC 4861) from `src_mac`/`src` to `dst_mac`/`dst`:
-/// solicitation (135) or advertisement (136) for `target`, hop limit 255, with a link-layer
-/// address option for `option_mac` (source for a solicitation, target for an advertisement)
-/// and a valid checksum. `flags` is the first byte after the checksum (advertisements: 0x60 for
-/// solicited + override).
-#[allow(clippy::too_many_arguments)]
-pub fn nd_frame(
-    kind: u8,
-    dst_mac: Mac,
-    src_mac: Mac,
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    target: Ipv6Addr,
-    flags: u8,
-    option_mac: Mac,
-) -> Vec<u8> {
-    let mut msg = vec![kind, 0, 0, 0, flags, 0, 0, 0];
-    msg.extend_from_slice(&target.octets());
-    msg.extend_from_slice(&[if kind == 135 { 1 } else { 2 }, 1]);
-    msg.extend_from_slice(&option_mac);
-    let mut pseudo = Vec::new();
-    pseudo.extend_from_slice(&src.octets());
-    pseudo.extend_from_slice(&dst.octets());
-    pseudo.extend_from_slice(&(msg.len() as u32).to_be_bytes());
-    pseudo.extend_from_slice(&[0, 0, 0, 58]);
-    pseudo.extend_from_slice(&msg);
-    let sum = checksum(&pseudo);
-    msg[2..4].copy_from_slice(&sum.to_be_bytes());
-    let mut ip = vec![0x60, 0, 0, 0];
-    ip.extend_from_slice(&(msg.len() as u16).to_be_bytes());
-    ip.extend_from_slice(&[58, 255]);
-    ip.extend_from_slice(&src.octets());
-    ip.extend_from_slice(&dst.octets());
-    ip.extend_from_slice(&msg);
-    eth(dst_mac, src_mac, ETH_P_IPV6, &ip)
 }
