@@ -1232,9 +1232,11 @@ fn maxaddress_caps_learning_counts_refusals_and_keeps_existing_flows() {
         let mut table = fx.table(VNI, PORT_IANA, TTL);
         table.max_learned = 10;
         let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
-        // A MAC flood: 1,000 random unicast sources (deterministic, for a reproducible run).
+        // A MAC flood: 100,000 random unicast sources (deterministic, for a reproducible run;
+        // distinct, as a 64-bit xorshift does not repeat this soon).
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..1000 {
+        const FLOOD: u64 = 100_000;
+        for _ in 0..FLOOD {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
@@ -1249,7 +1251,7 @@ fn maxaddress_caps_learning_counts_refusals_and_keeps_existing_flows() {
         assert_eq!(learned_entries(&mut dp), 10, "learning stopped at the cap");
         assert_eq!(dp.learned().unwrap().get(&SLOT, 0).unwrap(), 10);
         let c = Counters::read(&mut dp);
-        assert_eq!(c.stats.learn_refused, 990, "every refused MAC counted");
+        assert_eq!(c.stats.learn_refused, FLOOD - 10, "every refused MAC counted");
         // The configured flow still works both ways.
         let inner = remote_udp_frame(WL0_MAC);
         let pkt = vxlan_to_us(PORT_IANA, vxlan_header(VXLAN_I, VNI), &inner);

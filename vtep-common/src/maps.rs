@@ -286,7 +286,8 @@ pub struct VniStats {
     pub flood_packets: u64,
     /// MACs not learned because the VNI held `max_learned` learned entries.
     pub learn_refused: u64,
-    /// ARP requests from local ports answered on the host (`proxy`).
+    /// ARP requests and IPv6 neighbour solicitations from local ports answered on the host
+    /// (`proxy`).
     pub arp_replies: u64,
     pub _reserved: u64,
 }
