@@ -1251,7 +1251,11 @@ fn maxaddress_caps_learning_counts_refusals_and_keeps_existing_flows() {
         assert_eq!(learned_entries(&mut dp), 10, "learning stopped at the cap");
         assert_eq!(dp.learned().unwrap().get(&SLOT, 0).unwrap(), 10);
         let c = Counters::read(&mut dp);
-        assert_eq!(c.stats.learn_refused, FLOOD - 10, "every refused MAC counted");
+        assert_eq!(
+            c.stats.learn_refused,
+            FLOOD - 10,
+            "every refused MAC counted"
+        );
         // The configured flow still works both ways.
         let inner = remote_udp_frame(WL0_MAC);
         let pkt = vxlan_to_us(PORT_IANA, vxlan_header(VXLAN_I, VNI), &inner);
