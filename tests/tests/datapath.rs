@@ -1156,6 +1156,30 @@ fn decap_learns_the_inner_source_behind_the_sending_vtep() {
 }
 
 #[test]
+fn a_forged_outer_source_teaches_nothing() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let mut dp = load_standard(&fx);
+        for forged in [
+            Ipv4Addr::new(0, 0, 0, 0),
+            Ipv4Addr::new(127, 0, 0, 1),
+            Ipv4Addr::new(224, 0, 0, 5),
+            Ipv4Addr::new(255, 255, 255, 255),
+            LOCAL_IP,
+        ] {
+            let (pkt, inner) = vxlan_from(forged, ROAMING_MAC);
+            check_decap(&mut dp, &fx, &pkt, &inner);
+            assert_eq!(
+                fdb_entry(&mut dp, ROAMING_MAC),
+                None,
+                "learned behind {forged}"
+            );
+        }
+        assert!(dp.dynamic_vteps().unwrap().keys().next().is_none());
+    });
+}
+
+#[test]
 fn learned_mac_moves_to_another_vtep_but_static_entries_never_do() {
     let fx = Fixture::new();
     fx.run(|| {

@@ -73,7 +73,6 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let ip = unsafe { &*ip };
     let cfg = config();
     let header: &[u8; IPV4_LEN] = unsafe { &*(ip as *const Ipv4Hdr).cast() };
-    // Options, fragments, other protocols and other destinations are the kernel's business.
     // To us, or to a multicast group (which the VNI must then have, checked below).
     let to_group = ip.dst_addr[0] & 0xf0 == 0xe0;
     let addressed = if pkt_type == PACKET_HOST {
@@ -82,6 +81,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         to_group
     };
     let dst_addr = ip.dst_addr;
+    // Options, fragments, other protocols and other destinations are the kernel's business.
     if ip.vihl != 0x45
         || ip.proto != IPPROTO_UDP
         || !addressed
@@ -126,7 +126,8 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     }
     let inner = ptr_at::<[u8; ETH_LEN]>(ctx, INNER_OFFSET).ok_or(DropReason::VxlanTruncated)?;
     let inner_eth: [u8; ETH_LEN] = unsafe { *inner };
-    if vcfg.flags & VNI_F_LEARN != 0 {
+    // A packet claiming to come from our own address teaches nothing either.
+    if vcfg.flags & VNI_F_LEARN != 0 && sender != cfg.local_ip {
         let mut src = [0u8; 6];
         src.copy_from_slice(&inner_eth[6..12]);
         learn::learn(vni, vcfg, &src, Station::Remote(sender));
@@ -142,7 +143,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     }
     if proto == ETH_P_IPV6
         && vcfg.flags & (VNI_F_PROXY | VNI_F_LEARN) == VNI_F_PROXY | VNI_F_LEARN
-        && ensure_linear(ctx, INNER_OFFSET + ETH_LEN + 40 + 24)
+        && ensure_linear(ctx, INNER_OFFSET + nd::ADVERT_MIN_LEN)
         && let Some(advert) = nd::parse(ctx, INNER_OFFSET)
     {
         let mut src = [0u8; 6];

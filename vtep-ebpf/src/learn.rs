@@ -28,8 +28,14 @@ pub enum Station {
 /// Learns that `mac` in VNI `vni` (configured as `vcfg`) is at `station`.
 #[inline(always)]
 pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
-    // Group addresses are destinations only, and an all-zero source is no station.
+    // Group addresses are destinations only, and an all-zero source is no station; nor is a
+    // VTEP address that no unicast packet can go back to (a forged outer source).
     if is_group_mac(mac) || *mac == [0; 6] {
+        return;
+    }
+    if let Station::Remote(ip) = station
+        && !is_unicast_vtep(&ip)
+    {
         return;
     }
     let key = FdbKey {
@@ -96,6 +102,12 @@ fn add_one(count: *mut u64) {
     #[cfg(not(target_arch = "bpf"))]
     unsafe { core::sync::atomic::AtomicU64::from_ptr(count) }
         .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Not 0.0.0.0/8, loopback, multicast, reserved or broadcast.
+#[inline(always)]
+fn is_unicast_vtep(ip: &[u8; 4]) -> bool {
+    ip[0] != 0 && ip[0] != 127 && ip[0] < 224
 }
 
 #[inline(always)]

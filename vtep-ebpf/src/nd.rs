@@ -22,6 +22,9 @@ const ND_ADVERT: u8 = 136;
 const ND_HOP_LIMIT: u8 = 255;
 /// ICMPv6 header (4) + reserved/flags (4) + target address (16).
 const ND_LEN: usize = 24;
+/// Bytes from the Ethernet header to the end of an ND message's target address: what must be
+/// linear to parse one.
+pub const ADVERT_MIN_LEN: usize = ETH_LEN + IPV6_LEN + ND_LEN;
 /// The advertisement vtep sends: the ND message and one target link-layer address option.
 const NA_LEN: usize = ND_LEN + 8;
 const FRAME_LEN: usize = ETH_LEN + IPV6_LEN + NA_LEN;

@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use tracing::debug;
 use vtep_common::maps::{FDB_F_LEARNED, FdbKey, Neigh6Key, NeighKey};
 
-use crate::{clock, loader::Datapath, tables::VniTable};
+use crate::{clock, loader::Datapath};
 
 /// Sweeps run at least this often, and at most once a second.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -38,20 +38,11 @@ pub struct Sweep {
 }
 
 impl Ager {
-    /// An ager for the learning VNIs among `vnis`, with their `ageing` in seconds.
-    pub fn new(vnis: &[(VniTable, u32)]) -> Self {
+    /// An ager for the learning VNIs `vnis`: (VNI, its stats slot, its `ageing` in seconds).
+    pub fn new(vnis: impl IntoIterator<Item = (u32, u32, u32)>) -> Self {
         let vnis: HashMap<u32, VniAgeing> = vnis
-            .iter()
-            .filter(|(t, _)| t.learning)
-            .map(|(t, ageing)| {
-                (
-                    t.id,
-                    VniAgeing {
-                        ageing: *ageing,
-                        stats_slot: t.stats_slot,
-                    },
-                )
-            })
+            .into_iter()
+            .map(|(vni, stats_slot, ageing)| (vni, VniAgeing { ageing, stats_slot }))
             .collect();
         // A quarter of the shortest ageing: an entry goes within 25 % of its time (plus the
         // datapath's one-second stamp resolution).

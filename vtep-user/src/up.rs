@@ -299,11 +299,11 @@ async fn apply(
     datapath.pin_maps(&pins)?;
 
     let ager = Ager::new(
-        &tables_by_vni
+        tables_by_vni
             .iter()
             .zip(&config.vnis)
-            .map(|(t, v)| (t.clone(), v.ageing))
-            .collect::<Vec<_>>(),
+            .filter(|(t, _)| t.learning)
+            .map(|(t, v)| (t.id, t.stats_slot, v.ageing)),
     );
     let mut resolver = Resolver::new(remote_vteps(&tables_by_vni));
     resolver.reconcile(net, &mut datapath, undo).await?;
