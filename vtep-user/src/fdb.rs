@@ -12,14 +12,14 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use aya::maps::{HashMap, MapData, MapError, MapInfo};
 use vtep_common::maps::{
     FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_DYNAMIC_VTEPS,
-    MAP_FDB, MAP_VNIS, VniConfig,
+    MAP_FDB,
 };
 
 use crate::{
-    clock,
-    config::{check_mac, check_remote, check_vni, invalid},
+    args, clock,
+    config::{check_mac, check_remote, invalid},
     instance,
-    live::{ifname, open},
+    live::{self, ifname, open},
     mac::Mac,
 };
 
@@ -60,55 +60,17 @@ impl Request {
     /// `bridge fdb add MAC dev vxlan0 dst IP`. `add` and `replace` take `dst IP` and `vni N`,
     /// `del` takes `vni N`.
     pub fn parse(op: Op, mac: &str, words: &[String]) -> Result<Self> {
-        let keywords: &[&str] = match op {
-            Op::Add | Op::Replace => &["dst", "vni"],
-            Op::Del => &["vni"],
+        let allowed: &[(&str, &str)] = match op {
+            Op::Add | Op::Replace => &[("dst", "IP"), ("vni", "N")],
+            Op::Del => &[("vni", "N")],
         };
-        let expected = keywords
-            .iter()
-            .map(|k| format!("{k} {}", placeholder(k)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut dst = None;
-        let mut vni = None;
-        let mut rest = words.iter();
-        while let Some(word) = rest.next() {
-            if !keywords.contains(&word.as_str()) {
-                bail!(
-                    "`{word}` is not an argument of `{}` (expected: {expected})",
-                    op.command()
-                );
-            }
-            let value = rest
-                .next()
-                .ok_or_else(|| anyhow!("`{word}` needs a value: {word} {}", placeholder(word)))?;
-            let fresh = match word.as_str() {
-                "dst" => dst.replace(value).is_none(),
-                _ => vni.replace(value).is_none(),
-            };
-            if !fresh {
-                bail!("`{word}` is given twice");
-            }
-        }
-
+        let args = args::parse(op.command(), allowed, words)?;
         let mac = mac.parse::<Mac>().map_err(|e| invalid("mac", e))?;
         check_mac("mac", Some(mac))?;
-        let vni = vni.ok_or_else(|| anyhow!("`vni N` is missing"))?;
-        let vni = vni
-            .parse::<u32>()
-            .map_err(|_| invalid("vni", format!("`{vni}` is not a VNI (1..=16777215)")))?;
-        check_vni("vni", vni)?;
+        let vni = args.vni()?;
         let dst = match op {
             Op::Del => None,
-            Op::Add | Op::Replace => {
-                let dst = dst.ok_or_else(|| anyhow!("`dst IP` is missing"))?;
-                let ip = dst
-                    .parse::<Ipv4Addr>()
-                    .map_err(|_| invalid("dst", format!("`{dst}` is not an IPv4 address")))?;
-                // Our own address is known only from the instance; see `apply`.
-                check_remote("dst", ip, None)?;
-                Some(ip)
-            }
+            Op::Add | Op::Replace => Some(parse_dst(args.require("dst", "IP")?)?),
         };
         Ok(Self { op, mac, vni, dst })
     }
@@ -122,8 +84,14 @@ impl Request {
     }
 }
 
-fn placeholder(keyword: &str) -> &'static str {
-    if keyword == "dst" { "IP" } else { "N" }
+/// A remote VTEP address as `dst IP` gives it. Our own address is known only from the
+/// instance; see `apply`.
+pub(crate) fn parse_dst(dst: &str) -> Result<Ipv4Addr> {
+    let ip = dst
+        .parse::<Ipv4Addr>()
+        .map_err(|_| invalid("dst", format!("`{dst}` is not an IPv4 address")))?;
+    check_remote("dst", ip, None)?;
+    Ok(ip)
 }
 
 /// What a request does to the entry under its key.
@@ -189,18 +157,7 @@ pub enum Outcome {
 /// Applies `req` to the FDB of running instance `name`.
 pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
     let dir = instance::pin_dir(name);
-    let vnis: HashMap<MapData, u32, VniConfig> = HashMap::try_from(open(&dir, MAP_VNIS)?)?;
-    match vnis.get(&req.vni, 0) {
-        Ok(_) => {}
-        Err(MapError::KeyNotFound) => {
-            return Err(invalid(
-                "vni",
-                format!("VNI {} is not configured in instance `{name}`", req.vni),
-            )
-            .into());
-        }
-        Err(e) => return Err(e).context("reading VNIs"),
-    }
+    live::require_vni(&dir, name, req.vni)?;
     if let Some(dst) = req.dst {
         let info = instance::Info::load(name)?;
         check_remote("dst", dst, Some(info.local))?;
@@ -250,7 +207,7 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
 
 /// Asks the running instance to keep remote VTEP `dst` resolved (see `DYNAMIC_VTEPS`): before
 /// the entry exists, so frames that cannot wait for resolution find it resolved as soon as can be.
-fn note_vtep(dir: &std::path::Path, dst: Ipv4Addr) -> Result<()> {
+pub(crate) fn note_vtep(dir: &std::path::Path, dst: Ipv4Addr) -> Result<()> {
     let mut vteps: HashMap<MapData, [u8; 4], u32> =
         HashMap::try_from(open(dir, MAP_DYNAMIC_VTEPS)?)?;
     vteps

@@ -2,9 +2,11 @@
 //! readers of a running instance. `main.rs` is the CLI on top.
 
 pub mod ageing;
+pub mod args;
 pub mod clock;
 pub mod config;
 pub mod fdb;
+pub mod flood_list;
 pub mod instance;
 pub mod live;
 pub mod loader;

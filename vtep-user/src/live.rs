@@ -28,6 +28,20 @@ pub(crate) fn open(dir: &Path, name: &str) -> Result<Map> {
     Ok(Map::from_map_data(data)?)
 }
 
+/// Fails, naming the field, unless VNI `vni` is configured in instance `name` (pins in `dir`).
+pub(crate) fn require_vni(dir: &Path, name: &str, vni: u32) -> Result<()> {
+    let vnis: HashMap<MapData, u32, VniConfig> = HashMap::try_from(open(dir, MAP_VNIS)?)?;
+    match vnis.get(&vni, 0) {
+        Ok(_) => Ok(()),
+        Err(aya::maps::MapError::KeyNotFound) => Err(crate::config::invalid(
+            "vni",
+            format!("VNI {vni} is not configured in instance `{name}`"),
+        )
+        .into()),
+        Err(e) => Err(e).context("reading VNIs"),
+    }
+}
+
 /// One FDB entry as `vtep fdb show` prints it.
 #[derive(Debug, Serialize)]
 pub struct FdbRow {

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use vtep::{config::Config, fdb, instance, live, monitor, neigh, netlink::Net, undo::Undo, up};
+use vtep::{
+    config::Config, fdb, flood_list, instance, live, monitor, neigh, netlink::Net, undo::Undo, up,
+};
 
 #[derive(Parser)]
 #[command(
@@ -87,10 +89,17 @@ enum FdbCommand {
     /// Like `add`, but an existing remote entry for MAC is pointed at IP.
     #[command(override_usage = "vtep fdb replace MAC dst IP vni N [-c FILE | -n NAME]")]
     Replace(FdbChange),
-    /// Delete the remote entry for MAC in VNI N.
+    /// Add remote VTEP IP to VNI N's flood list (broadcast and unknown unicast), as `bridge fdb
+    /// append 00:00:00:00:00:00 ... dst IP` does.
+    #[command(
+        override_usage = "vtep fdb append 00:00:00:00:00:00 dst IP vni N [-c FILE | -n NAME]"
+    )]
+    Append(FdbChange),
+    /// Delete the remote entry for MAC in VNI N; with 00:00:00:00:00:00 and `dst IP`, remove IP
+    /// from the flood list.
     #[command(
         alias = "delete",
-        override_usage = "vtep fdb del MAC vni N [-c FILE | -n NAME]"
+        override_usage = "vtep fdb del MAC vni N [-c FILE | -n NAME]\n       vtep fdb del 00:00:00:00:00:00 dst IP vni N [-c FILE | -n NAME]"
     )]
     Del(FdbChange),
 }
@@ -258,6 +267,14 @@ async fn run(command: Command) -> Result<()> {
             command: FdbCommand::Replace(change),
         } => change_fdb(fdb::Op::Replace, change),
         Command::Fdb {
+            command: FdbCommand::Append(change),
+        } => change_flood_list(flood_list::Op::Append, change),
+        Command::Fdb {
+            command: FdbCommand::Del(change),
+        } if change.mac.parse::<vtep::mac::Mac>().ok() == Some(flood_list::ALL_ZEROS) => {
+            change_flood_list(flood_list::Op::Del, change)
+        }
+        Command::Fdb {
             command: FdbCommand::Del(change),
         } => change_fdb(fdb::Op::Del, change),
         Command::Vni {
@@ -324,6 +341,12 @@ fn change_fdb(op: fdb::Op, change: FdbChange) -> Result<()> {
         tracing::debug!("the entry already was as asked; nothing changed");
     }
     Ok(())
+}
+
+/// Silent on success, like `bridge fdb append`; also when IP already was in the list.
+fn change_flood_list(op: flood_list::Op, change: FdbChange) -> Result<()> {
+    let request = flood_list::Request::parse(op, &change.mac, &change.words)?;
+    flood_list::apply(&change.instance.name()?, &request)
 }
 
 /// Silent on success, like `ip neigh`.

@@ -5,19 +5,18 @@
 
 use std::net::IpAddr;
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, bail};
 use aya::maps::{HashMap, MapData, MapError};
 use serde::Serialize;
 use vtep_common::maps::{
-    FDB_F_LEARNED, FDB_F_RUNTIME, MAP_NEIGH, MAP_NEIGH6, MAP_VNIS, Neigh6Key, NeighEntry, NeighKey,
-    VniConfig,
+    FDB_F_LEARNED, FDB_F_RUNTIME, MAP_NEIGH, MAP_NEIGH6, Neigh6Key, NeighEntry, NeighKey,
 };
 
 use crate::{
-    clock,
-    config::{check_mac, check_vni, invalid, is_station_address},
+    args, clock,
+    config::{check_mac, invalid, is_station_address},
     instance,
-    live::open,
+    live::{self, open},
     mac::Mac,
 };
 
@@ -41,42 +40,22 @@ impl Request {
     /// Parses `IP` (IPv4 or IPv6) and keyword-value pairs in any order: `lladdr MAC` (add only)
     /// and `vni N`.
     pub fn parse(op: Op, ip: &str, words: &[String]) -> Result<Self> {
-        let keywords: &[&str] = match op {
-            Op::Add => &["lladdr", "vni"],
-            Op::Del => &["vni"],
+        let (command, allowed): (_, &[(&str, &str)]) = match op {
+            Op::Add => ("vtep neigh add", &[("lladdr", "MAC"), ("vni", "N")]),
+            Op::Del => ("vtep neigh del", &[("vni", "N")]),
         };
-        let (mut lladdr, mut vni) = (None, None);
-        let mut rest = words.iter();
-        while let Some(word) = rest.next() {
-            if !keywords.contains(&word.as_str()) {
-                bail!(
-                    "`{word}` is not an argument here (expected: {})",
-                    keywords.join(", ")
-                );
-            }
-            let value = rest
-                .next()
-                .ok_or_else(|| anyhow!("`{word}` needs a value"))?;
-            let slot = if word == "vni" { &mut vni } else { &mut lladdr };
-            if slot.replace(value).is_some() {
-                bail!("`{word}` is given twice");
-            }
-        }
+        let args = args::parse(command, allowed, words)?;
         let ip: IpAddr = ip
             .parse()
             .map_err(|_| invalid("ip", format!("`{ip}` is not an IP address")))?;
         if !is_station_address(ip) {
             return Err(invalid("ip", format!("{ip} is not a station's address")).into());
         }
-        let vni = vni.ok_or_else(|| anyhow!("`vni N` is missing"))?;
-        let vni = vni
-            .parse::<u32>()
-            .map_err(|_| invalid("vni", format!("`{vni}` is not a VNI (1..=16777215)")))?;
-        check_vni("vni", vni)?;
+        let vni = args.vni()?;
         let mac = match op {
             Op::Del => None,
             Op::Add => {
-                let mac = lladdr.ok_or_else(|| anyhow!("`lladdr MAC` is missing"))?;
+                let mac = args.require("lladdr", "MAC")?;
                 let mac = mac.parse::<Mac>().map_err(|e| invalid("lladdr", e))?;
                 check_mac("lladdr", Some(mac))?;
                 Some(mac)
@@ -90,18 +69,7 @@ impl Request {
 /// static; over a static one with another MAC it is refused (delete it first).
 pub fn apply(name: &str, req: &Request) -> Result<()> {
     let dir = instance::pin_dir(name);
-    let vnis: HashMap<MapData, u32, VniConfig> = HashMap::try_from(open(&dir, MAP_VNIS)?)?;
-    match vnis.get(&req.vni, 0) {
-        Ok(_) => {}
-        Err(MapError::KeyNotFound) => {
-            return Err(invalid(
-                "vni",
-                format!("VNI {} is not configured in instance `{name}`", req.vni),
-            )
-            .into());
-        }
-        Err(e) => return Err(e).context("reading VNIs"),
-    }
+    live::require_vni(&dir, name, req.vni)?;
     match req.ip {
         IpAddr::V4(v4) => {
             let mut table: HashMap<MapData, NeighKey, NeighEntry> =
