@@ -325,10 +325,14 @@ pub fn cache_next_hop(dp: &mut Datapath, remote: Ipv4Addr, ifindex: u32, dmac: M
 
 /// The default configuration with the standard VNI 100 on 4789.
 pub fn load_standard(fx: &Fixture) -> Datapath {
-    load(
-        &config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX),
-        &[fx.table(VNI, PORT_IANA, TTL)],
-    )
+    load_changed(fx, |_| {})
+}
+
+/// As [`load_standard`], with the standard VNI's table changed by `change` first.
+pub fn load_changed(fx: &Fixture, change: impl FnOnce(&mut VniTable)) -> Datapath {
+    let mut table = fx.table(VNI, PORT_IANA, TTL);
+    change(&mut table);
+    load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table])
 }
 
 /// What one test run gave: the verdict, the packet as the program left it, and the time the

@@ -63,11 +63,16 @@ pub fn ns_exec(ns: &str, cmd: &str, args: &[&str]) -> Output {
 
 /// True when `count` pings from `ns` to `addr` are all answered.
 pub fn ping(ns: &str, addr: &str, count: u32) -> bool {
-    let count = count.to_string();
+    ping_with(ns, addr, count, "0.2", 2)
+}
+
+/// `ping -c count -i interval -W wait` from `ns` to `addr`: true when every echo was answered.
+pub fn ping_with(ns: &str, addr: &str, count: u32, interval: &str, wait: u32) -> bool {
+    let (count, wait) = (count.to_string(), wait.to_string());
     ns_exec(
         ns,
         "ping",
-        &["-c", &count, "-i", "0.2", "-W", "2", "-q", addr],
+        &["-c", &count, "-i", interval, "-W", &wait, "-q", addr],
     )
     .status
     .success()

@@ -12,7 +12,7 @@ use std::{net::Ipv4Addr, path::Path, process::Output, time::Duration};
 use serde_json::{Value, json};
 use vtep_tests::{
     configs::{self, fdb, text, vni, workload},
-    lab::{Capture, Lab, ip, ns_exec, ping},
+    lab::{Capture, Lab, ip, ping},
 };
 
 const ADDR_A: &str = "198.18.0.1";
@@ -108,14 +108,7 @@ fn static_neighbour(ns: &str, addr: &str, mac: &str) {
 
 /// True when `count` pings from `ns` to `addr` are all answered; quick to fail.
 fn ping_fast(ns: &str, addr: &str, count: u32) -> bool {
-    let count = count.to_string();
-    ns_exec(
-        ns,
-        "ping",
-        &["-c", &count, "-i", "0.2", "-W", "1", "-q", addr],
-    )
-    .status
-    .success()
+    vtep_tests::lab::ping_with(ns, addr, count, "0.2", 1)
 }
 
 /// Outer destination, UDP destination port, VNI and inner destination MAC of a captured

@@ -34,8 +34,8 @@ use vtep_common::{
 use vtep_tests::fixture::{
     Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, PORT_LEGACY, REMOTE_IP, REMOTE_WL_MAC, SLOT,
     TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, TTL, UL_MAC, UNRESOLVED_IP, UNRESOLVED_WL_MAC,
-    UNROUTABLE_WL_MAC, VNI, WL0_MAC, WL1_MAC, cache_next_hop, config, load, load_standard,
-    test_run,
+    UNROUTABLE_WL_MAC, VNI, WL0_MAC, WL1_MAC, cache_next_hop, config, load, load_changed,
+    load_standard, test_run,
 };
 use vtep_tests::packet::{
     BROADCAST, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IP_DF, IP_MF, IPPROTO_TCP, IPPROTO_UDP, Ipv4, Mac,
@@ -1253,9 +1253,9 @@ fn a_known_entry_is_not_rewritten_per_packet_only_refreshed_when_stale() {
 fn maxaddress_caps_learning_counts_refusals_and_keeps_existing_flows() {
     let fx = Fixture::new();
     fx.run(|| {
-        let mut table = fx.table(VNI, PORT_IANA, TTL);
-        table.max_learned = 10;
-        let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
+        let mut dp = load_changed(&fx, |table| {
+            table.max_learned = 10;
+        });
         // A MAC flood: 100,000 random unicast sources (deterministic, for a reproducible run;
         // distinct, as a 64-bit xorshift does not repeat this soon).
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -1294,10 +1294,8 @@ fn maxaddress_caps_learning_counts_refusals_and_keeps_existing_flows() {
 fn ports_vtep_does_not_know_are_learned_from_known_ones_nothing() {
     let fx = Fixture::new();
     fx.run(|| {
-        let mut table = fx.table(VNI, PORT_IANA, TTL);
         // port1 as an adopted port: vtep does not know who is behind it.
-        table.ports[1].mac = None;
-        let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
+        let mut dp = load_changed(&fx, |table| table.ports[1].mac = None);
         let behind_port1: Mac = [0x02, 0x00, 0x00, 0x00, 0x0a, 0x01];
         let frame = eth(
             REMOTE_WL_MAC,
@@ -1335,10 +1333,10 @@ fn ports_vtep_does_not_know_are_learned_from_known_ones_nothing() {
 fn learning_off_learns_nothing() {
     let fx = Fixture::new();
     fx.run(|| {
-        let mut table = fx.table(VNI, PORT_IANA, TTL);
-        table.learning = false;
-        table.ports[1].mac = None;
-        let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
+        let mut dp = load_changed(&fx, |table| {
+            table.learning = false;
+            table.ports[1].mac = None;
+        });
         let (pkt, inner) = vxlan_from(REMOTE_IP, ROAMING_MAC);
         check_decap(&mut dp, &fx, &pkt, &inner);
         let frame = eth(REMOTE_WL_MAC, ROAMING_MAC, ETH_P_IP, &inner[14..]);
@@ -1364,9 +1362,9 @@ fn miss_events(dp: &mut Datapath) -> Vec<vtep::monitor::Event> {
 fn l2miss_reports_an_unknown_unicast_mac_once_per_second() {
     let fx = Fixture::new();
     fx.run(|| {
-        let mut table = fx.table(VNI, PORT_IANA, TTL);
-        table.flags = VNI_F_L2MISS;
-        let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
+        let mut dp = load_changed(&fx, |table| {
+            table.flags = VNI_F_L2MISS;
+        });
         let frame = wl0_udp_frame(UNKNOWN_MAC, 1000);
         for _ in 0..5 {
             test_run(&mut dp, PROG_PORT, fx.port0, &frame);
@@ -1432,10 +1430,10 @@ fn l2miss_off_reports_nothing() {
 
 /// The standard table with the proxy on (and `extra` flags), knowing REMOTE_WL_IP.
 fn load_proxy(fx: &Fixture, extra: u32) -> Datapath {
-    let mut table = fx.table(VNI, PORT_IANA, TTL);
-    table.flags = VNI_F_PROXY | extra;
-    table.neighbours = vec![(REMOTE_WL_IP.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
-    load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table])
+    load_changed(fx, |table| {
+        table.flags = VNI_F_PROXY | extra;
+        table.neighbours = vec![(REMOTE_WL_IP.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
+    })
 }
 
 /// WL0 asking, by broadcast, who has `target`.
@@ -1559,9 +1557,9 @@ fn proxy_learns_addresses_from_arp_in_decapsulated_frames() {
 fn without_proxy_requests_are_flooded_even_for_known_addresses() {
     let fx = Fixture::new();
     fx.run(|| {
-        let mut table = fx.table(VNI, PORT_IANA, TTL);
-        table.neighbours = vec![(REMOTE_WL_IP.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
-        let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
+        let mut dp = load_changed(&fx, |table| {
+            table.neighbours = vec![(REMOTE_WL_IP.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
+        });
         let before = Counters::read(&mut dp);
         test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_request(REMOTE_WL_IP));
         let after = Counters::read(&mut dp);
@@ -1600,10 +1598,10 @@ fn wl0_solicit(target: Ipv6Addr) -> Vec<u8> {
 fn proxy_answers_a_neighbour_solicitation_for_a_known_ipv6_address() {
     let fx = Fixture::new();
     fx.run(|| {
-        let mut table = fx.table(VNI, PORT_IANA, TTL);
-        table.flags = VNI_F_PROXY;
-        table.neighbours = vec![(REMOTE_WL_IP6.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
-        let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
+        let mut dp = load_changed(&fx, |table| {
+            table.flags = VNI_F_PROXY;
+            table.neighbours = vec![(REMOTE_WL_IP6.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
+        });
         let ul_sent = fx.tx_packets("ul0");
 
         let run = test_run(&mut dp, PROG_PORT, fx.port0, &wl0_solicit(REMOTE_WL_IP6));
@@ -1643,9 +1641,9 @@ fn proxy_answers_a_neighbour_solicitation_for_a_known_ipv6_address() {
 fn proxy_learns_ipv6_addresses_from_decapsulated_advertisements() {
     let fx = Fixture::new();
     fx.run(|| {
-        let mut table = fx.table(VNI, PORT_IANA, TTL);
-        table.flags = VNI_F_PROXY;
-        let mut dp = load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table]);
+        let mut dp = load_changed(&fx, |table| {
+            table.flags = VNI_F_PROXY;
+        });
         let roaming = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x77);
         let advert = nd_frame(
             136,
@@ -1675,15 +1673,15 @@ const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
 
 /// The standard table with broadcast and unknown unicast going to GROUP instead of REMOTE_IP.
 fn load_group(fx: &Fixture) -> Datapath {
-    let mut table = fx.table(VNI, PORT_IANA, TTL);
-    table.remotes.clear();
-    table.group = Some(Group {
-        ip: GROUP,
-        ttl: 1,
-        ifindex: fx.ul0,
-        smac: vtep::mac::Mac(UL_MAC),
-    });
-    load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table])
+    load_changed(fx, |table| {
+        table.remotes.clear();
+        table.group = Some(Group {
+            ip: GROUP,
+            ttl: 1,
+            ifindex: fx.ul0,
+            smac: vtep::mac::Mac(UL_MAC),
+        });
+    })
 }
 
 /// A VXLAN packet from the remote VTEP to multicast group `group`, carrying `inner`.

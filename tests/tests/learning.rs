@@ -74,14 +74,7 @@ fn to_host(lab: &Lab, i: usize) -> u64 {
 }
 
 fn ping_quick(ns: &str, addr: &str, count: u32) -> bool {
-    let count = count.to_string();
-    vtep_tests::lab::ns_exec(
-        ns,
-        "ping",
-        &["-c", &count, "-i", "0.05", "-W", "2", "-q", addr],
-    )
-    .status
-    .success()
+    vtep_tests::lab::ping_with(ns, addr, count, "0.05", 2)
 }
 
 #[test]
@@ -289,29 +282,12 @@ fn vtep_monitor_prints_an_l2miss_once_per_second_per_mac() {
         "nud",
         "permanent",
     ]);
-    let monitor = std::process::Command::new(vtep_tests::lab::vtep_bin())
-        .args(["--netns", &a, "monitor", "-n", &name_a, "-j"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("vtep monitor");
-    // Give it time to open the ring buffer: events before that are read all the same (the
-    // ring keeps them), this only keeps the timing below honest.
-    std::thread::sleep(Duration::from_millis(300));
+    let monitor = start_monitor(&a, &name_a);
     let _ = ping_quick(&w0, "192.0.2.99", 5);
     std::thread::sleep(Duration::from_millis(1200));
     let _ = ping_quick(&w0, "192.0.2.99", 1);
     std::thread::sleep(Duration::from_millis(300));
-    // It runs until stopped; every line it printed is flushed already.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(monitor.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("stopping vtep monitor");
-    let out = monitor.wait_with_output().expect("monitor output");
-    let lines: Vec<Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let lines = stop_monitor(monitor);
     assert_eq!(lines.len(), 2, "{lines:?}");
     for l in &lines {
         assert_eq!(l["event"], "l2miss", "{l}");
@@ -323,7 +299,8 @@ fn vtep_monitor_prints_an_l2miss_once_per_second_per_mac() {
 }
 
 /// Starts `vtep monitor -j` against instance `name` on `host`; `stop_monitor` returns its
-/// events.
+/// events. Waits for it to open the ring buffer: events before that are read all the same (the
+/// ring keeps them), this only keeps the tests' timing honest.
 fn start_monitor(host: &str, name: &str) -> std::process::Child {
     let child = std::process::Command::new(vtep_tests::lab::vtep_bin())
         .args(["--netns", host, "monitor", "-n", name, "-j"])
@@ -334,6 +311,8 @@ fn start_monitor(host: &str, name: &str) -> std::process::Child {
     child
 }
 
+/// Stops a monitor (it runs until stopped; every line it printed is flushed already) and parses
+/// its output.
 fn stop_monitor(child: std::process::Child) -> Vec<Value> {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),

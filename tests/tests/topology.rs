@@ -48,14 +48,7 @@ fn header(name: &str, underlay_extra: &str) -> String {
 
 /// `ping -c count -i interval` from `ns`; true when every echo was answered.
 fn ping_n(ns: &str, addr: &str, count: u32, interval: &str) -> bool {
-    let count = count.to_string();
-    ns_exec(
-        ns,
-        "ping",
-        &["-c", &count, "-i", interval, "-W", "2", "-q", addr],
-    )
-    .status
-    .success()
+    vtep_tests::lab::ping_with(ns, addr, count, interval, 2)
 }
 
 /// Asserts that 2 pings of `size` bytes of IP packet with DF set (no fragmentation anywhere)

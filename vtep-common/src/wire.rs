@@ -11,6 +11,7 @@ pub const DSTPORT_LEGACY: u16 = 8472;
 
 pub const ETH_LEN: usize = 14;
 pub const IPV4_LEN: usize = 20;
+pub const IPV6_LEN: usize = 40;
 pub const UDP_LEN: usize = 8;
 pub const VXLAN_LEN: usize = 8;
 /// Bytes VXLAN over IPv4 adds to an Ethernet frame: outer IPv4 + UDP + VXLAN + the inner
@@ -25,6 +26,9 @@ pub const ETH_P_ARP: u16 = 0x0806;
 /// An Ethernet/IPv4 ARP packet: hardware type, protocol type, lengths, operation, then sender
 /// and target hardware and protocol addresses.
 pub const ARP_LEN: usize = 28;
+/// The fixed start of an Ethernet/IPv4 ARP packet: hardware type 1, protocol type 0x0800,
+/// address lengths 6 and 4.
+pub const ARP_ETH_IPV4: [u8; 6] = [0, 1, 8, 0, 6, 4];
 pub const ARP_OP_REQUEST: u16 = 1;
 pub const ARP_OP_REPLY: u16 = 2;
 pub const IPPROTO_UDP: u8 = 17;

@@ -2,13 +2,17 @@
 //! knows (`NEIGH`) are answered on the host and never flooded; the table learns from ARP in
 //! decapsulated frames. Only Ethernet/IPv4 ARP is touched.
 
-use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, programs::TcContext};
+use aya_ebpf::programs::TcContext;
 use vtep_common::{
-    maps::{FDB_F_LEARNED, FDB_REFRESH_S, NeighEntry, NeighKey},
-    wire::{ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ETH_LEN},
+    maps::NeighKey,
+    wire::{ARP_ETH_IPV4, ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ETH_LEN},
 };
 
-use crate::{maps::NEIGH, parse::ptr_at};
+use crate::{
+    learn,
+    maps::NEIGH,
+    parse::{is_group_mac, ptr_at},
+};
 
 /// The fields of an Ethernet/IPv4 ARP packet vtep reads.
 pub struct Arp {
@@ -22,8 +26,7 @@ pub struct Arp {
 #[inline(always)]
 pub fn parse(ctx: &TcContext, offset: usize) -> Option<Arp> {
     let a = unsafe { &*ptr_at::<[u8; ARP_LEN]>(ctx, offset)? };
-    // htype 1 (Ethernet), ptype 0x0800, hlen 6, plen 4.
-    if a[0..6] != [0, 1, 8, 0, 6, 4] {
+    if a[0..6] != ARP_ETH_IPV4 {
         return None;
     }
     let mut arp = Arp {
@@ -57,7 +60,7 @@ pub fn rewrite_as_reply(ctx: &TcContext, arp: &Arp, mac: &[u8; 6]) -> bool {
     f[0..6].copy_from_slice(&arp.sha);
     f[6..12].copy_from_slice(mac);
     f[12..14].copy_from_slice(&[0x08, 0x06]);
-    f[14..20].copy_from_slice(&[0, 1, 8, 0, 6, 4]);
+    f[14..20].copy_from_slice(&ARP_ETH_IPV4);
     f[20..22].copy_from_slice(&ARP_OP_REPLY.to_be_bytes());
     f[22..28].copy_from_slice(mac);
     f[28..32].copy_from_slice(&arp.tpa);
@@ -70,40 +73,14 @@ pub fn rewrite_as_reply(ctx: &TcContext, arp: &Arp, mac: &[u8; 6]) -> bool {
     true
 }
 
-/// Learns the sender of `arp` (a request or a reply from a remote workload) in VNI `vni`. Static
-/// entries are never changed; a learned one is rewritten only when its MAC changed or its stamp
-/// is a second old.
+/// Learns the sender of `arp` (a request or a reply from a remote workload) in VNI `vni`.
 #[inline(always)]
 pub fn learn_sender(vni: u32, arp: &Arp) {
     if (arp.op != ARP_OP_REQUEST && arp.op != ARP_OP_REPLY)
         || arp.spa == [0; 4]
-        || arp.sha[0] & 1 != 0
+        || is_group_mac(&arp.sha)
     {
         return;
     }
-    let key = NeighKey { vni, ip: arp.spa };
-    let now = (unsafe { bpf_ktime_get_coarse_ns() } / 1_000_000_000) as u32;
-    if let Some(existing) = NEIGH.get_ptr_mut(key) {
-        let existing = unsafe { &mut *existing };
-        if existing.flags & FDB_F_LEARNED == 0 {
-            return;
-        }
-        if existing.mac == arp.sha {
-            if now.wrapping_sub(existing.seen) >= FDB_REFRESH_S {
-                existing.seen = now;
-            }
-            return;
-        }
-    }
-    // New or moved: the whole entry at once. A full table refuses it (the request floods).
-    let _ = NEIGH.insert(
-        key,
-        NeighEntry {
-            mac: arp.sha,
-            _pad: [0; 2],
-            flags: FDB_F_LEARNED,
-            seen: now,
-        },
-        0,
-    );
+    learn::learn_address(&NEIGH, NeighKey { vni, ip: arp.spa }, &arp.sha);
 }

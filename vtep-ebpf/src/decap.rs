@@ -130,7 +130,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     if vcfg.flags & VNI_F_LEARN != 0 && sender != cfg.local_ip {
         let mut src = [0u8; 6];
         src.copy_from_slice(&inner_eth[6..12]);
-        learn::learn(vni, vcfg, &src, Station::Remote(sender));
+        learn::learn(vni, || Some(vcfg), &src, Station::Remote(sender));
     }
     let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
     // The proxy learns only where the VNI learns (and ages what it learned).

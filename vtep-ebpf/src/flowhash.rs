@@ -6,14 +6,13 @@
 use aya_ebpf::programs::TcContext;
 use vtep_common::{
     flow::{SEED, finish, mix},
-    wire::{ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, IPV4_LEN},
+    wire::{ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, IPV4_LEN, IPV6_LEN},
 };
 
 use crate::parse::ptr_at;
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_SCTP: u8 = 132;
-const IPV6_LEN: usize = 40;
 
 /// The flow hash of the frame starting at offset 0, whose Ethernet header is `eth`.
 #[inline(always)]

@@ -1,12 +1,13 @@
-//! MAC learning: a frame's source MAC teaches where that station is, a remote VTEP (from
+//! Learning from traffic. Stations (`FDB`): a frame's source MAC teaches where that station is, a remote VTEP (from
 //! decapsulated frames) or a local port (from ports with `PORT_F_LEARN`). Static entries are
 //! never touched. A known, unmoved entry is rewritten at most once every `FDB_REFRESH_S`
 //! (its `seen` stamp, for ageing in userspace), so steady traffic does not write the map per
 //! packet; a moved entry is replaced whole, so readers see the old or the new one, never a mix.
+//! Overlay addresses of the proxy (`NEIGH`, `NEIGH6`) follow the same rules.
 
-use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
+use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, maps::HashMap};
 use vtep_common::maps::{
-    FDB_F_LEARNED, FDB_LOCAL, FDB_REFRESH_S, FDB_REMOTE, FdbEntry, FdbKey, VniConfig,
+    FDB_F_LEARNED, FDB_LOCAL, FDB_REFRESH_S, FDB_REMOTE, FdbEntry, FdbKey, NeighEntry, VniConfig,
 };
 
 use crate::{
@@ -25,9 +26,15 @@ pub enum Station {
     Port { ifindex: u32, port_flags: u32 },
 }
 
-/// Learns that `mac` in VNI `vni` (configured as `vcfg`) is at `station`.
+/// Learns that `mac` in VNI `vni` is at `station`. `vni_config` gives the VNI's configuration;
+/// it is only needed, and only called, when a new entry is to be learned.
 #[inline(always)]
-pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
+pub fn learn<'a>(
+    vni: u32,
+    vni_config: impl FnOnce() -> Option<&'a VniConfig>,
+    mac: &[u8; 6],
+    station: Station,
+) {
     // Group addresses are destinations only, and an all-zero source is no station; nor is a
     // VTEP address that no unicast packet can go back to (a forged outer source).
     if is_group_mac(mac) || *mac == [0; 6] {
@@ -62,6 +69,9 @@ pub fn learn(vni: u32, vcfg: &VniConfig, mac: &[u8; 6], station: Station) {
         return;
     }
     let now = now_secs();
+    let Some(vcfg) = vni_config() else {
+        return;
+    };
     let Some(count) = LEARNED.get_ptr_mut(vcfg.stats_slot) else {
         return;
     };
@@ -141,6 +151,37 @@ fn entry(station: Station, now: u32) -> FdbEntry {
             seen: now,
         },
     }
+}
+
+/// Learns that overlay address `key` of the proxy's table `table` (`NEIGH` or `NEIGH6`) is at
+/// `mac`, with the same rules as stations: static entries are never changed, a known one is
+/// rewritten only when its MAC changed (whole, by an update) or its stamp is a second old.
+#[inline(always)]
+pub fn learn_address<K>(table: &HashMap<K, NeighEntry>, key: K, mac: &[u8; 6]) {
+    if let Some(existing) = table.get_ptr_mut(&key) {
+        let existing = unsafe { &mut *existing };
+        if existing.flags & FDB_F_LEARNED == 0 {
+            return;
+        }
+        if existing.mac == *mac {
+            let now = now_secs();
+            if now.wrapping_sub(existing.seen) >= FDB_REFRESH_S {
+                existing.seen = now;
+            }
+            return;
+        }
+    }
+    // New or moved. A full table refuses it (the address stays unknown and its requests flood).
+    let _ = table.insert(
+        key,
+        NeighEntry {
+            mac: *mac,
+            _pad: [0; 2],
+            flags: FDB_F_LEARNED,
+            seen: now_secs(),
+        },
+        0,
+    );
 }
 
 /// Seconds of the kernel's monotonic clock (coarse: a tick's resolution is plenty here).

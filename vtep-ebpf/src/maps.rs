@@ -107,7 +107,8 @@ pub enum Traffic {
     Decap,
     Local,
     Flood,
-    ArpReply,
+    /// An ARP request or neighbour solicitation answered on the host.
+    ProxyReply,
 }
 
 /// Adds one packet of `bytes` to the `what` counters of stats slot `slot`.
@@ -133,6 +134,6 @@ pub fn count_traffic(slot: u32, what: Traffic, bytes: u32) {
             stats.local_bytes += bytes;
         }
         Traffic::Flood => stats.flood_packets += 1,
-        Traffic::ArpReply => stats.arp_replies += 1,
+        Traffic::ProxyReply => stats.arp_replies += 1,
     }
 }

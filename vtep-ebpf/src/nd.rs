@@ -3,18 +3,18 @@
 //! advertisement (RFC 4861) and never flooded; the table learns from advertisements in
 //! decapsulated frames. Duplicate address detection (an unspecified source) is never answered.
 
-use aya_ebpf::{
-    helpers::{bpf_ktime_get_coarse_ns, bpf_skb_change_tail},
-    programs::TcContext,
-};
+use aya_ebpf::{helpers::bpf_skb_change_tail, programs::TcContext};
 use vtep_common::{
-    maps::{FDB_F_LEARNED, FDB_REFRESH_S, Neigh6Key, NeighEntry},
-    wire::ETH_LEN,
+    maps::Neigh6Key,
+    wire::{ETH_LEN, IPV6_LEN},
 };
 
-use crate::{csum, maps::NEIGH6, parse::ptr_at};
+use crate::{
+    csum, learn,
+    maps::NEIGH6,
+    parse::{is_group_mac, ptr_at},
+};
 
-const IPV6_LEN: usize = 40;
 const IPPROTO_ICMPV6: u8 = 58;
 const ND_SOLICIT: u8 = 135;
 const ND_ADVERT: u8 = 136;
@@ -111,31 +111,8 @@ pub fn rewrite_as_advert(ctx: &TcContext, nd: &Nd, requester: &[u8; 6], mac: &[u
 /// as `arp::learn_sender` does for ARP.
 #[inline(always)]
 pub fn learn_advert(vni: u32, nd: &Nd, mac: &[u8; 6]) {
-    if nd.kind != ND_ADVERT || mac[0] & 1 != 0 || nd.target[0] == 0xff {
+    if nd.kind != ND_ADVERT || is_group_mac(mac) || nd.target[0] == 0xff {
         return;
     }
-    let key = Neigh6Key { vni, ip: nd.target };
-    let now = (unsafe { bpf_ktime_get_coarse_ns() } / 1_000_000_000) as u32;
-    if let Some(existing) = NEIGH6.get_ptr_mut(key) {
-        let existing = unsafe { &mut *existing };
-        if existing.flags & FDB_F_LEARNED == 0 {
-            return;
-        }
-        if existing.mac == *mac {
-            if now.wrapping_sub(existing.seen) >= FDB_REFRESH_S {
-                existing.seen = now;
-            }
-            return;
-        }
-    }
-    let _ = NEIGH6.insert(
-        key,
-        NeighEntry {
-            mac: *mac,
-            _pad: [0; 2],
-            flags: FDB_F_LEARNED,
-            seen: now,
-        },
-        0,
-    );
+    learn::learn_address(&NEIGH6, Neigh6Key { vni, ip: nd.target }, mac);
 }

@@ -99,14 +99,11 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
 /// ports of VNIs that learn.
 #[inline(always)]
 fn learn_source(port: &PortConfig, ifindex: u32, eth: &[u8; ETH_LEN]) {
-    let Some(vcfg) = (unsafe { VNIS.get(port.vni) }) else {
-        return;
-    };
     let mut src = [0u8; 6];
     src.copy_from_slice(&eth[6..12]);
     learn::learn(
         port.vni,
-        vcfg,
+        || unsafe { VNIS.get(port.vni) },
         &src,
         Station::Port {
             ifindex,
@@ -141,7 +138,7 @@ fn try_flood(ctx: &TcContext) -> Result<i32, DropReason> {
             if !arp::rewrite_as_reply(ctx, &request, &mac) {
                 return Err(DropReason::FrameTruncated);
             }
-            count_traffic(port.stats_slot, Traffic::ArpReply, ctx.len());
+            count_traffic(port.stats_slot, Traffic::ProxyReply, ctx.len());
             // Back out of the port it came in, to the workload that asked.
             return Ok(xmit::redirect(ifindex));
         }
@@ -170,7 +167,7 @@ fn try_flood(ctx: &TcContext) -> Result<i32, DropReason> {
         if !nd::rewrite_as_advert(ctx, &solicit, &requester, &mac) {
             return Err(DropReason::FrameTruncated);
         }
-        count_traffic(port.stats_slot, Traffic::ArpReply, ctx.len());
+        count_traffic(port.stats_slot, Traffic::ProxyReply, ctx.len());
         return Ok(xmit::redirect(ifindex));
     }
     if !is_group_mac(&dst) && vcfg.flags & VNI_F_L2MISS != 0 {

@@ -9,8 +9,9 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
+use aya::{Pod, maps::MapData};
 use tracing::debug;
-use vtep_common::maps::{FDB_F_LEARNED, FdbKey, Neigh6Key, NeighKey};
+use vtep_common::maps::FDB_F_LEARNED;
 
 use crate::{clock, loader::Datapath};
 
@@ -69,7 +70,7 @@ impl Ager {
         Ok(())
     }
 
-    /// Whether a proxy entry of `vni` with `flags` and stamp `seen` is learned and too old.
+    /// Whether an entry of `vni` with `flags` and stamp `seen` is learned and too old.
     fn expired(&self, vni: u32, flags: u32, seen: u32, now: u32) -> bool {
         flags & FDB_F_LEARNED != 0
             && self
@@ -82,68 +83,29 @@ impl Ager {
     /// counts.
     pub fn sweep(&self, dp: &mut Datapath) -> Result<Sweep> {
         let now = clock::monotonic_secs();
-        let mut expired: Vec<FdbKey> = Vec::new();
         let mut learned: HashMap<u32, u64> =
             self.vnis.values().map(|v| (v.stats_slot, 0)).collect();
-        {
-            let fdb = dp.fdb()?;
-            for item in fdb.iter() {
-                let (key, entry) = item.context("reading the FDB")?;
-                if entry.flags & FDB_F_LEARNED == 0 {
-                    continue;
-                }
-                let Some(vni) = self.vnis.get(&key.vni) else {
-                    continue;
-                };
-                if now.wrapping_sub(entry.seen) > vni.ageing {
-                    expired.push(key);
-                } else {
-                    *learned.entry(vni.stats_slot).or_default() += 1;
-                }
+        let mut removed = remove_where(dp.fdb()?, |key, entry| {
+            if self.expired(key.vni, entry.flags, entry.seen, now) {
+                return true;
             }
-        }
-        let mut fdb = dp.fdb()?;
-        let mut removed = 0;
-        for key in &expired {
-            // Gone already (a `vtep fdb del`) is fine. Traffic that refreshed the entry since it
-            // was read loses it here and learns it again on its next frame.
-            if fdb.remove(key).is_ok() {
-                removed += 1;
+            if entry.flags & FDB_F_LEARNED != 0
+                && let Some(vni) = self.vnis.get(&key.vni)
+            {
+                *learned.entry(vni.stats_slot).or_default() += 1;
             }
-        }
-        // Learned ARP proxy entries age with their VNI's FDB entries.
-        let mut stale_neigh: Vec<NeighKey> = Vec::new();
-        {
-            let neigh = dp.neigh()?;
-            for item in neigh.iter() {
-                let (key, entry) = item.context("reading the neighbour table")?;
-                if self.expired(key.vni, entry.flags, entry.seen, now) {
-                    stale_neigh.push(key);
-                }
-            }
-        }
-        let mut neigh = dp.neigh()?;
-        for key in &stale_neigh {
-            if neigh.remove(key).is_ok() {
-                removed += 1;
-            }
-        }
-        let mut stale_neigh6: Vec<Neigh6Key> = Vec::new();
-        {
-            let neigh6 = dp.neigh6()?;
-            for item in neigh6.iter() {
-                let (key, entry) = item.context("reading the IPv6 neighbour table")?;
-                if self.expired(key.vni, entry.flags, entry.seen, now) {
-                    stale_neigh6.push(key);
-                }
-            }
-        }
-        let mut neigh6 = dp.neigh6()?;
-        for key in &stale_neigh6 {
-            if neigh6.remove(key).is_ok() {
-                removed += 1;
-            }
-        }
+            false
+        })
+        .context("ageing the FDB")?;
+        // Learned proxy entries age with their VNI's FDB entries.
+        removed += remove_where(dp.neigh()?, |key, e| {
+            self.expired(key.vni, e.flags, e.seen, now)
+        })
+        .context("ageing the neighbour table")?;
+        removed += remove_where(dp.neigh6()?, |key, e| {
+            self.expired(key.vni, e.flags, e.seen, now)
+        })
+        .context("ageing the IPv6 neighbour table")?;
         let mut counts = dp.learned()?;
         for (slot, n) in &learned {
             counts
@@ -152,4 +114,21 @@ impl Ager {
         }
         Ok(Sweep { removed, learned })
     }
+}
+
+/// Removes the entries of `table` that `expired` picks; returns how many it removed. Gone
+/// already (a `vtep fdb del`) is fine; an entry traffic refreshed after it was read is lost here
+/// and learned again on its next frame.
+fn remove_where<K: Pod, V: Pod>(
+    mut table: aya::maps::HashMap<&mut MapData, K, V>,
+    mut expired: impl FnMut(&K, &V) -> bool,
+) -> Result<usize> {
+    let mut stale = Vec::new();
+    for item in table.iter() {
+        let (key, value) = item?;
+        if expired(&key, &value) {
+            stale.push(key);
+        }
+    }
+    Ok(stale.iter().filter(|k| table.remove(k).is_ok()).count())
 }

@@ -53,14 +53,44 @@ pub struct FdbRow {
     /// Local port name, for local entries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// How an FDB or proxy entry came to be, from its `FDB_F_*` flags.
+#[derive(Debug, Serialize)]
+pub struct Provenance {
     /// "static" (never moves or ages) or "learned".
     pub state: &'static str,
-    /// "config" (made by `vtep up` from the config), "runtime" (`vtep fdb add` or `replace`) or
-    /// "learned" (the datapath, from traffic).
+    /// "config" (made by `vtep up` from the config), "runtime" (a `vtep fdb` or `vtep neigh`
+    /// command) or "learned" (the datapath, from traffic).
     pub origin: &'static str,
     /// Learned entries: seconds since traffic last confirmed the entry (within a second).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age: Option<u64>,
+}
+
+impl Provenance {
+    /// From an entry's `flags` and `seen` stamp, at monotonic second `now`.
+    pub fn of(flags: u32, seen: u32, now: u32) -> Self {
+        let learned = flags & FDB_F_LEARNED != 0;
+        Self {
+            state: if learned { "learned" } else { "static" },
+            origin: if learned {
+                "learned"
+            } else if flags & FDB_F_RUNTIME != 0 {
+                "runtime"
+            } else {
+                "config"
+            },
+            age: learned.then(|| u64::from(now.saturating_sub(seen))),
+        }
+    }
+
+    /// ` used Ns` for learned entries, as `bridge fdb show -s` says it.
+    pub fn used(&self) -> String {
+        self.age.map(|a| format!(" used {a}s")).unwrap_or_default()
+    }
 }
 
 /// Every FDB entry of instance `name`, sorted by VNI then MAC.
@@ -72,21 +102,12 @@ pub fn fdb(name: &str) -> Result<Vec<FdbRow>> {
     for item in map.iter() {
         let (key, entry) = item.context("reading FDB")?;
         let local = entry.kind == FDB_LOCAL;
-        let learned = entry.flags & FDB_F_LEARNED != 0;
         rows.push(FdbRow {
             mac: Mac(key.mac),
             vni: key.vni,
             dst: (!local).then(|| Ipv4Addr::from(entry.remote)),
             port: local.then(|| ifname(entry.ifindex)),
-            state: if learned { "learned" } else { "static" },
-            origin: if learned {
-                "learned"
-            } else if entry.flags & FDB_F_RUNTIME != 0 {
-                "runtime"
-            } else {
-                "config"
-            },
-            age: learned.then(|| u64::from(now.saturating_sub(entry.seen))),
+            provenance: Provenance::of(entry.flags, entry.seen, now),
         });
     }
     rows.sort_by_key(|r| (r.vni, r.mac.0));

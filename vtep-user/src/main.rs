@@ -250,11 +250,15 @@ async fn run(command: Command) -> Result<()> {
                         (None, Some(port)) => format!("port {port}"),
                         (None, None) => String::new(),
                     };
-                    // Like `bridge fdb show -s`: learned entries say how long ago they were used.
-                    let age = r.age.map(|a| format!(" used {a}s")).unwrap_or_default();
+                    let p = &r.provenance;
                     println!(
-                        "{} vni {} {} {} {}{age}",
-                        r.mac, r.vni, target, r.state, r.origin
+                        "{} vni {} {} {} {}{}",
+                        r.mac,
+                        r.vni,
+                        target,
+                        p.state,
+                        p.origin,
+                        p.used()
                     );
                 }
             }
@@ -296,10 +300,15 @@ async fn run(command: Command) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 for r in rows {
-                    let age = r.age.map(|a| format!(" used {a}s")).unwrap_or_default();
+                    let p = &r.provenance;
                     println!(
-                        "{} vni {} lladdr {} {} {}{age}",
-                        r.ip, r.vni, r.lladdr, r.state, r.origin
+                        "{} vni {} lladdr {} {} {}{}",
+                        r.ip,
+                        r.vni,
+                        r.lladdr,
+                        p.state,
+                        p.origin,
+                        p.used()
                     );
                 }
             }

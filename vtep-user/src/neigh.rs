@@ -16,7 +16,7 @@ use crate::{
     args, clock,
     config::{check_mac, invalid, is_station_address},
     instance,
-    live::{self, open},
+    live::{self, Provenance, open},
     mac::Mac,
 };
 
@@ -142,12 +142,8 @@ pub struct NeighRow {
     pub ip: IpAddr,
     pub vni: u32,
     pub lladdr: Mac,
-    /// "static" or "learned".
-    pub state: &'static str,
-    /// "config", "runtime" or "learned".
-    pub origin: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub age: Option<u64>,
+    #[serde(flatten)]
+    pub provenance: Provenance,
 }
 
 /// Every entry of instance `name` (IPv4, then IPv6), sorted by VNI then address.
@@ -170,20 +166,11 @@ pub fn show(name: &str) -> Result<Vec<NeighRow>> {
 }
 
 fn row(ip: IpAddr, vni: u32, e: &NeighEntry, now: u32) -> NeighRow {
-    let learned = e.flags & FDB_F_LEARNED != 0;
     NeighRow {
         ip,
         vni,
         lladdr: Mac(e.mac),
-        state: if learned { "learned" } else { "static" },
-        origin: if learned {
-            "learned"
-        } else if e.flags & FDB_F_RUNTIME != 0 {
-            "runtime"
-        } else {
-            "config"
-        },
-        age: learned.then(|| u64::from(now.saturating_sub(e.seen))),
+        provenance: Provenance::of(e.flags, e.seen, now),
     }
 }
 
