@@ -26,7 +26,7 @@ use vtep_common::{
     drop::DropReason,
     flow,
     maps::{
-        FDB_F_LEARNED, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, NeighKey, VNI_F_L2MISS,
+        FDB_F_LEARNED, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, ProxyKey, VNI_F_L2MISS,
         VNI_F_L3MISS, VNI_F_PROXY, VniStats,
     },
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
@@ -1027,7 +1027,7 @@ fn encap_non_ip_to_an_unresolved_neighbour_drops_without_counting_it_sent() {
     fx.run(|| {
         let mut dp = load_standard(&fx);
         // A non-IP frame cannot wait for the neighbour in the kernel (bpf_redirect_neigh takes
-        // only IPv4 skbs), so it is dropped as no_neigh. It was not sent, so encap_packets must
+        // only IPv4 skbs), so it is dropped as nexthop_unresolved. It was not sent, so encap_packets must
         // not count it.
         let frame = eth(
             UNRESOLVED_WL_MAC,
@@ -1035,7 +1035,7 @@ fn encap_non_ip_to_an_unresolved_neighbour_drops_without_counting_it_sent() {
             ETH_P_ARP,
             &arp_request(WL0_MAC, WL0_IP, REMOTE_WL_IP),
         );
-        check_port_refuses(&mut dp, fx.port0, &frame, DropReason::NoNeigh);
+        check_port_refuses(&mut dp, fx.port0, &frame, DropReason::NexthopUnresolved);
     });
 }
 
@@ -1465,7 +1465,7 @@ fn proxy_answers_a_request_for_a_known_address_on_the_host() {
         );
         assert_eq!(run.out, want, "the reply, exactly");
         let after = Counters::read(&mut dp);
-        assert_eq!(after.stats.arp_replies, before.stats.arp_replies + 1);
+        assert_eq!(after.stats.proxy_replies, before.stats.proxy_replies + 1);
         assert_eq!(
             after.stats.flood_packets, before.stats.flood_packets,
             "not flooded"
@@ -1490,7 +1490,7 @@ fn proxy_floods_unknown_and_gratuitous_requests_and_reports_l3miss() {
         assert_eq!(run.verdict, TC_ACT_SHOT, "consumed by the flood");
         let after = Counters::read(&mut dp);
         assert_eq!(after.stats.flood_packets, before.stats.flood_packets + 1);
-        assert_eq!(after.stats.arp_replies, before.stats.arp_replies);
+        assert_eq!(after.stats.proxy_replies, before.stats.proxy_replies);
         let events = miss_events(&mut dp);
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!((events[0].event, events[0].ip), ("l3miss", Some(unknown)));
@@ -1506,7 +1506,7 @@ fn proxy_floods_unknown_and_gratuitous_requests_and_reports_l3miss() {
         let before = Counters::read(&mut dp);
         test_run(&mut dp, PROG_PORT, fx.port0, &garp);
         let after = Counters::read(&mut dp);
-        assert_eq!(after.stats.arp_replies, before.stats.arp_replies);
+        assert_eq!(after.stats.proxy_replies, before.stats.proxy_replies);
         assert_eq!(after.stats.flood_packets, before.stats.flood_packets + 1);
         assert!(
             miss_events(&mut dp).is_empty(),
@@ -1534,7 +1534,7 @@ fn proxy_learns_addresses_from_arp_in_decapsulated_frames() {
             .neigh()
             .unwrap()
             .get(
-                &NeighKey {
+                &ProxyKey {
                     vni: VNI,
                     ip: roaming_ip.octets(),
                 },
@@ -1564,7 +1564,7 @@ fn without_proxy_requests_are_flooded_even_for_known_addresses() {
         test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_request(REMOTE_WL_IP));
         let after = Counters::read(&mut dp);
         assert_eq!(after.stats.flood_packets, before.stats.flood_packets + 1);
-        assert_eq!(after.stats.arp_replies, 0);
+        assert_eq!(after.stats.proxy_replies, 0);
     });
 }
 
@@ -1621,7 +1621,7 @@ fn proxy_answers_a_neighbour_solicitation_for_a_known_ipv6_address() {
             run.out, want,
             "the advertisement, exactly (checksum included)"
         );
-        assert_eq!(Counters::read(&mut dp).stats.arp_replies, 1);
+        assert_eq!(Counters::read(&mut dp).stats.proxy_replies, 1);
         assert_eq!(fx.tx_packets("ul0"), ul_sent, "nothing left the host");
 
         // Unknown targets and duplicate address detection (unspecified source) are flooded.
@@ -1632,7 +1632,7 @@ fn proxy_answers_a_neighbour_solicitation_for_a_known_ipv6_address() {
         dad[22..38].fill(0);
         test_run(&mut dp, PROG_PORT, fx.port0, &dad);
         let after = Counters::read(&mut dp);
-        assert_eq!(after.stats.arp_replies, before.stats.arp_replies);
+        assert_eq!(after.stats.proxy_replies, before.stats.proxy_replies);
         assert_eq!(after.stats.flood_packets, before.stats.flood_packets + 2);
     });
 }

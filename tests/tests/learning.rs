@@ -373,7 +373,7 @@ fn arp_proxy_answers_known_addresses_on_the_host_and_reports_unknown_ones() {
     }
     let stats = lab.vtep(va).stats(&name_a);
     let v = &stats["vnis"][0];
-    assert!(v["arp_replies"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(v["proxy_replies"].as_u64().unwrap() >= 1, "{stats}");
     let answered = text(&ip(&["-n", &w0, "neigh", "show", IP[1]]).stdout);
     assert!(
         answered.contains(MAC[1]),

@@ -1,74 +1,97 @@
 //! Why the datapath dropped a packet. Each reason is an index into the per-CPU drop counters;
-//! userspace prints them by [`DropReason::name`].
+//! userspace prints them by [`DropReason::name`] and describes them by [`DropReason::help`].
+//!
+//! The list below is the only place a reason is defined: the enum, [`DropReason::ALL`], the
+//! counter array's size and the names `vtep stats` prints all come from it, so adding a reason is
+//! one entry.
 
-/// A drop reason. Stored as a `u32` index, never read out of packet bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum DropReason {
-    /// VXLAN for us, but too short to hold the VXLAN header and an inner Ethernet header.
-    VxlanTruncated = 0,
-    /// VXLAN for us with the I flag clear.
-    VxlanBadFlags = 1,
-    /// VXLAN for us with a VNI that is not configured (or configured on another UDP port).
-    UnknownVni = 2,
-    /// A decapsulated frame whose destination MAC belongs to another remote VTEP: VTEPs do not
-    /// forward overlay traffic back into the overlay.
-    DecapToRemote = 3,
-    /// A frame arrived on an interface that has the encap program but no port entry.
-    UnknownPort = 4,
-    /// A frame from a local port too short for an Ethernet header.
-    FrameTruncated = 5,
-    /// Growing the packet for the outer headers, or writing them, failed.
-    EncapFailed = 6,
-    /// Shrinking the packet to its inner frame failed.
-    DecapFailed = 7,
-    /// The kernel has no route to a remote VTEP.
-    NoRoute = 8,
-    /// The underlay neighbour of a remote VTEP is not resolved and the frame cannot wait for it
-    /// (a flood copy, or a non-IP frame). Userspace keeps remote VTEPs' neighbours resolved.
-    NoNeigh = 9,
-    /// Broadcast or unknown unicast with nowhere to go: no remote VTEP and no other local port.
-    NoFloodTarget = 10,
-    /// The kernel refused a redirect or clone (target interface gone or down).
-    RedirectFailed = 11,
-    /// The continuation program of a path (see `JUMP_*`) could not be entered: not loaded.
-    TailCallFailed = 12,
+macro_rules! drop_reasons {
+    ($( $(#[doc = $doc:literal])+ $variant:ident = $index:literal, $name:literal; )+) => {
+        /// A drop reason. Stored as a `u32` index, never read out of packet bytes.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u32)]
+        pub enum DropReason {
+            $( $(#[doc = $doc])+ $variant = $index, )+
+        }
+
+        impl DropReason {
+            /// Every reason, in index order.
+            pub const ALL: [DropReason; [$($name),+].len()] = [$(Self::$variant),+];
+            /// How many reasons there are: the size of the `DROPS` counter array.
+            pub const COUNT: u32 = Self::ALL.len() as u32;
+
+            /// The name `vtep stats` prints (snake case, stable).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $name, )+
+                }
+            }
+
+            /// One sentence saying when the datapath drops for this reason (its doc comment).
+            pub const fn help(self) -> &'static str {
+                match self {
+                    $( Self::$variant => concat!($($doc),+), )+
+                }
+            }
+        }
+    };
 }
 
-impl DropReason {
-    pub const COUNT: u32 = 13;
-    pub const ALL: [DropReason; Self::COUNT as usize] = [
-        Self::VxlanTruncated,
-        Self::VxlanBadFlags,
-        Self::UnknownVni,
-        Self::DecapToRemote,
-        Self::UnknownPort,
-        Self::FrameTruncated,
-        Self::EncapFailed,
-        Self::DecapFailed,
-        Self::NoRoute,
-        Self::NoNeigh,
-        Self::NoFloodTarget,
-        Self::RedirectFailed,
-        Self::TailCallFailed,
-    ];
+drop_reasons! {
+    /// VXLAN for us, but too short to hold the VXLAN header and an inner Ethernet header.
+    VxlanTruncated = 0, "vxlan_truncated";
+    /// VXLAN for us with the I flag clear.
+    VxlanBadFlags = 1, "vxlan_bad_flags";
+    /// VXLAN for us with a VNI that is not configured (or configured on another UDP port).
+    UnknownVni = 2, "unknown_vni";
+    /// A decapsulated frame whose destination MAC belongs to another remote VTEP: VTEPs do not
+    /// forward overlay traffic back into the overlay.
+    DecapToRemote = 3, "decap_to_remote";
+    /// A frame arrived on an interface that has the encap program but no port entry.
+    UnknownPort = 4, "unknown_port";
+    /// A frame from a local port too short for an Ethernet header.
+    FrameTruncated = 5, "frame_truncated";
+    /// Growing the packet for the outer headers, or writing them, failed.
+    EncapFailed = 6, "encap_failed";
+    /// Shrinking the packet to its inner frame failed.
+    DecapFailed = 7, "decap_failed";
+    /// The kernel has no route to a remote VTEP.
+    NoRoute = 8, "no_route";
+    /// The underlay next hop of a remote VTEP is not resolved and the frame cannot wait for it
+    /// (a flood copy, or a non-IP frame). Userspace keeps remote VTEPs' next hops resolved.
+    NexthopUnresolved = 9, "nexthop_unresolved";
+    /// Broadcast or unknown unicast with nowhere to go: no remote VTEP and no other local port.
+    NoFloodTarget = 10, "no_flood_target";
+    /// The kernel refused a redirect or clone (target interface gone or down).
+    RedirectFailed = 11, "redirect_failed";
+    /// The continuation program of a path (see `JUMP_*`) could not be entered: not loaded.
+    TailCallFailed = 12, "tail_call_failed";
+}
 
-    /// The name `vtep stats` prints.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::VxlanTruncated => "vxlan_truncated",
-            Self::VxlanBadFlags => "vxlan_bad_flags",
-            Self::UnknownVni => "unknown_vni",
-            Self::DecapToRemote => "decap_to_remote",
-            Self::UnknownPort => "unknown_port",
-            Self::FrameTruncated => "frame_truncated",
-            Self::EncapFailed => "encap_failed",
-            Self::DecapFailed => "decap_failed",
-            Self::NoRoute => "no_route",
-            Self::NoNeigh => "no_neigh",
-            Self::NoFloodTarget => "no_flood_target",
-            Self::RedirectFailed => "redirect_failed",
-            Self::TailCallFailed => "tail_call_failed",
+// The counters are indexed by the discriminant: the list must be dense and in order.
+const _: () = {
+    let mut i = 0;
+    while i < DropReason::ALL.len() {
+        assert!(DropReason::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case_and_help_is_set() {
+        let mut seen = std::collections::HashSet::new();
+        for r in DropReason::ALL {
+            assert!(seen.insert(r.name()), "{} twice", r.name());
+            assert!(
+                r.name()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+            );
+            assert!(!r.help().trim().is_empty());
         }
     }
 }

@@ -14,8 +14,8 @@ pub const MAP_NEXTHOPS: &str = "NEXTHOPS";
 pub const MAP_JUMP: &str = "JUMP";
 pub const MAP_LEARNED: &str = "LEARNED";
 pub const MAP_EVENTS: &str = "EVENTS";
-pub const MAP_NEIGH: &str = "NEIGH";
-pub const MAP_NEIGH6: &str = "NEIGH6";
+pub const MAP_PROXY: &str = "PROXY";
+pub const MAP_PROXY6: &str = "PROXY6";
 pub const MAP_DYNAMIC_VTEPS: &str = "DYNAMIC_VTEPS";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
@@ -68,8 +68,8 @@ pub const VNI_F_L2MISS: u32 = 2;
 /// `VniConfig::flags`: report ARP requests for unknown addresses (the kernel's `l3miss`).
 pub const VNI_F_L3MISS: u32 = 4;
 
-/// `VniConfig::flags`: answer ARP requests from local ports for addresses in `NEIGH` on the
-/// host instead of flooding them, and learn `NEIGH` entries from ARP in decapsulated frames
+/// `VniConfig::flags`: answer ARP requests from local ports for addresses in `PROXY` on the
+/// host instead of flooding them, and learn `PROXY` entries from ARP in decapsulated frames
 /// (the kernel's `proxy`).
 pub const VNI_F_PROXY: u32 = 8;
 
@@ -78,8 +78,8 @@ pub const VNI_F_PROXY: u32 = 8;
 /// the configured ones; the least recently noted go first.
 pub const MAX_DYNAMIC_VTEPS: u32 = 4096;
 
-/// Capacity of `NEIGH`.
-pub const MAX_NEIGH: u32 = 65_536;
+/// Capacity of `PROXY`.
+pub const MAX_PROXY: u32 = 65_536;
 
 /// `MissEvent::kind`.
 pub const MISS_L2: u32 = 1;
@@ -181,14 +181,6 @@ pub struct VniConfig {
     pub _pad2: u32,
 }
 
-/// A local port that receives a VNI's flooded frames.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FloodPort {
-    pub ifindex: u32,
-    pub flags: u32,
-}
-
 /// Everything a broadcast, multicast or unknown-unicast frame of one VNI is copied to: the remote
 /// VTEPs (head-end replication) and the local ports. Keyed by VNI.
 #[repr(C)]
@@ -197,7 +189,9 @@ pub struct FloodList {
     pub n_remotes: u32,
     pub n_ports: u32,
     pub remotes: [[u8; 4]; MAX_FLOOD_REMOTES],
-    pub ports: [FloodPort; MAX_FLOOD_PORTS],
+    /// Ifindexes of the local ports that get a copy (the host end of a workload's veth, a port
+    /// interface), entered at egress so the copy crosses the veth.
+    pub ports: [u32; MAX_FLOOD_PORTS],
     /// With a multicast group (non-zero), frames from local ports go to it in one copy,
     /// instead of one copy per remote: sent on `group_ifindex` from `group_smac` with outer TTL
     /// `group_ttl`.
@@ -214,7 +208,7 @@ impl Default for FloodList {
             n_remotes: 0,
             n_ports: 0,
             remotes: [[0; 4]; MAX_FLOOD_REMOTES],
-            ports: [FloodPort::default(); MAX_FLOOD_PORTS],
+            ports: [0; MAX_FLOOD_PORTS],
             group: [0; 4],
             group_ifindex: 0,
             group_smac: [0; 6],
@@ -224,27 +218,27 @@ impl Default for FloodList {
     }
 }
 
-/// `NEIGH` key: an IPv4 address within a VNI.
+/// `PROXY` key: an IPv4 address within a VNI.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct NeighKey {
+pub struct ProxyKey {
     pub vni: u32,
     /// Network order.
     pub ip: [u8; 4],
 }
 
-/// `NEIGH6` key: an IPv6 address within a VNI.
+/// `PROXY6` key: an IPv6 address within a VNI.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Neigh6Key {
+pub struct Proxy6Key {
     pub vni: u32,
     pub ip: [u8; 16],
 }
 
-/// The MAC an overlay IPv4 (`NEIGH`) or IPv6 (`NEIGH6`) address resolves to, for the proxy.
+/// The MAC an overlay IPv4 (`PROXY`) or IPv6 (`PROXY6`) address resolves to, for the proxy.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NeighEntry {
+pub struct ProxyEntry {
     pub mac: [u8; 6],
     pub _pad: [u8; 2],
     /// `FDB_F_LEARNED` (from an ARP packet) or `FDB_F_RUNTIME` (`vtep neigh add`); 0 for the
@@ -269,42 +263,68 @@ pub struct MissEvent {
     pub ifindex: u32,
 }
 
-/// Per-VNI traffic counters (a per-CPU array slot; userspace sums the CPUs).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VniStats {
-    /// Frames encapsulated and sent to a remote VTEP (each flood copy counts).
-    pub encap_packets: u64,
-    pub encap_bytes: u64,
-    /// VXLAN packets decapsulated and delivered to a local port.
-    pub decap_packets: u64,
-    pub decap_bytes: u64,
-    /// Frames switched between two local ports without leaving the host.
-    pub local_packets: u64,
-    pub local_bytes: u64,
-    /// Broadcast, multicast and unknown-unicast frames replicated (once per frame).
-    pub flood_packets: u64,
-    /// MACs not learned because the VNI held `max_learned` learned entries.
-    pub learn_refused: u64,
-    /// ARP requests and IPv6 neighbour solicitations from local ports answered on the host
-    /// (`proxy`).
-    pub arp_replies: u64,
-    pub _reserved: u64,
+/// A per-VNI counter's name and meaning, for `vtep stats` and its JSON (and later metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VniCounter {
+    /// The field name, which is also the key `vtep stats -j` prints.
+    pub name: &'static str,
+    /// One sentence saying what it counts (the field's doc comment).
+    pub help: &'static str,
 }
 
-impl VniStats {
-    /// Adds `other` (another CPU's slot) to these counters.
-    pub fn accumulate(&mut self, other: &VniStats) {
-        self.encap_packets += other.encap_packets;
-        self.encap_bytes += other.encap_bytes;
-        self.decap_packets += other.decap_packets;
-        self.decap_bytes += other.decap_bytes;
-        self.local_packets += other.local_packets;
-        self.local_bytes += other.local_bytes;
-        self.flood_packets += other.flood_packets;
-        self.learn_refused += other.learn_refused;
-        self.arp_replies += other.arp_replies;
-    }
+/// Defines [`VniStats`] from one list: the struct's fields, [`VniStats::COUNTERS`] (names and
+/// meanings in display order), [`VniStats::values`] and [`VniStats::accumulate`] all come from
+/// it, so a new counter is one entry here plus the datapath code that bumps it.
+macro_rules! vni_counters {
+    ($( $(#[doc = $doc:literal])+ $field:ident, )+) => {
+        /// Per-VNI traffic counters (a per-CPU array slot; userspace sums the CPUs).
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct VniStats {
+            $( $(#[doc = $doc])+ pub $field: u64, )+
+            /// Keeps the value's size fixed while counters are added (the map ABI).
+            pub _reserved: u64,
+        }
+
+        impl VniStats {
+            /// Every counter, in the order `values` returns them.
+            pub const COUNTERS: [VniCounter; [$(stringify!($field)),+].len()] = [
+                $( VniCounter { name: stringify!($field), help: concat!($($doc),+) }, )+
+            ];
+
+            /// The counters' values, in the order of [`Self::COUNTERS`].
+            pub const fn values(&self) -> [u64; Self::COUNTERS.len()] {
+                [$(self.$field),+]
+            }
+
+            /// Adds `other` (another CPU's slot) to these counters.
+            pub fn accumulate(&mut self, other: &VniStats) {
+                $( self.$field += other.$field; )+
+            }
+        }
+    };
+}
+
+vni_counters! {
+    /// Frames encapsulated and sent to a remote VTEP (each flood copy counts).
+    encap_packets,
+    /// Bytes of the frames counted by `encap_packets`, before encapsulation.
+    encap_bytes,
+    /// VXLAN packets decapsulated and delivered to a local port.
+    decap_packets,
+    /// Bytes of the inner frames counted by `decap_packets`.
+    decap_bytes,
+    /// Frames switched between two local ports without leaving the host.
+    local_packets,
+    /// Bytes of the frames counted by `local_packets`.
+    local_bytes,
+    /// Broadcast, multicast and unknown-unicast frames replicated (once per frame).
+    flood_packets,
+    /// MACs not learned because the VNI held `maxaddress` learned entries.
+    learn_refused,
+    /// ARP requests and IPv6 neighbour solicitations from local ports answered on the host
+    /// (`proxy`).
+    proxy_replies,
 }
 
 const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 16);
@@ -313,14 +333,13 @@ const _: () = assert!(core::mem::size_of::<FdbEntry>() == 24);
 const _: () = assert!(core::mem::size_of::<NextHopEntry>() == 16);
 const _: () = assert!(core::mem::size_of::<PortConfig>() == 16);
 const _: () = assert!(core::mem::size_of::<VniConfig>() == 24);
-const _: () = assert!(core::mem::size_of::<FloodPort>() == 8);
 const _: () = assert!(
-    core::mem::size_of::<FloodList>() == 8 + 4 * MAX_FLOOD_REMOTES + 8 * MAX_FLOOD_PORTS + 16
+    core::mem::size_of::<FloodList>() == 8 + 4 * MAX_FLOOD_REMOTES + 4 * MAX_FLOOD_PORTS + 16
 );
 const _: () = assert!(core::mem::size_of::<VniStats>() == 80);
-const _: () = assert!(core::mem::size_of::<NeighKey>() == 8);
-const _: () = assert!(core::mem::size_of::<NeighEntry>() == 16);
-const _: () = assert!(core::mem::size_of::<Neigh6Key>() == 20);
+const _: () = assert!(core::mem::size_of::<ProxyKey>() == 8);
+const _: () = assert!(core::mem::size_of::<ProxyEntry>() == 16);
+const _: () = assert!(core::mem::size_of::<Proxy6Key>() == 20);
 const _: () = assert!(core::mem::size_of::<MissEvent>() == 24);
 
 #[cfg(feature = "user")]
@@ -341,13 +360,12 @@ mod pod {
         FdbKey,
         FdbEntry,
         MissEvent,
-        NeighEntry,
-        NeighKey,
-        Neigh6Key,
+        ProxyEntry,
+        ProxyKey,
+        Proxy6Key,
         NextHopEntry,
         PortConfig,
         VniConfig,
-        FloodPort,
         FloodList,
         VniStats
     );

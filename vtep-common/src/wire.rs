@@ -6,8 +6,6 @@ pub const VXLAN_FLAG_I: u8 = 0x08;
 pub const VNI_MAX: u32 = 0x00FF_FFFF;
 /// IANA-assigned VXLAN port.
 pub const DSTPORT_IANA: u16 = 4789;
-/// The port Linux used before IANA assigned one; still the kernel driver's default without `dstport`.
-pub const DSTPORT_LEGACY: u16 = 8472;
 
 pub const ETH_LEN: usize = 14;
 pub const IPV4_LEN: usize = 20;
@@ -42,3 +40,12 @@ pub const DEFAULT_SRCPORT_MAX: u16 = 60999;
 
 const _: () = assert!(OVERHEAD_IPV4 == 50);
 const _: () = assert!(INNER_OFFSET == 50);
+
+/// Whether `ip` (network order) can be a remote VTEP: a unicast address a packet can be sent to
+/// and come back from. Not 0.0.0.0/8, loopback (127/8), multicast (224/4) or reserved and
+/// broadcast (240/4). The one rule for both sides: the datapath does not learn other outer
+/// sources, and the config and `vtep fdb` refuse them as `dst`.
+#[inline(always)]
+pub const fn is_unicast_vtep_ipv4(ip: [u8; 4]) -> bool {
+    ip[0] != 0 && ip[0] != 127 && ip[0] < 224
+}

@@ -1,16 +1,16 @@
 //! The ARP proxy (the kernel's `proxy`): ARP requests from local ports for addresses the VNI
-//! knows (`NEIGH`) are answered on the host and never flooded; the table learns from ARP in
+//! knows (`PROXY`) are answered on the host and never flooded; the table learns from ARP in
 //! decapsulated frames. Only Ethernet/IPv4 ARP is touched.
 
 use aya_ebpf::programs::TcContext;
 use vtep_common::{
-    maps::NeighKey,
+    maps::ProxyKey,
     wire::{ARP_ETH_IPV4, ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ETH_LEN},
 };
 
 use crate::{
     learn,
-    maps::NEIGH,
+    maps::PROXY,
     parse::{is_group_mac, ptr_at},
 };
 
@@ -41,14 +41,14 @@ pub fn parse(ctx: &TcContext, offset: usize) -> Option<Arp> {
     Some(arp)
 }
 
-/// What `NEIGH` says `tpa` of request `arp` in VNI `vni` is, when the request should be answered:
+/// What `PROXY` says `tpa` of request `arp` in VNI `vni` is, when the request should be answered:
 /// a request, not a gratuitous announcement (sender and target address equal), for a known address.
 #[inline(always)]
 pub fn known_target(vni: u32, arp: &Arp) -> Option<[u8; 6]> {
     if arp.op != ARP_OP_REQUEST || arp.spa == arp.tpa {
         return None;
     }
-    let entry = unsafe { NEIGH.get(NeighKey { vni, ip: arp.tpa }) }?;
+    let entry = unsafe { PROXY.get(ProxyKey { vni, ip: arp.tpa }) }?;
     Some(entry.mac)
 }
 
@@ -82,5 +82,5 @@ pub fn learn_sender(vni: u32, arp: &Arp) {
     {
         return;
     }
-    learn::learn_address(&NEIGH, NeighKey { vni, ip: arp.spa }, &arp.sha);
+    learn::learn_address(&PROXY, ProxyKey { vni, ip: arp.spa }, &arp.sha);
 }

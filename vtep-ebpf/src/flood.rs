@@ -25,13 +25,13 @@ pub fn to_local_ports(ctx: &TcContext, list: &FloodList, except_ifindex: u32) {
         if i as u32 >= list.n_ports {
             break;
         }
-        let port = list.ports[i];
-        if port.ifindex == except_ifindex {
+        let ifindex = list.ports[i];
+        if ifindex == except_ifindex {
             continue;
         }
         // Egress of the host-side veth, so the copy crosses the veth and gets its protocol and
         // packet type set there.
-        if ctx.clone_redirect(port.ifindex, 0).is_err() {
+        if ctx.clone_redirect(ifindex, 0).is_err() {
             count_drop(DropReason::RedirectFailed);
         }
     }
@@ -53,7 +53,7 @@ pub fn from_port(
         return verdict::SHOT;
     };
     let n_remotes = list.n_remotes;
-    let only_ingress = list.n_ports == 0 || (list.n_ports == 1 && list.ports[0].ifindex == ingress);
+    let only_ingress = list.n_ports == 0 || (list.n_ports == 1 && list.ports[0] == ingress);
     if n_remotes == 0 && list.group == [0; 4] && only_ingress {
         count_drop(DropReason::NoFloodTarget);
         return verdict::SHOT;
@@ -96,7 +96,7 @@ pub fn from_port(
             // Flood copies cannot wait for neighbour resolution; userspace keeps the remote
             // VTEPs' neighbours resolved, so this is a transient state.
             Ok(NextHop::Unresolved { .. }) => {
-                count_drop(DropReason::NoNeigh);
+                count_drop(DropReason::NexthopUnresolved);
                 continue;
             }
             Err(reason) => {

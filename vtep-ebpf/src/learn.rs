@@ -3,12 +3,13 @@
 //! never touched. A known, unmoved entry is rewritten at most once every `FDB_REFRESH_S`
 //! (its `seen` stamp, for ageing in userspace), so steady traffic does not write the map per
 //! packet; a moved entry is replaced whole, so readers see the old or the new one, never a mix.
-//! Overlay addresses of the proxy (`NEIGH`, `NEIGH6`) follow the same rules.
+//! Overlay addresses of the proxy (`PROXY`, `PROXY6`) follow the same rules.
 
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, maps::HashMap};
 use vtep_common::maps::{
-    FDB_F_LEARNED, FDB_LOCAL, FDB_REFRESH_S, FDB_REMOTE, FdbEntry, FdbKey, NeighEntry, VniConfig,
+    FDB_F_LEARNED, FDB_LOCAL, FDB_REFRESH_S, FDB_REMOTE, FdbEntry, FdbKey, ProxyEntry, VniConfig,
 };
+use vtep_common::wire::is_unicast_vtep_ipv4;
 
 use crate::{
     maps::{DYNAMIC_VTEPS, FDB, LEARNED, VNI_STATS},
@@ -41,7 +42,7 @@ pub fn learn<'a>(
         return;
     }
     if let Station::Remote(ip) = station
-        && !is_unicast_vtep(&ip)
+        && !is_unicast_vtep_ipv4(ip)
     {
         return;
     }
@@ -114,12 +115,6 @@ fn add_one(count: *mut u64) {
         .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
 }
 
-/// Not 0.0.0.0/8, loopback, multicast, reserved or broadcast.
-#[inline(always)]
-fn is_unicast_vtep(ip: &[u8; 4]) -> bool {
-    ip[0] != 0 && ip[0] != 127 && ip[0] < 224
-}
-
 #[inline(always)]
 fn is_at(e: &FdbEntry, station: Station) -> bool {
     match station {
@@ -153,11 +148,11 @@ fn entry(station: Station, now: u32) -> FdbEntry {
     }
 }
 
-/// Learns that overlay address `key` of the proxy's table `table` (`NEIGH` or `NEIGH6`) is at
+/// Learns that overlay address `key` of the proxy's table `table` (`PROXY` or `PROXY6`) is at
 /// `mac`, with the same rules as stations: static entries are never changed, a known one is
 /// rewritten only when its MAC changed (whole, by an update) or its stamp is a second old.
 #[inline(always)]
-pub fn learn_address<K>(table: &HashMap<K, NeighEntry>, key: K, mac: &[u8; 6]) {
+pub fn learn_address<K>(table: &HashMap<K, ProxyEntry>, key: K, mac: &[u8; 6]) {
     if let Some(existing) = table.get_ptr_mut(&key) {
         let existing = unsafe { &mut *existing };
         if existing.flags & FDB_F_LEARNED == 0 {
@@ -174,7 +169,7 @@ pub fn learn_address<K>(table: &HashMap<K, NeighEntry>, key: K, mac: &[u8; 6]) {
     // New or moved. A full table refuses it (the address stays unknown and its requests flood).
     let _ = table.insert(
         key,
-        NeighEntry {
+        ProxyEntry {
             mac: *mac,
             _pad: [0; 2],
             flags: FDB_F_LEARNED,

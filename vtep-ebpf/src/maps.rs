@@ -8,8 +8,8 @@ use vtep_common::{
     drop::DropReason,
     maps::{
         DEFAULT_FDB_SIZE, DatapathConfig, EVENTS_BYTES, FdbEntry, FdbKey, FloodList, JUMP_SLOTS,
-        MAX_DSTPORTS, MAX_DYNAMIC_VTEPS, MAX_NEIGH, MAX_NEXTHOPS, MAX_PORTS, MAX_VNIS, MISS_KEYS,
-        MissEvent, Neigh6Key, NeighEntry, NeighKey, NextHopEntry, PortConfig, VniConfig, VniStats,
+        MAX_DSTPORTS, MAX_DYNAMIC_VTEPS, MAX_NEXTHOPS, MAX_PORTS, MAX_PROXY, MAX_VNIS, MISS_KEYS,
+        MissEvent, NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig, VniStats,
     },
 };
 
@@ -60,7 +60,7 @@ pub static LEARNED: Array<u64> = Array::with_max_entries(MAX_VNIS, 0);
 
 /// (VNI, IPv4) → MAC, for the ARP proxy.
 #[map]
-pub static NEIGH: HashMap<NeighKey, NeighEntry> = HashMap::with_max_entries(MAX_NEIGH, 0);
+pub static PROXY: HashMap<ProxyKey, ProxyEntry> = HashMap::with_max_entries(MAX_PROXY, 0);
 
 /// Remote VTEP address → when a station was last learned behind it (seconds), or `vtep fdb add`
 /// named it. Written only when an entry is learned or moves; `vtep up` keeps these VTEPs' next
@@ -72,7 +72,7 @@ pub static DYNAMIC_VTEPS: LruHashMap<[u8; 4], u32> =
 
 /// (VNI, IPv6) → MAC, for the proxy's neighbour advertisements.
 #[map]
-pub static NEIGH6: HashMap<Neigh6Key, NeighEntry> = HashMap::with_max_entries(MAX_NEIGH, 0);
+pub static PROXY6: HashMap<Proxy6Key, ProxyEntry> = HashMap::with_max_entries(MAX_PROXY, 0);
 
 /// Miss events for userspace (`vtep monitor`).
 #[map]
@@ -134,6 +134,6 @@ pub fn count_traffic(slot: u32, what: Traffic, bytes: u32) {
             stats.local_bytes += bytes;
         }
         Traffic::Flood => stats.flood_packets += 1,
-        Traffic::ProxyReply => stats.arp_replies += 1,
+        Traffic::ProxyReply => stats.proxy_replies += 1,
     }
 }

@@ -1,17 +1,17 @@
 //! The proxy for IPv6 (the kernel's `proxy` does both): neighbour solicitations from local ports
-//! for addresses the VNI knows (`NEIGH6`) are answered on the host with a neighbour
+//! for addresses the VNI knows (`PROXY6`) are answered on the host with a neighbour
 //! advertisement (RFC 4861) and never flooded; the table learns from advertisements in
 //! decapsulated frames. Duplicate address detection (an unspecified source) is never answered.
 
 use aya_ebpf::{helpers::bpf_skb_change_tail, programs::TcContext};
 use vtep_common::{
-    maps::Neigh6Key,
+    maps::Proxy6Key,
     wire::{ETH_LEN, IPV6_LEN},
 };
 
 use crate::{
     csum, learn,
-    maps::NEIGH6,
+    maps::PROXY6,
     parse::{is_group_mac, ptr_at},
 };
 
@@ -58,14 +58,14 @@ pub fn parse(ctx: &TcContext, offset: usize) -> Option<Nd> {
     Some(nd)
 }
 
-/// The MAC `NEIGH6` has for the target of solicitation `nd` in VNI `vni`, when it should be
+/// The MAC `PROXY6` has for the target of solicitation `nd` in VNI `vni`, when it should be
 /// answered: a solicitation, not duplicate address detection.
 #[inline(always)]
 pub fn known_target(vni: u32, nd: &Nd) -> Option<[u8; 6]> {
     if nd.kind != ND_SOLICIT || nd.src == [0; 16] {
         return None;
     }
-    let entry = unsafe { NEIGH6.get(Neigh6Key { vni, ip: nd.target }) }?;
+    let entry = unsafe { PROXY6.get(Proxy6Key { vni, ip: nd.target }) }?;
     Some(entry.mac)
 }
 
@@ -114,5 +114,5 @@ pub fn learn_advert(vni: u32, nd: &Nd, mac: &[u8; 6]) {
     if nd.kind != ND_ADVERT || is_group_mac(mac) || nd.target[0] == 0xff {
         return;
     }
-    learn::learn_address(&NEIGH6, Neigh6Key { vni, ip: nd.target }, mac);
+    learn::learn_address(&PROXY6, Proxy6Key { vni, ip: nd.target }, mac);
 }

@@ -78,7 +78,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     // Only IPv4 skbs can wait for the neighbour layer, and only IP frames leave encapsulation
     // with skb->protocol IPv4: anything else is dropped before any work is done on it.
     if matches!(hop, NextHop::Unresolved { .. }) && !encap::is_ip(proto) {
-        return Err(DropReason::NoNeigh);
+        return Err(DropReason::NexthopUnresolved);
     }
     let srcport = encap::source_port(ctx, &cfg, &inner_eth);
     let mut hdr = OuterHeaders::new(&cfg, port, remote, len, srcport, &inner_eth);

@@ -603,10 +603,11 @@ pub fn check_vni(field: &str, id: u32) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// A remote VTEP: a unicast address other than our own (`local`, when known), or the datapath
-/// would send VXLAN to nobody or to itself.
+/// A remote VTEP: a unicast address (the rule the datapath applies to learned sources,
+/// [`vtep_common::wire::is_unicast_vtep_ipv4`]) other than our own (`local`, when known), or the
+/// datapath would send VXLAN to nobody or to itself.
 pub fn check_remote(field: &str, ip: Ipv4Addr, local: Option<Ipv4Addr>) -> Result<(), ConfigError> {
-    if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.is_loopback() {
+    if !vtep_common::wire::is_unicast_vtep_ipv4(ip.octets()) {
         return Err(invalid(field, format!("{ip} is not a unicast address")));
     }
     if Some(ip) == local {
@@ -749,6 +750,20 @@ dst = "198.18.0.2"
             e.starts_with("vni[0].fdb[0].dst: 198.18.0.2 is the local VTEP address"),
             "{e}"
         );
+    }
+
+    /// Bug: userspace and the datapath disagreed on what a remote VTEP may be. The datapath never
+    /// learned a source in 240.0.0.0/4, but `check_remote` (the config and `vtep fdb add`)
+    /// accepted 240.0.0.1. Both now use `wire::is_unicast_vtep_ipv4`.
+    #[test]
+    fn reserved_class_e_remote_is_refused_as_the_datapath_refuses_it() {
+        let e = error(&GOOD.replace("remotes = [\"198.18.0.2\"]", "remotes = [\"240.0.0.1\"]"));
+        assert!(
+            e.starts_with("vni[0].remotes[0]: 240.0.0.1 is not a unicast address"),
+            "{e}"
+        );
+        assert!(!vtep_common::wire::is_unicast_vtep_ipv4([240, 0, 0, 1]));
+        assert!(vtep_common::wire::is_unicast_vtep_ipv4([198, 18, 0, 2]));
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub struct VniCounters {
     pub local_bytes: u64,
     pub flood_packets: u64,
     pub learn_refused: u64,
-    pub arp_replies: u64,
+    pub proxy_replies: u64,
     /// Learned FDB entries (as of the last ageing sweep, plus what was learned since).
     pub learned: u64,
 }
@@ -211,7 +211,7 @@ impl VniCounters {
             local_bytes: s.local_bytes,
             flood_packets: s.flood_packets,
             learn_refused: s.learn_refused,
-            arp_replies: s.arp_replies,
+            proxy_replies: s.proxy_replies,
             learned,
         }
     }

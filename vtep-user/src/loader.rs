@@ -10,9 +10,9 @@ use aya::{
 };
 use vtep_common::maps::{
     DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROPS,
-    MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_NEIGH,
-    MAP_NEIGH6, MAP_NEXTHOPS, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, Neigh6Key, NeighEntry, NeighKey,
-    NextHopEntry, PortConfig, VniConfig, VniStats,
+    MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_NEXTHOPS,
+    MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_VNI_STATS, MAP_VNIS, NextHopEntry, PortConfig, Proxy6Key,
+    ProxyEntry, ProxyKey, VniConfig, VniStats,
 };
 
 /// The compiled datapath (vtep-ebpf), built by this crate's build script.
@@ -35,8 +35,8 @@ pub const MAPS: [&str; 12] = [
     MAP_LEARNED,
     MAP_DYNAMIC_VTEPS,
     MAP_EVENTS,
-    MAP_NEIGH,
-    MAP_NEIGH6,
+    MAP_PROXY,
+    MAP_PROXY6,
     MAP_VNI_STATS,
     MAP_DROPS,
 ];
@@ -145,11 +145,11 @@ impl Datapath {
     pub fn dynamic_vteps(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], u32>> {
         Ok(HashMap::try_from(self.map_mut(MAP_DYNAMIC_VTEPS)?)?)
     }
-    pub fn neigh(&mut self) -> Result<HashMap<&mut MapData, NeighKey, NeighEntry>> {
-        Ok(HashMap::try_from(self.map_mut(MAP_NEIGH)?)?)
+    pub fn neigh(&mut self) -> Result<HashMap<&mut MapData, ProxyKey, ProxyEntry>> {
+        Ok(HashMap::try_from(self.map_mut(MAP_PROXY)?)?)
     }
-    pub fn neigh6(&mut self) -> Result<HashMap<&mut MapData, Neigh6Key, NeighEntry>> {
-        Ok(HashMap::try_from(self.map_mut(MAP_NEIGH6)?)?)
+    pub fn neigh6(&mut self) -> Result<HashMap<&mut MapData, Proxy6Key, ProxyEntry>> {
+        Ok(HashMap::try_from(self.map_mut(MAP_PROXY6)?)?)
     }
     pub fn events(&mut self) -> Result<RingBuf<&mut MapData>> {
         Ok(RingBuf::try_from(self.map_mut(MAP_EVENTS)?)?)

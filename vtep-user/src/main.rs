@@ -416,7 +416,7 @@ fn print_stats(stats: &live::Stats) {
             v.flood_packets,
             v.learned,
             v.learn_refused,
-            v.arp_replies
+            v.proxy_replies
         );
     }
     println!("drops:");

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use aya::maps::{HashMap, MapData, MapError};
 use serde::Serialize;
 use vtep_common::maps::{
-    FDB_F_LEARNED, FDB_F_RUNTIME, MAP_NEIGH, MAP_NEIGH6, Neigh6Key, NeighEntry, NeighKey,
+    FDB_F_LEARNED, FDB_F_RUNTIME, MAP_PROXY, MAP_PROXY6, Proxy6Key, ProxyEntry, ProxyKey,
 };
 
 use crate::{
@@ -72,18 +72,18 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
     live::require_vni(&dir, name, req.vni)?;
     match req.ip {
         IpAddr::V4(v4) => {
-            let mut table: HashMap<MapData, NeighKey, NeighEntry> =
-                HashMap::try_from(open(&dir, MAP_NEIGH)?)?;
-            let key = NeighKey {
+            let mut table: HashMap<MapData, ProxyKey, ProxyEntry> =
+                HashMap::try_from(open(&dir, MAP_PROXY)?)?;
+            let key = ProxyKey {
                 vni: req.vni,
                 ip: v4.octets(),
             };
             change(&mut table, key, req, name)
         }
         IpAddr::V6(v6) => {
-            let mut table: HashMap<MapData, Neigh6Key, NeighEntry> =
-                HashMap::try_from(open(&dir, MAP_NEIGH6)?)?;
-            let key = Neigh6Key {
+            let mut table: HashMap<MapData, Proxy6Key, ProxyEntry> =
+                HashMap::try_from(open(&dir, MAP_PROXY6)?)?;
+            let key = Proxy6Key {
                 vni: req.vni,
                 ip: v6.octets(),
             };
@@ -94,7 +94,7 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
 
 /// Applies `req` to the entry under `key` of `table` (IPv4 or IPv6).
 fn change<K: aya::Pod>(
-    table: &mut HashMap<MapData, K, NeighEntry>,
+    table: &mut HashMap<MapData, K, ProxyEntry>,
     key: K,
     req: &Request,
     name: &str,
@@ -123,7 +123,7 @@ fn change<K: aya::Pod>(
         (Op::Add, _, Some(mac)) => table
             .insert(
                 key,
-                NeighEntry {
+                ProxyEntry {
                     mac: mac.0,
                     _pad: [0; 2],
                     flags: FDB_F_RUNTIME,
@@ -150,8 +150,8 @@ pub struct NeighRow {
 pub fn show(name: &str) -> Result<Vec<NeighRow>> {
     let dir = instance::pin_dir(name);
     let now = clock::monotonic_secs();
-    let v4: HashMap<MapData, NeighKey, NeighEntry> = HashMap::try_from(open(&dir, MAP_NEIGH)?)?;
-    let v6: HashMap<MapData, Neigh6Key, NeighEntry> = HashMap::try_from(open(&dir, MAP_NEIGH6)?)?;
+    let v4: HashMap<MapData, ProxyKey, ProxyEntry> = HashMap::try_from(open(&dir, MAP_PROXY)?)?;
+    let v6: HashMap<MapData, Proxy6Key, ProxyEntry> = HashMap::try_from(open(&dir, MAP_PROXY6)?)?;
     let mut rows = Vec::new();
     for item in v4.iter() {
         let (key, e) = item.context("reading the neighbour table")?;
@@ -165,7 +165,7 @@ pub fn show(name: &str) -> Result<Vec<NeighRow>> {
     Ok(rows)
 }
 
-fn row(ip: IpAddr, vni: u32, e: &NeighEntry, now: u32) -> NeighRow {
+fn row(ip: IpAddr, vni: u32, e: &ProxyEntry, now: u32) -> NeighRow {
     NeighRow {
         ip,
         vni,

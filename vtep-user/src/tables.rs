@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::{Context as _, Result};
 use vtep_common::maps::{
-    FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, FloodPort, Neigh6Key, NeighEntry, NeighKey,
-    PORT_F_LEARN, PortConfig, VNI_F_LEARN, VniConfig,
+    FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, PORT_F_LEARN, PortConfig, Proxy6Key,
+    ProxyEntry, ProxyKey, VNI_F_LEARN, VniConfig,
 };
 
 use crate::{loader::Datapath, mac::Mac};
@@ -99,10 +99,7 @@ impl VniTable {
             *slot = ip.octets();
         }
         for (slot, p) in list.ports.iter_mut().zip(&self.ports) {
-            *slot = FloodPort {
-                ifindex: p.ifindex,
-                flags: p.flags,
-            };
+            *slot = p.ifindex;
         }
         list.n_remotes = self.remotes.len() as u32;
         list.n_ports = self.ports.len() as u32;
@@ -178,13 +175,13 @@ pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
                 .with_context(|| format!("FDB of {}", at()))?;
         }
         for (ip, mac) in &vni.neighbours {
-            let entry = NeighEntry {
+            let entry = ProxyEntry {
                 mac: mac.0,
                 ..Default::default()
             };
             match ip {
                 IpAddr::V4(v4) => dp.neigh()?.insert(
-                    NeighKey {
+                    ProxyKey {
                         vni: vni.id,
                         ip: v4.octets(),
                     },
@@ -192,7 +189,7 @@ pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
                     0,
                 ),
                 IpAddr::V6(v6) => dp.neigh6()?.insert(
-                    Neigh6Key {
+                    Proxy6Key {
                         vni: vni.id,
                         ip: v6.octets(),
                     },
@@ -275,20 +272,7 @@ mod tests {
         let list = table().flood_list();
         assert_eq!((list.n_remotes, list.n_ports), (2, 2));
         assert_eq!(list.remotes[..2], [[198, 18, 0, 2], [198, 18, 0, 3]]);
-        assert_eq!(
-            list.ports[0],
-            FloodPort {
-                ifindex: 7,
-                flags: PORT_F_PEER
-            }
-        );
-        assert_eq!(
-            list.ports[1],
-            FloodPort {
-                ifindex: 8,
-                flags: 0
-            }
-        );
+        assert_eq!(list.ports[..2], [7, 8]);
     }
 
     #[test]
