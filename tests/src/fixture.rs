@@ -27,9 +27,11 @@ use std::{
 use aya::programs::{TestRun, TestRunOptions};
 use nix::sched::{CloneFlags, setns};
 use vtep::{
-    loader::Datapath,
+    datapath::{
+        loader::Datapath,
+        tables::{Port, Target, VniTable, fill},
+    },
     mac::Mac as VtepMac,
-    tables::{Port, Target, VniTable, fill},
 };
 use vtep_common::{
     maps::{DEFAULT_FDB_SIZE, DatapathConfig, NextHopEntry},

@@ -18,9 +18,11 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use vtep::{
-    clock::monotonic_secs,
-    loader::{Datapath, PROG_PORT, PROG_UNDERLAY},
-    tables::Group,
+    datapath::{
+        loader::{Datapath, PROG_PORT, PROG_UNDERLAY},
+        tables::Group,
+    },
+    sys::clock::monotonic_secs,
 };
 use vtep_common::{
     drop::DropReason,
@@ -1349,11 +1351,11 @@ fn learning_off_learns_nothing() {
 // ---------------------------------------------------------------------------------------------
 // 11. Miss events (the kernel's `l2miss`).
 
-fn miss_events(dp: &mut Datapath) -> Vec<vtep::monitor::Event> {
+fn miss_events(dp: &mut Datapath) -> Vec<vtep::ctl::monitor::Event> {
     let mut ring = dp.events().expect("EVENTS");
     let mut out = Vec::new();
     while let Some(record) = ring.next() {
-        out.push(vtep::monitor::Event::parse(&record).expect("a miss event"));
+        out.push(vtep::ctl::monitor::Event::parse(&record).expect("a miss event"));
     }
     out
 }

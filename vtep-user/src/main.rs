@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use vtep::{
-    config::Config, fdb, flood_list, instance, live, monitor, neigh, netlink::Net, undo::Undo, up,
+    config::Config,
+    ctl::{fdb, flood as flood_list, monitor, proxy as neigh, show as live},
+    daemon::{self as up, undo::Undo},
+    instance,
+    sys::netlink::Net,
 };
 
 #[derive(Parser)]
@@ -199,7 +203,7 @@ fn main() {
 fn real_main(cli: Cli) -> Result<()> {
     // Before the runtime exists, so every thread starts in that namespace.
     if let Some(ns) = &cli.netns {
-        vtep::netns::enter_for_process(ns)?;
+        vtep::sys::netns::enter_for_process(ns)?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

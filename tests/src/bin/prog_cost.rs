@@ -34,7 +34,7 @@ use nix::{
     sys::signal::{SigSet, Signal},
     unistd::Pid,
 };
-use vtep::loader::{Datapath, PROG_PORT, PROG_UNDERLAY};
+use vtep::datapath::loader::{Datapath, PROG_PORT, PROG_UNDERLAY};
 use vtep_common::{
     drop::DropReason,
     maps::{DEFAULT_FDB_SIZE, FDB_REMOTE, FdbEntry, FdbKey},

@@ -13,7 +13,7 @@ use aya::{Pod, maps::MapData};
 use tracing::debug;
 use vtep_common::maps::FDB_F_LEARNED;
 
-use crate::{clock, loader::Datapath};
+use crate::{datapath::loader::Datapath, sys::clock};
 
 /// Sweeps run at least this often, and at most once a second.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(30);

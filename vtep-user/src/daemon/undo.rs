@@ -9,7 +9,7 @@ use std::{
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::{netlink::Net, netns, sysctl};
+use crate::sys::{netlink::Net, netns, sysctl};
 
 /// One thing vtep created.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -16,11 +16,12 @@ use vtep_common::maps::{
 };
 
 use crate::{
-    args, clock,
+    cli::keywords as args,
     config::{check_mac, check_remote, invalid},
+    ctl::show::{self as live, ifname, open},
     instance,
-    live::{self, ifname, open},
     mac::Mac,
+    sys::clock,
 };
 
 /// `BPF_NOEXIST`: the update fails with `EEXIST` instead of overwriting.

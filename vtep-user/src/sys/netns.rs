@@ -6,7 +6,7 @@ use std::{fs::File, os::fd::AsFd, path::PathBuf};
 use anyhow::{Context as _, Result};
 use nix::sched::{CloneFlags, setns};
 
-use crate::netlink::Net;
+use crate::sys::netlink::Net;
 
 const NETNS_DIR: &str = "/run/netns";
 

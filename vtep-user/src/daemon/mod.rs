@@ -1,6 +1,10 @@
 //! `vtep up`: check the whole configuration against the system, build what it describes, load
 //! and attach the datapath, run until told to stop, then remove everything it made.
 
+pub mod ageing;
+pub mod nexthop;
+pub mod undo;
+
 use std::net::Ipv4Addr;
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -11,16 +15,22 @@ use vtep_common::{
 };
 
 use crate::{
-    ageing::Ager,
     config::{Config, Vni},
+    daemon::{
+        ageing::Ager,
+        nexthop::Resolver,
+        undo::{Item, Undo},
+    },
+    datapath::{
+        loader::Datapath,
+        tables::{self, Group, Port, Target, VniTable},
+    },
     instance,
-    loader::Datapath,
     mac::Mac,
-    neighbours::Resolver,
-    netlink::{Link, Net},
-    netns, sysctl,
-    tables::{self, Group, Port, Target, VniTable},
-    undo::{Item, Undo},
+    sys::{
+        netlink::{Link, Net},
+        netns, sysctl,
+    },
 };
 
 /// Smallest IPv4 MTU (RFC 791) a workload may be left with.

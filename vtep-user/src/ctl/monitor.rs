@@ -12,7 +12,7 @@ use aya::maps::{MapData, RingBuf};
 use serde::Serialize;
 use vtep_common::maps::{MAP_EVENTS, MISS_L2, MISS_L3, MissEvent};
 
-use crate::{instance, live, mac::Mac};
+use crate::{ctl::show as live, instance, mac::Mac};
 
 /// One event as `vtep monitor` prints it.
 #[derive(Debug, Serialize, PartialEq, Eq)]

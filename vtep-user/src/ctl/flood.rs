@@ -10,11 +10,13 @@ use aya::maps::{HashMap, MapData};
 use vtep_common::maps::{FloodList, MAP_FLOOD, MAX_FLOOD_REMOTES};
 
 use crate::{
-    args,
+    cli::keywords as args,
     config::{check_remote, invalid},
-    fdb::{note_vtep, parse_dst},
+    ctl::{
+        fdb::{note_vtep, parse_dst},
+        show::{self as live, open},
+    },
     instance,
-    live::{self, open},
     mac::Mac,
 };
 

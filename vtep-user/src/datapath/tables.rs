@@ -9,7 +9,7 @@ use vtep_common::maps::{
     ProxyEntry, ProxyKey, VNI_F_LEARN, VniConfig,
 };
 
-use crate::{loader::Datapath, mac::Mac};
+use crate::{datapath::loader::Datapath, mac::Mac};
 
 /// A local port as the datapath sees it.
 #[derive(Debug, Clone)]

@@ -13,11 +13,12 @@ use vtep_common::maps::{
 };
 
 use crate::{
-    args, clock,
+    cli::keywords as args,
     config::{check_mac, invalid, is_station_address},
+    ctl::show::{self as live, Provenance, open},
     instance,
-    live::{self, Provenance, open},
     mac::Mac,
+    sys::clock,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,9 +18,9 @@ use tracing::{debug, warn};
 use vtep_common::maps::NextHopEntry;
 
 use crate::{
-    loader::Datapath,
-    netlink::Net,
-    undo::{Item, Undo},
+    daemon::undo::{Item, Undo},
+    datapath::loader::Datapath,
+    sys::netlink::Net,
 };
 
 pub struct Resolver {

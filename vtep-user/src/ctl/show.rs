@@ -98,7 +98,7 @@ pub fn fdb(name: &str) -> Result<Vec<FdbRow>> {
     let dir = instance::pin_dir(name);
     let map: HashMap<MapData, FdbKey, FdbEntry> = HashMap::try_from(open(&dir, MAP_FDB)?)?;
     let mut rows = Vec::new();
-    let now = crate::clock::monotonic_secs();
+    let now = crate::sys::clock::monotonic_secs();
     for item in map.iter() {
         let (key, entry) = item.context("reading FDB")?;
         let local = entry.kind == FDB_LOCAL;

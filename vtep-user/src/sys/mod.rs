@@ -1,0 +1,4 @@
+pub mod clock;
+pub mod netlink;
+pub mod netns;
+pub mod sysctl;
