@@ -259,7 +259,7 @@ impl Fixture {
             learning: true,
             max_learned: 0,
             flags: 0,
-            neighbours: Vec::new(),
+            proxy_entries: Vec::new(),
             group: None,
         }
     }

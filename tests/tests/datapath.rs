@@ -1434,7 +1434,7 @@ fn l2miss_off_reports_nothing() {
 fn load_proxy(fx: &Fixture, extra: u32) -> Datapath {
     load_changed(fx, |table| {
         table.flags = VNI_F_PROXY | extra;
-        table.neighbours = vec![(REMOTE_WL_IP.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
+        table.proxy_entries = vec![(REMOTE_WL_IP.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
     })
 }
 
@@ -1533,7 +1533,7 @@ fn proxy_learns_addresses_from_arp_in_decapsulated_frames() {
         let pkt = vxlan_to_us(PORT_IANA, vxlan_header(VXLAN_I, VNI), &inner);
         check_decap(&mut dp, &fx, &pkt, &inner);
         let entry = dp
-            .neigh()
+            .proxy()
             .unwrap()
             .get(
                 &ProxyKey {
@@ -1560,7 +1560,7 @@ fn without_proxy_requests_are_flooded_even_for_known_addresses() {
     let fx = Fixture::new();
     fx.run(|| {
         let mut dp = load_changed(&fx, |table| {
-            table.neighbours = vec![(REMOTE_WL_IP.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
+            table.proxy_entries = vec![(REMOTE_WL_IP.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
         });
         let before = Counters::read(&mut dp);
         test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_request(REMOTE_WL_IP));
@@ -1602,7 +1602,7 @@ fn proxy_answers_a_neighbour_solicitation_for_a_known_ipv6_address() {
     fx.run(|| {
         let mut dp = load_changed(&fx, |table| {
             table.flags = VNI_F_PROXY;
-            table.neighbours = vec![(REMOTE_WL_IP6.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
+            table.proxy_entries = vec![(REMOTE_WL_IP6.into(), vtep::mac::Mac(REMOTE_WL_MAC))];
         });
         let ul_sent = fx.tx_packets("ul0");
 

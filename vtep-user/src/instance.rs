@@ -1,4 +1,5 @@
-//! Where a running instance keeps what other `vtep` commands read.
+//! Where a running instance keeps what other `vtep` commands read: the contract between the
+//! daemon, which writes these, and `ctl` and `vtep down`, which read them.
 
 use std::path::PathBuf;
 
@@ -28,6 +29,7 @@ pub struct Info {
 }
 
 impl Info {
+    /// Writes the info of instance `name`; fails when the file cannot be written.
     pub fn write(&self, name: &str) -> anyhow::Result<()> {
         use anyhow::Context as _;
         let path = info_file(name);
@@ -38,7 +40,7 @@ impl Info {
             .with_context(|| format!("writing {}", path.display()))
     }
 
-    /// The info of running instance `name`.
+    /// The info of running instance `name`; fails, saying no such instance runs, without it.
     pub fn load(name: &str) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         let path = info_file(name);
@@ -50,26 +52,4 @@ impl Info {
         })?;
         serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
     }
-}
-
-const BPFFS_ROOT: &str = "/sys/fs/bpf";
-const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
-
-/// Mounts the BPF filesystem at /sys/fs/bpf when nothing is mounted there, as systemd does on
-/// most distributions. It stays mounted: other BPF tools share it.
-pub fn ensure_bpffs() -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    let st =
-        nix::sys::statfs::statfs(BPFFS_ROOT).with_context(|| format!("statfs {BPFFS_ROOT}"))?;
-    if st.filesystem_type().0 as i64 == BPF_FS_MAGIC {
-        return Ok(());
-    }
-    nix::mount::mount(
-        Some("bpffs"),
-        BPFFS_ROOT,
-        Some("bpf"),
-        nix::mount::MsFlags::empty(),
-        None::<&str>,
-    )
-    .with_context(|| format!("mounting the BPF filesystem on {BPFFS_ROOT}"))
 }

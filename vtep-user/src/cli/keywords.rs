@@ -3,7 +3,7 @@
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::config::{check_vni, invalid};
+use crate::config::{fields::check_vni, invalid};
 
 /// The values given for each keyword of one command.
 pub struct Keywords<'a> {
@@ -63,4 +63,10 @@ impl<'a> Keywords<'a> {
         check_vni("vni", id)?;
         Ok(id)
     }
+}
+
+/// `s` split at whitespace, as the shell hands words to clap.
+#[cfg(test)]
+pub(crate) fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
 }

@@ -1,1 +1,118 @@
+//! The `vtep` command line: one module per subcommand, each holding its clap types beside its
+//! handler. Handlers parse what clap leaves as words (`dst IP vni N`, see [`keywords`]), call
+//! [`crate::daemon`] or [`crate::ctl`], and print through [`render`], the one place output is
+//! formatted.
+
+pub mod check;
+pub mod down;
+pub mod fdb;
 pub mod keywords;
+pub mod monitor;
+pub mod neigh;
+pub mod render;
+pub mod stats;
+pub mod up;
+pub mod vni;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "vtep",
+    version,
+    about = "A VXLAN tunnel endpoint whose datapath runs in eBPF"
+)]
+pub struct Cli {
+    /// Act in network namespace NAME (from /run/netns), like `ip -n NAME`.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub netns: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Build what the config describes, attach the datapath and run until SIGINT/SIGTERM.
+    Up(ConfigFile),
+    /// Remove everything a `vtep up` that did not stop cleanly left behind.
+    Down(Instance),
+    /// Validate a config file without changing anything.
+    Check(ConfigFile),
+    /// Forwarding database of a running instance.
+    Fdb {
+        #[command(subcommand)]
+        command: fdb::Command,
+    },
+    /// The ARP proxy's neighbour table of a running instance.
+    Neigh {
+        #[command(subcommand)]
+        command: neigh::Command,
+    },
+    /// VNIs of a running instance.
+    Vni {
+        #[command(subcommand)]
+        command: vni::Command,
+    },
+    /// Print miss events (l2miss, l3miss) of a running instance as they happen.
+    Monitor(monitor::Args),
+    /// Per-VNI traffic and drop counters of a running instance.
+    Stats(Show),
+}
+
+/// Runs `command`; fails with what went wrong, for `main` to print.
+pub async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Up(file) => up::run(&file).await,
+        Command::Down(instance) => down::run(&instance).await,
+        Command::Check(file) => check::run(&file),
+        Command::Fdb { command } => fdb::run(command),
+        Command::Neigh { command } => neigh::run(command),
+        Command::Vni { command } => vni::run(&command),
+        Command::Monitor(args) => monitor::run(&args),
+        Command::Stats(show) => stats::run(&show),
+    }
+}
+
+/// The config file of `vtep up` and `vtep check`.
+#[derive(Args)]
+pub struct ConfigFile {
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// Which instance: by its config file or its name.
+#[derive(Args)]
+pub struct Instance {
+    /// The instance's config file (its `name` is used).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "name")]
+    pub config: Option<PathBuf>,
+    /// The instance name (default "vtep").
+    #[arg(short, long)]
+    pub name: Option<String>,
+}
+
+impl Instance {
+    /// The instance's name; fails when the config file given cannot be loaded.
+    pub fn name(&self) -> Result<String> {
+        Ok(match (&self.config, &self.name) {
+            (Some(path), _) => Config::load(path)?.name,
+            (None, Some(name)) => name.clone(),
+            (None, None) => "vtep".to_string(),
+        })
+    }
+}
+
+/// The arguments of the commands that print a running instance's state.
+#[derive(Args)]
+pub struct Show {
+    #[command(flatten)]
+    pub instance: Instance,
+    /// JSON output.
+    #[arg(short, long)]
+    pub json: bool,
+}

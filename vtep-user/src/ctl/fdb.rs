@@ -1,6 +1,7 @@
 //! Changing the FDB of a running instance without restarting it: `vtep fdb add`, `replace` and
 //! `del`. Everything is checked before the map is written, and a change is one map operation,
-//! so a refused or failed command leaves the FDB as it was.
+//! so a refused or failed command leaves the FDB as it was. [`decide`] is the whole policy, as a
+//! pure table tested without a kernel.
 //!
 //! Only remote entries can be changed. Local entries bind a station to one of the instance's own
 //! ports, which the config describes and `vtep up` built; pointing one elsewhere or deleting it
@@ -9,16 +10,15 @@
 use std::net::Ipv4Addr;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use aya::maps::{HashMap, MapData, MapError, MapInfo};
+use aya::maps::{MapError, MapInfo};
 use vtep_common::maps::{
-    FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_DYNAMIC_VTEPS,
-    MAP_FDB,
+    FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_FDB,
 };
 
 use crate::{
-    cli::keywords as args,
-    config::{check_mac, check_remote, invalid},
-    ctl::show::{self as live, ifname, open},
+    config::fields::check_remote,
+    ctl::{ifname, require_vni},
+    datapath::maps::Pinned,
     instance,
     mac::Mac,
     sys::clock,
@@ -36,17 +36,8 @@ pub enum Op {
     Del,
 }
 
-impl Op {
-    fn command(self) -> &'static str {
-        match self {
-            Op::Add => "vtep fdb add",
-            Op::Replace => "vtep fdb replace",
-            Op::Del => "vtep fdb del",
-        }
-    }
-}
-
-/// One change, parsed from the command line and checked as far as possible without the instance.
+/// One change, checked as far as possible without the instance (the MAC is a station's, `dst` a
+/// unicast address; see `cli::fdb`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub op: Op,
@@ -57,25 +48,6 @@ pub struct Request {
 }
 
 impl Request {
-    /// Parses `MAC` and the words after it: keyword-value pairs in any order, as in
-    /// `bridge fdb add MAC dev vxlan0 dst IP`. `add` and `replace` take `dst IP` and `vni N`,
-    /// `del` takes `vni N`.
-    pub fn parse(op: Op, mac: &str, words: &[String]) -> Result<Self> {
-        let allowed: &[(&str, &str)] = match op {
-            Op::Add | Op::Replace => &[("dst", "IP"), ("vni", "N")],
-            Op::Del => &[("vni", "N")],
-        };
-        let args = args::parse(op.command(), allowed, words)?;
-        let mac = mac.parse::<Mac>().map_err(|e| invalid("mac", e))?;
-        check_mac("mac", Some(mac))?;
-        let vni = args.vni()?;
-        let dst = match op {
-            Op::Del => None,
-            Op::Add | Op::Replace => Some(parse_dst(args.require("dst", "IP")?)?),
-        };
-        Ok(Self { op, mac, vni, dst })
-    }
-
     fn key(&self) -> FdbKey {
         FdbKey {
             vni: self.vni,
@@ -83,16 +55,6 @@ impl Request {
             _pad: [0; 2],
         }
     }
-}
-
-/// A remote VTEP address as `dst IP` gives it. Our own address is known only from the
-/// instance; see `apply`.
-pub(crate) fn parse_dst(dst: &str) -> Result<Ipv4Addr> {
-    let ip = dst
-        .parse::<Ipv4Addr>()
-        .map_err(|_| invalid("dst", format!("`{dst}` is not an IPv4 address")))?;
-    check_remote("dst", ip, None)?;
-    Ok(ip)
 }
 
 /// What a request does to the entry under its key.
@@ -126,6 +88,9 @@ fn runtime_entry(dst: Ipv4Addr) -> FdbEntry {
     }
 }
 
+/// What `req` does given the entry `existing` under its key, or why it is refused. The policy:
+/// what the datapath learned gives way to the operator, local (port) entries are refused, `add`
+/// never moves an entry, and asking for what already is changes nothing.
 fn decide(req: &Request, existing: Option<FdbEntry>) -> Result<Action, Refusal> {
     match (req.op, existing, req.dst) {
         // What the datapath learned gives way to what the operator says, as in the kernel.
@@ -155,16 +120,18 @@ pub enum Outcome {
     Unchanged,
 }
 
-/// Applies `req` to the FDB of running instance `name`.
+/// Applies `req` to the FDB of running instance `name`. Fails, changing nothing, when the
+/// instance does not run, the VNI is not configured in it, `dst` is its own address, [`decide`]
+/// refuses, the FDB is full, or the entry kept changing under the command.
 pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
-    let dir = instance::pin_dir(name);
-    live::require_vni(&dir, name, req.vni)?;
+    let maps = Pinned::of(name);
+    require_vni(&maps, req.vni)?;
     if let Some(dst) = req.dst {
         let info = instance::Info::load(name)?;
         check_remote("dst", dst, Some(info.local))?;
     }
 
-    let mut fdb: HashMap<MapData, FdbKey, FdbEntry> = HashMap::try_from(open(&dir, MAP_FDB)?)?;
+    let mut fdb = maps.fdb()?;
     let key = req.key();
     // Another command may change the same key between the lookup and the write; `Create`
     // writes only if the key is still free, and a lost race is decided again on what won.
@@ -176,7 +143,7 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
         };
         let action = decide(req, existing).map_err(|r| refusal(req, r))?;
         if let (Action::Create(_) | Action::Overwrite(_), Some(dst)) = (action, req.dst) {
-            note_vtep(&dir, dst)?;
+            note_vtep(&maps, dst)?;
         }
         let result = match action {
             Action::Nothing => return Ok(Outcome::Unchanged),
@@ -190,7 +157,7 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
         match errno(&e) {
             Some(libc::EEXIST) | Some(libc::ENOENT) => continue,
             Some(libc::E2BIG) => {
-                let size = MapInfo::from_pin(dir.join(MAP_FDB))
+                let size = MapInfo::from_pin(maps.path(MAP_FDB))
                     .map(|i| i.max_entries().to_string())
                     .unwrap_or_else(|_| "?".into());
                 bail!(
@@ -208,10 +175,8 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
 
 /// Asks the running instance to keep remote VTEP `dst` resolved (see `DYNAMIC_VTEPS`): before
 /// the entry exists, so frames that cannot wait for resolution find it resolved as soon as can be.
-pub(crate) fn note_vtep(dir: &std::path::Path, dst: Ipv4Addr) -> Result<()> {
-    let mut vteps: HashMap<MapData, [u8; 4], u32> =
-        HashMap::try_from(open(dir, MAP_DYNAMIC_VTEPS)?)?;
-    vteps
+pub(super) fn note_vtep(maps: &Pinned, dst: Ipv4Addr) -> Result<()> {
+    maps.dynamic_vteps()?
         .insert(dst.octets(), clock::monotonic_secs(), 0)
         .context("noting the remote VTEP")
 }
@@ -243,80 +208,7 @@ fn refusal(req: &Request, r: Refusal) -> anyhow::Error {
 mod tests {
     use super::*;
 
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
-
-    fn parse(op: Op, mac: &str, rest: &str) -> Result<Request> {
-        Request::parse(op, mac, &words(rest))
-    }
-
-    fn error(op: Op, mac: &str, rest: &str) -> String {
-        format!("{:#}", parse(op, mac, rest).expect_err("accepted"))
-    }
-
     const MAC: &str = "02:00:00:00:00:02";
-
-    #[test]
-    fn keywords_in_any_order() {
-        let want = Request {
-            op: Op::Add,
-            mac: MAC.parse().unwrap(),
-            vni: 100,
-            dst: Some(Ipv4Addr::new(198, 18, 0, 2)),
-        };
-        assert_eq!(parse(Op::Add, MAC, "dst 198.18.0.2 vni 100").unwrap(), want);
-        assert_eq!(parse(Op::Add, MAC, "vni 100 dst 198.18.0.2").unwrap(), want);
-        let del = parse(Op::Del, MAC, "vni 100").unwrap();
-        assert_eq!((del.vni, del.dst), (100, None));
-    }
-
-    #[test]
-    fn malformed_arguments_are_named() {
-        let e = error(Op::Add, MAC, "dst 198.18.0.2 vni 100 dev vx0");
-        assert!(
-            e.contains("`dev` is not an argument of `vtep fdb add`"),
-            "{e}"
-        );
-        assert!(error(Op::Add, MAC, "vni 100 dst").contains("`dst` needs a value"));
-        assert!(error(Op::Add, MAC, "vni 1 vni 2 dst 198.18.0.2").contains("`vni` is given twice"));
-        assert!(error(Op::Add, MAC, "dst 198.18.0.2").contains("`vni N` is missing"));
-        assert!(error(Op::Replace, MAC, "vni 100").contains("`dst IP` is missing"));
-        let e = error(Op::Del, MAC, "vni 100 dst 198.18.0.2");
-        assert!(
-            e.contains("`dst` is not an argument of `vtep fdb del`"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn bad_values_are_refused_like_the_config() {
-        let e = error(Op::Add, "02:00:00:00:00", "dst 198.18.0.2 vni 100");
-        assert!(
-            e.starts_with("mac: `02:00:00:00:00` is not a MAC address"),
-            "{e}"
-        );
-        let e = error(Op::Add, "01:00:5e:00:00:01", "dst 198.18.0.2 vni 100");
-        assert_eq!(e, "mac: 01:00:5e:00:00:01 is a group address");
-        let e = error(Op::Del, "ff:ff:ff:ff:ff:ff", "vni 100");
-        assert_eq!(e, "mac: ff:ff:ff:ff:ff:ff is a group address");
-        let e = error(Op::Add, "00:00:00:00:00:00", "dst 198.18.0.2 vni 100");
-        assert!(
-            e.starts_with("mac: 00:00:00:00:00:00 is not a station"),
-            "{e}"
-        );
-        for vni in ["0", "16777216"] {
-            let e = error(Op::Add, MAC, &format!("dst 198.18.0.2 vni {vni}"));
-            assert_eq!(e, format!("vni: {vni} is outside 1..=16777215"));
-        }
-        assert!(error(Op::Add, MAC, "dst 198.18.0.2 vni x").starts_with("vni: `x` is not a VNI"));
-        for dst in ["0.0.0.0", "224.0.0.5", "255.255.255.255", "127.0.0.1"] {
-            let e = error(Op::Add, MAC, &format!("dst {dst} vni 100"));
-            assert_eq!(e, format!("dst: {dst} is not a unicast address"));
-        }
-        let e = error(Op::Add, MAC, "dst 198.18.0.300 vni 100");
-        assert_eq!(e, "dst: `198.18.0.300` is not an IPv4 address");
-    }
 
     fn request(op: Op, dst: Option<[u8; 4]>) -> Request {
         Request {

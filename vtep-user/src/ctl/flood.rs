@@ -6,22 +6,14 @@
 use std::net::Ipv4Addr;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use aya::maps::{HashMap, MapData};
-use vtep_common::maps::{FloodList, MAP_FLOOD, MAX_FLOOD_REMOTES};
+use vtep_common::maps::MAX_FLOOD_REMOTES;
 
 use crate::{
-    cli::keywords as args,
-    config::{check_remote, invalid},
-    ctl::{
-        fdb::{note_vtep, parse_dst},
-        show::{self as live, open},
-    },
+    config::fields::check_remote,
+    ctl::{fdb::note_vtep, require_vni},
+    datapath::maps::Pinned,
     instance,
-    mac::Mac,
 };
-
-/// The MAC that stands for "every broadcast and unknown destination".
-pub const ALL_ZEROS: Mac = Mac([0; 6]);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -29,6 +21,7 @@ pub enum Op {
     Del,
 }
 
+/// One change; `dst` is already known to be a unicast address (see `cli::fdb`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub op: Op,
@@ -36,40 +29,17 @@ pub struct Request {
     pub vni: u32,
 }
 
-impl Request {
-    /// Parses `00:00:00:00:00:00 dst IP vni N`.
-    pub fn parse(op: Op, mac: &str, words: &[String]) -> Result<Self> {
-        let command = match op {
-            Op::Append => "vtep fdb append",
-            Op::Del => "vtep fdb del",
-        };
-        let args = args::parse(command, &[("dst", "IP"), ("vni", "N")], words)?;
-        if mac.parse::<Mac>().ok() != Some(ALL_ZEROS) {
-            return Err(invalid(
-                "mac",
-                format!(
-                    "`{command}` adds flood destinations, given as 00:00:00:00:00:00; vtep keeps \
-                     one destination per station MAC (`vtep fdb add`)"
-                ),
-            )
-            .into());
-        }
-        Ok(Self {
-            op,
-            vni: args.vni()?,
-            dst: parse_dst(args.require("dst", "IP")?)?,
-        })
-    }
-}
-
-/// Applies `req` to the flood list of running instance `name`.
+/// Applies `req` to the flood list of running instance `name`. Appending a VTEP already listed
+/// succeeds without a change. Fails, changing nothing, when the instance does not run, `dst`
+/// is its own address, the VNI is not configured or floods to a multicast group, the list is
+/// full (append) or does not hold `dst` (del).
 pub fn apply(name: &str, req: &Request) -> Result<()> {
-    let dir = instance::pin_dir(name);
+    let maps = Pinned::of(name);
     let info = instance::Info::load(name)?;
     check_remote("dst", req.dst, Some(info.local))?;
-    let mut lists: HashMap<MapData, u32, FloodList> = HashMap::try_from(open(&dir, MAP_FLOOD)?)?;
+    let mut lists = maps.flood()?;
     let (vni, dst) = (req.vni, req.dst);
-    live::require_vni(&dir, name, vni)?;
+    require_vni(&maps, vni)?;
     let mut list = lists.get(&vni, 0).context("reading the flood list")?;
     if list.group != [0; 4] {
         bail!(
@@ -86,7 +56,7 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
             "dst: VNI {vni} already floods to {MAX_FLOOD_REMOTES} remote VTEPs, the most it can"
         ),
         (Op::Append, None) => {
-            note_vtep(&dir, dst)?;
+            note_vtep(&maps, dst)?;
             list.remotes[n] = dst.octets();
             list.n_remotes = n as u32 + 1;
         }
@@ -100,30 +70,4 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
     lists
         .insert(vni, list, 0)
         .map_err(|e| anyhow!("writing the flood list of VNI {vni}: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(op: Op, mac: &str, rest: &str) -> Result<Request> {
-        let words: Vec<String> = rest.split_whitespace().map(String::from).collect();
-        Request::parse(op, mac, &words)
-    }
-
-    #[test]
-    fn only_the_all_zeros_mac() {
-        let r = parse(Op::Append, "00:00:00:00:00:00", "dst 198.18.0.3 vni 7").unwrap();
-        assert_eq!((r.dst, r.vni), (Ipv4Addr::new(198, 18, 0, 3), 7));
-        let e = format!(
-            "{:#}",
-            parse(Op::Append, "02:00:00:00:00:01", "dst 198.18.0.3 vni 7").unwrap_err()
-        );
-        assert!(e.starts_with("mac: "), "{e}");
-        let e = format!(
-            "{:#}",
-            parse(Op::Del, "00:00:00:00:00:00", "vni 7").unwrap_err()
-        );
-        assert!(e.contains("`dst IP` is missing"), "{e}");
-    }
 }

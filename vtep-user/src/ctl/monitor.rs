@@ -2,17 +2,16 @@
 //! `l2miss`/`l3miss` netlink notifications, here from the datapath's ring buffer).
 
 use std::{
-    io::Write,
     net::Ipv4Addr,
     os::fd::{AsFd as _, AsRawFd as _},
 };
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 use aya::maps::{MapData, RingBuf};
 use serde::Serialize;
 use vtep_common::maps::{MAP_EVENTS, MISS_L2, MISS_L3, MissEvent};
 
-use crate::{ctl::show as live, instance, mac::Mac};
+use crate::{ctl::ifname, datapath::maps::Pinned, mac::Mac};
 
 /// One event as `vtep monitor` prints it.
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -46,53 +45,45 @@ impl Event {
             vni: e.vni,
             mac,
             ip,
-            port: live::ifname(e.ifindex),
+            port: ifname(e.ifindex),
         })
-    }
-
-    fn text(&self) -> String {
-        let what = match (&self.mac, &self.ip) {
-            (Some(mac), _) => format!("mac {mac}"),
-            (None, Some(ip)) => format!("ip {ip}"),
-            (None, None) => String::new(),
-        };
-        format!("{} vni {} {what} port {}", self.event, self.vni, self.port)
     }
 }
 
-/// Prints the events of instance `name` to `out` as they arrive, one line each (JSON lines
-/// with `json`), until `count` events were printed (forever without one).
-pub fn run(name: &str, json: bool, count: Option<u64>, out: &mut impl Write) -> Result<()> {
-    let map = live::open(&instance::pin_dir(name), MAP_EVENTS)?;
-    let mut ring: RingBuf<MapData> = RingBuf::try_from(map)?;
-    let mut printed = 0u64;
-    loop {
-        while let Some(record) = ring.next() {
-            let Some(event) = Event::parse(&record) else {
-                continue;
-            };
-            let line = if json {
-                serde_json::to_string(&event)?
-            } else {
-                event.text()
-            };
-            writeln!(out, "{line}")?;
-            out.flush()?;
-            printed += 1;
-            if count.is_some_and(|c| printed >= c) {
-                return Ok(());
+/// The event stream of a running instance.
+pub struct Events {
+    maps: Pinned,
+    ring: RingBuf<MapData>,
+}
+
+impl Events {
+    /// Subscribes to the events of instance `name`; fails when it does not run.
+    pub fn open(name: &str) -> Result<Self> {
+        let maps = Pinned::of(name);
+        let ring = maps.events()?;
+        Ok(Self { maps, ring })
+    }
+
+    /// The next event, waiting for it as long as it takes. Records of another kind are skipped.
+    /// Fails when the instance stops (its pins are removed) or waiting fails.
+    pub fn wait(&mut self) -> Result<Event> {
+        loop {
+            while let Some(record) = self.ring.next() {
+                if let Some(event) = Event::parse(&record) {
+                    return Ok(event);
+                }
             }
-        }
-        // The ring buffer's descriptor is readable when records are waiting.
-        let fd = ring.as_fd();
-        let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
-        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(1000u16)) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => bail!("waiting for events on fd {}: {e}", ring.as_raw_fd()),
-        }
-        // The instance went away: its pins are removed when it stops.
-        if !instance::pin_dir(name).join(MAP_EVENTS).exists() {
-            return Err(anyhow::anyhow!("instance `{name}` stopped")).context("vtep monitor");
+            // The ring buffer's descriptor is readable when records are waiting.
+            let fd = self.ring.as_fd();
+            let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(1000u16)) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => bail!("waiting for events on fd {}: {e}", self.ring.as_raw_fd()),
+            }
+            if !self.maps.path(MAP_EVENTS).exists() {
+                let name = self.maps.name();
+                return Err(anyhow!("instance `{name}` stopped")).context("vtep monitor");
+            }
         }
     }
 }

@@ -1,61 +1,14 @@
-//! Reading a running instance's state from its pinned maps: `vtep fdb show`, `vtep vni show`
-//! and `vtep stats`.
+//! Reading a running instance's tables: `vtep fdb show`, `vtep neigh show` (the proxy table) and
+//! `vtep vni show`. Each returns rows sorted for display; `cli::render` prints them.
 
-use std::{net::Ipv4Addr, path::Path};
+use std::net::{IpAddr, Ipv4Addr};
 
-use anyhow::{Context as _, Result, anyhow};
-use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray};
+use anyhow::{Context as _, Result};
+use aya::maps::MapError;
 use serde::Serialize;
-use vtep_common::{
-    drop::DropReason,
-    maps::{
-        FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FdbEntry, FdbKey, FloodList, MAP_DROPS, MAP_FDB,
-        MAP_FLOOD, MAP_LEARNED, MAP_PORTS, MAP_VNI_STATS, MAP_VNIS, PortConfig, VniConfig,
-        VniStats,
-    },
-};
+use vtep_common::maps::{FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, ProxyEntry};
 
-use crate::{instance, mac::Mac};
-
-pub(crate) fn open(dir: &Path, name: &str) -> Result<Map> {
-    let path = dir.join(name);
-    let data = MapData::from_pin(&path).with_context(|| {
-        format!(
-            "no running instance here: cannot open {} (is `vtep up` running with this name?)",
-            path.display()
-        )
-    })?;
-    Ok(Map::from_map_data(data)?)
-}
-
-/// Fails, naming the field, unless VNI `vni` is configured in instance `name` (pins in `dir`).
-pub(crate) fn require_vni(dir: &Path, name: &str, vni: u32) -> Result<()> {
-    let vnis: HashMap<MapData, u32, VniConfig> = HashMap::try_from(open(dir, MAP_VNIS)?)?;
-    match vnis.get(&vni, 0) {
-        Ok(_) => Ok(()),
-        Err(aya::maps::MapError::KeyNotFound) => Err(crate::config::invalid(
-            "vni",
-            format!("VNI {vni} is not configured in instance `{name}`"),
-        )
-        .into()),
-        Err(e) => Err(e).context("reading VNIs"),
-    }
-}
-
-/// One FDB entry as `vtep fdb show` prints it.
-#[derive(Debug, Serialize)]
-pub struct FdbRow {
-    pub mac: Mac,
-    pub vni: u32,
-    /// Remote VTEP, for remote entries.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dst: Option<Ipv4Addr>,
-    /// Local port name, for local entries.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub port: Option<String>,
-    #[serde(flatten)]
-    pub provenance: Provenance,
-}
+use crate::{ctl::ifname, datapath::maps::Pinned, mac::Mac, sys::clock};
 
 /// How an FDB or proxy entry came to be, from its `FDB_F_*` flags.
 #[derive(Debug, Serialize)]
@@ -86,19 +39,29 @@ impl Provenance {
             age: learned.then(|| u64::from(now.saturating_sub(seen))),
         }
     }
-
-    /// ` used Ns` for learned entries, as `bridge fdb show -s` says it.
-    pub fn used(&self) -> String {
-        self.age.map(|a| format!(" used {a}s")).unwrap_or_default()
-    }
 }
 
-/// Every FDB entry of instance `name`, sorted by VNI then MAC.
+/// One FDB entry as `vtep fdb show` prints it.
+#[derive(Debug, Serialize)]
+pub struct FdbRow {
+    pub mac: Mac,
+    pub vni: u32,
+    /// Remote VTEP, for remote entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst: Option<Ipv4Addr>,
+    /// Local port name, for local entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// Every FDB entry of instance `name`, sorted by VNI then MAC. Fails when the instance does not
+/// run or its FDB cannot be read.
 pub fn fdb(name: &str) -> Result<Vec<FdbRow>> {
-    let dir = instance::pin_dir(name);
-    let map: HashMap<MapData, FdbKey, FdbEntry> = HashMap::try_from(open(&dir, MAP_FDB)?)?;
+    let map = Pinned::of(name).fdb()?;
     let mut rows = Vec::new();
-    let now = crate::sys::clock::monotonic_secs();
+    let now = clock::monotonic_secs();
     for item in map.iter() {
         let (key, entry) = item.context("reading FDB")?;
         let local = entry.kind == FDB_LOCAL;
@@ -114,11 +77,38 @@ pub fn fdb(name: &str) -> Result<Vec<FdbRow>> {
     Ok(rows)
 }
 
-/// The name of interface `index` in this namespace, or `if<index>` when it is gone.
-pub(crate) fn ifname(index: u32) -> String {
-    nix::net::if_::if_indextoname(index)
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| format!("if{index}"))
+/// One proxy entry as `vtep neigh show` prints it.
+#[derive(Debug, Serialize)]
+pub struct ProxyRow {
+    pub ip: IpAddr,
+    pub vni: u32,
+    pub lladdr: Mac,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// Every proxy entry of instance `name` (IPv4, then IPv6), sorted by VNI then address. Fails
+/// when the instance does not run or a table cannot be read.
+pub fn proxy(name: &str) -> Result<Vec<ProxyRow>> {
+    let maps = Pinned::of(name);
+    let now = clock::monotonic_secs();
+    let row = |ip: IpAddr, vni: u32, e: ProxyEntry| ProxyRow {
+        ip,
+        vni,
+        lladdr: Mac(e.mac),
+        provenance: Provenance::of(e.flags, e.seen, now),
+    };
+    let mut rows = Vec::new();
+    for item in maps.proxy()?.iter() {
+        let (key, e) = item.context("reading the proxy table")?;
+        rows.push(row(IpAddr::from(key.ip), key.vni, e));
+    }
+    for item in maps.proxy6()?.iter() {
+        let (key, e) = item.context("reading the IPv6 proxy table")?;
+        rows.push(row(IpAddr::from(key.ip), key.vni, e));
+    }
+    rows.sort_by_key(|r| (r.vni, r.ip));
+    Ok(rows)
 }
 
 /// One VNI as `vtep vni show` prints it.
@@ -134,13 +124,11 @@ pub struct VniRow {
     pub fdb_entries: u64,
 }
 
-/// Every VNI of instance `name`, sorted by VNI.
+/// Every VNI of instance `name`, sorted by VNI. Fails when the instance does not run or a map
+/// cannot be read.
 pub fn vnis(name: &str) -> Result<Vec<VniRow>> {
-    let dir = instance::pin_dir(name);
-    let vnis: HashMap<MapData, u32, VniConfig> = HashMap::try_from(open(&dir, MAP_VNIS)?)?;
-    let ports: HashMap<MapData, u32, PortConfig> = HashMap::try_from(open(&dir, MAP_PORTS)?)?;
-    let flood: HashMap<MapData, u32, FloodList> = HashMap::try_from(open(&dir, MAP_FLOOD)?)?;
-    let fdb: HashMap<MapData, FdbKey, FdbEntry> = HashMap::try_from(open(&dir, MAP_FDB)?)?;
+    let maps = Pinned::of(name);
+    let (vnis, ports, flood, fdb) = (maps.vnis()?, maps.ports()?, maps.flood()?, maps.fdb()?);
 
     let mut rows = Vec::new();
     for item in vnis.iter() {
@@ -151,7 +139,7 @@ pub fn vnis(name: &str) -> Result<Vec<VniRow>> {
                 .iter()
                 .map(|ip| Ipv4Addr::from(*ip))
                 .collect(),
-            Err(aya::maps::MapError::KeyNotFound) => Vec::new(),
+            Err(MapError::KeyNotFound) => Vec::new(),
             Err(e) => return Err(e).context("reading flood lists"),
         };
         rows.push(VniRow {
@@ -180,85 +168,4 @@ pub fn vnis(name: &str) -> Result<Vec<VniRow>> {
         r.ports.sort();
     }
     Ok(rows)
-}
-
-/// Counters of one VNI, summed over CPUs.
-#[derive(Debug, Serialize, Default, Clone, PartialEq, Eq)]
-pub struct VniCounters {
-    pub vni: u32,
-    pub encap_packets: u64,
-    pub encap_bytes: u64,
-    pub decap_packets: u64,
-    pub decap_bytes: u64,
-    pub local_packets: u64,
-    pub local_bytes: u64,
-    pub flood_packets: u64,
-    pub learn_refused: u64,
-    pub proxy_replies: u64,
-    /// Learned FDB entries (as of the last ageing sweep, plus what was learned since).
-    pub learned: u64,
-}
-
-impl VniCounters {
-    fn new(vni: u32, s: &VniStats, learned: u64) -> Self {
-        Self {
-            vni,
-            encap_packets: s.encap_packets,
-            encap_bytes: s.encap_bytes,
-            decap_packets: s.decap_packets,
-            decap_bytes: s.decap_bytes,
-            local_packets: s.local_packets,
-            local_bytes: s.local_bytes,
-            flood_packets: s.flood_packets,
-            learn_refused: s.learn_refused,
-            proxy_replies: s.proxy_replies,
-            learned,
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct Stats {
-    pub vnis: Vec<VniCounters>,
-    /// Drop counters by reason name, every reason present.
-    pub drops: std::collections::BTreeMap<&'static str, u64>,
-}
-
-/// The counters of instance `name`.
-pub fn stats(name: &str) -> Result<Stats> {
-    let dir = instance::pin_dir(name);
-    let vnis: HashMap<MapData, u32, VniConfig> = HashMap::try_from(open(&dir, MAP_VNIS)?)?;
-    let per_vni: PerCpuArray<MapData, VniStats> =
-        PerCpuArray::try_from(open(&dir, MAP_VNI_STATS)?)?;
-    let drops: PerCpuArray<MapData, u64> = PerCpuArray::try_from(open(&dir, MAP_DROPS)?)?;
-    let learned: Array<MapData, u64> = Array::try_from(open(&dir, MAP_LEARNED)?)?;
-
-    let mut out = Vec::new();
-    for item in vnis.iter() {
-        let (vni, cfg) = item.context("reading VNIs")?;
-        let mut sum = VniStats::default();
-        for s in per_vni
-            .get(&cfg.stats_slot, 0)
-            .context("reading VNI counters")?
-            .iter()
-        {
-            sum.accumulate(s);
-        }
-        let n = learned.get(&cfg.stats_slot, 0).unwrap_or(0);
-        out.push(VniCounters::new(vni, &sum, n));
-    }
-    out.sort_by_key(|c| c.vni);
-    let mut by_reason = std::collections::BTreeMap::new();
-    for reason in DropReason::ALL {
-        let n: u64 = drops
-            .get(&(reason as u32), 0)
-            .map_err(|e| anyhow!("reading drop counters: {e}"))?
-            .iter()
-            .sum();
-        by_reason.insert(reason.name(), n);
-    }
-    Ok(Stats {
-        vnis: out,
-        drops: by_reason,
-    })
 }

@@ -98,14 +98,14 @@ impl Ager {
         })
         .context("ageing the FDB")?;
         // Learned proxy entries age with their VNI's FDB entries.
-        removed += remove_where(dp.neigh()?, |key, e| {
+        removed += remove_where(dp.proxy()?, |key, e| {
             self.expired(key.vni, e.flags, e.seen, now)
         })
-        .context("ageing the neighbour table")?;
-        removed += remove_where(dp.neigh6()?, |key, e| {
+        .context("ageing the proxy table")?;
+        removed += remove_where(dp.proxy6()?, |key, e| {
             self.expired(key.vni, e.flags, e.seen, now)
         })
-        .context("ageing the IPv6 neighbour table")?;
+        .context("ageing the IPv6 proxy table")?;
         let mut counts = dp.learned()?;
         for (slot, n) in &learned {
             counts

@@ -23,6 +23,8 @@ use crate::{
     sys::netlink::Net,
 };
 
+/// Keeps the next hops of a set of remote VTEPs resolved and cached, one [`Resolver::reconcile`]
+/// at a time.
 pub struct Resolver {
     remotes: Vec<Ipv4Addr>,
     /// Entries this instance created (and recorded for removal).
@@ -54,46 +56,24 @@ impl Resolver {
         undo: &mut Undo,
     ) -> Result<()> {
         self.add_dynamic_vteps(datapath);
-        let neighbours = match net.resolved_neighbours().await {
+        let resolved = match net.resolved_neighbours().await {
             Ok(n) => n,
             Err(e) => {
                 warn!("{e:#}");
                 HashMap::new()
             }
         };
-        let mut macs: HashMap<u32, Option<[u8; 6]>> = HashMap::new();
+        let mut smacs = HashMap::new();
         let mut wanted = HashMap::new();
         for remote in self.remotes.clone() {
-            let (oif, nexthop) = match net.route_to(remote).await {
-                Ok(Some(hop)) => hop,
-                Ok(None) => {
-                    debug!(%remote, "no route to remote VTEP");
-                    continue;
-                }
-                Err(e) => {
-                    warn!("{e:#}");
-                    continue;
-                }
-            };
-            self.keep_resolved(net, undo, remote, oif, nexthop).await?;
-            let Some(&dmac) = neighbours.get(&(oif, nexthop)) else {
+            let Some((oif, nexthop)) = route(net, remote).await else {
                 continue;
             };
-            let smac = match macs.get(&oif) {
-                Some(mac) => *mac,
-                None => {
-                    let mac = match net.link_by_index(oif).await {
-                        Ok(link) => link.map(|l| l.mac),
-                        Err(e) => {
-                            warn!("{e:#}");
-                            None
-                        }
-                    };
-                    macs.insert(oif, mac);
-                    mac
-                }
+            self.keep_resolved(net, undo, remote, oif, nexthop).await?;
+            let Some(&dmac) = resolved.get(&(oif, nexthop)) else {
+                continue;
             };
-            if let Some(smac) = smac {
+            if let Some(smac) = link_mac(net, oif, &mut smacs).await {
                 wanted.insert(
                     remote,
                     NextHopEntry {
@@ -138,7 +118,7 @@ impl Resolver {
             Ok(true) => {
                 debug!(%remote, %nexthop, oif, "keeping next hop resolved");
                 if self.created.insert((oif, nexthop)) {
-                    undo.record(Item::Neighbour {
+                    undo.record(Item::Nexthop {
                         ifindex: oif,
                         ip: nexthop,
                     })?;
@@ -195,4 +175,41 @@ impl Resolver {
             }
         }
     }
+}
+
+/// The output interface and next hop of `remote`, or `None` (logged) when there is no route or
+/// the lookup failed.
+async fn route(net: &Net, remote: Ipv4Addr) -> Option<(u32, Ipv4Addr)> {
+    match net.route_to(remote).await {
+        Ok(Some(hop)) => Some(hop),
+        Ok(None) => {
+            debug!(%remote, "no route to remote VTEP");
+            None
+        }
+        Err(e) => {
+            warn!("{e:#}");
+            None
+        }
+    }
+}
+
+/// The MAC of interface `index`, looked up once per reconcile (`known`); `None` (logged) when
+/// the interface is gone or the lookup failed.
+async fn link_mac(
+    net: &Net,
+    index: u32,
+    known: &mut HashMap<u32, Option<[u8; 6]>>,
+) -> Option<[u8; 6]> {
+    if let Some(mac) = known.get(&index) {
+        return *mac;
+    }
+    let mac = match net.link_by_index(index).await {
+        Ok(link) => link.map(|l| l.mac),
+        Err(e) => {
+            warn!("{e:#}");
+            None
+        }
+    };
+    known.insert(index, mac);
+    mac
 }

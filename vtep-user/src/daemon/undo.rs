@@ -19,8 +19,9 @@ pub enum Item {
     Netns(String),
     /// An interface in vtep's own namespace (deleting one end of a veth deletes both).
     Link(String),
-    /// A managed neighbour entry for a remote VTEP.
-    Neighbour { ifindex: u32, ip: Ipv4Addr },
+    /// The managed kernel neighbour entry that keeps a remote VTEP's underlay next hop `ip`
+    /// resolved on interface `ifindex`.
+    Nexthop { ifindex: u32, ip: Ipv4Addr },
     /// The directory the maps are pinned in.
     Pins(PathBuf),
     /// A sysctl (key relative to /proc/sys) and the value to restore.
@@ -61,6 +62,7 @@ impl Undo {
         }
     }
 
+    /// What the log holds, oldest first.
     pub fn items(&self) -> &[Item] {
         &self.items
     }
@@ -112,7 +114,7 @@ async fn undo_one(net: &Net, item: &Item) -> Result<()> {
                 net.del_link(link.index).await?;
             }
         }
-        Item::Neighbour { ifindex, ip } => net.del_neighbour(*ifindex, *ip).await?,
+        Item::Nexthop { ifindex, ip } => net.del_neighbour(*ifindex, *ip).await?,
         Item::Sysctl { key, value } => sysctl::restore(key, value)?,
         Item::File(path) => match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

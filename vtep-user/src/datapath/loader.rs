@@ -1,19 +1,17 @@
-//! Loading the datapath object, attaching its programs and reaching its maps.
+//! Loading the datapath object, attaching its programs and pinning its maps (reached through
+//! the accessors in [`super::maps`]).
 
 use std::path::Path;
 
 use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
+    maps::{MapData, ProgramArray},
     programs::{SchedClassifier, TcAttachType},
 };
-use vtep_common::maps::{
-    DatapathConfig, FdbEntry, FdbKey, FloodList, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROPS,
-    MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_JUMP, MAP_LEARNED, MAP_NEXTHOPS,
-    MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_VNI_STATS, MAP_VNIS, NextHopEntry, PortConfig, Proxy6Key,
-    ProxyEntry, ProxyKey, VniConfig, VniStats,
-};
+use vtep_common::maps::{DatapathConfig, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_FDB, MAP_JUMP};
+
+use crate::datapath::maps::PINNED;
 
 /// The compiled datapath (vtep-ebpf), built by this crate's build script.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vtep"));
@@ -24,22 +22,6 @@ pub const PROG_PORT: &str = "vtep_port";
 pub const PROG_PORT_FLOOD: &str = "vtep_port_flood";
 /// Program on the ingress of the underlay interface.
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
-
-/// Every map the datapath has, in the order they are pinned.
-pub const MAPS: [&str; 12] = [
-    MAP_FDB,
-    MAP_PORTS,
-    MAP_VNIS,
-    MAP_FLOOD,
-    MAP_NEXTHOPS,
-    MAP_LEARNED,
-    MAP_DYNAMIC_VTEPS,
-    MAP_EVENTS,
-    MAP_PROXY,
-    MAP_PROXY6,
-    MAP_VNI_STATS,
-    MAP_DROPS,
-];
 
 /// The loaded datapath. Dropping it detaches every program it attached.
 pub struct Datapath {
@@ -116,7 +98,7 @@ impl Datapath {
 
     fn try_pin_maps(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        for name in MAPS {
+        for name in PINNED {
             let map = self
                 .ebpf
                 .map(name)
@@ -127,44 +109,8 @@ impl Datapath {
         Ok(())
     }
 
-    pub fn fdb(&mut self) -> Result<HashMap<&mut MapData, FdbKey, FdbEntry>> {
-        Ok(HashMap::try_from(self.map_mut(MAP_FDB)?)?)
-    }
-    pub fn ports(&mut self) -> Result<HashMap<&mut MapData, u32, PortConfig>> {
-        Ok(HashMap::try_from(self.map_mut(MAP_PORTS)?)?)
-    }
-    pub fn vnis(&mut self) -> Result<HashMap<&mut MapData, u32, VniConfig>> {
-        Ok(HashMap::try_from(self.map_mut(MAP_VNIS)?)?)
-    }
-    pub fn flood(&mut self) -> Result<HashMap<&mut MapData, u32, FloodList>> {
-        Ok(HashMap::try_from(self.map_mut(MAP_FLOOD)?)?)
-    }
-    pub fn nexthops(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], NextHopEntry>> {
-        Ok(HashMap::try_from(self.map_mut(MAP_NEXTHOPS)?)?)
-    }
-    pub fn dynamic_vteps(&mut self) -> Result<HashMap<&mut MapData, [u8; 4], u32>> {
-        Ok(HashMap::try_from(self.map_mut(MAP_DYNAMIC_VTEPS)?)?)
-    }
-    pub fn neigh(&mut self) -> Result<HashMap<&mut MapData, ProxyKey, ProxyEntry>> {
-        Ok(HashMap::try_from(self.map_mut(MAP_PROXY)?)?)
-    }
-    pub fn neigh6(&mut self) -> Result<HashMap<&mut MapData, Proxy6Key, ProxyEntry>> {
-        Ok(HashMap::try_from(self.map_mut(MAP_PROXY6)?)?)
-    }
-    pub fn events(&mut self) -> Result<RingBuf<&mut MapData>> {
-        Ok(RingBuf::try_from(self.map_mut(MAP_EVENTS)?)?)
-    }
-    pub fn learned(&mut self) -> Result<Array<&mut MapData, u64>> {
-        Ok(Array::try_from(self.map_mut(MAP_LEARNED)?)?)
-    }
-    pub fn vni_stats(&mut self) -> Result<PerCpuArray<&mut MapData, VniStats>> {
-        Ok(PerCpuArray::try_from(self.map_mut(MAP_VNI_STATS)?)?)
-    }
-    pub fn drops(&mut self) -> Result<PerCpuArray<&mut MapData, u64>> {
-        Ok(PerCpuArray::try_from(self.map_mut(MAP_DROPS)?)?)
-    }
-
-    fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map> {
+    /// Map `name` of the loaded object; the typed accessors are in [`super::maps`].
+    pub(super) fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map> {
         self.ebpf
             .map_mut(name)
             .ok_or_else(|| anyhow!("map {name} missing"))

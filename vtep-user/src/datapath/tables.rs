@@ -1,12 +1,13 @@
 //! The contents of the datapath's maps, computed from a configuration and the interfaces it
-//! resolved to, and written in one place.
+//! resolved to, and written in one place. Everything but [`fill`] is pure and unit-tested
+//! without a kernel.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::{Context as _, Result};
 use vtep_common::maps::{
-    FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, PORT_F_LEARN, PortConfig, Proxy6Key,
-    ProxyEntry, ProxyKey, VNI_F_LEARN, VniConfig,
+    DatapathConfig, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, MAX_DSTPORTS, PORT_F_LEARN,
+    PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VNI_F_LEARN, VniConfig,
 };
 
 use crate::{datapath::loader::Datapath, mac::Mac};
@@ -58,7 +59,7 @@ pub struct VniTable {
     pub flags: u32,
     /// Static proxy entries (IPv4 for ARP, IPv6 for neighbour discovery): the config's and the
     /// local stations' own.
-    pub neighbours: Vec<(IpAddr, Mac)>,
+    pub proxy_entries: Vec<(IpAddr, Mac)>,
     /// Broadcast and unknown unicast go to this group instead of to `remotes`.
     pub group: Option<Group>,
 }
@@ -93,6 +94,7 @@ impl VniTable {
         out
     }
 
+    /// The VNI's flood list: every remote (or the group) and every local port.
     pub fn flood_list(&self) -> FloodList {
         let mut list = FloodList::default();
         for (slot, ip) in list.remotes.iter_mut().zip(&self.remotes) {
@@ -112,6 +114,7 @@ impl VniTable {
         list
     }
 
+    /// What the datapath needs about frames from `port`, one of this VNI's ports.
     pub fn port_config(&self, port: &Port) -> PortConfig {
         // Learning on a port is only needed when vtep does not know who is behind it; a
         // workload's own MAC is a static entry already.
@@ -130,6 +133,7 @@ impl VniTable {
         }
     }
 
+    /// The VNI's entry in `VNIS`.
     pub fn vni_config(&self) -> VniConfig {
         VniConfig {
             dstport: self.dstport.to_be_bytes(),
@@ -154,7 +158,24 @@ fn local_entry(ifindex: u32, flags: u32) -> FdbEntry {
     }
 }
 
-/// Writes every VNI's entries into the datapath's maps.
+/// The datapath's load-time configuration: the local VTEP address, the outer UDP source port
+/// range `srcport` (inclusive) and the VXLAN ports to accept (`dstports`, at most
+/// [`MAX_DSTPORTS`]; validation makes sure).
+pub fn datapath_config(local: Ipv4Addr, srcport: [u16; 2], dstports: &[u16]) -> DatapathConfig {
+    let mut ports = [[0u8; 2]; MAX_DSTPORTS];
+    for (slot, port) in ports.iter_mut().zip(dstports) {
+        *slot = port.to_be_bytes();
+    }
+    DatapathConfig {
+        local_ip: local.octets(),
+        srcport_min: srcport[0],
+        srcport_max: srcport[1],
+        dstports: ports,
+    }
+}
+
+/// Writes every VNI's entries into the datapath's maps. Fails at the first entry a map
+/// refuses.
 pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
     for vni in vnis {
         let at = || format!("VNI {}", vni.id);
@@ -174,30 +195,31 @@ pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
             fdb.insert(key, entry, 0)
                 .with_context(|| format!("FDB of {}", at()))?;
         }
-        for (ip, mac) in &vni.neighbours {
+        for (ip, mac) in &vni.proxy_entries {
             let entry = ProxyEntry {
                 mac: mac.0,
                 ..Default::default()
             };
+            let vni = vni.id;
             match ip {
-                IpAddr::V4(v4) => dp.neigh()?.insert(
+                IpAddr::V4(v4) => dp.proxy()?.insert(
                     ProxyKey {
-                        vni: vni.id,
+                        vni,
                         ip: v4.octets(),
                     },
                     entry,
                     0,
                 ),
-                IpAddr::V6(v6) => dp.neigh6()?.insert(
+                IpAddr::V6(v6) => dp.proxy6()?.insert(
                     Proxy6Key {
-                        vni: vni.id,
+                        vni,
                         ip: v6.octets(),
                     },
                     entry,
                     0,
                 ),
             }
-            .with_context(|| format!("neighbour table of {}", at()))?;
+            .with_context(|| format!("proxy table of {}", at()))?;
         }
     }
     Ok(())
@@ -246,7 +268,7 @@ mod tests {
             learning: true,
             max_learned: 0,
             flags: 0,
-            neighbours: Vec::new(),
+            proxy_entries: Vec::new(),
             group: None,
         }
     }

@@ -1,3 +1,8 @@
+//! The kernel interfaces vtep uses, each wrapped once: rtnetlink ([`netlink`]), named network
+//! namespaces ([`netns`]), sysctls ([`sysctl`]), the monotonic clock the datapath stamps entries
+//! with ([`clock`]) and the BPF filesystem ([`bpffs`]).
+
+pub mod bpffs;
 pub mod clock;
 pub mod netlink;
 pub mod netns;

@@ -1,4 +1,7 @@
-//! Link, address and neighbour operations over rtnetlink, for one network namespace.
+//! Link, address, route and neighbour operations over rtnetlink, for one network namespace.
+//! "Neighbour" here is the kernel's neighbour table (`ip neigh`), which vtep uses only for the
+//! underlay next hops of remote VTEPs; the overlay's ARP/ND answers are the datapath's proxy
+//! table, not this.
 
 use std::{collections::HashMap, net::Ipv4Addr, os::fd::AsRawFd};
 
@@ -25,6 +28,16 @@ pub struct Link {
     pub veth_peer_elsewhere: bool,
 }
 
+/// What [`Net::configure`] sets on an interface; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct LinkSettings<'a> {
+    pub name: Option<&'a str>,
+    pub mac: Option<[u8; 6]>,
+    pub mtu: Option<u32>,
+    /// Bring the interface up after the other settings.
+    pub up: bool,
+}
+
 /// Netlink operations on one network namespace.
 #[derive(Clone)]
 pub struct Net {
@@ -38,6 +51,7 @@ fn is_not_found(err: &rtnetlink::Error) -> bool {
 }
 
 impl Net {
+    /// Operations over the connection behind `handle`.
     pub fn new(handle: Handle) -> Self {
         Self { handle }
     }
@@ -93,6 +107,7 @@ impl Net {
             .with_context(|| format!("creating veth pair {name}/{peer}"))
     }
 
+    /// Deletes interface `index`; one that is gone already is fine.
     pub async fn del_link(&self, index: u32) -> Result<()> {
         match self.handle.link().del(index).execute().await {
             Err(e) if is_not_found(&e) => Ok(()),
@@ -114,23 +129,17 @@ impl Net {
             .context("moving interface to its namespace")
     }
 
-    /// Sets what is given of name, MAC and MTU on interface `index`, then brings it up if `up`.
-    pub async fn configure(
-        &self,
-        index: u32,
-        name: Option<&str>,
-        mac: Option<[u8; 6]>,
-        mtu: Option<u32>,
-        up: bool,
-    ) -> Result<()> {
+    /// Sets what `settings` gives of name, MAC and MTU on interface `index`, then brings it up
+    /// if asked. Fails when the kernel refuses either step.
+    pub async fn configure(&self, index: u32, settings: &LinkSettings<'_>) -> Result<()> {
         let mut msg = LinkUnspec::new_with_index(index);
-        if let Some(name) = name {
+        if let Some(name) = settings.name {
             msg = msg.name(name.to_string());
         }
-        if let Some(mac) = mac {
+        if let Some(mac) = settings.mac {
             msg = msg.address(mac.to_vec());
         }
-        if let Some(mtu) = mtu {
+        if let Some(mtu) = settings.mtu {
             msg = msg.mtu(mtu);
         }
         self.handle
@@ -139,7 +148,7 @@ impl Net {
             .execute()
             .await
             .context("configuring interface")?;
-        if up {
+        if settings.up {
             self.handle
                 .link()
                 .set(LinkUnspec::new_with_index(index).up().build())
@@ -150,6 +159,7 @@ impl Net {
         Ok(())
     }
 
+    /// Adds `addr/prefix` to interface `index`.
     pub async fn add_address(&self, index: u32, addr: Ipv4Addr, prefix: u8) -> Result<()> {
         self.handle
             .address()
@@ -270,6 +280,7 @@ impl Net {
         Ok(out)
     }
 
+    /// Deletes the neighbour entry for `ip` on interface `index`; one that is gone is fine.
     pub async fn del_neighbour(&self, index: u32, ip: Ipv4Addr) -> Result<()> {
         let mut stream = self.handle.neighbours().get().execute();
         while let Some(msg) = stream.try_next().await.context("listing neighbours")? {

@@ -1,0 +1,262 @@
+//! `vtep fdb show|add|replace|append|del`, shaped like `bridge fdb`: the MAC first, then
+//! keyword-value pairs in any order. The all-zeros MAC stands for the flood list
+//! ([`crate::ctl::flood`]), any other for a station's entry ([`crate::ctl::fdb`]).
+
+use std::net::Ipv4Addr;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use crate::{
+    cli::{Instance, Show, keywords, render},
+    config::{
+        fields::{check_mac, check_remote},
+        invalid,
+    },
+    ctl::{fdb, flood, show},
+    mac::Mac,
+};
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List the entries: MAC, VNI, remote VTEP or local port, and whether the config or a
+    /// command made them.
+    Show(Show),
+    /// Send frames for MAC in VNI N to the remote VTEP IP; an entry that sends them elsewhere
+    /// is left alone (see `replace`).
+    #[command(override_usage = "vtep fdb add MAC dst IP vni N [-c FILE | -n NAME]")]
+    Add(Change),
+    /// Like `add`, but an existing remote entry for MAC is pointed at IP.
+    #[command(override_usage = "vtep fdb replace MAC dst IP vni N [-c FILE | -n NAME]")]
+    Replace(Change),
+    /// Add remote VTEP IP to VNI N's flood list (broadcast and unknown unicast), as `bridge fdb
+    /// append 00:00:00:00:00:00 ... dst IP` does.
+    #[command(
+        override_usage = "vtep fdb append 00:00:00:00:00:00 dst IP vni N [-c FILE | -n NAME]"
+    )]
+    Append(Change),
+    /// Delete the remote entry for MAC in VNI N; with 00:00:00:00:00:00 and `dst IP`, remove IP
+    /// from the flood list.
+    #[command(
+        alias = "delete",
+        override_usage = "vtep fdb del MAC vni N [-c FILE | -n NAME]\n       vtep fdb del 00:00:00:00:00:00 dst IP vni N [-c FILE | -n NAME]"
+    )]
+    Del(Change),
+}
+
+/// The arguments of `fdb add`, `replace`, `append` and `del`, shaped like `bridge fdb add MAC dev
+/// DEV dst IP`: the MAC, then keyword-value pairs in any order.
+#[derive(clap::Args)]
+pub struct Change {
+    /// The station's MAC address.
+    pub mac: String,
+    /// `dst IP` (not for `del`) and `vni N`.
+    #[arg(value_name = "KEYWORD VALUE", required = true, num_args = 1..)]
+    pub words: Vec<String>,
+    #[command(flatten)]
+    pub instance: Instance,
+}
+
+/// The MAC that stands for "every broadcast and unknown destination".
+pub const ALL_ZEROS: Mac = Mac([0; 6]);
+
+/// Runs `command`. Changes are silent on success, like `bridge fdb`, also when the entry already
+/// was as asked. Fails when the arguments are malformed (checked first, so a typo is reported as
+/// such even when no instance runs), or the instance refuses the change.
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Show(args) => {
+            let rows = show::fdb(&args.instance.name()?)?;
+            render::print(&rows, args.json, |rows| render::fdb(rows))
+        }
+        Command::Add(change) => change_entry(fdb::Op::Add, &change),
+        Command::Replace(change) => change_entry(fdb::Op::Replace, &change),
+        Command::Append(change) => change_flood_list(flood::Op::Append, &change),
+        Command::Del(change) if change.mac.parse::<Mac>().ok() == Some(ALL_ZEROS) => {
+            change_flood_list(flood::Op::Del, &change)
+        }
+        Command::Del(change) => change_entry(fdb::Op::Del, &change),
+    }
+}
+
+fn change_entry(op: fdb::Op, change: &Change) -> Result<()> {
+    let request = entry_request(op, &change.mac, &change.words)?;
+    if fdb::apply(&change.instance.name()?, &request)? == fdb::Outcome::Unchanged {
+        tracing::debug!("the entry already was as asked; nothing changed");
+    }
+    Ok(())
+}
+
+fn change_flood_list(op: flood::Op, change: &Change) -> Result<()> {
+    let request = flood_request(op, &change.mac, &change.words)?;
+    flood::apply(&change.instance.name()?, &request)
+}
+
+/// The command's name in errors.
+fn command(op: fdb::Op) -> &'static str {
+    match op {
+        fdb::Op::Add => "vtep fdb add",
+        fdb::Op::Replace => "vtep fdb replace",
+        fdb::Op::Del => "vtep fdb del",
+    }
+}
+
+/// Parses `MAC` and the words after it, as in `bridge fdb add MAC dev vxlan0 dst IP`: `add` and
+/// `replace` take `dst IP` and `vni N`, `del` takes `vni N`. Fails, naming the field, on a
+/// malformed or missing argument, a MAC that is not a station's, or a `dst` that is not unicast.
+fn entry_request(op: fdb::Op, mac: &str, words: &[String]) -> Result<fdb::Request> {
+    let allowed: &[(&str, &str)] = match op {
+        fdb::Op::Add | fdb::Op::Replace => &[("dst", "IP"), ("vni", "N")],
+        fdb::Op::Del => &[("vni", "N")],
+    };
+    let args = keywords::parse(command(op), allowed, words)?;
+    let mac = mac.parse::<Mac>().map_err(|e| invalid("mac", e))?;
+    check_mac("mac", Some(mac))?;
+    let vni = args.vni()?;
+    let dst = match op {
+        fdb::Op::Del => None,
+        fdb::Op::Add | fdb::Op::Replace => Some(parse_dst(args.require("dst", "IP")?)?),
+    };
+    Ok(fdb::Request { op, mac, vni, dst })
+}
+
+/// Parses `00:00:00:00:00:00 dst IP vni N`. Fails, naming the field, on a malformed or missing
+/// argument, another MAC, or a `dst` that is not unicast.
+fn flood_request(op: flood::Op, mac: &str, words: &[String]) -> Result<flood::Request> {
+    let command = match op {
+        flood::Op::Append => "vtep fdb append",
+        flood::Op::Del => "vtep fdb del",
+    };
+    let args = keywords::parse(command, &[("dst", "IP"), ("vni", "N")], words)?;
+    if mac.parse::<Mac>().ok() != Some(ALL_ZEROS) {
+        return Err(invalid(
+            "mac",
+            format!(
+                "`{command}` adds flood destinations, given as 00:00:00:00:00:00; vtep keeps \
+                 one destination per station MAC (`vtep fdb add`)"
+            ),
+        )
+        .into());
+    }
+    Ok(flood::Request {
+        op,
+        vni: args.vni()?,
+        dst: parse_dst(args.require("dst", "IP")?)?,
+    })
+}
+
+/// A remote VTEP address as `dst IP` gives it. Our own address is known only from the
+/// instance; `ctl` checks it.
+fn parse_dst(dst: &str) -> Result<Ipv4Addr> {
+    let ip = dst
+        .parse::<Ipv4Addr>()
+        .map_err(|_| invalid("dst", format!("`{dst}` is not an IPv4 address")))?;
+    check_remote("dst", ip, None)?;
+    Ok(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use fdb::{Op, Request};
+
+    use super::*;
+    use crate::cli::keywords::words;
+
+    fn parse(op: Op, mac: &str, rest: &str) -> Result<Request> {
+        entry_request(op, mac, &words(rest))
+    }
+
+    fn error(op: Op, mac: &str, rest: &str) -> String {
+        format!("{:#}", parse(op, mac, rest).expect_err("accepted"))
+    }
+
+    const MAC: &str = "02:00:00:00:00:02";
+
+    #[test]
+    fn keywords_in_any_order() {
+        let want = Request {
+            op: Op::Add,
+            mac: MAC.parse().unwrap(),
+            vni: 100,
+            dst: Some(Ipv4Addr::new(198, 18, 0, 2)),
+        };
+        assert_eq!(parse(Op::Add, MAC, "dst 198.18.0.2 vni 100").unwrap(), want);
+        assert_eq!(parse(Op::Add, MAC, "vni 100 dst 198.18.0.2").unwrap(), want);
+        let del = parse(Op::Del, MAC, "vni 100").unwrap();
+        assert_eq!((del.vni, del.dst), (100, None));
+    }
+
+    #[test]
+    fn malformed_arguments_are_named() {
+        let e = error(Op::Add, MAC, "dst 198.18.0.2 vni 100 dev vx0");
+        assert!(
+            e.contains("`dev` is not an argument of `vtep fdb add`"),
+            "{e}"
+        );
+        assert!(error(Op::Add, MAC, "vni 100 dst").contains("`dst` needs a value"));
+        assert!(error(Op::Add, MAC, "vni 1 vni 2 dst 198.18.0.2").contains("`vni` is given twice"));
+        assert!(error(Op::Add, MAC, "dst 198.18.0.2").contains("`vni N` is missing"));
+        assert!(error(Op::Replace, MAC, "vni 100").contains("`dst IP` is missing"));
+        let e = error(Op::Del, MAC, "vni 100 dst 198.18.0.2");
+        assert!(
+            e.contains("`dst` is not an argument of `vtep fdb del`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_like_the_config() {
+        let e = error(Op::Add, "02:00:00:00:00", "dst 198.18.0.2 vni 100");
+        assert!(
+            e.starts_with("mac: `02:00:00:00:00` is not a MAC address"),
+            "{e}"
+        );
+        let e = error(Op::Add, "01:00:5e:00:00:01", "dst 198.18.0.2 vni 100");
+        assert_eq!(e, "mac: 01:00:5e:00:00:01 is a group address");
+        let e = error(Op::Del, "ff:ff:ff:ff:ff:ff", "vni 100");
+        assert_eq!(e, "mac: ff:ff:ff:ff:ff:ff is a group address");
+        let e = error(Op::Add, "00:00:00:00:00:00", "dst 198.18.0.2 vni 100");
+        assert!(
+            e.starts_with("mac: 00:00:00:00:00:00 is not a station"),
+            "{e}"
+        );
+        for vni in ["0", "16777216"] {
+            let e = error(Op::Add, MAC, &format!("dst 198.18.0.2 vni {vni}"));
+            assert_eq!(e, format!("vni: {vni} is outside 1..=16777215"));
+        }
+        assert!(error(Op::Add, MAC, "dst 198.18.0.2 vni x").starts_with("vni: `x` is not a VNI"));
+        for dst in ["0.0.0.0", "224.0.0.5", "255.255.255.255", "127.0.0.1"] {
+            let e = error(Op::Add, MAC, &format!("dst {dst} vni 100"));
+            assert_eq!(e, format!("dst: {dst} is not a unicast address"));
+        }
+        let e = error(Op::Add, MAC, "dst 198.18.0.300 vni 100");
+        assert_eq!(e, "dst: `198.18.0.300` is not an IPv4 address");
+    }
+
+    #[test]
+    fn only_the_all_zeros_mac() {
+        let parse = |op, mac, rest| flood_request(op, mac, &words(rest));
+        let r = parse(
+            flood::Op::Append,
+            "00:00:00:00:00:00",
+            "dst 198.18.0.3 vni 7",
+        )
+        .unwrap();
+        assert_eq!((r.dst, r.vni), (Ipv4Addr::new(198, 18, 0, 3), 7));
+        let e = format!(
+            "{:#}",
+            parse(
+                flood::Op::Append,
+                "02:00:00:00:00:01",
+                "dst 198.18.0.3 vni 7"
+            )
+            .unwrap_err()
+        );
+        assert!(e.starts_with("mac: "), "{e}");
+        let e = format!(
+            "{:#}",
+            parse(flood::Op::Del, "00:00:00:00:00:00", "vni 7").unwrap_err()
+        );
+        assert!(e.contains("`dst IP` is missing"), "{e}");
+    }
+}

@@ -1,0 +1,228 @@
+//! Everything `vtep` prints about a running instance, as text or JSON, in one place. Each text
+//! function returns whole lines (each ending in a newline), for `print!`.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::ctl::{
+    monitor::Event,
+    show::{FdbRow, Provenance, ProxyRow, VniRow},
+    stats::{Stats, VniCounters},
+};
+
+/// Prints `value` as pretty JSON with `json`, else as `text` renders it. Fails only when the
+/// value cannot be serialized.
+pub fn print<T: Serialize + ?Sized>(
+    value: &T,
+    json: bool,
+    text: impl FnOnce(&T) -> String,
+) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", text(value));
+    }
+    Ok(())
+}
+
+/// `vtep fdb show`: `MAC vni N dst IP|port NAME STATE ORIGIN[ used Ns]`, like `bridge fdb show`.
+pub fn fdb(rows: &[FdbRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let target = match (&r.dst, &r.port) {
+            (Some(dst), _) => format!("dst {dst}"),
+            (None, Some(port)) => format!("port {port}"),
+            (None, None) => String::new(),
+        };
+        let p = provenance(&r.provenance);
+        out += &format!("{} vni {} {target} {p}\n", r.mac, r.vni);
+    }
+    out
+}
+
+/// `vtep neigh show`: `IP vni N lladdr MAC STATE ORIGIN[ used Ns]`, like `ip neigh show`.
+pub fn proxy(rows: &[ProxyRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let p = provenance(&r.provenance);
+        out += &format!("{} vni {} lladdr {} {p}\n", r.ip, r.vni, r.lladdr);
+    }
+    out
+}
+
+/// `STATE ORIGIN`, then ` used Ns` for learned entries as `bridge fdb show -s` says it: the end
+/// of an FDB or proxy line.
+fn provenance(p: &Provenance) -> String {
+    let used = p.age.map(|a| format!(" used {a}s")).unwrap_or_default();
+    format!("{} {}{used}", p.state, p.origin)
+}
+
+/// `vtep vni show`: a table with a header, `-` for an empty list.
+pub fn vnis(rows: &[VniRow]) -> String {
+    let mut out = format!(
+        "{:>8} {:>7} {:>7}  {:<30} remotes\n",
+        "vni", "dstport", "fdb", "ports"
+    );
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "-".to_string()
+        } else {
+            items.join(",")
+        }
+    };
+    for r in rows {
+        out += &format!(
+            "{:>8} {:>7} {:>7}  {:<30} {}\n",
+            r.vni,
+            r.dstport,
+            r.fdb_entries,
+            list(r.ports.clone()),
+            list(r.remotes.iter().map(ToString::to_string).collect())
+        );
+    }
+    out
+}
+
+/// One column of the `vtep stats` table: its heading, its width, and which of
+/// [`VniCounters::fields`] it shows.
+struct Column {
+    heading: String,
+    width: usize,
+    field: usize,
+}
+
+/// The columns of `vtep stats`, made from [`VniCounters::fields`]: `vni`, the traffic counters
+/// (`_packets`, `_bytes`), the learned-entry count, then the other counters. A counter added to
+/// [`vtep_common::maps::VniStats`] gets a column headed by its name without an edit here.
+fn stats_columns() -> Vec<Column> {
+    let names: Vec<&str> = VniCounters::default().fields().map(|(n, _)| n).collect();
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    // A stable sort: each group keeps the order of the list.
+    order.sort_by_key(|&i| match names[i] {
+        "vni" => 0,
+        n if n.ends_with("_packets") || n.ends_with("_bytes") => 1,
+        "learned" => 2,
+        _ => 3,
+    });
+    order
+        .into_iter()
+        .map(|field| {
+            let name = names[field];
+            let heading = stats_heading(name);
+            let width = match name {
+                "vni" => 8,
+                n if n.ends_with("_bytes") => 14,
+                n if n.ends_with("_packets") => 12,
+                _ => 9,
+            };
+            Column {
+                width: width.max(heading.len()),
+                heading,
+                field,
+            }
+        })
+        .collect()
+}
+
+/// The heading over counter `name`: `_packets` shortened to `_pkts`, and the two short
+/// headings `vtep stats` printed before the counters came from one list, kept so its output
+/// does not change. Any other counter is headed by its name.
+fn stats_heading(name: &str) -> String {
+    match name {
+        "learn_refused" => "refused".into(),
+        "proxy_replies" => "arp_repl".into(),
+        n => n.replace("_packets", "_pkts"),
+    }
+}
+
+/// `vtep stats`: a row of counters per VNI, then every drop reason with its count.
+pub fn stats(stats: &Stats) -> String {
+    let columns = stats_columns();
+    let line = |cells: Vec<String>| {
+        let cells: Vec<String> = columns
+            .iter()
+            .zip(cells)
+            .map(|(c, cell)| format!("{cell:>w$}", w = c.width))
+            .collect();
+        cells.join(" ") + "\n"
+    };
+    let mut out = line(columns.iter().map(|c| c.heading.clone()).collect());
+    for v in &stats.vnis {
+        let values: Vec<u64> = v.fields().map(|(_, value)| value).collect();
+        out += &line(
+            columns
+                .iter()
+                .map(|c| values[c.field].to_string())
+                .collect(),
+        );
+    }
+    out += "drops:\n";
+    for (reason, n) in &stats.drops {
+        out += &format!("  {reason:<18} {n}\n");
+    }
+    out
+}
+
+/// One `vtep monitor` line: `l2miss vni N mac MAC port NAME` or `l3miss vni N ip IP port NAME`.
+pub fn event(e: &Event) -> String {
+    let what = match (&e.mac, &e.ip) {
+        (Some(mac), _) => format!("mac {mac}"),
+        (None, Some(ip)) => format!("ip {ip}"),
+        (None, None) => String::new(),
+    };
+    format!("{} vni {} {what} port {}", e.event, e.vni, e.port)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use vtep_common::maps::VniStats;
+
+    use super::*;
+
+    /// The `vtep stats` table keeps the headings and widths it had when each counter was
+    /// printed by hand (five edits per new counter).
+    #[test]
+    fn stats_text_keeps_its_layout() {
+        let s = Stats {
+            vnis: vec![VniCounters {
+                vni: 100,
+                counters: VniStats {
+                    encap_packets: 1,
+                    encap_bytes: 2,
+                    decap_packets: 3,
+                    decap_bytes: 4,
+                    local_packets: 5,
+                    local_bytes: 6,
+                    flood_packets: 7,
+                    learn_refused: 8,
+                    proxy_replies: 9,
+                    ..Default::default()
+                },
+                learned: 10,
+            }],
+            drops: BTreeMap::from([("no_route", 11), ("unknown_vni", 12)]),
+        };
+        let header = format!(
+            "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12} {:>9} {:>9} {:>9}",
+            "vni",
+            "encap_pkts",
+            "encap_bytes",
+            "decap_pkts",
+            "decap_bytes",
+            "local_pkts",
+            "local_bytes",
+            "flood_pkts",
+            "learned",
+            "refused",
+            "arp_repl"
+        );
+        let row = format!(
+            "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12} {:>9} {:>9} {:>9}",
+            100, 1, 2, 3, 4, 5, 6, 7, 10, 8, 9
+        );
+        let drops = "drops:\n  no_route           11\n  unknown_vni        12\n";
+        assert_eq!(stats(&s), format!("{header}\n{row}\n{drops}"));
+    }
+}

@@ -1,0 +1,90 @@
+//! Checks of single values, shared by the config's validation and the command line (`vtep fdb
+//! add` refuses what the config refuses, with the same words). Each fails with a
+//! [`ConfigError::Invalid`] naming `field`.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use vtep_common::wire::VNI_MAX;
+
+use crate::{
+    config::{ConfigError, invalid},
+    mac::Mac,
+};
+
+/// Longest Linux interface name (IFNAMSIZ - 1).
+pub const IFNAME_MAX: usize = 15;
+
+/// An address a station can have: not unspecified, loopback, multicast or broadcast.
+pub fn is_station_address(ip: IpAddr) -> bool {
+    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    !(ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || broadcast)
+}
+
+/// An interface name Linux accepts.
+pub fn check_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.len() > IFNAME_MAX {
+        return Err(invalid(
+            field,
+            format!("`{name}` must be 1 to {IFNAME_MAX} characters"),
+        ));
+    }
+    if name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        return Err(invalid(
+            field,
+            format!("`{name}` is not a valid interface name"),
+        ));
+    }
+    Ok(())
+}
+
+/// A namespace name `ip netns` accepts, as a file under /run/netns.
+pub fn check_netns(field: &str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty()
+        || name.len() > 64
+        || name.starts_with('.')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(invalid(
+            field,
+            format!("`{name}` is not a valid namespace name (1 to 64 of [A-Za-z0-9_.-])"),
+        ));
+    }
+    Ok(())
+}
+
+/// A station MAC: an FDB key or an interface's own address.
+pub fn check_mac(field: &str, mac: Option<Mac>) -> Result<(), ConfigError> {
+    match mac {
+        Some(m) if m.is_group() => Err(invalid(field, format!("{m} is a group address"))),
+        Some(m) if m.is_zero() => Err(invalid(field, "00:00:00:00:00:00 is not a station address")),
+        _ => Ok(()),
+    }
+}
+
+/// A VXLAN network identifier: 24 bits, and 0 is not one.
+pub fn check_vni(field: &str, id: u32) -> Result<(), ConfigError> {
+    if id == 0 || id > VNI_MAX {
+        return Err(invalid(field, format!("{id} is outside 1..=16777215")));
+    }
+    Ok(())
+}
+
+/// A remote VTEP: a unicast address (the rule the datapath applies to learned sources,
+/// [`vtep_common::wire::is_unicast_vtep_ipv4`]) other than our own (`local`, when known), or the
+/// datapath would send VXLAN to nobody or to itself.
+pub fn check_remote(field: &str, ip: Ipv4Addr, local: Option<Ipv4Addr>) -> Result<(), ConfigError> {
+    if !vtep_common::wire::is_unicast_vtep_ipv4(ip.octets()) {
+        return Err(invalid(field, format!("{ip} is not a unicast address")));
+    }
+    if Some(ip) == local {
+        return Err(invalid(field, format!("{ip} is the local VTEP address")));
+    }
+    Ok(())
+}

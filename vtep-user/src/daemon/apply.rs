@@ -1,0 +1,246 @@
+//! The apply step of `vtep up`, after the checks passed: build each VNI's ports and tables, load
+//! and fill the datapath, pin its maps, resolve the remote VTEPs' next hops, attach the programs,
+//! join the multicast groups. Every change is recorded in the undo log as it is made.
+
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+
+use anyhow::{Context as _, Result};
+use tracing::info;
+use vtep_common::maps::{VNI_F_L2MISS, VNI_F_L3MISS, VNI_F_PROXY};
+
+use crate::{
+    config::{Config, Vni},
+    daemon::{
+        ageing::Ager,
+        nexthop::Resolver,
+        ports,
+        preflight::Checked,
+        undo::{Item, Undo},
+    },
+    datapath::{
+        loader::Datapath,
+        tables::{self, Group, Port, Target, VniTable},
+    },
+    instance,
+    mac::Mac,
+    sys::{bpffs, netlink::Net, sysctl},
+};
+
+/// What a started instance holds until it stops.
+pub(super) struct Started {
+    pub datapath: Datapath,
+    pub nexthops: Resolver,
+    pub ager: Ager,
+    /// Held for the instance's lifetime: the kernel keeps the multicast groups joined (IGMP
+    /// reports, the NIC's multicast filter) while they are open.
+    pub _groups: Vec<UdpSocket>,
+}
+
+/// Makes the system what `config` describes, given what the checks found. Fails at the first
+/// step that fails, leaving what it made in `undo` for the caller to remove.
+pub(super) async fn apply(
+    net: &Net,
+    config: &Config,
+    checked: &Checked,
+    undo: &mut Undo,
+) -> Result<Started> {
+    // Before the pins: a command that finds the maps finds this too.
+    write_info(config, checked, undo)?;
+    let vnis = build_vnis(net, config, checked, undo).await?;
+    let mut datapath = load_datapath(config, checked, &vnis, undo)?;
+    let ager = Ager::new(
+        vnis.iter()
+            .zip(&config.vnis)
+            .filter(|(t, _)| t.learning)
+            .map(|(t, v)| (t.id, t.stats_slot, v.ageing)),
+    );
+    let mut nexthops = Resolver::new(remote_vteps(&vnis));
+    nexthops.reconcile(net, &mut datapath, undo).await?;
+    attach(&mut datapath, &vnis, checked, undo)?;
+    let groups = join_groups(config, checked)?;
+    Ok(Started {
+        datapath,
+        nexthops,
+        ager,
+        _groups: groups,
+    })
+}
+
+/// Writes what the commands that change the instance need from the checks (see
+/// [`instance::Info`]).
+fn write_info(config: &Config, checked: &Checked, undo: &mut Undo) -> Result<()> {
+    undo.record(Item::File(instance::info_file(&config.name)))?;
+    instance::Info {
+        local: checked.local,
+    }
+    .write(&config.name)
+}
+
+/// Builds each VNI's ports, then its tables from the config and those ports. The VNI's index
+/// is its stats slot.
+async fn build_vnis(
+    net: &Net,
+    config: &Config,
+    checked: &Checked,
+    undo: &mut Undo,
+) -> Result<Vec<VniTable>> {
+    let mut out = Vec::new();
+    for (slot, vni) in config.vnis.iter().enumerate() {
+        let ports = ports::build(net, vni, checked.workload_mtu, undo).await?;
+        out.push(vni_table(config, checked, slot as u32, vni, ports));
+    }
+    Ok(out)
+}
+
+/// VNI `vni` as the datapath's tables hold it, with its local `ports` built.
+fn vni_table(
+    config: &Config,
+    checked: &Checked,
+    slot: u32,
+    vni: &Vni,
+    ports: Vec<Port>,
+) -> VniTable {
+    let flag = |on: bool, flag: u32| if on { flag } else { 0 };
+    VniTable {
+        id: vni.id,
+        dstport: vni.dstport,
+        ttl: config.underlay.ttl,
+        stats_slot: slot,
+        remotes: vni.remotes.clone(),
+        fdb: fdb_targets(vni, &ports),
+        learning: vni.learning,
+        max_learned: vni.maxaddress,
+        flags: flag(vni.l2miss, VNI_F_L2MISS)
+            | flag(vni.l3miss, VNI_F_L3MISS)
+            | flag(vni.proxy, VNI_F_PROXY),
+        proxy_entries: proxy_entries(vni, &ports),
+        group: vni.group.map(|ip| Group {
+            ip,
+            ttl: vni.group_ttl,
+            ifindex: checked.underlay.index,
+            smac: Mac(checked.underlay.mac),
+        }),
+        ports,
+    }
+}
+
+/// The static FDB entries of `vni`, a local port given by name resolved among `ports`.
+fn fdb_targets(vni: &Vni, ports: &[Port]) -> Vec<(Mac, Target)> {
+    vni.fdb
+        .iter()
+        .map(|f| {
+            let target = match (f.dst, &f.port) {
+                (Some(ip), _) => Target::Remote(ip),
+                (None, Some(name)) => {
+                    let p = ports.iter().find(|p| &p.name == name).expect("validated");
+                    Target::Port {
+                        ifindex: p.ifindex,
+                        flags: p.flags,
+                    }
+                }
+                (None, None) => unreachable!("validated"),
+            };
+            (f.mac, target)
+        })
+        .collect()
+}
+
+/// The proxy's static entries of `vni`: its workloads' and host interface's own addresses
+/// (the MACs as `ports` found them), then the config's `[[vni.neigh]]`, which win.
+fn proxy_entries(vni: &Vni, ports: &[Port]) -> Vec<(IpAddr, Mac)> {
+    let mac_of = |port_name: &str| ports.iter().find(|p| p.name == port_name)?.mac;
+    let mut out = Vec::new();
+    for w in &vni.workloads {
+        if let (Some(addr), Some(mac)) = (w.address, mac_of(&w.host_interface_name())) {
+            out.push((addr.addr.into(), mac));
+        }
+    }
+    if let Some(host) = &vni.host
+        && let (Some(addr), Some(mac)) = (host.address, mac_of(&host.port_name(vni.id)))
+    {
+        out.push((addr.addr.into(), mac));
+    }
+    out.extend(vni.proxy_entries.iter().map(|n| (n.ip, n.mac)));
+    out
+}
+
+/// Loads the datapath (the verifier runs here), fills its maps from `vnis` and pins them.
+fn load_datapath(
+    config: &Config,
+    checked: &Checked,
+    vnis: &[VniTable],
+    undo: &mut Undo,
+) -> Result<Datapath> {
+    let global =
+        tables::datapath_config(checked.local, config.underlay.srcport, &config.dstports());
+    let mut datapath = Datapath::load(&global, config.fdb_size)?;
+    tables::fill(&mut datapath, vnis)?;
+    let pins = instance::pin_dir(&config.name);
+    bpffs::ensure_mounted()?;
+    undo.record(Item::Pins(pins.clone()))?;
+    datapath.pin_maps(&pins)?;
+    Ok(datapath)
+}
+
+/// Every remote VTEP the datapath may send to: flood lists and static FDB entries.
+fn remote_vteps(vnis: &[VniTable]) -> Vec<Ipv4Addr> {
+    vnis.iter()
+        .flat_map(|v| {
+            v.remotes
+                .iter()
+                .copied()
+                .chain(v.fdb.iter().filter_map(|(_, t)| match t {
+                    Target::Remote(ip) => Some(*ip),
+                    Target::Port { .. } => None,
+                }))
+        })
+        .collect()
+}
+
+/// Attaches the port program to every port, then the underlay program: by the time VXLAN is
+/// decapsulated, every port it can be delivered to already sends.
+fn attach(
+    datapath: &mut Datapath,
+    vnis: &[VniTable],
+    checked: &Checked,
+    undo: &mut Undo,
+) -> Result<()> {
+    for port in vnis.iter().flat_map(|v| &v.ports) {
+        // The datapath's route lookups are input lookups on the port (see vtep-ebpf xmit.rs),
+        // which the kernel allows only with forwarding on. Port traffic never reaches the IP
+        // stack, so this changes nothing else.
+        let key = format!("net/ipv4/conf/{}/forwarding", port.name);
+        let old = sysctl::set(&key, "1")?;
+        undo.record(Item::Sysctl { key, value: old })?;
+        datapath.attach_port(&port.name)?;
+    }
+    datapath.attach_underlay(&checked.underlay.name)?;
+    info!(
+        underlay = %checked.underlay.name,
+        local = %checked.local,
+        vnis = vnis.len(),
+        ports = vnis.iter().map(|v| v.ports.len()).sum::<usize>(),
+        "datapath attached"
+    );
+    Ok(())
+}
+
+/// Joins every VNI's multicast group on the underlay (by its address), so the kernel reports
+/// membership and lets the group's packets in.
+fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<UdpSocket>> {
+    let mut out = Vec::new();
+    for group in config.vnis.iter().filter_map(|v| v.group) {
+        let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+            .context("opening a socket for multicast membership")?;
+        sock.join_multicast_v4(&group, &checked.local)
+            .with_context(|| {
+                format!(
+                    "joining group {group} on {} ({})",
+                    checked.underlay.name, checked.local
+                )
+            })?;
+        info!(%group, underlay = %checked.underlay.name, "joined multicast group");
+        out.push(sock);
+    }
+    Ok(out)
+}

@@ -1,0 +1,142 @@
+//! Building a VNI's local ports: the host interface's veth pair, a veth into each workload's
+//! namespace (created if missing), and the adopted interfaces. Everything created is recorded
+//! in the undo log before it is configured, so a failure half-way removes it again.
+
+use anyhow::{Context as _, Result};
+use vtep_common::maps::PORT_F_PEER;
+
+use crate::{
+    config::{AdoptedPort, HostPort, Vni, Workload},
+    daemon::undo::{Item, Undo},
+    datapath::tables::Port,
+    mac::Mac,
+    sys::{
+        netlink::{LinkSettings, Net},
+        netns,
+    },
+};
+
+/// Creates (or adopts) the local ports of `vni`, giving the created ones MTU `mtu`: the host
+/// interface's, then the workloads', then the adopted ones. Fails on the first interface the
+/// kernel refuses to create or configure.
+pub(super) async fn build(net: &Net, vni: &Vni, mtu: u32, undo: &mut Undo) -> Result<Vec<Port>> {
+    let mut ports = Vec::new();
+    if let Some(host) = &vni.host {
+        ports.push(host_port(net, vni.id, host, mtu, undo).await?);
+    }
+    for w in &vni.workloads {
+        ports.push(workload_port(net, w, mtu, undo).await?);
+    }
+    for p in &vni.ports {
+        ports.push(adopted_port(net, p).await?);
+    }
+    Ok(ports)
+}
+
+/// The created interfaces' settings: MTU `mtu`, up.
+fn up_with_mtu(mtu: u32) -> LinkSettings<'static> {
+    LinkSettings {
+        mtu: Some(mtu),
+        up: true,
+        ..LinkSettings::default()
+    }
+}
+
+/// A veth pair between the host interface (with the config's address and MAC) and its port.
+async fn host_port(
+    net: &Net,
+    vni: u32,
+    host: &HostPort,
+    mtu: u32,
+    undo: &mut Undo,
+) -> Result<Port> {
+    let name = host.interface_name(vni);
+    let port_name = host.port_name(vni);
+    net.add_veth(&name, &port_name).await?;
+    undo.record(Item::Link(name.clone()))?;
+    let host_if = net.require_link(&name).await?;
+    let port_if = net.require_link(&port_name).await?;
+    net.configure(port_if.index, &up_with_mtu(mtu)).await?;
+    let settings = LinkSettings {
+        mac: host.mac.map(|m| m.0),
+        ..up_with_mtu(mtu)
+    };
+    net.configure(host_if.index, &settings).await?;
+    if let Some(addr) = host.address {
+        net.add_address(host_if.index, addr.addr, addr.prefix)
+            .await?;
+    }
+    let mac = net.require_link(&name).await?.mac;
+    Ok(Port {
+        name: port_name,
+        ifindex: port_if.index,
+        flags: 0,
+        mac: Some(Mac(mac)),
+    })
+}
+
+/// A veth pair whose peer is moved into the workload's namespace (created when missing) and
+/// set up there with the config's name, address and MAC.
+async fn workload_port(net: &Net, w: &Workload, mtu: u32, undo: &mut Undo) -> Result<Port> {
+    if !netns::exists(&w.netns) {
+        netns::create(&w.netns).await?;
+        undo.record(Item::Netns(w.netns.clone()))?;
+    }
+    let host_name = w.host_interface_name();
+    // The peer gets a temporary name: `interface` (eth0) may exist in this namespace.
+    let temp = format!("vtmp{}", std::process::id() % 100_000_000);
+    net.add_veth(&host_name, &temp).await?;
+    undo.record(Item::Link(host_name.clone()))?;
+    let host_if = net.require_link(&host_name).await?;
+    let peer = net.require_link(&temp).await?;
+    net.move_to_netns(peer.index, &netns::open(&w.netns)?)
+        .await?;
+    let inner = netns::connect_in(&w.netns)?;
+    let peer = inner.require_link(&temp).await?;
+    let settings = LinkSettings {
+        name: Some(&w.interface),
+        mac: w.mac.map(|m| m.0),
+        ..up_with_mtu(mtu)
+    };
+    inner
+        .configure(peer.index, &settings)
+        .await
+        .with_context(|| format!("setting up `{}` in namespace `{}`", w.interface, w.netns))?;
+    if let Some(addr) = w.address {
+        inner
+            .add_address(peer.index, addr.addr, addr.prefix)
+            .await?;
+    }
+    if let Some(lo) = inner.link("lo").await? {
+        let up = LinkSettings {
+            up: true,
+            ..LinkSettings::default()
+        };
+        inner.configure(lo.index, &up).await?;
+    }
+    let mac = inner.require_link(&w.interface).await?.mac;
+    net.configure(host_if.index, &up_with_mtu(mtu)).await?;
+    Ok(Port {
+        name: host_name,
+        ifindex: host_if.index,
+        flags: PORT_F_PEER,
+        mac: Some(Mac(mac)),
+    })
+}
+
+/// An existing interface, as it is; a veth whose peer is in another namespace is marked so the
+/// datapath can deliver with `redirect_peer`.
+async fn adopted_port(net: &Net, p: &AdoptedPort) -> Result<Port> {
+    let link = net.require_link(&p.interface).await?;
+    let flags = if link.veth_peer_elsewhere {
+        PORT_F_PEER
+    } else {
+        0
+    };
+    Ok(Port {
+        name: p.interface.clone(),
+        ifindex: link.index,
+        flags,
+        mac: None,
+    })
+}

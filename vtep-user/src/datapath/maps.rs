@@ -1,0 +1,110 @@
+//! The datapath's maps, each named once with its type: [`Datapath`] reaches them in the object
+//! `vtep up` loaded, [`Pinned`] through the pins of a running instance, both with the same
+//! accessor (`fdb()`, `proxy()`, ...), and [`PINNED`] is the list `vtep up` pins. A new map is
+//! one line in the table below.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, RingBuf};
+use vtep_common::maps::{
+    FdbEntry, FdbKey, FloodList, MAP_DROPS, MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB, MAP_FLOOD,
+    MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_VNI_STATS, MAP_VNIS,
+    NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig, VniStats,
+};
+
+use crate::{datapath::loader::Datapath, instance};
+
+/// The maps of a running instance, opened from their pins on each access.
+pub struct Pinned {
+    name: String,
+    dir: PathBuf,
+}
+
+impl Pinned {
+    /// The maps of instance `name`; nothing is opened yet.
+    pub fn of(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            dir: instance::pin_dir(name),
+        }
+    }
+
+    /// The instance's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where map `map` is pinned.
+    pub fn path(&self, map: &str) -> PathBuf {
+        self.dir.join(map)
+    }
+
+    /// Opens pinned map `map`; fails, saying no instance runs, when the pin is missing.
+    fn open(&self, map: &str) -> Result<Map> {
+        let path = self.path(map);
+        let data = MapData::from_pin(&path).with_context(|| {
+            format!(
+                "no running instance here: cannot open {} (is `vtep up` running with this name?)",
+                path.display()
+            )
+        })?;
+        Ok(Map::from_map_data(data)?)
+    }
+}
+
+/// Defines, from one list of `accessor: NAME => Kind<key and value types>`, [`PINNED`] and an
+/// accessor of that name on [`Datapath`] (borrowing the loaded map) and on [`Pinned`] (owning
+/// the opened pin). Each accessor fails when the map is missing or its key or value size differs
+/// from the type's.
+macro_rules! maps {
+    ($( $(#[doc = $doc:literal])+ $accessor:ident: $name:ident => $kind:ident $(<$($param:ty),+>)?; )+) => {
+        /// Every map `vtep up` pins, in pinning order.
+        pub const PINNED: [&str; [$($name),+].len()] = [$($name),+];
+
+        impl Datapath {
+            $(
+                $(#[doc = $doc])+
+                pub fn $accessor(&mut self) -> Result<$kind<&mut MapData $($(, $param)+)?>> {
+                    Ok($kind::try_from(self.map_mut($name)?)?)
+                }
+            )+
+        }
+
+        impl Pinned {
+            $(
+                $(#[doc = $doc])+
+                pub fn $accessor(&self) -> Result<$kind<MapData $($(, $param)+)?>> {
+                    Ok($kind::try_from(self.open($name)?)?)
+                }
+            )+
+        }
+    };
+}
+
+maps! {
+    /// `FDB`: (VNI, MAC) → where frames to that station go.
+    fdb: MAP_FDB => HashMap<FdbKey, FdbEntry>;
+    /// `PORTS`: port ifindex → the VNI and send parameters of frames from it.
+    ports: MAP_PORTS => HashMap<u32, PortConfig>;
+    /// `VNIS`: the VNIs this host terminates.
+    vnis: MAP_VNIS => HashMap<u32, VniConfig>;
+    /// `FLOOD`: VNI → where its broadcast and unknown unicast go.
+    flood: MAP_FLOOD => HashMap<u32, FloodList>;
+    /// `NEXTHOPS`: remote VTEP → its resolved underlay next hop.
+    nexthops: MAP_NEXTHOPS => HashMap<[u8; 4], NextHopEntry>;
+    /// `LEARNED`: learned FDB entries per stats slot.
+    learned: MAP_LEARNED => Array<u64>;
+    /// `DYNAMIC_VTEPS`: remote VTEPs not in the config (learned or added) → when noted.
+    dynamic_vteps: MAP_DYNAMIC_VTEPS => HashMap<[u8; 4], u32>;
+    /// `EVENTS`: the ring buffer of miss events.
+    events: MAP_EVENTS => RingBuf;
+    /// `PROXY`: (VNI, IPv4) → MAC, the ARP proxy's table.
+    proxy: MAP_PROXY => HashMap<ProxyKey, ProxyEntry>;
+    /// `PROXY6`: (VNI, IPv6) → MAC, the neighbour-discovery proxy's table.
+    proxy6: MAP_PROXY6 => HashMap<Proxy6Key, ProxyEntry>;
+    /// `VNI_STATS`: per-CPU traffic counters per stats slot.
+    vni_stats: MAP_VNI_STATS => PerCpuArray<VniStats>;
+    /// `DROPS`: per-CPU drop counters by [`vtep_common::drop::DropReason`].
+    drops: MAP_DROPS => PerCpuArray<u64>;
+}
