@@ -67,7 +67,7 @@ pub fn run(command: Command) -> Result<()> {
     match command {
         Command::Show(args) => {
             let rows = show::fdb(&args.instance.name()?)?;
-            render::print(&rows, args.json, |rows| render::fdb(rows))
+            render::print(rows.as_slice(), args.json, render::fdb)
         }
         Command::Add(change) => change_entry(fdb::Op::Add, &change),
         Command::Replace(change) => change_entry(fdb::Op::Replace, &change),
@@ -79,6 +79,7 @@ pub fn run(command: Command) -> Result<()> {
     }
 }
 
+/// `add`, `replace` or `del` of a station's entry.
 fn change_entry(op: fdb::Op, change: &Change) -> Result<()> {
     let request = entry_request(op, &change.mac, &change.words)?;
     if fdb::apply(&change.instance.name()?, &request)? == fdb::Outcome::Unchanged {
@@ -87,6 +88,7 @@ fn change_entry(op: fdb::Op, change: &Change) -> Result<()> {
     Ok(())
 }
 
+/// `append` or `del` of a flood list's remote VTEP.
 fn change_flood_list(op: flood::Op, change: &Change) -> Result<()> {
     let request = flood_request(op, &change.mac, &change.words)?;
     flood::apply(&change.instance.name()?, &request)

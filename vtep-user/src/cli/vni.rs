@@ -17,7 +17,6 @@ pub enum Command {
 /// Prints the VNIs; fails when the instance does not run.
 pub fn run(command: &Command) -> Result<()> {
     let Command::Show(args) = command;
-    render::print(&show::vnis(&args.instance.name()?)?, args.json, |rows| {
-        render::vnis(rows)
-    })
+    let rows = show::vnis(&args.instance.name()?)?;
+    render::print(rows.as_slice(), args.json, render::vnis)
 }

@@ -181,6 +181,7 @@ pub(super) fn note_vtep(maps: &Pinned, dst: Ipv4Addr) -> Result<()> {
         .context("noting the remote VTEP")
 }
 
+/// The errno behind a map error, when there is one.
 fn errno(e: &MapError) -> Option<i32> {
     match e {
         MapError::SyscallError(s) => s.io_error.raw_os_error(),
@@ -189,6 +190,7 @@ fn errno(e: &MapError) -> Option<i32> {
     }
 }
 
+/// The error that tells the user why `req` was refused.
 fn refusal(req: &Request, r: Refusal) -> anyhow::Error {
     let (mac, vni) = (req.mac, req.vni);
     match r {

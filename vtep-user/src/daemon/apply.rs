@@ -244,3 +244,62 @@ fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<UdpSocket>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[underlay]
+interface = "eth0"
+[[vni]]
+id = 100
+[vni.host]
+address = "192.0.2.1/24"
+[[vni.workload]]
+netns = "w1"
+address = "192.0.2.11/24"
+[[vni.fdb]]
+mac = "02:00:00:00:00:08"
+port = "w1-h"
+[[vni.fdb]]
+mac = "02:00:00:00:00:09"
+dst = "198.18.0.3"
+[[vni.neigh]]
+ip = "192.0.2.11"
+mac = "02:00:00:00:00:99"
+"#;
+
+    fn port(name: &str, ifindex: u32, mac: u8) -> Port {
+        Port {
+            name: name.into(),
+            ifindex,
+            flags: 0,
+            mac: Some(Mac([2, 0, 0, 0, 0, mac])),
+        }
+    }
+
+    #[test]
+    fn proxy_entries_are_the_local_stations_then_the_config() {
+        let config = Config::parse(CONFIG).unwrap();
+        let ports = [port("vtep100p", 7, 1), port("w1-h", 8, 2)];
+        let wl = IpAddr::from([192, 0, 2, 11]);
+        assert_eq!(
+            proxy_entries(&config.vnis[0], &ports),
+            [
+                (wl, Mac([2, 0, 0, 0, 0, 2])),
+                (IpAddr::from([192, 0, 2, 1]), Mac([2, 0, 0, 0, 0, 1])),
+                (wl, Mac([2, 0, 0, 0, 0, 0x99])),
+            ]
+        );
+    }
+
+    #[test]
+    fn fdb_targets_resolve_port_names() {
+        let config = Config::parse(CONFIG).unwrap();
+        let ports = [port("vtep100p", 7, 1), port("w1-h", 8, 2)];
+        let targets = fdb_targets(&config.vnis[0], &ports);
+        assert!(matches!(targets[0].1, Target::Port { ifindex: 8, .. }));
+        assert!(matches!(targets[1].1, Target::Remote(ip) if ip == Ipv4Addr::new(198, 18, 0, 3)));
+    }
+}

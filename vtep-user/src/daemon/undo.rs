@@ -102,6 +102,7 @@ impl Undo {
     }
 }
 
+/// Removes what `item` records; what is gone already is fine.
 async fn undo_one(net: &Net, item: &Item) -> Result<()> {
     match item {
         Item::Netns(name) => {

@@ -117,6 +117,7 @@ impl Datapath {
     }
 }
 
+/// The TC program `name` of the object; fails when it has none.
 fn classifier<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut SchedClassifier> {
     let prog = ebpf
         .program_mut(name)

@@ -147,6 +147,7 @@ impl VniTable {
     }
 }
 
+/// The FDB entry of a station behind local port `ifindex` (with its `PORT_F_*` `flags`).
 fn local_entry(ifindex: u32, flags: u32) -> FdbEntry {
     FdbEntry {
         kind: FDB_LOCAL,

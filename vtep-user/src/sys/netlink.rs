@@ -299,6 +299,7 @@ impl Net {
     }
 }
 
+/// What vtep needs from a link message.
 fn link_from(msg: &LinkMessage) -> Link {
     let mut link = Link {
         index: msg.header.index,

@@ -10,10 +10,12 @@ use crate::sys::netlink::Net;
 
 const NETNS_DIR: &str = "/run/netns";
 
+/// Where `ip netns` keeps namespace `name`.
 pub fn path(name: &str) -> PathBuf {
     PathBuf::from(NETNS_DIR).join(name)
 }
 
+/// Whether namespace `name` exists.
 pub fn exists(name: &str) -> bool {
     path(name).exists()
 }
