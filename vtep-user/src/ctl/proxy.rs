@@ -39,24 +39,20 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
     require_vni(&maps, req.vni)?;
     let vni = req.vni;
     match req.ip {
-        IpAddr::V4(v4) => change(
-            &mut maps.proxy()?,
-            ProxyKey {
+        IpAddr::V4(ip) => {
+            let key = ProxyKey {
                 vni,
-                ip: v4.octets(),
-            },
-            req,
-            name,
-        ),
-        IpAddr::V6(v6) => change(
-            &mut maps.proxy6()?,
-            Proxy6Key {
+                ip: ip.octets(),
+            };
+            change(&mut maps.proxy()?, key, req, name)
+        }
+        IpAddr::V6(ip) => {
+            let key = Proxy6Key {
                 vni,
-                ip: v6.octets(),
-            },
-            req,
-            name,
-        ),
+                ip: ip.octets(),
+            };
+            change(&mut maps.proxy6()?, key, req, name)
+        }
     }
 }
 

@@ -203,22 +203,20 @@ pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
             };
             let vni = vni.id;
             match ip {
-                IpAddr::V4(v4) => dp.proxy()?.insert(
-                    ProxyKey {
+                IpAddr::V4(ip) => {
+                    let key = ProxyKey {
                         vni,
-                        ip: v4.octets(),
-                    },
-                    entry,
-                    0,
-                ),
-                IpAddr::V6(v6) => dp.proxy6()?.insert(
-                    Proxy6Key {
+                        ip: ip.octets(),
+                    };
+                    dp.proxy()?.insert(key, entry, 0)
+                }
+                IpAddr::V6(ip) => {
+                    let key = Proxy6Key {
                         vni,
-                        ip: v6.octets(),
-                    },
-                    entry,
-                    0,
-                ),
+                        ip: ip.octets(),
+                    };
+                    dp.proxy6()?.insert(key, entry, 0)
+                }
             }
             .with_context(|| format!("proxy table of {}", at()))?;
         }
