@@ -1,13 +1,24 @@
 //! The `vtep` command: parses the command line, sets up logging and `--netns`, and hands the
 //! command to [`vtep::cli::run`].
 
+use std::io::IsTerminal as _;
+
 use clap::Parser as _;
-use vtep::cli::Cli;
+use vtep::cli::{Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Up(_)) {
+        // A command whose reader went away (`vtep fdb show | head`) ends quietly, as other
+        // command-line tools do, instead of panicking on the failed write. `vtep up` keeps
+        // Rust's default (ignored), so a closed log pipe never kills the datapath's owner.
+        // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never into log files or journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VTEP_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -81,6 +81,7 @@ pub async fn run(command: Command) -> Result<()> {
 /// The config file of `vtep up` and `vtep check`.
 #[derive(Args)]
 pub struct ConfigFile {
+    /// The instance's config file (TOML; see the README's config reference).
     #[arg(short, long, value_name = "FILE")]
     pub config: PathBuf,
 }
@@ -97,11 +98,15 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// The instance's name; fails when the config file given cannot be loaded.
+    /// The instance's name; fails when the config file given cannot be loaded, or `--name` is
+    /// not a name a config may give (it becomes part of paths: `-n ../x` must not reach out).
     pub fn name(&self) -> Result<String> {
         Ok(match (&self.config, &self.name) {
             (Some(path), _) => Config::load(path)?.name,
-            (None, Some(name)) => name.clone(),
+            (None, Some(name)) => {
+                crate::config::fields::check_instance_name("--name", name)?;
+                name.clone()
+            }
             (None, None) => "vtep".to_string(),
         })
     }

@@ -42,6 +42,20 @@ pub fn check_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// An instance name: it names files and pin directories (`/run/vtep/NAME.json`,
+/// `/sys/fs/bpf/vtep/NAME`), so no dots or slashes.
+pub fn check_instance_name(field: &str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(invalid(field, "use 1 to 64 of [A-Za-z0-9_-]"));
+    }
+    Ok(())
+}
+
 /// A namespace name `ip netns` accepts, as a file under /run/netns.
 pub fn check_netns(field: &str, name: &str) -> Result<(), ConfigError> {
     if name.is_empty()

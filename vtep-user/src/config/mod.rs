@@ -17,7 +17,7 @@ use crate::mac::Mac;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: String,
         source: std::io::Error,
@@ -240,13 +240,57 @@ fn default_workload_ifname() -> String {
     "eth0".into()
 }
 
+/// The most a config file may hold. A real config is a few kilobytes; the bound keeps `vtep check
+/// -c /dev/zero` or a runaway generated file from taking the machine's memory.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// The most of one line a parse error quotes back.
+const MAX_QUOTED_LINE: usize = 160;
+
+/// The text of config file `path`; fails when it cannot be read, is larger than
+/// [`MAX_CONFIG_BYTES`] or is not UTF-8.
+fn read_bounded(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let read_error = |source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::Parse {
+            path: path.display().to_string(),
+            message: format!(
+                "larger than {} KiB: not a vtep config",
+                MAX_CONFIG_BYTES / 1024
+            ),
+        });
+    }
+    String::from_utf8(bytes).map_err(|_| ConfigError::Parse {
+        path: path.display().to_string(),
+        message: "not UTF-8 text".into(),
+    })
+}
+
+/// `message` with every line cut to [`MAX_QUOTED_LINE`] characters: parse errors quote the
+/// offending line, which in a generated file can be megabytes long.
+fn shorten_lines(message: &str) -> String {
+    message
+        .lines()
+        .map(|line| match line.char_indices().nth(MAX_QUOTED_LINE) {
+            Some((at, _)) => format!("{}…", &line[..at]),
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl Config {
     /// Reads and validates `path`. Fails with the first problem found, naming its field.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = read_bounded(path)?;
         Self::parse(&text).map_err(|e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.display().to_string(),
@@ -261,7 +305,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let parse_error = |e: toml::de::Error| ConfigError::Parse {
             path: "config".into(),
-            message: e.to_string().trim_end().to_string(),
+            message: shorten_lines(e.to_string().trim_end()),
         };
         let de = toml::Deserializer::parse(text).map_err(parse_error)?;
         let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {

@@ -13,8 +13,8 @@ use vtep_common::maps::{MAX_DSTPORTS, MAX_FLOOD_PORTS, MAX_FLOOD_REMOTES, MAX_PO
 use crate::config::{
     Config, ConfigError, MAX_AGEING, Underlay, Vni,
     fields::{
-        IFNAME_MAX, check_ifname, check_mac, check_netns, check_remote, check_vni,
-        is_station_address,
+        IFNAME_MAX, check_ifname, check_instance_name, check_mac, check_netns, check_remote,
+        check_vni, is_station_address,
     },
     invalid,
 };
@@ -48,15 +48,7 @@ impl Config {
 
     /// The instance's name and FDB size.
     fn check_instance(&self) -> Result<(), ConfigError> {
-        if self.name.is_empty()
-            || self.name.len() > 64
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(invalid("name", "use 1 to 64 of [A-Za-z0-9_-]"));
-        }
+        check_instance_name("name", &self.name)?;
         if self.fdb_size == 0 || self.fdb_size > 16_777_216 {
             return Err(invalid("fdb_size", "must be within 1..=16777216"));
         }

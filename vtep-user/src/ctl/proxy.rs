@@ -10,7 +10,9 @@ use aya::{
     Pod,
     maps::{HashMap, MapData, MapError},
 };
-use vtep_common::maps::{FDB_F_LEARNED, FDB_F_RUNTIME, Proxy6Key, ProxyEntry, ProxyKey};
+use vtep_common::maps::{
+    FDB_F_LEARNED, FDB_F_RUNTIME, Proxy6Key, ProxyEntry, ProxyKey, VNI_F_PROXY,
+};
 
 use crate::{ctl::require_vni, datapath::maps::Pinned, mac::Mac};
 
@@ -38,6 +40,17 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
     let maps = Pinned::of(name);
     require_vni(&maps, req.vni)?;
     let vni = req.vni;
+    // An entry in a VNI without the proxy would never answer anything: say so instead of
+    // accepting it silently. (`del` stays allowed, to clean up.)
+    if req.op == Op::Add {
+        let config = maps.vnis()?.get(&vni, 0).context("reading VNIs")?;
+        if config.flags & VNI_F_PROXY == 0 {
+            bail!(
+                "vni: VNI {vni} of instance `{name}` has no ARP/ND proxy (`proxy = true` in its \
+                 config), so the entry would answer nothing"
+            );
+        }
+    }
     match req.ip {
         IpAddr::V4(ip) => {
             let key = ProxyKey {

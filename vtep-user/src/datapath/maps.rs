@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, RingBuf};
 use vtep_common::maps::{
     FdbEntry, FdbKey, FloodList, MAP_DROPS, MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB, MAP_FLOOD,
@@ -40,14 +40,30 @@ impl Pinned {
         self.dir.join(map)
     }
 
-    /// Opens pinned map `map`; fails, saying no instance runs, when the pin is missing.
+    /// Opens pinned map `map`; fails saying no instance of this name runs (in this mount
+    /// namespace's bpffs) when the pin is missing, and which rights are missing when the kernel
+    /// refuses.
     fn open(&self, map: &str) -> Result<Map> {
         let path = self.path(map);
-        let data = MapData::from_pin(&path).with_context(|| {
-            format!(
-                "no running instance here: cannot open {} (is `vtep up` running with this name?)",
-                path.display()
-            )
+        let data = MapData::from_pin(&path).map_err(|e| {
+            let errno = match &e {
+                aya::maps::MapError::SyscallError(s) => s.io_error.raw_os_error(),
+                _ => None,
+            };
+            match errno {
+                Some(libc::ENOENT) => anyhow::anyhow!(
+                    "no running instance `{}`: nothing pinned at {} (is `vtep up` running with \
+                     this name, outside `ip netns exec`, which gives it a bpffs of its own?)",
+                    self.name,
+                    self.dir.display()
+                ),
+                Some(libc::EPERM | libc::EACCES) => anyhow::anyhow!(
+                    "permission denied opening {}: reading a running instance needs root (or \
+                     CAP_BPF with CAP_NET_ADMIN)",
+                    path.display()
+                ),
+                _ => anyhow::Error::new(e).context(format!("opening {}", path.display())),
+            }
         })?;
         Ok(Map::from_map_data(data)?)
     }
