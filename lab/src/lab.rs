@@ -2,7 +2,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
     time::Duration,
 };
 
@@ -99,11 +102,10 @@ impl Lab {
     /// so that no lab's prefix starts another's: with "t123451" and "t1234512", removing the
     /// first lab would remove the second one's namespaces.
     pub fn unique(tag: &str, vtep_bin: &Path) -> Result<Self> {
-        let prefix = format!(
-            "{tag}{:05}{:02}",
-            std::process::id() % 100_000,
-            crate::next_id() % 100
-        );
+        // A count of labs alone: two labs alive at once share a prefix only 100 labs apart.
+        static LABS: AtomicU32 = AtomicU32::new(0);
+        let n = LABS.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("{tag}{:05}{:02}", std::process::id() % 100_000, n % 100);
         Self::new(&prefix, vtep_bin)
     }
 
@@ -168,7 +170,8 @@ impl Lab {
         self.two_hosts_named("a", "b")
     }
 
-    /// As [`Lab::two_hosts`], with hosts `<prefix><a>` and `<prefix><b>`.
+    /// As [`Lab::two_hosts`], with hosts `<prefix><a>` and `<prefix><b>`. Fails when `ip`
+    /// does.
     pub fn two_hosts_named(&self, a: &str, b: &str) -> Result<(String, String)> {
         let (a, b) = (self.host(a)?, self.host(b)?);
         self.wire(
@@ -199,7 +202,8 @@ impl Lab {
         Ok(hosts)
     }
 
-    /// Writes `text` to file `name` of the lab; returns its path.
+    /// Writes `text` to file `name` of the lab; returns its path. Fails when it cannot be
+    /// written.
     pub fn file(&self, name: &str, text: &str) -> Result<PathBuf> {
         let p = self.dir.join(name);
         std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
@@ -230,7 +234,7 @@ impl Lab {
     }
 
     /// Starts capturing on `ifname` in namespace `ns` what BPF filter `filter` lets through,
-    /// into a file of the lab; see [`Capture`].
+    /// into a file of the lab; see [`Capture::start`] for when it fails.
     pub fn capture(&self, ns: &str, ifname: &str, filter: &str) -> Result<Capture> {
         let file = self.dir.join(format!("cap{}.pcap", crate::next_id()));
         Capture::start(&file, ns, ifname, filter)

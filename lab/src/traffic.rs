@@ -22,7 +22,8 @@ pub fn ping_output(ns: &str, addr: &str, count: u32, interval: &str, wait: u32) 
     )
 }
 
-/// As [`ping_output`]: true when every echo was answered.
+/// As [`ping_output`]: true when every echo was answered. Fails only when ping cannot be
+/// started.
 pub fn ping_with(ns: &str, addr: &str, count: u32, interval: &str, wait: u32) -> Result<bool> {
     Ok(ping_output(ns, addr, count, interval, wait)?
         .status
@@ -30,6 +31,7 @@ pub fn ping_with(ns: &str, addr: &str, count: u32, interval: &str, wait: u32) ->
 }
 
 /// True when `count` pings from `ns` to `addr`, 0.2 s apart, are all answered within 2 s each.
+/// Fails only when ping cannot be started.
 pub fn ping(ns: &str, addr: &str, count: u32) -> Result<bool> {
     ping_with(ns, addr, count, "0.2", 2)
 }
