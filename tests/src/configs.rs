@@ -1,4 +1,4 @@
-//! Pieces of `vtep up` configs (TOML) for the namespace tests, and small output helpers.
+//! Pieces of `vtep up` configs (TOML) for the namespace tests.
 
 /// The top of a config: instance `name`, top-level `top_extra` lines, the `eth0` underlay with
 /// `underlay_extra` lines.
@@ -29,8 +29,4 @@ pub fn adopted_port(interface: &str) -> String {
 
 pub fn fdb(mac: &str, dst: &str) -> String {
     format!("[[vni.fdb]]\nmac = \"{mac}\"\ndst = \"{dst}\"\n\n")
-}
-
-pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }

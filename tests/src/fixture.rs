@@ -1,5 +1,5 @@
 //! The namespace fixture for running the datapath's programs through `BPF_PROG_TEST_RUN`: used
-//! by the datapath tests (tests/tests/datapath.rs) and the program-cost benchmark
+//! by the datapath tests (tests/tests/datapath/) and the program-cost benchmark
 //! (src/bin/prog_cost.rs).
 //!
 //! A [`Fixture`] is a network namespace of its own (removed on drop, also when a test fails or
@@ -15,30 +15,23 @@
 //! `ingress_ifindex` alone leaves `skb->dev` the loopback device (the run is dropped as
 //! unknown_port), as does running without a context.
 
-use std::{
-    fs::File,
-    net::Ipv4Addr,
-    os::fd::AsFd,
-    process::Command,
-    sync::atomic::{AtomicU32, Ordering},
-    time::Duration,
-};
+use std::{net::Ipv4Addr, time::Duration};
 
 use aya::programs::{TestRun, TestRunOptions};
-use nix::sched::{CloneFlags, setns};
-use vtep::{
-    datapath::{
-        loader::Datapath,
-        tables::{Port, Target, VniTable, fill},
-    },
-    mac::Mac as VtepMac,
+use vtep::datapath::{
+    loader::Datapath,
+    tables::{Port, Target, VniTable, fill},
 };
 use vtep_common::{
     maps::{DEFAULT_FDB_SIZE, DatapathConfig, NextHopEntry},
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
 };
+use vtep_lab::{Netns, ip_in, no_ipv6, sysctl};
 
-use crate::packet::Mac;
+use crate::{
+    lab::must,
+    packet::{IPPROTO_UDP, Ipv4, Mac, VXLAN_I, VXLAN_LEN, vxlan_header, vxlan_packet},
+};
 
 // TC verdicts (include/uapi/linux/pkt_cls.h).
 pub const TC_ACT_OK: u32 = 0;
@@ -61,16 +54,16 @@ pub const UNRESOLVED_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
 pub const UNROUTABLE_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
 
 /// `ul0`'s MAC: the outer source of encapsulated packets.
-pub const UL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
+pub const UL_MAC: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
 /// The remote VTEP's MAC: the outer destination of encapsulated packets.
-pub const NEIGH_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
+pub const NEIGH_MAC: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x00, 0x02]);
 /// Workloads behind `port0` and `port1`, and one behind the remote VTEP.
-pub const WL0_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x01, 0x00];
-pub const WL1_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x01, 0x01];
-pub const REMOTE_WL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x00];
+pub const WL0_MAC: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x01, 0x00]);
+pub const WL1_MAC: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x01, 0x01]);
+pub const REMOTE_WL_MAC: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x02, 0x00]);
 /// In the VNI's FDB as behind a VTEP without route, and one without a resolved neighbour.
-pub const UNROUTABLE_WL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x01];
-pub const UNRESOLVED_WL_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x02];
+pub const UNROUTABLE_WL_MAC: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x02, 0x01]);
+pub const UNRESOLVED_WL_MAC: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x02, 0x02]);
 
 /// The standard VNI, its UDP ports and outer TTL.
 pub const VNI: u32 = 100;
@@ -83,23 +76,9 @@ pub const SLOT: u32 = 0;
 // ---------------------------------------------------------------------------------------------
 // The namespace fixture.
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// `ip ARGS`, panicking with its output when it fails.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// One network namespace with the underlay and two ports; deleted when dropped.
 pub struct Fixture {
-    /// The namespace's name (under /run/netns).
-    pub ns: String,
+    netns: Netns,
     pub ul0: u32,
     pub port0: u32,
     pub port1: u32,
@@ -115,33 +94,14 @@ impl Fixture {
 
     /// A fixture in a namespace named `<prefix><pid>-<n>`.
     pub fn named(prefix: &str) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let ns = format!("{prefix}{}-{n}", std::process::id());
-        ip(&["netns", "add", &ns]);
         // From here on the namespace is removed whatever happens.
-        let mut fx = Self {
-            ns,
-            ul0: 0,
-            port1: 0,
-            port0: 0,
-        };
-        let ns = fx.ns.clone();
+        let netns = must(Netns::unique(prefix));
+        let ns = netns.name();
         // No IPv6: the interfaces would send router solicitations and MLD reports, and the
         // flood tests count what the interfaces transmit.
-        for key in [
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ] {
-            fx.sysctl(key);
-        }
-        let ipn = |args: &[&str]| {
-            let mut all = vec!["-n", ns.as_str()];
-            all.extend_from_slice(args);
-            ip(&all);
-        };
-        let ul_mac = mac_str(&UL_MAC);
-        let neigh_mac = mac_str(&NEIGH_MAC);
-        ipn(&["link", "set", "lo", "up"]);
+        must(no_ipv6(ns));
+        let ipn = |args: &[&str]| must(ip_in(ns, args));
+        let (ul_mac, neigh_mac) = (UL_MAC.to_string(), NEIGH_MAC.to_string());
         ipn(&[
             "link", "add", "name", "ul0", "address", &ul_mac, "type", "veth", "peer", "name",
             "ul0p",
@@ -168,36 +128,28 @@ impl Fixture {
             ipn(&["link", "set", wl, "up"]);
             // The encap path does an input fib lookup on the port, which the kernel refuses
             // (FWD_DISABLED) unless the port forwards.
-            fx.sysctl(&format!("net.ipv4.conf.{port}.forwarding=1"));
+            must(sysctl(ns, &[&format!("net.ipv4.conf.{port}.forwarding=1")]));
         }
+        let mut fx = Self {
+            netns,
+            ul0: 0,
+            port0: 0,
+            port1: 0,
+        };
         fx.ul0 = fx.ifindex("ul0");
         fx.port0 = fx.ifindex("port0");
         fx.port1 = fx.ifindex("port1");
         fx
     }
 
-    fn sysctl(&self, key_value: &str) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "sysctl", "-q", "-w", key_value])
-            .output()
-            .expect("running sysctl");
-        assert!(
-            out.status.success(),
-            "sysctl {key_value} in {}: {}",
-            self.ns,
-            String::from_utf8_lossy(&out.stderr)
-        );
+    /// The namespace's name (under /run/netns).
+    pub fn ns(&self) -> &str {
+        self.netns.name()
     }
 
     /// `ip -j -s link show dev IFNAME` inside the namespace, parsed.
     pub fn link(&self, ifname: &str) -> serde_json::Value {
-        let out = Command::new("ip")
-            .args(["-n", &self.ns, "-j", "-s", "link", "show", "dev", ifname])
-            .output()
-            .expect("running ip");
-        assert!(out.status.success(), "ip link show {ifname}");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
-        v[0].clone()
+        crate::lab::link(self.ns(), ifname)
     }
 
     pub fn ifindex(&self, ifname: &str) -> u32 {
@@ -216,16 +168,7 @@ impl Fixture {
     /// Runs `f` on a thread inside the namespace (where `BPF_PROG_TEST_RUN` then runs);
     /// a panic in `f` fails the test with its own message.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let file = File::open(format!("/run/netns/{}", self.ns)).expect("opening the netns");
-        std::thread::scope(|s| {
-            let thread = s.spawn(|| {
-                setns(file.as_fd(), CloneFlags::CLONE_NEWNET).expect("setns");
-                f()
-            });
-            thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        must(self.netns.run(f))
     }
 
     /// VNI `id` on `dstport` with outer TTL `ttl`: `port0` (workload WL0) and `port1`
@@ -242,19 +185,19 @@ impl Fixture {
                     name: "port0".into(),
                     ifindex: self.port0,
                     flags: 0,
-                    mac: Some(VtepMac(WL0_MAC)),
+                    mac: Some(WL0_MAC),
                 },
                 Port {
                     name: "port1".into(),
                     ifindex: self.port1,
                     flags: 0,
-                    mac: Some(VtepMac(WL1_MAC)),
+                    mac: Some(WL1_MAC),
                 },
             ],
             fdb: vec![
-                (VtepMac(REMOTE_WL_MAC), Target::Remote(REMOTE_IP)),
-                (VtepMac(UNROUTABLE_WL_MAC), Target::Remote(UNROUTABLE_IP)),
-                (VtepMac(UNRESOLVED_WL_MAC), Target::Remote(UNRESOLVED_IP)),
+                (REMOTE_WL_MAC, Target::Remote(REMOTE_IP)),
+                (UNROUTABLE_WL_MAC, Target::Remote(UNROUTABLE_IP)),
+                (UNRESOLVED_WL_MAC, Target::Remote(UNRESOLVED_IP)),
             ],
             learning: true,
             max_learned: 0,
@@ -263,19 +206,6 @@ impl Fixture {
             group: None,
         }
     }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
-    }
-}
-
-pub fn mac_str(m: &Mac) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -317,8 +247,8 @@ pub fn cache_next_hop(dp: &mut Datapath, remote: Ipv4Addr, ifindex: u32, dmac: M
             remote.octets(),
             NextHopEntry {
                 ifindex,
-                dmac,
-                smac,
+                dmac: dmac.0,
+                smac: smac.0,
             },
             0,
         )
@@ -335,6 +265,23 @@ pub fn load_changed(fx: &Fixture, change: impl FnOnce(&mut VniTable)) -> Datapat
     let mut table = fx.table(VNI, PORT_IANA, TTL);
     change(&mut table);
     load(&config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX), &[table])
+}
+
+/// A VXLAN packet from the remote VTEP to us (from NEIGH_MAC to UL_MAC) on `dport` with VXLAN
+/// header `vx` around `inner`.
+pub fn vxlan_to_us(dport: u16, vx: [u8; VXLAN_LEN], inner: &[u8]) -> Vec<u8> {
+    vxlan_from(REMOTE_IP, dport, vx, inner)
+}
+
+/// As [`vxlan_to_us`], from VTEP `from` instead of REMOTE_IP.
+pub fn vxlan_from(from: Ipv4Addr, dport: u16, vx: [u8; VXLAN_LEN], inner: &[u8]) -> Vec<u8> {
+    let ip = Ipv4::new(from, LOCAL_IP, IPPROTO_UDP);
+    vxlan_packet(UL_MAC, NEIGH_MAC, ip, 54321, dport, vx, inner)
+}
+
+/// [`vxlan_to_us`] in the standard VNI on 4789.
+pub fn standard_vxlan(inner: &[u8]) -> Vec<u8> {
+    vxlan_to_us(PORT_IANA, vxlan_header(VXLAN_I, VNI), inner)
 }
 
 /// What one test run gave: the verdict, the packet as the program left it, and the time the

@@ -1,21 +1,21 @@
-//! Simulated hosts for namespace tests: network namespaces joined by veth pairs, `vtep`
-//! processes running "on" them, and helpers to drive traffic. Everything a `Lab` makes carries
-//! its unique name prefix and is removed when the `Lab` is dropped, also after a failed test.
+//! The namespace lab for the namespace tests: `vtep-lab` (shared with `cargo xtask demo` and
+//! `bench`) with the workspace's `vtep` binary, where every failure is a panic with the lab's
+//! message instead of an error to pass on. Each lab has a unique prefix, so tests run in
+//! parallel, and is removed on drop, also after a failed test.
 
 use std::{
-    fs::File,
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpListener, TcpStream},
-    os::fd::AsFd,
+    net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
-    sync::atomic::{AtomicU32, Ordering},
-    time::{Duration, Instant},
+    process::{ExitStatus, Output},
 };
 
-use nix::sched::{CloneFlags, setns};
+pub use vtep_lab::{End, KernelVtep, list_netns};
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
+/// The value of `result`; panics with its error (and the error's causes) otherwise.
+#[track_caller]
+pub fn must<T>(result: anyhow::Result<T>) -> T {
+    result.unwrap_or_else(|e| panic!("{e:#}"))
+}
 
 /// The `vtep` binary under test: `$VTEP_BIN`, else the workspace's debug build.
 pub fn vtep_bin() -> PathBuf {
@@ -31,166 +31,88 @@ pub fn vtep_bin() -> PathBuf {
     p
 }
 
-/// Runs a command, panicking with its output when it fails.
+/// Runs a command; panics with its output when it fails.
+#[track_caller]
 pub fn run(cmd: &str, args: &[&str]) -> Output {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {} failed: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    must(vtep_lab::run(cmd, args))
 }
 
-/// `ip ARGS`, panicking on failure.
+/// `ip ARGS`; panics when it fails.
+#[track_caller]
 pub fn ip(args: &[&str]) -> Output {
-    run("ip", args)
+    must(vtep_lab::ip(args))
 }
 
 /// Runs `cmd args` inside namespace `ns`; returns its output whatever the exit status.
+#[track_caller]
 pub fn ns_exec(ns: &str, cmd: &str, args: &[&str]) -> Output {
-    Command::new("ip")
-        .args(["netns", "exec", ns, cmd])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("ip netns exec {ns} {cmd}: {e}"))
+    must(vtep_lab::ns_exec(ns, cmd, args))
+}
+
+/// `sysctl -w` of `settings` (`key=value`) inside namespace `ns`; panics when it fails.
+#[track_caller]
+pub fn sysctl(ns: &str, settings: &[&str]) {
+    must(vtep_lab::sysctl(ns, settings))
 }
 
 /// True when `count` pings from `ns` to `addr` are all answered.
+#[track_caller]
 pub fn ping(ns: &str, addr: &str, count: u32) -> bool {
-    ping_with(ns, addr, count, "0.2", 2)
+    must(vtep_lab::ping(ns, addr, count))
 }
 
 /// `ping -c count -i interval -W wait` from `ns` to `addr`: true when every echo was answered.
+#[track_caller]
 pub fn ping_with(ns: &str, addr: &str, count: u32, interval: &str, wait: u32) -> bool {
-    let (count, wait) = (count.to_string(), wait.to_string());
-    ns_exec(
-        ns,
-        "ping",
-        &["-c", &count, "-i", interval, "-W", &wait, "-q", addr],
-    )
-    .status
-    .success()
+    must(vtep_lab::ping_with(ns, addr, count, interval, wait))
 }
 
 /// Runs `f` on a thread inside namespace `ns` and returns its result.
-pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let file = File::open(format!("/run/netns/{ns}")).unwrap_or_else(|e| panic!("netns {ns}: {e}"));
-    std::thread::spawn(move || {
-        setns(file.as_fd(), CloneFlags::CLONE_NEWNET).expect("setns");
-        f()
-    })
-    .join()
-    .expect("netns thread panicked")
+#[track_caller]
+pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    must(vtep_lab::in_netns(ns, f))
 }
 
-/// The kernel's own VTEP on host `host`, as the seeds build it: vxlan device `vx0` (VNI `vni`,
-/// `dstport`, from `local` over `eth0`, learning as by default) in bridge `br0` with a veth
-/// into namespace `workload` (its `eth0`: `mac`, `cidr`, MTU 1450), and one flood entry
-/// (`bridge fdb append 00:00:00:00:00:00`) per address in `flood`.
-pub struct KernelVtep<'a> {
-    pub vni: u32,
-    pub dstport: u16,
-    pub local: &'a str,
-    pub flood: &'a [&'a str],
-    pub workload: &'a str,
-    pub mac: &'a str,
-    pub cidr: &'a str,
-}
-
-impl KernelVtep<'_> {
-    pub fn build(&self, host: &str) {
-        let (id, port) = (self.vni.to_string(), self.dstport.to_string());
-        ip(&[
-            "-n", host, "link", "add", "vx0", "type", "vxlan", "id", &id, "dstport", &port,
-            "local", self.local, "dev", "eth0",
-        ]);
-        for dst in self.flood {
-            run(
-                "bridge",
-                &[
-                    "-n",
-                    host,
-                    "fdb",
-                    "append",
-                    "00:00:00:00:00:00",
-                    "dev",
-                    "vx0",
-                    "dst",
-                    dst,
-                ],
-            );
-        }
-        ip(&["-n", host, "link", "add", "br0", "type", "bridge"]);
-        ip(&["-n", host, "link", "set", "vx0", "master", "br0"]);
-        ip(&[
-            "-n",
-            host,
-            "link",
-            "add",
-            "wbh",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            self.workload,
-        ]);
-        ip(&[
-            "-n", host, "link", "set", "wbh", "mtu", "1450", "master", "br0",
-        ]);
-        for dev in ["vx0", "wbh", "br0"] {
-            ip(&["-n", host, "link", "set", dev, "up"]);
-        }
-        ip(&[
-            "-n",
-            self.workload,
-            "link",
-            "set",
-            "eth0",
-            "address",
-            self.mac,
-            "mtu",
-            "1450",
-            "up",
-        ]);
-        ip(&["-n", self.workload, "addr", "add", self.cidr, "dev", "eth0"]);
-    }
-}
-
-/// Turns IPv6 off in namespace `ns` (for interfaces made from now on too), so nothing there
-/// sends router solicitations, MLD reports or DAD probes on its own: tests that count packets
-/// or watch learned entries age need quiet stations.
+/// Turns IPv6 off in namespace `ns` (see `vtep_lab::no_ipv6`).
+#[track_caller]
 pub fn no_ipv6(ns: &str) {
-    for key in [
-        "net.ipv6.conf.all.disable_ipv6=1",
-        "net.ipv6.conf.default.disable_ipv6=1",
-    ] {
-        let out = ns_exec(ns, "sysctl", &["-q", "-w", key]);
-        assert!(out.status.success(), "sysctl {key} in {ns}");
-    }
+    must(vtep_lab::no_ipv6(ns))
 }
 
-/// Statistics of one interface inside a namespace, from /sys (read inside the namespace).
+/// A permanent neighbour entry in namespace `ns`: `addr` is at `mac` on `dev`.
+#[track_caller]
+pub fn static_neighbour(ns: &str, dev: &str, addr: &str, mac: &str) {
+    must(vtep_lab::static_neighbour(ns, dev, addr, mac))
+}
+
+/// Counter `counter` of interface `ifname` in namespace `ns`.
+#[track_caller]
 pub fn if_counter(ns: &str, ifname: &str, counter: &str) -> u64 {
-    let path = format!("/sys/class/net/{ifname}/statistics/{counter}");
-    let out = ns_exec(ns, "cat", &[&path]);
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{ns}: {path}"))
+    must(vtep_lab::if_counter(ns, ifname, counter))
 }
 
-/// A set of simulated hosts with a unique name prefix.
+/// `ip -j -s link show dev IFNAME` in namespace `ns`, parsed.
+#[track_caller]
+pub fn link(ns: &str, ifname: &str) -> serde_json::Value {
+    must(vtep_lab::link(ns, ifname))
+}
+
+/// Sends `len` bytes over TCP from `client_ns` to `server_addr` in `server_ns`; returns how
+/// many arrived intact before the first difference (see `vtep_lab::tcp_transfer`).
+#[track_caller]
+pub fn tcp_transfer(server_ns: &str, server_addr: SocketAddr, client_ns: &str, len: u64) -> u64 {
+    must(vtep_lab::tcp_transfer(
+        server_ns,
+        server_addr,
+        client_ns,
+        len,
+    ))
+}
+
+/// Simulated hosts with a unique name prefix (see `vtep_lab::Lab`), and the vteps running on
+/// them by number.
 pub struct Lab {
-    pub prefix: String,
-    dir: PathBuf,
+    lab: vtep_lab::Lab,
     vteps: Vec<Vtep>,
 }
 
@@ -201,398 +123,125 @@ impl Default for Lab {
 }
 
 impl Lab {
-    /// A new, empty lab. The prefix is short because interface names hold 15 characters, and
-    /// of fixed width (8 characters) so that no lab's prefix starts another's: with "t123451"
-    /// and "t1234512", dropping the first lab would remove the second one's namespaces.
+    /// A new, empty lab named `t<pid><n>`.
     pub fn new() -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let prefix = format!("t{:05}{:02}", std::process::id() % 100_000, n % 100);
-        let dir = std::env::temp_dir().join(format!("vtep-lab-{prefix}"));
-        std::fs::create_dir_all(&dir).unwrap();
         Self {
-            prefix,
-            dir,
+            lab: must(vtep_lab::Lab::unique("t", &vtep_bin())),
             vteps: Vec::new(),
         }
     }
 
-    /// `prefix` + `suffix`: names of namespaces and interfaces of this lab.
+    /// `prefix` + `suffix`: names of namespaces, interfaces and instances of this lab.
     pub fn name(&self, suffix: &str) -> String {
-        format!("{}{suffix}", self.prefix)
+        self.lab.name(suffix)
     }
 
     /// Creates namespace `<prefix><suffix>` with loopback up; returns its name.
+    #[track_caller]
     pub fn host(&self, suffix: &str) -> String {
-        let ns = self.name(suffix);
-        ip(&["netns", "add", &ns]);
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
-        ns
+        must(self.lab.host(suffix))
     }
 
-    /// Joins hosts `a` and `b` with a veth pair named `ifname` on both sides, addressed
-    /// `a_addr` and `b_addr` (CIDR), MTU `mtu`.
-    pub fn wire(&self, a: &str, a_addr: &str, b: &str, b_addr: &str, ifname: &str, mtu: u32) {
-        let (ta, tb) = (self.name("wa"), self.name("wb"));
-        ip(&["link", "add", &ta, "type", "veth", "peer", "name", &tb]);
-        ip(&["link", "set", &ta, "netns", a]);
-        ip(&["link", "set", &tb, "netns", b]);
-        let mtu = mtu.to_string();
-        for (ns, tmp, addr) in [(a, &ta, a_addr), (b, &tb, b_addr)] {
-            ip(&["-n", ns, "link", "set", tmp, "name", ifname]);
-            ip(&["-n", ns, "link", "set", ifname, "mtu", &mtu]);
-            ip(&["-n", ns, "addr", "add", addr, "dev", ifname]);
-            ip(&["-n", ns, "link", "set", ifname, "up"]);
-        }
+    /// Joins `a` and `b` with a veth pair of MTU `mtu`.
+    #[track_caller]
+    pub fn wire(&self, a: End, b: End, mtu: u32) {
+        must(self.lab.wire(a, b, mtu))
     }
 
-    /// The usual two hosts: `<prefix>a` (198.18.0.1) and `<prefix>b` (198.18.0.2) joined by
-    /// an `eth0` underlay with MTU 1500.
+    /// Hosts `<prefix>a` (198.18.0.1) and `<prefix>b` (198.18.0.2) on an `eth0` underlay.
+    #[track_caller]
     pub fn two_hosts(&self) -> (String, String) {
-        let a = self.host("a");
-        let b = self.host("b");
-        self.wire(&a, "198.18.0.1/24", &b, "198.18.0.2/24", "eth0", 1500);
-        (a, b)
+        must(self.lab.two_hosts())
     }
 
-    /// Three hosts `<prefix>a`, `<prefix>b`, `<prefix>c` (198.18.0.1, .2, .3) on one underlay
-    /// segment: each host's `eth0` (MTU 1500) is a veth into switch namespace `<prefix>sw`,
-    /// whose bridge joins ports `p0`, `p1`, `p2` (host a, b, c).
+    /// Hosts `<prefix>a`, `b`, `c` (198.18.0.1, .2, .3) on switch `<prefix>sw` (ports p0..p2).
+    #[track_caller]
     pub fn three_hosts(&self) -> [String; 3] {
-        let sw = self.host("sw");
-        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"]);
-        ip(&["-n", &sw, "link", "set", "br0", "up"]);
-        let hosts = ["a", "b", "c"].map(|s| self.host(s));
-        for (i, host) in hosts.iter().enumerate() {
-            let (t_host, t_sw) = (self.name("wa"), self.name("wb"));
-            ip(&[
-                "link", "add", &t_host, "type", "veth", "peer", "name", &t_sw,
-            ]);
-            ip(&["link", "set", &t_host, "netns", host]);
-            ip(&["link", "set", &t_sw, "netns", &sw]);
-            let addr = format!("198.18.0.{}/24", i + 1);
-            ip(&["-n", host, "link", "set", &t_host, "name", "eth0"]);
-            ip(&["-n", host, "addr", "add", &addr, "dev", "eth0"]);
-            ip(&["-n", host, "link", "set", "eth0", "up"]);
-            let port = format!("p{i}");
-            ip(&["-n", &sw, "link", "set", &t_sw, "name", &port]);
-            ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"]);
-        }
-        hosts
+        must(self.lab.three_hosts())
     }
 
     /// Writes `text` to a file of this lab and returns its path.
+    #[track_caller]
     pub fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
+        must(self.lab.file(name, text))
     }
 
-    /// Starts `vtep up` in namespace `host` with config `toml`, waiting until it reports that it
-    /// is up. Panics with vtep's output when it does not come up.
+    /// Starts `vtep up` in namespace `host` with config `toml`, waiting until it is up; returns
+    /// its number for [`Lab::vtep`]. Panics with vtep's output when it does not come up.
+    #[track_caller]
     pub fn start_vtep(&mut self, host: &str, toml: &str) -> usize {
-        let id = self.vteps.len();
-        let config = self.file(&format!("vtep{id}.toml"), toml);
-        let log = self.dir.join(format!("vtep{id}.log"));
-        let vtep = Vtep::start(host, &config, &log).unwrap_or_else(|e| panic!("{e}"));
-        self.vteps.push(vtep);
-        id
+        self.vteps.push(Vtep(must(self.lab.start_vtep(host, toml))));
+        self.vteps.len() - 1
     }
 
     pub fn vtep(&mut self, id: usize) -> &mut Vtep {
         &mut self.vteps[id]
     }
 
+    /// Starts capturing on `ifname` in `ns` what BPF filter `filter` lets through.
+    #[track_caller]
+    pub fn capture(&self, ns: &str, ifname: &str, filter: &str) -> Capture {
+        Capture(must(self.lab.capture(ns, ifname, filter)))
+    }
+
     /// Namespaces whose name starts with this lab's prefix.
     pub fn namespaces(&self) -> Vec<String> {
-        list_netns()
-            .into_iter()
-            .filter(|n| n.starts_with(&self.prefix))
-            .collect()
+        self.lab.namespaces()
     }
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for v in &mut self.vteps {
-            let _ = v.stop();
-        }
-        for ns in self.namespaces() {
-            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
-        }
-        // A vtep killed before its cleanup leaves pins and a state file named after the
-        // instance; test configs name instances after the lab prefix.
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/bpf/vtep") {
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with(&self.prefix) {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        let _ = std::fs::remove_dir("/sys/fs/bpf/vtep");
-        if let Ok(entries) = std::fs::read_dir("/run/vtep") {
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with(&self.prefix) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Names of all namespaces in /run/netns.
-pub fn list_netns() -> Vec<String> {
-    std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A running `vtep up`.
-pub struct Vtep {
-    child: Option<Child>,
-    log: PathBuf,
-    pub host: String,
-}
+/// A running `vtep up` of a [`Lab`].
+pub struct Vtep(vtep_lab::Vtep);
 
 impl Vtep {
-    /// Starts `vtep --netns host up -c config` and waits for "vtep is up" in its log.
-    pub fn start(host: &str, config: &Path, log: &Path) -> Result<Self, String> {
-        let out = File::create(log).unwrap();
-        let child = Command::new(vtep_bin())
-            .args(["--netns", host, "up", "-c"])
-            .arg(config)
-            .env("NO_COLOR", "1")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .map_err(|e| format!("spawning vtep: {e}"))?;
-        let mut vtep = Self {
-            child: Some(child),
-            log: log.to_path_buf(),
-            host: host.to_string(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if vtep.log().contains("vtep is up") {
-                return Ok(vtep);
-            }
-            if let Some(status) = vtep.child.as_mut().unwrap().try_wait().unwrap() {
-                vtep.child = None;
-                return Err(format!(
-                    "vtep exited ({status}) before coming up:\n{}",
-                    vtep.log()
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!("vtep did not come up in 30 s:\n{}", vtep.log()));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
     /// Everything vtep printed so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.0.log()
     }
 
-    /// Sends SIGINT and waits for vtep to exit; returns its exit status (None if it was not
-    /// running). Kills it after 20 s.
-    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        self.stop_with(nix::sys::signal::Signal::SIGINT)
+    /// Sends SIGINT and waits for vtep to exit (kills it after 20 s); returns its exit status
+    /// (None if it was not running).
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        self.0.stop()
     }
 
     /// Like [`Vtep::stop`], with another signal (SIGTERM).
-    pub fn stop_with(
-        &mut self,
-        signal: nix::sys::signal::Signal,
-    ) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, signal);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                return child.wait().ok();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    pub fn stop_with(&mut self, signal: nix::sys::signal::Signal) -> Option<ExitStatus> {
+        self.0.stop_with(signal)
     }
 
-    /// Kills vtep with SIGKILL, as a crash would (no cleanup runs), and waits for it; returns
-    /// its exit status (None if it was not running).
-    pub fn kill(&mut self) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        let _ = child.kill();
-        child.wait().ok()
+    /// Kills vtep with SIGKILL, as a crash would, and waits for it.
+    pub fn kill(&mut self) -> Option<ExitStatus> {
+        self.0.kill()
     }
 
     /// `vtep --netns host ARGS` (a CLI command against this running instance).
+    #[track_caller]
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(vtep_bin())
-            .args(["--netns", &self.host])
-            .args(args)
-            .output()
-            .expect("running vtep")
+        must(self.0.cli(args))
     }
 
     /// `vtep fdb show -j` of instance `name`, parsed.
+    #[track_caller]
     pub fn fdb(&self, name: &str) -> Vec<serde_json::Value> {
-        let out = self.cli(&["fdb", "show", "-n", name, "-j"]);
-        assert!(
-            out.status.success(),
-            "vtep fdb show: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("fdb show JSON")
+        let rows = must(self.0.json(&["fdb", "show", "-n", name, "-j"]));
+        rows.as_array().expect("fdb show rows").clone()
     }
 
     /// `vtep stats -j` of instance `name`, parsed.
+    #[track_caller]
     pub fn stats(&self, name: &str) -> serde_json::Value {
-        let out = self.cli(&["stats", "-n", name, "-j"]);
-        assert!(
-            out.status.success(),
-            "vtep stats: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("stats JSON")
+        must(self.0.json(&["stats", "-n", name, "-j"]))
     }
 }
 
-impl Drop for Vtep {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Deterministic test data: byte `i` of the stream.
-fn pattern(i: u64) -> u8 {
-    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i >> 7);
-    (x >> 32) as u8
-}
-
-/// Sends `len` bytes over TCP from namespace `client_ns` to `server_addr` (listening in
-/// `server_ns`) and returns how many bytes the server received intact before the first
-/// difference (== `len` when all arrived intact).
-pub fn tcp_transfer(server_ns: &str, server_addr: SocketAddr, client_ns: &str, len: u64) -> u64 {
-    let listener = in_netns(server_ns, move || {
-        TcpListener::bind(server_addr).expect("bind")
-    });
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut got = 0u64;
-        loop {
-            let n = match s.read(&mut buf) {
-                Ok(0) => return got,
-                Ok(n) => n,
-                Err(e) => panic!("server read after {got} bytes: {e}"),
-            };
-            for (k, b) in buf[..n].iter().enumerate() {
-                if *b != pattern(got + k as u64) {
-                    return got + k as u64;
-                }
-            }
-            got += n as u64;
-        }
-    });
-    in_netns(client_ns, move || {
-        let mut s =
-            TcpStream::connect_timeout(&server_addr, Duration::from_secs(10)).expect("connect");
-        s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut sent = 0u64;
-        while sent < len {
-            let n = ((len - sent) as usize).min(buf.len());
-            for (k, b) in buf[..n].iter_mut().enumerate() {
-                *b = pattern(sent + k as u64);
-            }
-            s.write_all(&buf[..n]).expect("client write");
-            sent += n as u64;
-        }
-    });
-    server.join().expect("server thread")
-}
-
-/// A packet capture with tcpdump inside a namespace.
-pub struct Capture {
-    child: Child,
-    file: PathBuf,
-}
+/// A running packet capture.
+pub struct Capture(vtep_lab::Capture);
 
 impl Capture {
-    /// Starts capturing on `ifname` in `ns` with BPF filter `filter`, into a file of `lab`.
-    pub fn start(lab: &Lab, ns: &str, ifname: &str, filter: &str) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let file = lab.dir.join(format!("cap{n}.pcap"));
-        // --immediate-mode: otherwise libpcap hands packets over in blocks (TPACKET_V3) and the
-        // last ones before the SIGINT of `frames` are lost.
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                "tcpdump",
-                "--immediate-mode",
-                "-U",
-                "-n",
-                "-i",
-                ifname,
-                "-w",
-            ])
-            .arg(&file)
-            .arg(filter)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tcpdump");
-        // tcpdump says "listening on" once the socket is open.
-        let mut cap = Self { child, file };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !cap.file.exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = &mut cap;
-        cap
-    }
-
     /// Stops the capture and returns the captured frames.
-    pub fn frames(mut self) -> Vec<Vec<u8>> {
-        std::thread::sleep(Duration::from_millis(300));
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-        let _ = self.child.wait();
-        parse_pcap(&std::fs::read(&self.file).expect("pcap file"))
+    #[track_caller]
+    pub fn frames(self) -> Vec<Vec<u8>> {
+        must(self.0.frames())
     }
-}
-
-/// Frames of a classic pcap file (little-endian, as tcpdump writes here).
-pub fn parse_pcap(data: &[u8]) -> Vec<Vec<u8>> {
-    assert!(data.len() >= 24, "pcap too short");
-    assert_eq!(
-        &data[0..4],
-        &[0xd4, 0xc3, 0xb2, 0xa1],
-        "unexpected pcap magic"
-    );
-    let mut frames = Vec::new();
-    let mut off = 24;
-    while off + 16 <= data.len() {
-        let incl = u32::from_le_bytes(data[off + 8..off + 12].try_into().unwrap()) as usize;
-        off += 16;
-        if off + incl > data.len() {
-            break;
-        }
-        frames.push(data[off..off + incl].to_vec());
-        off += incl;
-    }
-    frames
 }

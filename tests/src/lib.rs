@@ -1,4 +1,5 @@
 pub mod configs;
 pub mod fixture;
 pub mod lab;
+pub mod output;
 pub mod packet;

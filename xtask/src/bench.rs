@@ -4,22 +4,18 @@
 
 use std::{
     collections::BTreeMap,
-    fs::File,
     net::{SocketAddr, UdpSocket},
-    os::{fd::AsFd, unix::process::CommandExt as _},
+    os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result, bail};
-use nix::sched::{CloneFlags, setns};
 use serde_json::json;
+use vtep_lab::{End, KernelVtep, Lab, if_counter, in_netns, static_neighbour};
 
-use crate::{
-    cmd,
-    lab::{self, End, Lab},
-};
+use crate::{cmd, lab};
 
 const VNI: u32 = 100;
 const MAC_A: &str = "02:00:00:00:0a:01";
@@ -77,7 +73,7 @@ pub fn run(vtep: &Path, opts: &Options) -> Result<()> {
             (Variant::Direct, build_direct(lab)?),
         ];
         for (v, p) in &pairs {
-            if !lab::ping(&p.a, IP_B, 2, false)? {
+            if !vtep_lab::ping(&p.a, IP_B, 2)? {
                 bail!("{}: workloads cannot reach each other", v.key());
             }
         }
@@ -171,66 +167,14 @@ fn round2(x: f64) -> f64 {
 
 /// Static neighbours in both workloads, so no ARP runs during a measurement.
 fn pin_neighbours(a: &str, b: &str) -> Result<()> {
-    cmd::status(
-        "ip",
-        &[
-            "-n",
-            a,
-            "neigh",
-            "replace",
-            IP_B,
-            "lladdr",
-            MAC_B,
-            "dev",
-            "eth0",
-            "nud",
-            "permanent",
-        ],
-    )?;
-    cmd::status(
-        "ip",
-        &[
-            "-n",
-            b,
-            "neigh",
-            "replace",
-            IP_A,
-            "lladdr",
-            MAC_A,
-            "dev",
-            "eth0",
-            "nud",
-            "permanent",
-        ],
-    )
-}
-
-/// Two hosts joined by an `eth0` underlay (198.18.0.1 and .2).
-fn two_hosts(lab: &Lab, tag: &str) -> Result<(String, String)> {
-    let ha = lab.host(&format!("{tag}ha"))?;
-    let hb = lab.host(&format!("{tag}hb"))?;
-    lab.wire(
-        End {
-            ns: &ha,
-            ifname: "eth0",
-            addr: "198.18.0.1/24",
-            mac: "",
-        },
-        End {
-            ns: &hb,
-            ifname: "eth0",
-            addr: "198.18.0.2/24",
-            mac: "",
-        },
-        1500,
-    )?;
-    Ok((ha, hb))
+    static_neighbour(a, "eth0", IP_B, MAC_B)?;
+    static_neighbour(b, "eth0", IP_A, MAC_A)
 }
 
 /// (a) The seeds' setup: on each host a kernel vxlan device in a Linux bridge, a workload veth in
 /// the same bridge, static FDB entries for the far workload (as vtep gets).
 fn build_kernel(lab: &Lab) -> Result<Pair> {
-    let (ha, hb) = two_hosts(lab, "k")?;
+    let (ha, hb) = lab.two_hosts_named("kha", "khb")?;
     let pair = Pair {
         a: lab.host("kwa")?,
         b: lab.host("kwb")?,
@@ -239,67 +183,17 @@ fn build_kernel(lab: &Lab) -> Result<Pair> {
         (&ha, "198.18.0.1", "198.18.0.2", &pair.a, IP_A, MAC_A, MAC_B),
         (&hb, "198.18.0.2", "198.18.0.1", &pair.b, IP_B, MAC_B, MAC_A),
     ] {
-        let n = |args: &[&str]| {
-            let mut full = vec!["-n", host.as_str()];
-            full.extend_from_slice(args);
-            cmd::status("ip", &full)
-        };
-        n(&[
-            "link",
-            "add",
-            "vx0",
-            "type",
-            "vxlan",
-            "id",
-            &VNI.to_string(),
-            "dstport",
-            "4789",
-            "local",
+        KernelVtep {
+            vni: VNI,
+            dstport: 4789,
             local,
-            "dev",
-            "eth0",
-        ])?;
-        n(&["link", "add", "br0", "type", "bridge"])?;
-        n(&["link", "set", "vx0", "master", "br0"])?;
-        n(&["link", "set", "vx0", "up"])?;
-        n(&["link", "set", "br0", "up"])?;
-        cmd::status(
-            "bridge",
-            &[
-                "-n",
-                host,
-                "fdb",
-                "append",
-                "00:00:00:00:00:00",
-                "dev",
-                "vx0",
-                "dst",
-                remote,
-            ],
-        )?;
-        cmd::status(
-            "bridge",
-            &[
-                "-n", host, "fdb", "append", far_mac, "dev", "vx0", "dst", remote,
-            ],
-        )?;
-        let cidr = format!("{addr}/24");
-        lab.wire(
-            End {
-                ns: host,
-                ifname: "wport",
-                addr: "",
-                mac: "",
-            },
-            End {
-                ns: ws,
-                ifname: "eth0",
-                addr: &cidr,
-                mac,
-            },
-            WORKLOAD_MTU,
-        )?;
-        n(&["link", "set", "wport", "master", "br0"])?;
+            flood: &[remote],
+            fdb: &[(far_mac, remote)],
+            workload: ws,
+            mac,
+            cidr: &format!("{addr}/24"),
+        }
+        .build(host)?;
     }
     pin_neighbours(&pair.a, &pair.b)?;
     Ok(pair)
@@ -307,7 +201,7 @@ fn build_kernel(lab: &Lab) -> Result<Pair> {
 
 /// (b) vtep on both hosts, one workload each, static FDB entries for the far workload.
 fn build_vtep(lab: &Lab) -> Result<Pair> {
-    let (ha, hb) = two_hosts(lab, "v")?;
+    let (ha, hb) = lab.two_hosts_named("vha", "vhb")?;
     let pair = Pair {
         a: lab.name("vwa"),
         b: lab.name("vwb"),
@@ -337,8 +231,8 @@ fn build_vtep(lab: &Lab) -> Result<Pair> {
              [[vni.workload]]\nnetns = \"{ws}\"\naddress = \"{addr}/24\"\nmac = \"{mac}\"\n\
              [[vni.fdb]]\nmac = \"{far_mac}\"\ndst = \"{remote}\"\n"
         );
-        lab.start_vtep(host, &name, &config, false)?;
-        lab::quiet_ipv6(ws)?;
+        lab::start_vtep(lab, host, &config, false)?;
+        vtep_lab::no_ipv6(ws)?;
     }
     pin_neighbours(&pair.a, &pair.b)?;
     Ok(pair)
@@ -353,16 +247,12 @@ fn build_direct(lab: &Lab) -> Result<Pair> {
     let (ca, cb) = (format!("{IP_A}/24"), format!("{IP_B}/24"));
     lab.wire(
         End {
-            ns: &pair.a,
-            ifname: "eth0",
-            addr: &ca,
             mac: MAC_A,
+            ..End::new(&pair.a, "eth0", &ca)
         },
         End {
-            ns: &pair.b,
-            ifname: "eth0",
-            addr: &cb,
             mac: MAC_B,
+            ..End::new(&pair.b, "eth0", &cb)
         },
         WORKLOAD_MTU,
     )?;
@@ -371,28 +261,17 @@ fn build_direct(lab: &Lab) -> Result<Pair> {
 }
 
 fn rx_packets(ns: &str) -> Result<u64> {
-    let out = cmd::output(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            ns,
-            "cat",
-            "/sys/class/net/eth0/statistics/rx_packets",
-        ],
-    )?;
-    out.trim().parse().context("parsing rx_packets")
+    if_counter(ns, "eth0", "rx_packets")
 }
 
 /// 64-byte frames (60 on the wire plus the FCS) of UDP from workload A to workload B, sent by
 /// trafgen on one pinned CPU as fast as it can; returns the packets per second workload B's
 /// interface received over `seconds` (after one second of warm-up).
 fn udp_pps(lab: &Lab, p: &Pair, seconds: u32) -> Result<f64> {
-    let cfg = lab.dir.join("udp64.trafgen");
     // 14 Ethernet + 20 IPv4 + 8 UDP + 18 payload = 60 bytes.
-    std::fs::write(
-        &cfg,
-        format!(
+    let cfg = lab.file(
+        "udp64.trafgen",
+        &format!(
             "{{ eth(da={MAC_B}, sa={MAC_A}), ipv4(saddr={IP_A}, daddr={IP_B}, ttl=64), udp(sp=4000, dp={UDP_PORT}), fill(0x41, 18) }}\n"
         ),
     )?;
@@ -480,17 +359,6 @@ fn tcp_gbps(p: &Pair, seconds: u32) -> Result<f64> {
         .as_f64()
         .context("iperf3 report without end.sum_received.bits_per_second")?;
     Ok(bps / 1e9)
-}
-
-/// Runs `f` on a thread inside namespace `ns`.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    let file = File::open(format!("/run/netns/{ns}")).with_context(|| format!("netns {ns}"))?;
-    std::thread::spawn(move || {
-        setns(file.as_fd(), CloneFlags::CLONE_NEWNET).expect("setns");
-        f()
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("netns thread panicked"))
 }
 
 /// Request/response latency: 1-byte UDP requests from workload A, echoed by workload B, one at

@@ -26,20 +26,9 @@ pub fn status(program: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Runs `program args` and returns its stdout, failing when it fails.
+/// Runs `program args` and returns its stdout, failing (with what it printed) when it fails.
 pub fn output(program: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {program}"))?;
-    if !out.status.success() {
-        bail!(
-            "`{program} {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    let out = vtep_lab::run(program, args)?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 

@@ -6,7 +6,9 @@ use std::{path::Path, process::Command, time::Duration};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::lab::{self, End, Lab};
+use vtep_lab::Lab;
+
+use crate::lab;
 
 const VNI: u32 = 100;
 
@@ -23,7 +25,7 @@ struct Host {
 pub fn run(vtep: &Path) -> Result<()> {
     let prefix = format!("vd{}", std::process::id() % 100_000);
     lab::with_lab(&prefix, vtep, demo)?;
-    let left = lab::leftovers(&prefix);
+    let left = vtep_lab::leftovers(&prefix);
     if !left.is_empty() {
         bail!("left behind: {}", left.join(" "));
     }
@@ -33,45 +35,32 @@ pub fn run(vtep: &Path) -> Result<()> {
 
 fn demo(lab: &Lab) -> Result<()> {
     step("building two hosts joined by an underlay veth (198.18.0.0/24, MTU 1500)");
+    let (a, b) = lab.two_hosts_named("-hostA", "-hostB")?;
     let hosts = [
         Host {
-            ns: lab.host("-hostA")?,
+            ns: a,
             name: lab.name("a"),
             peer_ip: "198.18.0.2",
             id: 1,
             peer_id: 2,
         },
         Host {
-            ns: lab.host("-hostB")?,
+            ns: b,
             name: lab.name("b"),
             peer_ip: "198.18.0.1",
             id: 2,
             peer_id: 1,
         },
     ];
-    lab.wire(
-        End {
-            ns: &hosts[0].ns,
-            ifname: "eth0",
-            addr: "198.18.0.1/24",
-            mac: "",
-        },
-        End {
-            ns: &hosts[1].ns,
-            ifname: "eth0",
-            addr: "198.18.0.2/24",
-            mac: "",
-        },
-        1500,
-    )?;
 
     step(&format!(
         "starting vtep on both hosts (VNI {VNI}, two workloads each)"
     ));
+    let mut vteps = Vec::new();
     for h in &hosts {
         let config = host_config(lab, h);
         println!("--- config of {} ---\n{config}", h.ns);
-        lab.start_vtep(&h.ns, &h.name, &config, true)?;
+        vteps.push(lab::start_vtep(lab, &h.ns, &config, true)?);
     }
 
     let ws = |host: u8, n: u8| lab.name(&format!("-{}{n}", if host == 1 { 'a' } else { 'b' }));
@@ -80,7 +69,9 @@ fn demo(lab: &Lab) -> Result<()> {
     for ((fh, fw), (th, tw)) in [((1, 1), (2, 1)), ((2, 2), (1, 2)), ((1, 1), (1, 2))] {
         let (src, dst) = (ws(fh, fw), ip_of(th, tw));
         println!("$ ip netns exec {src} ping -c 3 {dst}");
-        if !lab::ping(&src, &dst, 3, true)? {
+        let ping = vtep_lab::ping_output(&src, &dst, 3, "0.2", 2)?;
+        print!("{}", String::from_utf8_lossy(&ping.stdout));
+        if !ping.status.success() {
             bail!("ping {src} -> {dst} failed");
         }
     }
@@ -112,10 +103,10 @@ fn demo(lab: &Lab) -> Result<()> {
         bail!("iperf3 failed: {}", String::from_utf8_lossy(&client.stderr));
     }
 
-    for h in &hosts {
+    for (h, vtep) in hosts.iter().zip(&vteps) {
         step(&format!("vtep stats and fdb on {}", h.ns));
-        print!("{}", lab.vtep_cli(&h.ns, &["stats", "-n", &h.name])?);
-        print!("{}", lab.vtep_cli(&h.ns, &["fdb", "show", "-n", &h.name])?);
+        print!("{}", vtep.output(&["stats", "-n", &h.name])?);
+        print!("{}", vtep.output(&["fdb", "show", "-n", &h.name])?);
     }
     step("stopping vtep (it removes the workloads it created) and removing the hosts");
     Ok(())

@@ -1,4 +1,5 @@
-//! `cargo xtask build | run | test | demo`: the project's workflow.
+//! `cargo xtask build | run | test | demo | bench`: the project's workflow. The demo and the
+//! benchmark build their hosts with the vtep-lab crate, which the namespace tests use too.
 
 mod bench;
 mod cmd;

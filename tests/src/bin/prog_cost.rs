@@ -42,10 +42,10 @@ use vtep_common::{
 };
 use vtep_tests::{
     fixture::{
-        Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_OK,
-        TC_ACT_REDIRECT, TTL, UL_MAC, VNI, WL0_MAC, cache_next_hop, config, load_sized, skb_ctx,
+        Fixture, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_OK, TC_ACT_REDIRECT, TTL,
+        UL_MAC, VNI, WL0_MAC, cache_next_hop, config, load_sized, skb_ctx, standard_vxlan,
     },
-    packet::{ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, VXLAN_I, eth, udp, vxlan_header, vxlan_packet},
+    packet::{ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, eth, parse_vxlan, udp},
 };
 
 /// FDB entries in total (the fixture's own plus fillers) of the two runs.
@@ -85,8 +85,8 @@ fn main() -> ExitCode {
         }
     };
     let fx = Fixture::named("vtbench");
-    remove_namespace_on(signals, fx.ns.clone());
-    eprintln!("prog-cost: namespace {}", fx.ns);
+    remove_namespace_on(signals, fx.ns().to_string());
+    eprintln!("prog-cost: namespace {}", fx.ns());
     let result = fx.run(|| {
         if let Some(cpu) = args.cpu {
             pin_to(cpu)?;
@@ -152,9 +152,7 @@ fn remove_namespace_on(signals: SigSet, ns: String) {
     std::thread::spawn(move || {
         if let Ok(sig) = signals.wait() {
             eprintln!("prog-cost: {sig}, removing namespace {ns}");
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", &ns])
-                .status();
+            vtep_lab::delete_netns(&ns);
             std::process::exit(128 + sig as i32);
         }
     });
@@ -173,15 +171,7 @@ fn pin_to(cpu: usize) -> Result<()> {
 fn bench(fx: &Fixture, samples: usize) -> Result<String> {
     let encap_in = inner_frame(REMOTE_WL_MAC, WL0_MAC, WL0_IP, REMOTE_WL_IP);
     let decap_inner = inner_frame(WL0_MAC, REMOTE_WL_MAC, REMOTE_WL_IP, WL0_IP);
-    let decap_in = vxlan_packet(
-        UL_MAC,
-        NEIGH_MAC,
-        Ipv4::new(REMOTE_IP, LOCAL_IP, IPPROTO_UDP),
-        54321,
-        PORT_IANA,
-        vxlan_header(VXLAN_I, VNI),
-        &decap_inner,
-    );
+    let decap_in = standard_vxlan(&decap_inner);
     let check_encap = |out: &[u8]| -> Result<()> {
         ensure!(
             out.len() == encap_in.len() + OVERHEAD_IPV4,
@@ -189,13 +179,14 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
             out.len(),
             encap_in.len() + OVERHEAD_IPV4
         );
+        let v = parse_vxlan(out).map_err(anyhow::Error::msg)?;
         ensure!(
-            out[0..6] == NEIGH_MAC,
-            "encap output goes to {:02x?}, want the neighbour's MAC {NEIGH_MAC:02x?}",
-            &out[0..6]
+            v.eth.destination == NEIGH_MAC.0,
+            "encap output goes to {:02x?}, want the neighbour's MAC {NEIGH_MAC}",
+            v.eth.destination
         );
         ensure!(
-            out[OVERHEAD_IPV4..] == encap_in[..],
+            v.inner == encap_in,
             "encap output does not carry the inner frame unchanged"
         );
         Ok(())
@@ -503,21 +494,34 @@ impl EmptyProgram {
         attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
         attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
         attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                Self::BPF_PROG_LOAD,
-                attr.as_mut_ptr(),
-                Self::ATTR_LEN as u32,
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error()).context("BPF_PROG_LOAD");
-        }
+        // SAFETY: the instructions (2 of them, as stored) and the license string are locals
+        // that live until the call returns.
+        let fd = unsafe { Self::bpf(Self::BPF_PROG_LOAD, &mut attr) }.context("BPF_PROG_LOAD")?;
         // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
         let fd =
             unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
         Ok(Self { fd })
+    }
+
+    /// bpf(2) command `cmd` with `attr`; returns what the call returns (a descriptor for a
+    /// load). Fails with the call's error.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `attr` points to a live buffer at least as long as the length stored
+    /// next to it, writable where the kernel writes (the output and context of a test run).
+    unsafe fn bpf(
+        cmd: libc::c_long,
+        attr: &mut [u8; Self::ATTR_LEN],
+    ) -> std::io::Result<libc::c_long> {
+        // SAFETY: `attr` is a live, writable buffer of the length given, as large as what
+        // either command reads; the caller vouches for the pointers inside it.
+        let ret =
+            unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), Self::ATTR_LEN as u32) };
+        if ret < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(ret)
     }
 
     /// One test run on `pkt` with context `ctx`: (verdict, output size, duration in ns).
@@ -540,17 +544,9 @@ impl EmptyProgram {
         put32(&mut attr, 32, 1);
         put32(&mut attr, 40, ctx.len() as u32);
         put64(&mut attr, 48, ctx.as_ptr() as u64);
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                Self::BPF_PROG_TEST_RUN,
-                attr.as_mut_ptr(),
-                Self::ATTR_LEN as u32,
-            )
-        };
-        if ret < 0 {
-            return Err(std::io::Error::last_os_error()).context("BPF_PROG_TEST_RUN");
-        }
+        // SAFETY: `pkt`, `out` and `ctx` are borrowed for the call, with their own lengths
+        // stored; the kernel writes at most `out.len()` bytes of output.
+        unsafe { Self::bpf(Self::BPF_PROG_TEST_RUN, &mut attr) }.context("BPF_PROG_TEST_RUN")?;
         let get32 = |off: usize| u32::from_ne_bytes(attr[off..off + 4].try_into().unwrap());
         Ok((get32(4), get32(12), u64::from(get32(36))))
     }

@@ -1,0 +1,43 @@
+//! The namespace lab of the namespace tests, `cargo xtask demo` and `cargo xtask bench`:
+//! simulated hosts (network namespaces joined by veth pairs), `vtep` processes running on them,
+//! traffic (ping, a checked TCP transfer), packet capture with tcpdump, and the kernel's own VTEP
+//! (vxlan device in a bridge) to interoperate or compare with.
+//!
+//! Everything a [`Lab`] makes carries its name prefix and is removed when the lab is dropped or
+//! [`Lab::remove`]d, also from a signal handler through a [`Remover`]. A [`Netns`] is a single
+//! namespace removed on drop, for fixtures that need no more.
+//!
+//! Every fallible function returns an `anyhow` error that names the command and what it printed:
+//! xtask reports it, the tests (`vtep_tests::lab`) turn it into a panic with that message. The
+//! crate depends on nothing of vtep's, so xtask can build it before bpf-linker exists.
+
+mod capture;
+mod cmd;
+mod kernel;
+mod lab;
+mod netns;
+mod traffic;
+mod vtep;
+
+pub use capture::{Capture, parse_pcap};
+pub use cmd::{ip, ip_in, ns_exec, run, sysctl};
+pub use kernel::KernelVtep;
+pub use lab::{End, Lab, Remover, leftovers};
+pub use netns::{
+    Netns, delete_netns, if_counter, in_netns, link, list_netns, no_ipv6, static_neighbour,
+};
+pub use traffic::{ping, ping_output, ping_with, tcp_transfer};
+pub use vtep::Vtep;
+
+/// A number unique within this process: part of the names of labs, namespaces and files.
+fn next_id() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Locks `m` even when a thread panicked while holding it: the data here (process handles,
+/// the list of what to clean up) stays valid, and cleanup after a failed test must still run.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,191 @@
+//! What the topology tests share: pings that must work, reading a host's state, running
+//! `vtep` to completion, and the S2 hosts several tests start from.
+
+use std::{
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use aya::programs::{SchedClassifier, TcAttachType};
+use vtep_tests::{
+    configs::{fdb, vni, workload},
+    lab::{Lab, in_netns, ip, ns_exec, ping, ping_with, vtep_bin},
+    output::text,
+};
+
+use crate::{ADDR_A, ADDR_B, header};
+
+/// `ping -c count -i interval` from `ns`; true when every echo was answered.
+pub fn ping_n(ns: &str, addr: &str, count: u32, interval: &str) -> bool {
+    ping_with(ns, addr, count, interval, 2)
+}
+
+/// Asserts that 2 pings of `size` bytes of IP packet with DF set (no fragmentation anywhere)
+/// from `ns` to `addr` are answered.
+#[track_caller]
+pub fn assert_ping_df(ns: &str, addr: &str, size: u32) {
+    let payload = (size - 28).to_string();
+    let out = ns_exec(
+        ns,
+        "ping",
+        &[
+            "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s", &payload, "-q", addr,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{size}-byte packets {ns} -> {addr} with DF: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// Asserts `count` pings from `ns` to `addr` are all answered.
+#[track_caller]
+pub fn assert_ping(ns: &str, addr: &str, count: u32) {
+    assert!(ping(ns, addr, count), "ping {ns} -> {addr} failed");
+}
+
+/// Two hosts and, on host a, an interface `<prefix>p` (up) to adopt: a veth whose peer `eth0`
+/// is in namespace `<prefix>pw`. Returns the lab, host a and the interface.
+pub fn host_with_a_port() -> (Lab, String, String) {
+    let lab = Lab::new();
+    let (a, _b) = lab.two_hosts();
+    let port = lab.name("p");
+    let peer_ns = lab.host("pw");
+    ip(&[
+        "-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &peer_ns,
+    ]);
+    ip(&["-n", &a, "link", "set", &port, "up"]);
+    (lab, a, port)
+}
+
+/// A file's contents read inside namespace `ns` (`ip netns exec` also remounts /sys).
+pub fn ns_read(ns: &str, path: &str) -> String {
+    let out = ns_exec(ns, "cat", &[path]);
+    assert!(
+        out.status.success(),
+        "{ns}: cat {path}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_string()
+}
+
+/// The MAC `ns` has in its neighbour table for `addr` (lowercase), if any.
+pub fn neighbour_mac(ns: &str, addr: &str) -> Option<String> {
+    let out = ip(&["-n", ns, "neigh", "show", addr]);
+    let s = text(&out.stdout);
+    let mut words = s.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "lladdr" {
+            return words.next().map(|m| m.to_lowercase());
+        }
+    }
+    None
+}
+
+/// Names of the programs attached (TCX) to the ingress of `ifname` in `ns`, by BPF_PROG_QUERY.
+/// iproute2 6.1 on this machine neither lists TCX programs in `tc filter show` nor in
+/// `ip -d link`, so the kernel is asked directly.
+pub fn tcx_ingress(ns: &str, ifname: &str) -> Vec<String> {
+    in_netns(ns, || {
+        let (_, progs) = SchedClassifier::query_tcx(ifname, TcAttachType::Ingress)
+            .unwrap_or_else(|e| panic!("{ns}: querying TCX ingress of {ifname}: {e}"));
+        progs
+            .iter()
+            .map(|p| p.name_as_str().unwrap_or("?").to_string())
+            .collect()
+    })
+}
+
+/// Runs `vtep ARGS` to completion (at most `limit`; a still-running `vtep` gets SIGINT and the
+/// result is reported as an error with its output).
+pub fn vtep_run(args: &[&str], limit: Duration) -> Result<Output, String> {
+    let mut child = Command::new(vtep_bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning vtep");
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("waiting for vtep").is_some() {
+            return Ok(child.wait_with_output().expect("vtep output"));
+        }
+        if Instant::now() > deadline {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            let out = child.wait_with_output().expect("vtep output");
+            return Err(format!(
+                "vtep {} still running after {limit:?}; stopped it. stdout: {} stderr: {}",
+                args.join(" "),
+                text(&out.stdout),
+                text(&out.stderr)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn pin_dir(name: &str) -> String {
+    format!("/sys/fs/bpf/vtep/{name}")
+}
+
+pub fn state_file(name: &str) -> String {
+    format!("/run/vtep/{name}.json")
+}
+
+pub const S2_A1: &str = "02:00:00:00:0a:01";
+pub const S2_A2: &str = "02:00:00:00:0a:02";
+pub const S2_B1: &str = "02:00:00:00:0b:01";
+pub const S2_B2: &str = "02:00:00:00:0b:02";
+
+/// Two hosts with two workloads each on VNI 200 (examples/s2-host-*.toml with lab names).
+pub struct S2 {
+    pub lab: Lab,
+    pub a: String,
+    pub b: String,
+    pub a1: String,
+    pub a2: String,
+    pub b1: String,
+    pub b2: String,
+    pub va: usize,
+    pub name_a: String,
+    pub vb: usize,
+    pub name_b: String,
+}
+
+pub fn s2() -> S2 {
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts();
+    let [a1, a2, b1, b2] = ["a1", "a2", "b1", "b2"].map(|s| lab.name(s));
+    let (name_a, name_b) = (lab.name("va"), lab.name("vb"));
+    let cfg_a = header(&name_a, &format!("local = \"{ADDR_A}\""))
+        + &vni(200, 4789, &[ADDR_B])
+        + &workload(&a1, "192.0.2.11/24", S2_A1)
+        + &workload(&a2, "192.0.2.12/24", S2_A2)
+        + &fdb(S2_B1, ADDR_B)
+        + &fdb(S2_B2, ADDR_B);
+    let cfg_b = header(&name_b, &format!("local = \"{ADDR_B}\""))
+        + &vni(200, 4789, &[ADDR_A])
+        + &workload(&b1, "192.0.2.21/24", S2_B1)
+        + &workload(&b2, "192.0.2.22/24", S2_B2)
+        + &fdb(S2_A1, ADDR_A)
+        + &fdb(S2_A2, ADDR_A);
+    let va = lab.start_vtep(&a, &cfg_a);
+    let vb = lab.start_vtep(&b, &cfg_b);
+    S2 {
+        lab,
+        a,
+        b,
+        a1,
+        a2,
+        b1,
+        b2,
+        va,
+        name_a,
+        vb,
+        name_b,
+    }
+}
