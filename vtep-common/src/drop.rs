@@ -3,7 +3,7 @@
 //!
 //! The list below is the only place a reason is defined: the enum, [`DropReason::ALL`], the
 //! counter array's size and the names `vtep stats` prints all come from it, so adding a reason is
-//! one entry.
+//! one entry, at the end (an index never changes meaning).
 
 macro_rules! drop_reasons {
     ($( $(#[doc = $doc:literal])+ $variant:ident = $index:literal, $name:literal; )+) => {
@@ -62,10 +62,17 @@ drop_reasons! {
     NexthopUnresolved = 9, "nexthop_unresolved";
     /// Broadcast or unknown unicast with nowhere to go: no remote VTEP and no other local port.
     NoFloodTarget = 10, "no_flood_target";
-    /// The kernel refused a redirect or clone (target interface gone or down).
+    /// The kernel refused a redirect or clone (target interface gone or down, or the redirect
+    /// to a next hop it was to resolve refused).
     RedirectFailed = 11, "redirect_failed";
     /// The continuation program of a path (see `JUMP_*`) could not be entered: not loaded.
     TailCallFailed = 12, "tail_call_failed";
+    /// A frame from a local port whose 802.1Q tag the kernel had taken out could not have it put
+    /// back (the frame could not be grown or written).
+    VlanRestoreFailed = 13, "vlan_restore_failed";
+    /// The proxy could not rewrite an ARP request or neighbour solicitation into its answer (the
+    /// frame could not be resized or written).
+    ProxyReplyFailed = 14, "proxy_reply_failed";
 }
 
 // The counters are indexed by the discriminant: the list must be dense and in order.
