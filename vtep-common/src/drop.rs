@@ -101,4 +101,29 @@ mod tests {
             assert!(!r.help().trim().is_empty());
         }
     }
+
+    /// A counter index keeps its meaning across builds (a `DROPS` map, or a reader that goes by
+    /// index, sees each count under the same name): reasons are only added at the end.
+    #[test]
+    fn reasons_keep_their_index() {
+        const KNOWN: [&str; 15] = [
+            "vxlan_truncated",
+            "vxlan_bad_flags",
+            "unknown_vni",
+            "decap_to_remote",
+            "unknown_port",
+            "frame_truncated",
+            "encap_failed",
+            "decap_failed",
+            "no_route",
+            "nexthop_unresolved",
+            "no_flood_target",
+            "redirect_failed",
+            "tail_call_failed",
+            "vlan_restore_failed",
+            "proxy_reply_failed",
+        ];
+        let names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(names[..KNOWN.len()], KNOWN);
+    }
 }
