@@ -8,9 +8,9 @@
 //! and array slots are fixed. But an element deleted or replaced on another CPU goes back to the
 //! map's free list at once and may be reused for another key, so a reader can see a value change
 //! under it, even halfway. Every value type is `#[repr(C)]` with integer and byte-array fields
-//! only, so whatever bytes are read form a valid value; the datapath reads each value once
-//! (a copy, except the flood list, which is too large for the stack) and bounds every index
-//! itself, so a torn read can pick a wrong target but never an out-of-bounds one.
+//! only, so whatever bytes are read form a valid value. The datapath copies each value out once
+//! (except the flood list, which is too large for the stack) and bounds every index by the array
+//! length itself, so a torn read can pick a wrong target but never an out-of-bounds one.
 
 use aya_ebpf::{
     macros::map,
@@ -157,8 +157,8 @@ pub fn tail_call(ctx: &TcContext, slot: u32) {
 }
 
 /// The flood list of VNI `vni`, where it lies: at 280 bytes it is too large to copy to the
-/// 512-byte stack. Callers read each field once and bound every index by the array length, not
-/// only by `n_remotes`/`n_ports` (module doc).
+/// 512-byte stack. Callers bound every index by the array length, not only by
+/// `n_remotes`/`n_ports`, which may change under them (module doc).
 #[inline(always)]
 pub fn flood_list(vni: u32) -> Option<&'static FloodList> {
     // SAFETY: the element stays mapped for the program's run (module doc) and a `FloodList` is
