@@ -76,6 +76,21 @@ fn broadcast_from_wl0() -> Vec<u8> {
     )
 }
 
+/// Runs program `prog` on `pkt` as if it arrived on `ifindex` and checks that it is dropped as
+/// `no_flood_target` and nothing else: no other drop, no traffic counter moved.
+fn check_no_flood_target(dp: &mut Datapath, prog: &str, ifindex: u32, pkt: &[u8]) {
+    let (drops, stats) = counters(dp);
+    let run = test_run(dp, prog, ifindex, pkt);
+    let (drops_after, stats_after) = counters(dp);
+    assert_eq!(run.verdict, TC_ACT_SHOT);
+    assert_eq!(
+        moved(&drops, &drops_after),
+        [(DropReason::NoFloodTarget.name(), 1)],
+        "counted as no_flood_target only"
+    );
+    assert_eq!(stats_after, stats, "nothing was sent, delivered or flooded");
+}
+
 #[test]
 fn a_broadcast_from_the_only_port_of_a_vni_without_remotes_is_dropped_as_no_flood_target() {
     let fx = Fixture::new();
@@ -84,16 +99,7 @@ fn a_broadcast_from_the_only_port_of_a_vni_without_remotes_is_dropped_as_no_floo
             t.remotes.clear();
             t.ports.truncate(1);
         });
-        let (drops, stats) = counters(&mut dp);
-        let run = test_run(&mut dp, PROG_PORT, fx.port0, &broadcast_from_wl0());
-        let (drops_after, stats_after) = counters(&mut dp);
-        assert_eq!(run.verdict, TC_ACT_SHOT);
-        assert_eq!(
-            moved(&drops, &drops_after),
-            [(DropReason::NoFloodTarget.name(), 1)],
-            "counted as no_flood_target only"
-        );
-        assert_eq!(stats_after, stats, "nothing was flooded or sent");
+        check_no_flood_target(&mut dp, PROG_PORT, fx.port0, &broadcast_from_wl0());
     });
 }
 
@@ -117,16 +123,7 @@ fn a_decapsulated_broadcast_for_a_vni_without_local_ports_is_dropped_as_no_flood
             vxlan_header(VXLAN_I, VNI),
             &inner,
         );
-        let (drops, stats) = counters(&mut dp);
-        let run = test_run(&mut dp, PROG_UNDERLAY, fx.ul0, &pkt);
-        let (drops_after, stats_after) = counters(&mut dp);
-        assert_eq!(run.verdict, TC_ACT_SHOT);
-        assert_eq!(
-            moved(&drops, &drops_after),
-            [(DropReason::NoFloodTarget.name(), 1)],
-            "counted as no_flood_target only"
-        );
-        assert_eq!(stats_after, stats, "nothing was delivered or flooded");
+        check_no_flood_target(&mut dp, PROG_UNDERLAY, fx.ul0, &pkt);
     });
 }
 
