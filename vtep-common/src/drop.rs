@@ -3,7 +3,7 @@
 //!
 //! The list below is the only place a reason is defined: the enum, [`DropReason::ALL`], the
 //! counter array's size and the names `vtep stats` prints all come from it, so adding a reason is
-//! one entry.
+//! one entry, at the end (an index never changes meaning).
 
 macro_rules! drop_reasons {
     ($( $(#[doc = $doc:literal])+ $variant:ident = $index:literal, $name:literal; )+) => {
@@ -62,10 +62,17 @@ drop_reasons! {
     NexthopUnresolved = 9, "nexthop_unresolved";
     /// Broadcast or unknown unicast with nowhere to go: no remote VTEP and no other local port.
     NoFloodTarget = 10, "no_flood_target";
-    /// The kernel refused a redirect or clone (target interface gone or down).
+    /// The kernel refused a redirect or clone (target interface gone or down, or the redirect
+    /// to a next hop it was to resolve refused).
     RedirectFailed = 11, "redirect_failed";
     /// The continuation program of a path (see `JUMP_*`) could not be entered: not loaded.
     TailCallFailed = 12, "tail_call_failed";
+    /// A frame from a local port whose 802.1Q tag the kernel had taken out could not have it put
+    /// back (the frame could not be grown or written).
+    VlanRestoreFailed = 13, "vlan_restore_failed";
+    /// The proxy could not rewrite an ARP request or neighbour solicitation into its answer (the
+    /// frame could not be resized or written).
+    ProxyReplyFailed = 14, "proxy_reply_failed";
 }
 
 // The counters are indexed by the discriminant: the list must be dense and in order.
@@ -93,5 +100,30 @@ mod tests {
             );
             assert!(!r.help().trim().is_empty());
         }
+    }
+
+    /// A counter index keeps its meaning across builds (a `DROPS` map, or a reader that goes by
+    /// index, sees each count under the same name): reasons are only added at the end.
+    #[test]
+    fn reasons_keep_their_index() {
+        const KNOWN: [&str; 15] = [
+            "vxlan_truncated",
+            "vxlan_bad_flags",
+            "unknown_vni",
+            "decap_to_remote",
+            "unknown_port",
+            "frame_truncated",
+            "encap_failed",
+            "decap_failed",
+            "no_route",
+            "nexthop_unresolved",
+            "no_flood_target",
+            "redirect_failed",
+            "tail_call_failed",
+            "vlan_restore_failed",
+            "proxy_reply_failed",
+        ];
+        let names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(names[..KNOWN.len()], KNOWN);
     }
 }

@@ -95,6 +95,11 @@ pub const MISS_KEYS: u32 = 4096;
 /// flow writes its entry at most once a second, not per packet.
 pub const FDB_REFRESH_S: u32 = 1;
 
+/// `bpf_map_update_elem` flags (include/uapi/linux/bpf.h), as the `u64` both aya's and
+/// aya-ebpf's map `insert` take: create only (fail with `EEXIST`), replace only.
+pub const BPF_NOEXIST: u64 = 1;
+pub const BPF_EXIST: u64 = 2;
+
 /// Load-time configuration of one instance, a read-only global of the eBPF object.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,35 +1,39 @@
-//! Wire-format constants of VXLAN over IPv4 (RFC 7348).
+//! Wire-format facts of VXLAN over IPv4 (RFC 7348) that network-types does not define: the sums
+//! of its header lengths vtep works with, Ethernet types in host byte order, the ARP values vtep
+//! checks, defaults, and which outer addresses can be a remote VTEP. Header layouts, their
+//! lengths (`EthHdr::LEN`, `Ipv4Hdr::LEN`, `UdpHdr::LEN`, `VxlanHdr::LEN`), the VXLAN I flag
+//! (`VxlanHdr::vni_present`) and IP protocol numbers (`IpProto`) come from network-types.
 
-/// The I flag: the VNI field is valid. The only flag RFC 7348 defines.
-pub const VXLAN_FLAG_I: u8 = 0x08;
+use network_types::{
+    eth::{EthHdr, EtherType},
+    ip::Ipv4Hdr,
+    udp::UdpHdr,
+    vxlan::VxlanHdr,
+};
+
 /// Largest 24-bit VNI.
 pub const VNI_MAX: u32 = 0x00FF_FFFF;
 /// IANA-assigned VXLAN port.
 pub const DSTPORT_IANA: u16 = 4789;
 
-pub const ETH_LEN: usize = 14;
-pub const IPV4_LEN: usize = 20;
-pub const IPV6_LEN: usize = 40;
-pub const UDP_LEN: usize = 8;
-pub const VXLAN_LEN: usize = 8;
 /// Bytes VXLAN over IPv4 adds to an Ethernet frame: outer IPv4 + UDP + VXLAN + the inner
 /// Ethernet header that now counts towards the outer MTU.
-pub const OVERHEAD_IPV4: usize = IPV4_LEN + UDP_LEN + VXLAN_LEN + ETH_LEN;
+pub const OVERHEAD_IPV4: usize = Ipv4Hdr::LEN + UdpHdr::LEN + VxlanHdr::LEN + EthHdr::LEN;
 /// Outer Ethernet + outer IPv4 + UDP + VXLAN: where the inner frame starts in a VXLAN packet.
-pub const INNER_OFFSET: usize = ETH_LEN + IPV4_LEN + UDP_LEN + VXLAN_LEN;
+pub const INNER_OFFSET: usize = EthHdr::LEN + Ipv4Hdr::LEN + UdpHdr::LEN + VxlanHdr::LEN;
 
-pub const ETH_P_IP: u16 = 0x0800;
-pub const ETH_P_IPV6: u16 = 0x86DD;
-pub const ETH_P_ARP: u16 = 0x0806;
-/// An Ethernet/IPv4 ARP packet: hardware type, protocol type, lengths, operation, then sender
-/// and target hardware and protocol addresses.
-pub const ARP_LEN: usize = 28;
-/// The fixed start of an Ethernet/IPv4 ARP packet: hardware type 1, protocol type 0x0800,
-/// address lengths 6 and 4.
-pub const ARP_ETH_IPV4: [u8; 6] = [0, 1, 8, 0, 6, 4];
+// Ethernet types in host byte order, as `u16::from_be_bytes` of the field gives them (and as the
+// flow hash mixes them in). network-types has them only as network-order discriminants of
+// `EtherType`, from which these are derived.
+pub const ETH_P_IP: u16 = u16::from_be(EtherType::Ipv4 as u16);
+pub const ETH_P_IPV6: u16 = u16::from_be(EtherType::Ipv6 as u16);
+pub const ETH_P_ARP: u16 = u16::from_be(EtherType::Arp as u16);
+
+/// The ARP hardware type of Ethernet; with protocol type `ETH_P_IP` and address lengths 6 and 4
+/// it makes the only kind of ARP packet vtep reads (network-types' `ArpHdr`).
+pub const ARP_HTYPE_ETHERNET: u16 = 1;
 pub const ARP_OP_REQUEST: u16 = 1;
 pub const ARP_OP_REPLY: u16 = 2;
-pub const IPPROTO_UDP: u8 = 17;
 
 /// Default outer TTL, the kernel's default hop limit for unicast.
 pub const DEFAULT_TTL: u8 = 64;
@@ -40,6 +44,7 @@ pub const DEFAULT_SRCPORT_MAX: u16 = 60999;
 
 const _: () = assert!(OVERHEAD_IPV4 == 50);
 const _: () = assert!(INNER_OFFSET == 50);
+const _: () = assert!(ETH_P_IP == 0x0800 && ETH_P_IPV6 == 0x86DD && ETH_P_ARP == 0x0806);
 
 /// Whether `ip` (network order) can be a remote VTEP: a unicast address a packet can be sent to
 /// and come back from. Not 0.0.0.0/8, loopback (127/8), multicast (224/4) or reserved and

@@ -1,27 +1,30 @@
 //! The Internet checksum (RFC 1071) of an IPv4 header and of an ICMPv6 message.
 
+use network_types::ip::{IpProto, Ipv4Hdr};
+
+use crate::parse::Plain;
+
 /// The ones'-complement sum of the header's 16-bit words, folded to 16 bits. A valid header
 /// sums to 0xffff; a header being built sums, with its checksum field zero, to the complement of
 /// the checksum to write.
 #[inline(always)]
-pub fn ipv4_header_sum(header: &[u8]) -> u16 {
-    fold(words(header))
+pub fn ipv4_header_sum(header: &Ipv4Hdr) -> u16 {
+    fold(words(header.as_bytes()))
 }
 
 /// The sum of an ICMPv6 message (`message`, its checksum field zero) with the IPv6 pseudo
-/// header of `addrs` (source then destination address, 32 bytes): the complement is the
-/// checksum to write.
+/// header of source `src` and destination `dst`: the complement is the checksum to write.
 #[inline(always)]
-pub fn icmpv6_sum(addrs: &[u8], message: &[u8]) -> u16 {
-    const IPPROTO_ICMPV6: u32 = 58;
-    fold(words(addrs) + words(message) + message.len() as u32 + IPPROTO_ICMPV6)
+pub fn icmpv6_sum(src: &[u8; 16], dst: &[u8; 16], message: &[u8]) -> u16 {
+    let next_header = u32::from(IpProto::Ipv6Icmp as u8);
+    fold(words(src) + words(dst) + words(message) + message.len() as u32 + next_header)
 }
 
 #[inline(always)]
 fn words(bytes: &[u8]) -> u32 {
     let mut sum: u32 = 0;
-    for word in bytes.chunks_exact(2) {
-        sum += u32::from(u16::from_be_bytes([word[0], word[1]]));
+    for w in bytes.chunks_exact(2) {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
     }
     sum
 }

@@ -1,32 +1,62 @@
-//! Turning an Ethernet frame from a local port into a VXLAN packet (RFC 7348).
+//! Turning an Ethernet frame from a local port into a VXLAN packet (RFC 7348): the outer headers
+//! ([`OuterHeaders`]), the outer source port, making room for them and writing them.
 
 use aya_ebpf::{
     bindings::{
         BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L4_UDP,
         BPF_F_ADJ_ROOM_FIXED_GSO, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
     },
-    helpers::bpf_skb_change_head,
     programs::TcContext,
+};
+use network_types::{
+    eth::EthHdr,
+    ip::{IpProto, Ipv4Hdr},
+    udp::UdpHdr,
+    vxlan::{VXLAN_I_FLAG_MASK, VxlanHdr},
 };
 use vtep_common::{
     drop::DropReason,
     flow,
     maps::{DatapathConfig, PortConfig},
-    wire::{
-        ETH_LEN, ETH_P_IP, ETH_P_IPV6, INNER_OFFSET, IPPROTO_UDP, IPV4_LEN, OVERHEAD_IPV4,
-        VXLAN_FLAG_I,
-    },
+    wire::{ETH_P_IP, INNER_OFFSET, OVERHEAD_IPV4},
 };
 
-use crate::{csum, flowhash, parse::ptr_at};
+use crate::{
+    csum, flowhash,
+    parse::{self, Plain},
+    skb,
+};
 
-/// Outer Ethernet + IPv4 + UDP + VXLAN + a copy of the inner Ethernet header.
-pub const HDR_BUF_LEN: usize = INNER_OFFSET + ETH_LEN;
+/// The outer headers of a VXLAN-over-IPv4 packet, in wire order: what decapsulation reads and
+/// encapsulation writes. Offsets into a VXLAN packet are `offset_of!(Outer, …)`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Outer {
+    pub eth: EthHdr,
+    pub ip: Ipv4Hdr,
+    pub udp: UdpHdr,
+    pub vxlan: VxlanHdr,
+}
 
-/// Offsets of the outer fields rewritten per flood copy.
-pub const OFF_IP: usize = ETH_LEN;
-pub const OFF_IP_CHECK: usize = OFF_IP + 10;
-pub const OFF_IP_DST: usize = OFF_IP + 16;
+/// The outer headers and a copy of the inner Ethernet header, built on the stack and written
+/// with one store: after `adjust_room` the inner Ethernet header lies at the start of the room
+/// and must move behind it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct OuterHeaders {
+    pub outer: Outer,
+    pub inner_eth: EthHdr,
+}
+
+const _: () = assert!(size_of::<Outer>() == INNER_OFFSET);
+const _: () = assert!(size_of::<OuterHeaders>() == INNER_OFFSET + EthHdr::LEN);
+// SAFETY: `#[repr(C)]` structs of `Plain` headers whose sizes (asserted above) are the sums of
+// their fields': no padding, any bytes valid.
+unsafe impl Plain for Outer {}
+unsafe impl Plain for OuterHeaders {}
+
+/// IPv4 flags (the 3 bits `Ipv4Hdr::set_frags` takes): don't fragment.
+const IP_FLAG_DF: u8 = 0b010;
 
 /// `adjust_room` flags for VXLAN over IPv4. FIXED_GSO: workload MTUs already leave room for the
 /// overhead, so the inner MSS stays as TCP chose it.
@@ -34,12 +64,7 @@ const ENCAP_FLAGS: u64 = (BPF_F_ADJ_ROOM_FIXED_GSO
     | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4
     | BPF_F_ADJ_ROOM_ENCAP_L4_UDP
     | BPF_F_ADJ_ROOM_ENCAP_L2_ETH) as u64
-    | ((ETH_LEN as u64) << 56);
-
-/// The outer headers of one packet, built on the stack and written with one store.
-pub struct OuterHeaders {
-    pub buf: [u8; HDR_BUF_LEN],
-}
+    | ((EthHdr::LEN as u64) << 56);
 
 impl OuterHeaders {
     /// Builds outer IPv4/UDP/VXLAN headers for an inner frame of `inner_len` bytes (inner
@@ -52,61 +77,79 @@ impl OuterHeaders {
         remote: [u8; 4],
         inner_len: u32,
         srcport: u16,
-        inner_eth: &[u8; ETH_LEN],
+        inner_eth: &EthHdr,
     ) -> Self {
-        let mut buf = [0u8; HDR_BUF_LEN];
-        // Outer Ethernet: MACs filled later, type IPv4.
-        buf[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
-        // IPv4: no options, DF so a too-big frame is never fragmented on the underlay (the
-        // workload MTU leaves room for the overhead), id 0 as RFC 6864 allows for atomic
-        // datagrams.
-        let tot_len = (inner_len as u16).wrapping_add((OVERHEAD_IPV4 - ETH_LEN) as u16);
-        let ip = &mut buf[OFF_IP..OFF_IP + 20];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&tot_len.to_be_bytes());
-        ip[6] = 0x40;
-        ip[8] = port.ttl;
-        ip[9] = IPPROTO_UDP;
-        ip[12..16].copy_from_slice(&cfg.local_ip);
-        ip[16..20].copy_from_slice(&remote);
-        // UDP: checksum zero, as RFC 7348 allows over IPv4 and the kernel driver sends.
-        let udp_len = (inner_len as u16).wrapping_add(16);
-        let udp = &mut buf[34..42];
-        udp[0..2].copy_from_slice(&srcport.to_be_bytes());
-        udp[2..4].copy_from_slice(&port.dstport);
-        udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
-        // VXLAN: I flag, reserved bits zero, 24-bit VNI.
-        let vx = &mut buf[42..50];
-        vx[0] = VXLAN_FLAG_I;
-        let vni = port.vni.to_be_bytes();
-        vx[4] = vni[1];
-        vx[5] = vni[2];
-        vx[6] = vni[3];
-        buf[INNER_OFFSET..].copy_from_slice(inner_eth);
-        let mut hdr = Self { buf };
+        let mut ip = Ipv4Hdr {
+            vihl: 0,
+            tos: 0,
+            tot_len: [0; 2],
+            // 0, as RFC 6864 allows for atomic datagrams.
+            id: [0; 2],
+            frags: [0; 2],
+            ttl: port.ttl,
+            proto: IpProto::Udp as u8,
+            check: [0; 2],
+            src_addr: cfg.local_ip,
+            dst_addr: remote,
+        };
+        ip.set_vihl(4, Ipv4Hdr::LEN as u8);
+        ip.set_tot_len((inner_len as u16).wrapping_add((OVERHEAD_IPV4 - EthHdr::LEN) as u16));
+        // DF, so a too-big frame is never fragmented on the underlay (the workload MTU leaves
+        // room for the overhead).
+        ip.set_frags(IP_FLAG_DF, 0);
+        let mut udp = UdpHdr {
+            src: [0; 2],
+            dst: port.dstport,
+            len: [0; 2],
+            // Zero, as RFC 7348 allows over IPv4 and the kernel driver sends.
+            check: [0; 2],
+        };
+        udp.set_src_port(srcport);
+        udp.set_len((inner_len as u16).wrapping_add((UdpHdr::LEN + VxlanHdr::LEN) as u16));
+        // The I flag; reserved bits zero.
+        let mut vxlan = VxlanHdr {
+            flags: VXLAN_I_FLAG_MASK,
+            _reserved1: [0; 3],
+            vni: [0; 3],
+            _reserved2: 0,
+        };
+        vxlan.set_vni(port.vni);
+        let mut hdr = Self {
+            outer: Outer {
+                // MACs filled in later.
+                eth: EthHdr {
+                    dst_addr: [0; 6],
+                    src_addr: [0; 6],
+                    ether_type: ETH_P_IP.to_be(),
+                },
+                ip,
+                udp,
+                vxlan,
+            },
+            inner_eth: *inner_eth,
+        };
         hdr.set_ip_checksum();
         hdr
     }
 
     #[inline(always)]
     pub fn set_macs(&mut self, dst: &[u8; 6], src: &[u8; 6]) {
-        self.buf[0..6].copy_from_slice(dst);
-        self.buf[6..12].copy_from_slice(src);
+        self.outer.eth.dst_addr = *dst;
+        self.outer.eth.src_addr = *src;
     }
 
     /// Points the packet at another remote VTEP (flood copies).
     #[inline(always)]
     pub fn set_remote(&mut self, remote: &[u8; 4]) {
-        self.buf[OFF_IP_DST..OFF_IP_DST + 4].copy_from_slice(remote);
+        self.outer.ip.dst_addr = *remote;
         self.set_ip_checksum();
     }
 
     #[inline(always)]
     fn set_ip_checksum(&mut self) {
-        self.buf[OFF_IP_CHECK] = 0;
-        self.buf[OFF_IP_CHECK + 1] = 0;
-        let check = !csum::ipv4_header_sum(&self.buf[OFF_IP..OFF_IP + IPV4_LEN]);
-        self.buf[OFF_IP_CHECK..OFF_IP_CHECK + 2].copy_from_slice(&check.to_be_bytes());
+        let ip = &mut self.outer.ip;
+        ip.check = [0; 2];
+        ip.set_checksum(!csum::ipv4_header_sum(ip));
     }
 }
 
@@ -115,8 +158,8 @@ impl OuterHeaders {
 /// hash is used when it has one (sockets set it); otherwise `flowhash` hashes the inner headers,
 /// a fraction of what the kernel's flow dissector (`bpf_get_hash_recalc`) costs.
 #[inline(always)]
-pub fn source_port(ctx: &TcContext, cfg: &DatapathConfig, inner_eth: &[u8; ETH_LEN]) -> u16 {
-    let skb_hash = unsafe { (*ctx.skb.skb).hash };
+pub fn source_port(ctx: &TcContext, cfg: &DatapathConfig, inner_eth: &EthHdr) -> u16 {
+    let skb_hash = skb::hash(ctx);
     let hash = if skb_hash != 0 {
         skb_hash
     } else {
@@ -125,67 +168,55 @@ pub fn source_port(ctx: &TcContext, cfg: &DatapathConfig, inner_eth: &[u8; ETH_L
     flow::scale_to_port(hash, cfg.srcport_min, cfg.srcport_max)
 }
 
+/// What [`grow`] made room for, and so what [`write`] and [`write_direct`] store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    /// Room after the inner Ethernet header (`adjust_room`): the outer headers and the inner
+    /// Ethernet header are written.
+    AfterInnerEth,
+    /// Room in front of the unchanged frame (`change_head`): only the outer headers are written.
+    BeforeFrame,
+}
+
 /// Makes room for the outer headers in front of the inner frame, whose Ethernet type is
-/// `inner_proto`. Returns how many bytes of `OuterHeaders::buf` to write at offset 0.
+/// `inner_proto`. Returns where the room is; fails with `EncapFailed` when the kernel refuses.
 ///
 /// IP frames grow with `adjust_room`, which marks the skb as UDP-tunnelled so GSO packets stay
 /// GSO and are segmented (or offloaded) on the underlay. `adjust_room` refuses other protocols,
 /// which are never GSO, so those grow at the head instead and keep their Ethernet header in
 /// place.
 #[inline(always)]
-pub fn grow(ctx: &TcContext, inner_proto: u16) -> Result<usize, DropReason> {
-    if is_ip(inner_proto) {
+pub fn grow(ctx: &TcContext, inner_proto: u16) -> Result<Room, DropReason> {
+    if parse::is_ip(inner_proto) {
         ctx.adjust_room(OVERHEAD_IPV4 as i32, BPF_ADJ_ROOM_MAC, ENCAP_FLAGS)
             .map_err(|_| DropReason::EncapFailed)?;
-        Ok(HDR_BUF_LEN)
+        Ok(Room::AfterInnerEth)
     } else {
-        let ret = unsafe { bpf_skb_change_head(ctx.skb.skb, OVERHEAD_IPV4 as u32, 0) };
-        if ret != 0 {
-            return Err(DropReason::EncapFailed);
-        }
-        Ok(INNER_OFFSET)
+        skb::change_head(ctx, OVERHEAD_IPV4 as u32).ok_or(DropReason::EncapFailed)?;
+        Ok(Room::BeforeFrame)
     }
 }
 
-/// IP frames are grown with `adjust_room`, which leaves skb->protocol IPv4 (the outer header);
-/// other frames keep theirs.
+/// Writes `hdr` into the `room` [`grow`] made, through direct packet access, which costs less
+/// than the `bpf_skb_store_bytes` call of [`write`]. The unicast path uses it; the flood path
+/// keeps [`write`], whose single call site per copy the verifier walks in fewer states. Fails
+/// with `EncapFailed` when the room is not in the linear head.
 #[inline(always)]
-pub fn is_ip(inner_proto: u16) -> bool {
-    inner_proto == ETH_P_IP || inner_proto == ETH_P_IPV6
-}
-
-/// Writes the first `len` bytes of `hdr` at the start of the packet through direct packet
-/// access, which costs less than the `bpf_skb_store_bytes` call of [`write`]. The unicast path
-/// uses it; the flood path keeps [`write`], whose single call site per copy the verifier walks
-/// in fewer states.
-#[inline(always)]
-pub fn write_direct(ctx: &TcContext, hdr: &OuterHeaders, len: usize) -> Result<(), DropReason> {
+pub fn write_direct(ctx: &TcContext, hdr: &OuterHeaders, room: Room) -> Result<(), DropReason> {
     // The grown room and the inner Ethernet header are in the linear head after `grow`.
-    if len == HDR_BUF_LEN {
-        let dst = ptr_at::<[u8; HDR_BUF_LEN]>(ctx, 0).ok_or(DropReason::EncapFailed)?;
-        unsafe { core::ptr::write_unaligned(dst, hdr.buf) };
-    } else {
-        let dst = ptr_at::<[u8; INNER_OFFSET]>(ctx, 0).ok_or(DropReason::EncapFailed)?;
-        let mut short = [0u8; INNER_OFFSET];
-        short.copy_from_slice(&hdr.buf[..INNER_OFFSET]);
-        unsafe { core::ptr::write_unaligned(dst, short) };
+    match room {
+        Room::AfterInnerEth => parse::store(ctx, 0, *hdr),
+        Room::BeforeFrame => parse::store(ctx, 0, hdr.outer),
     }
-    Ok(())
+    .ok_or(DropReason::EncapFailed)
 }
 
-/// Writes the first `len` bytes of `hdr` at the start of the packet.
+/// Writes `hdr` into the `room` [`grow`] made. Fails with `EncapFailed` when the kernel refuses.
 #[inline(always)]
-pub fn write(ctx: &TcContext, hdr: &OuterHeaders, len: usize) -> Result<(), DropReason> {
-    let ok = if len == HDR_BUF_LEN {
-        ctx.store(0, &hdr.buf, 0).is_ok()
-    } else {
-        let mut short = [0u8; INNER_OFFSET];
-        short.copy_from_slice(&hdr.buf[..INNER_OFFSET]);
-        ctx.store(0, &short, 0).is_ok()
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(DropReason::EncapFailed)
+pub fn write(ctx: &TcContext, hdr: &OuterHeaders, room: Room) -> Result<(), DropReason> {
+    match room {
+        Room::AfterInnerEth => ctx.store(0, hdr, 0),
+        Room::BeforeFrame => ctx.store(0, &hdr.outer, 0),
     }
+    .map_err(|_| DropReason::EncapFailed)
 }

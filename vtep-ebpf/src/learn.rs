@@ -1,24 +1,39 @@
-//! Learning from traffic. Stations (`FDB`): a frame's source MAC teaches where that station is, a remote VTEP (from
-//! decapsulated frames) or a local port (from ports with `PORT_F_LEARN`). Static entries are
-//! never touched. A known, unmoved entry is rewritten at most once every `FDB_REFRESH_S`
-//! (its `seen` stamp, for ageing in userspace), so steady traffic does not write the map per
-//! packet; a moved entry is replaced whole, so readers see the old or the new one, never a mix.
-//! Overlay addresses of the proxy (`PROXY`, `PROXY6`) follow the same rules.
+//! Learning from traffic. Stations (`FDB`): a frame's source MAC teaches where that station is,
+//! a remote VTEP (from decapsulated frames) or a local port (from ports with `PORT_F_LEARN`).
+//! Static entries are never touched. A known, unmoved entry is rewritten at most once every
+//! `FDB_REFRESH_S` (its `seen` stamp, for ageing in userspace), so steady traffic does not write
+//! the map per packet. Overlay addresses of the proxy (`PROXY`, `PROXY6`) follow the same rules.
+//!
+//! Every CPU learns at once, often the same station (one flow's packets spread over CPUs). When
+//! they write the same key:
+//! - A new or moved entry is one map update, which links a whole new element into the hash
+//!   bucket under the bucket's lock: the last writer wins, and a lookup on another CPU finds the
+//!   old element or the new one, never a mix (a reader still holding the old element: see
+//!   `maps.rs`).
+//! - A new entry is inserted with `BPF_NOEXIST`: of two CPUs learning the same MAC at once, one
+//!   insert succeeds and the other fails, so the entry is counted once in `LEARNED`, with an
+//!   atomic add because every CPU shares that counter. `maxaddress` is checked before the
+//!   insert, so CPUs learning different MACs at the same moment may pass it together and
+//!   overshoot it by one entry each; userspace sets the true count after each ageing sweep.
+//! - A move is an update with `BPF_EXIST`: if userspace aged the entry out meanwhile, it fails,
+//!   and the station's next frame learns it anew.
+//! - A refresh stores only the `seen` stamp in place (one aligned 4-byte store): CPUs refreshing
+//!   the same entry write the same second, and a stamp that lands in an element another CPU has
+//!   just replaced goes with it (the replacement has a stamp of its own).
 
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, maps::HashMap};
-use vtep_common::maps::{
-    FDB_F_LEARNED, FDB_LOCAL, FDB_REFRESH_S, FDB_REMOTE, FdbEntry, FdbKey, ProxyEntry, VniConfig,
+use vtep_common::{
+    maps::{
+        BPF_EXIST, BPF_NOEXIST, FDB_F_LEARNED, FDB_LOCAL, FDB_REFRESH_S, FDB_REMOTE, FdbEntry,
+        FdbKey, ProxyEntry, VniConfig,
+    },
+    wire::is_unicast_vtep_ipv4,
 };
-use vtep_common::wire::is_unicast_vtep_ipv4;
 
 use crate::{
-    maps::{DYNAMIC_VTEPS, FDB, LEARNED, VNI_STATS},
+    maps::{self, DYNAMIC_VTEPS, Element, FDB},
     parse::is_group_mac,
 };
-
-/// `bpf_map_update_elem` flags (include/uapi/linux/bpf.h).
-const BPF_NOEXIST: u64 = 1;
-const BPF_EXIST: u64 = 2;
 
 /// Where a learned station is.
 #[derive(Clone, Copy)]
@@ -30,9 +45,9 @@ pub enum Station {
 /// Learns that `mac` in VNI `vni` is at `station`. `vni_config` gives the VNI's configuration;
 /// it is only needed, and only called, when a new entry is to be learned.
 #[inline(always)]
-pub fn learn<'a>(
+pub fn learn(
     vni: u32,
-    vni_config: impl FnOnce() -> Option<&'a VniConfig>,
+    vni_config: impl FnOnce() -> Option<VniConfig>,
     mac: &[u8; 6],
     station: Station,
 ) {
@@ -51,42 +66,50 @@ pub fn learn<'a>(
         mac: *mac,
         _pad: [0; 2],
     };
-    if let Some(existing) = FDB.get_ptr_mut(key) {
-        let existing = unsafe { &mut *existing };
-        if existing.flags & FDB_F_LEARNED == 0 {
-            return;
-        }
-        let now = now_secs();
-        if is_at(existing, station) {
-            if now.wrapping_sub(existing.seen) >= FDB_REFRESH_S {
-                // One aligned 4-byte store: readers see the old or the new stamp.
-                existing.seen = now;
-            }
-            return;
-        }
-        if FDB.insert(key, entry(station, now), BPF_EXIST).is_ok() {
-            note_vtep(station, now);
+    match maps::element(&FDB, &key) {
+        Some(existing) => refresh_or_move(existing, &key, station),
+        None => learn_new(&key, vni_config, station),
+    }
+}
+
+/// Refreshes the stamp of the learned entry `existing` of `key` when the station is still where
+/// it says, or moves the entry to `station`. Leaves static entries alone.
+#[inline(always)]
+fn refresh_or_move(existing: Element<FdbEntry>, key: &FdbKey, station: Station) {
+    let current = existing.read();
+    if current.flags & FDB_F_LEARNED == 0 {
+        return;
+    }
+    let now = now_secs();
+    if is_at(&current, station) {
+        if is_stale(current.seen, now) {
+            existing.set_seen(now);
         }
         return;
     }
+    if FDB.insert(key, entry(station, now), BPF_EXIST).is_ok() {
+        note_vtep(station, now);
+    }
+}
+
+/// Adds the entry for `key` at `station`, unless its VNI holds `maxaddress` learned entries
+/// (counted as `learn_refused`) or the FDB is full (the station stays unknown and its frames
+/// flood).
+#[inline(always)]
+fn learn_new(key: &FdbKey, vni_config: impl FnOnce() -> Option<VniConfig>, station: Station) {
     let now = now_secs();
     let Some(vcfg) = vni_config() else {
         return;
     };
-    let Some(count) = LEARNED.get_ptr_mut(vcfg.stats_slot) else {
+    let Some(count) = maps::learned_count(vcfg.stats_slot) else {
         return;
     };
-    if vcfg.max_learned != 0 && unsafe { *count } >= u64::from(vcfg.max_learned) {
-        if let Some(stats) = VNI_STATS.get_ptr_mut(vcfg.stats_slot) {
-            // Per-CPU slot: no other writer.
-            unsafe { (*stats).learn_refused += 1 };
-        }
+    if vcfg.max_learned != 0 && count.get() >= u64::from(vcfg.max_learned) {
+        maps::count_learn_refused(vcfg.stats_slot);
         return;
     }
-    // NOEXIST: another CPU may have learned it meanwhile; then it is counted once, there. A
-    // full FDB refuses the insert, and the station stays unknown (its frames flood).
     if FDB.insert(key, entry(station, now), BPF_NOEXIST).is_ok() {
-        add_one(count);
+        count.add_one();
         note_vtep(station, now);
     }
 }
@@ -97,22 +120,6 @@ fn note_vtep(station: Station, now: u32) {
     if let Station::Remote(ip) = station {
         let _ = DYNAMIC_VTEPS.insert(ip, now, 0);
     }
-}
-
-/// Adds one to a counter every CPU shares.
-#[inline(always)]
-fn add_one(count: *mut u64) {
-    // The BPF target's `AtomicU64` has no `fetch_add` (no compare-and-swap in the base
-    // instruction set); the intrinsic lowers to the `BPF_ATOMIC` add every supported kernel has.
-    #[cfg(target_arch = "bpf")]
-    unsafe {
-        core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
-            count, 1,
-        )
-    };
-    #[cfg(not(target_arch = "bpf"))]
-    unsafe { core::sync::atomic::AtomicU64::from_ptr(count) }
-        .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
 }
 
 #[inline(always)]
@@ -153,15 +160,15 @@ fn entry(station: Station, now: u32) -> FdbEntry {
 /// rewritten only when its MAC changed (whole, by an update) or its stamp is a second old.
 #[inline(always)]
 pub fn learn_address<K>(table: &HashMap<K, ProxyEntry>, key: K, mac: &[u8; 6]) {
-    if let Some(existing) = table.get_ptr_mut(&key) {
-        let existing = unsafe { &mut *existing };
-        if existing.flags & FDB_F_LEARNED == 0 {
+    if let Some(existing) = maps::element(table, &key) {
+        let current = existing.read();
+        if current.flags & FDB_F_LEARNED == 0 {
             return;
         }
-        if existing.mac == *mac {
+        if current.mac == *mac {
             let now = now_secs();
-            if now.wrapping_sub(existing.seen) >= FDB_REFRESH_S {
-                existing.seen = now;
+            if is_stale(current.seen, now) {
+                existing.set_seen(now);
             }
             return;
         }
@@ -179,8 +186,15 @@ pub fn learn_address<K>(table: &HashMap<K, ProxyEntry>, key: K, mac: &[u8; 6]) {
     );
 }
 
+/// True when a `seen` stamp is old enough at `now` to be rewritten.
+#[inline(always)]
+fn is_stale(seen: u32, now: u32) -> bool {
+    now.wrapping_sub(seen) >= FDB_REFRESH_S
+}
+
 /// Seconds of the kernel's monotonic clock (coarse: a tick's resolution is plenty here).
 #[inline(always)]
 fn now_secs() -> u32 {
+    // SAFETY: the helper takes no arguments and only reads the clock.
     (unsafe { bpf_ktime_get_coarse_ns() } / 1_000_000_000) as u32
 }

@@ -1,2 +1,3 @@
+//! Empty: the datapath is the `vtep` binary target (`main.rs`); this library target exists so the
+//! workspace builds.
 #![no_std]
-// The datapath is the `vtep` binary target; this library target exists so the workspace builds.

@@ -1,13 +1,14 @@
-//! vtep's datapath: one TC program on each local port (frames from workloads) and one on the
-//! underlay interface (VXLAN from remote VTEPs).
+//! vtep's datapath: one TC program on each local port (frames from workloads, `port.rs`), its
+//! flood path entered by tail call, and one on the underlay interface (VXLAN from remote VTEPs,
+//! `decap.rs`). Every drop goes through `verdict.rs`; packet bytes are reached only through
+//! `parse.rs`, the skb's metadata through `skb.rs`, map memory through `maps.rs`.
 #![no_std]
 #![no_main]
-// atomic_xadd, see learn.rs; the datapath is built with the nightly toolchain anyway (host
-// builds, for clippy, use the stable atomics instead).
+// atomic_xadd, see maps.rs (`LearnedCount::add_one`); the datapath is built with the nightly
+// toolchain anyway (host builds, for clippy, use the stable atomics instead).
 #![cfg_attr(target_arch = "bpf", allow(internal_features))]
 #![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
 
-mod arp;
 mod csum;
 mod decap;
 mod deliver;
@@ -17,11 +18,12 @@ mod flowhash;
 mod learn;
 mod maps;
 mod miss;
-mod nd;
+mod nexthop;
 mod parse;
 mod port;
+mod proxy;
+mod skb;
 mod verdict;
-mod xmit;
 
 use aya_ebpf::{macros::classifier, programs::TcContext};
 
@@ -50,6 +52,8 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
+// SAFETY: the kernel reads the program license from the `license` section, which holds only
+// this; no other symbol is named `LICENSE`.
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,8 +1,21 @@
-//! The datapath's maps and its load-time configuration. Userspace owns their contents.
+//! The datapath's maps and its load-time configuration (userspace owns their contents), and the
+//! only code that touches map memory through pointers: lookups that copy a value out, the one
+//! shared reference to a flood list, learning's in-place refresh and the counters.
+//!
+//! What a lookup returns lies in map memory, where other CPUs and userspace may change it while
+//! the program reads it. The memory itself stays valid for the program's run: hash map elements
+//! are preallocated (no map here sets `BPF_F_NO_PREALLOC`) and never freed while the map exists,
+//! and array slots are fixed. But an element deleted or replaced on another CPU goes back to the
+//! map's free list at once and may be reused for another key, so a reader can see a value change
+//! under it, even halfway. Every value type is `#[repr(C)]` with integer and byte-array fields
+//! only, so whatever bytes are read form a valid value. The datapath copies each value out once
+//! (except the flood list, which is too large for the stack) and bounds every index by the array
+//! length itself, so a torn read can pick a wrong target but never an out-of-bounds one.
 
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
+    programs::TcContext,
 };
 use vtep_common::{
     drop::DropReason,
@@ -13,7 +26,11 @@ use vtep_common::{
     },
 };
 
+use crate::parse::is_group_mac;
+
 /// Filled by the loader (`EbpfLoader::override_global`); read-only once loaded.
+// SAFETY: the loader finds the global by this unmangled name (`GLOBAL_CONFIG`); no other symbol
+// has it.
 #[unsafe(no_mangle)]
 static CONFIG: DatapathConfig = DatapathConfig {
     local_ip: [0; 4],
@@ -26,6 +43,9 @@ static CONFIG: DatapathConfig = DatapathConfig {
 /// placeholder values above into the code.
 #[inline(always)]
 pub fn config() -> DatapathConfig {
+    // SAFETY: `CONFIG` is an aligned, initialised static; the loader sets its bytes before the
+    // object is loaded and the kernel keeps it read-only afterwards, so nothing writes it while
+    // it is read.
     unsafe { core::ptr::read_volatile(&raw const CONFIG) }
 }
 
@@ -91,11 +111,148 @@ pub static VNI_STATS: PerCpuArray<VniStats> = PerCpuArray::with_max_entries(MAX_
 #[map]
 pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DropReason::COUNT, 0);
 
-/// Counts one drop of `reason`.
+/// A copy of the value `map` holds for `key` (see the module doc for what a concurrent update
+/// makes of it).
+#[inline(always)]
+pub fn get<K, V: Copy>(map: &HashMap<K, V>, key: &K) -> Option<V> {
+    let value = map.get_ptr(key)?;
+    // SAFETY: the kernel returned a pointer to the element, aligned for `V` and mapped for the
+    // program's run; `V` is a plain map value, valid for any bytes (module doc).
+    Some(unsafe { value.read() })
+}
+
+/// [`get`] for an LRU hash map.
+#[inline(always)]
+pub fn get_lru<K, V: Copy>(map: &LruHashMap<K, V>, key: &K) -> Option<V> {
+    let value = map.get_ptr(key)?;
+    // SAFETY: as in `get`.
+    Some(unsafe { value.read() })
+}
+
+/// The FDB entry of unicast `mac` in VNI `vni`; `None` for an unknown MAC, and for group MACs,
+/// which are never in the FDB (they are flooded).
+#[inline(always)]
+pub fn fdb_entry(vni: u32, mac: &[u8; 6]) -> Option<FdbEntry> {
+    if is_group_mac(mac) {
+        return None;
+    }
+    get(
+        &FDB,
+        &FdbKey {
+            vni,
+            mac: *mac,
+            _pad: [0; 2],
+        },
+    )
+}
+
+/// Continues in the program in `JUMP` slot `slot` (a tail call): returns only when it could
+/// not be entered (an empty slot).
+#[inline(always)]
+pub fn tail_call(ctx: &TcContext, slot: u32) {
+    // SAFETY: the loader fills `JUMP` only with this object's TC programs, which take the same
+    // context; on success control never comes back here, so the caller's code after the call
+    // runs only when no program was entered.
+    unsafe { JUMP.tail_call(ctx, slot) };
+}
+
+/// The flood list of VNI `vni`, where it lies: at 280 bytes it is too large to copy to the
+/// 512-byte stack. Callers bound every index by the array length, not only by
+/// `n_remotes`/`n_ports`, which may change under them (module doc).
+#[inline(always)]
+pub fn flood_list(vni: u32) -> Option<&'static FloodList> {
+    // SAFETY: the element stays mapped for the program's run (module doc) and a `FloodList` is
+    // valid for any bytes; userspace replaces a list with one whole-element update, so a reader
+    // sees the old list, the new one or, if the element is reused at once, a mix of valid values.
+    unsafe { FLOOD.get(vni) }
+}
+
+/// An element of a hash map where it lies, for learning, which reads it and refreshes its
+/// `seen` stamp in place instead of writing the whole element per packet.
+#[derive(Clone, Copy)]
+pub struct Element<V>(*mut V);
+
+/// The element `map` holds for `key`.
+#[inline(always)]
+pub fn element<K, V>(map: &HashMap<K, V>, key: &K) -> Option<Element<V>> {
+    map.get_ptr_mut(key).map(Element)
+}
+
+impl<V: Copy> Element<V> {
+    /// A copy of the element as it is now.
+    #[inline(always)]
+    pub fn read(self) -> V {
+        // SAFETY: as in `get`: aligned, mapped for the run, any bytes a valid `V`.
+        unsafe { self.0.read() }
+    }
+}
+
+macro_rules! set_seen {
+    ($($value:ty),+) => {$(
+        impl Element<$value> {
+            /// Rewrites the element's `seen` stamp: one aligned 4-byte store, so a reader sees
+            /// the old stamp or the new one.
+            #[inline(always)]
+            pub fn set_seen(self, now: u32) {
+                // SAFETY: `seen` is an aligned `u32` inside the element, which is mapped for the
+                // run. Another CPU stamping the same element at once writes the same second. If
+                // another CPU replaced or deleted the element meanwhile, the store lands in a
+                // freed element, or in one reused for another key, whose stamp it sets to now:
+                // ageing sees that entry a second fresher, and static entries' stamps are not read.
+                unsafe { (&raw mut (*self.0).seen).write(now) }
+            }
+        }
+    )+};
+}
+set_seen!(FdbEntry, ProxyEntry);
+
+/// The number of learned FDB entries of one VNI (a `LEARNED` slot), shared by every CPU.
+#[derive(Clone, Copy)]
+pub struct LearnedCount(*mut u64);
+
+/// The learned-entry count of stats slot `slot`.
+#[inline(always)]
+pub fn learned_count(slot: u32) -> Option<LearnedCount> {
+    LEARNED.get_ptr_mut(slot).map(LearnedCount)
+}
+
+impl LearnedCount {
+    /// The count now (other CPUs may be adding to it).
+    #[inline(always)]
+    pub fn get(self) -> u64 {
+        // SAFETY: an aligned `u64` array slot, mapped for the map's life; an aligned 8-byte load
+        // sees a concurrent atomic add or userspace write whole, before or after.
+        unsafe { self.0.read_volatile() }
+    }
+
+    /// Adds one, atomically: every CPU adds to the same slot.
+    #[inline(always)]
+    pub fn add_one(self) {
+        // The BPF target's `AtomicU64` has no `fetch_add` (no compare-and-swap in the base
+        // instruction set); the intrinsic lowers to the `BPF_ATOMIC` add every supported kernel
+        // has.
+        #[cfg(target_arch = "bpf")]
+        // SAFETY: an aligned `u64` slot, mapped for the map's life; the add is atomic.
+        unsafe {
+            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+                self.0, 1,
+            )
+        };
+        #[cfg(not(target_arch = "bpf"))]
+        // SAFETY: as above; `AtomicU64` has the alignment and size of the `u64` slot.
+        unsafe { core::sync::atomic::AtomicU64::from_ptr(self.0) }
+            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Adds one to the drop counter of `reason`. Only the verdict path (`verdict.rs`) calls it.
 #[inline(always)]
 pub fn count_drop(reason: DropReason) {
     if let Some(counter) = DROPS.get_ptr_mut(reason as u32) {
-        // Per-CPU slot: no other writer.
+        // SAFETY: this CPU's slot of a per-CPU array, aligned and mapped for the map's life. The
+        // program cannot migrate to another CPU while it runs, and no other run of the datapath
+        // starts on this CPU before it ends (what it sends reaches an ingress hook again only
+        // through a queue), so nothing else writes the slot meanwhile.
         unsafe { *counter += 1 };
     }
 }
@@ -114,26 +271,39 @@ pub enum Traffic {
 /// Adds one packet of `bytes` to the `what` counters of stats slot `slot`.
 #[inline(always)]
 pub fn count_traffic(slot: u32, what: Traffic, bytes: u32) {
-    let Some(stats) = VNI_STATS.get_ptr_mut(slot) else {
-        return;
-    };
-    // Per-CPU slot: no other writer.
-    let stats = unsafe { &mut *stats };
-    let bytes = u64::from(bytes);
-    match what {
-        Traffic::Encap => {
-            stats.encap_packets += 1;
-            stats.encap_bytes += bytes;
+    with_vni_stats(slot, |stats| {
+        let bytes = u64::from(bytes);
+        match what {
+            Traffic::Encap => {
+                stats.encap_packets += 1;
+                stats.encap_bytes += bytes;
+            }
+            Traffic::Decap => {
+                stats.decap_packets += 1;
+                stats.decap_bytes += bytes;
+            }
+            Traffic::Local => {
+                stats.local_packets += 1;
+                stats.local_bytes += bytes;
+            }
+            Traffic::Flood => stats.flood_packets += 1,
+            Traffic::ProxyReply => stats.proxy_replies += 1,
         }
-        Traffic::Decap => {
-            stats.decap_packets += 1;
-            stats.decap_bytes += bytes;
-        }
-        Traffic::Local => {
-            stats.local_packets += 1;
-            stats.local_bytes += bytes;
-        }
-        Traffic::Flood => stats.flood_packets += 1,
-        Traffic::ProxyReply => stats.proxy_replies += 1,
+    });
+}
+
+/// Counts a MAC of stats slot `slot` not learned because its VNI is full (`maxaddress`).
+#[inline(always)]
+pub fn count_learn_refused(slot: u32) {
+    with_vni_stats(slot, |stats| stats.learn_refused += 1);
+}
+
+/// Runs `update` on this CPU's `VNI_STATS` slot `slot`, if there is one.
+#[inline(always)]
+fn with_vni_stats(slot: u32, update: impl FnOnce(&mut VniStats)) {
+    if let Some(stats) = VNI_STATS.get_ptr_mut(slot) {
+        // SAFETY: as in `count_drop`: this CPU's slot, nothing else writes it during the run, so
+        // the exclusive reference is not aliased while `update` holds it.
+        update(unsafe { &mut *stats });
     }
 }

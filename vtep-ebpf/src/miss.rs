@@ -6,7 +6,7 @@
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use vtep_common::maps::{MISS_INTERVAL_NS, MissEvent};
 
-use crate::maps::{EVENTS, MISS_SEEN};
+use crate::maps::{self, EVENTS, MISS_SEEN};
 
 /// Reports `event` unless the same miss was reported within the interval.
 #[inline(always)]
@@ -15,9 +15,10 @@ pub fn report(event: MissEvent) {
         ifindex: 0,
         ..event
     };
+    // SAFETY: the helper takes no arguments and only reads the clock.
     let now = unsafe { bpf_ktime_get_ns() };
-    if let Some(last) = unsafe { MISS_SEEN.get(key) }
-        && now.wrapping_sub(*last) < MISS_INTERVAL_NS
+    if let Some(last) = maps::get_lru(&MISS_SEEN, &key)
+        && now.wrapping_sub(last) < MISS_INTERVAL_NS
     {
         return;
     }

@@ -1,30 +1,28 @@
-//! Frames a local workload sends: switched to another local port, encapsulated to the remote
-//! VTEP the FDB names, or flooded.
+//! The port program: frames a local workload sends, switched to another local port or
+//! encapsulated to the remote VTEP the FDB names; its flood path (a program of its own) answers
+//! what the proxy knows and floods the rest.
 
-use aya_ebpf::{
-    helpers::{bpf_skb_change_head, bpf_skb_vlan_pop},
-    programs::TcContext,
-};
+use aya_ebpf::programs::TcContext;
+use network_types::{eth::EthHdr, vlan::VlanHdr};
 use vtep_common::{
     drop::DropReason,
     maps::{
-        FDB_LOCAL, FdbKey, JUMP_PORT_FLOOD, MISS_L2, MISS_L3, MissEvent, PORT_F_LEARN, PORT_F_PEER,
-        PortConfig, VNI_F_L2MISS, VNI_F_L3MISS, VNI_F_PROXY,
+        FDB_LOCAL, JUMP_PORT_FLOOD, MISS_L2, MissEvent, PORT_F_LEARN, PORT_F_PEER, PortConfig,
+        VNI_F_L2MISS, VNI_F_PROXY,
     },
-    wire::ETH_LEN,
-    wire::{ARP_OP_REQUEST, ETH_P_ARP, ETH_P_IPV6},
 };
 
 use crate::{
-    arp, deliver, encap,
+    deliver, encap,
     encap::OuterHeaders,
     flood,
     learn::{self, Station},
-    maps::{FDB, JUMP, PORTS, Traffic, VNIS, config, count_traffic},
-    miss, nd,
-    parse::{is_group_mac, ptr_at},
+    maps::{self, PORTS, Traffic, VNIS, config, count_traffic},
+    miss, nexthop,
+    parse::{self, Plain, ether_type, is_group_mac, is_ip},
+    proxy,
+    skb::{self, VlanTag},
     verdict,
-    xmit::{self, NextHop},
 };
 
 /// TC ingress of a host-side port. Returns the TC verdict; every drop is counted.
@@ -35,62 +33,66 @@ pub fn ingress(ctx: &TcContext) -> i32 {
 
 #[inline(always)]
 fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
-    let port = unsafe { PORTS.get(ifindex) }.ok_or(DropReason::UnknownPort)?;
-    // Read once per packet and passed down: the encap helpers need it.
-    let cfg = config();
+    let (ifindex, port) = port_of(ctx)?;
     restore_vlan_tag(ctx)?;
-    let eth = ptr_at::<[u8; ETH_LEN]>(ctx, 0).ok_or(DropReason::FrameTruncated)?;
-    let inner_eth: [u8; ETH_LEN] = unsafe { *eth };
-    let mut dst = [0u8; 6];
-    dst.copy_from_slice(&inner_eth[0..6]);
+    let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::FrameTruncated)?;
     if port.flags & PORT_F_LEARN != 0 {
-        learn_source(port, ifindex, &inner_eth);
+        learn_source(&port, ifindex, &eth);
     }
-
-    let entry = if is_group_mac(&dst) {
-        None
-    } else {
-        unsafe {
-            FDB.get(FdbKey {
-                vni: port.vni,
-                mac: dst,
-                _pad: [0; 2],
-            })
-        }
-    };
-    let Some(entry) = entry else {
+    let Some(entry) = maps::fdb_entry(port.vni, &eth.dst_addr) else {
         // The flood path is a program of its own (see `JUMP_PORT_FLOOD`); the tail call only
         // returns when it could not be entered.
-        unsafe { JUMP.tail_call(ctx, JUMP_PORT_FLOOD) };
+        maps::tail_call(ctx, JUMP_PORT_FLOOD);
         return Err(DropReason::TailCallFailed);
     };
-    let len = ctx.len();
     if entry.kind == FDB_LOCAL {
-        count_traffic(port.stats_slot, Traffic::Local, len);
+        count_traffic(port.stats_slot, Traffic::Local, ctx.len());
         // The frame came through a veth, so skb->protocol matches it.
-        return Ok(deliver::to_port(entry.ifindex, entry.port_flags, true));
+        return deliver::to_port(entry.ifindex, entry.port_flags, true);
     }
+    encap_to_remote(ctx, &port, ifindex, &eth, entry.remote)
+}
 
-    let remote = entry.remote;
-    let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
-    let hop = xmit::next_hop(ctx, ifindex, &cfg.local_ip, &remote)?;
+/// The local port the program runs on: its ifindex and configuration. Fails with `UnknownPort`
+/// when the interface has no port entry.
+#[inline(always)]
+fn port_of(ctx: &TcContext) -> Result<(u32, PortConfig), DropReason> {
+    let ifindex = skb::ifindex(ctx);
+    let port = maps::get(&PORTS, &ifindex).ok_or(DropReason::UnknownPort)?;
+    Ok((ifindex, port))
+}
+
+/// Encapsulates the frame from local port `ingress` (config `port`, Ethernet header `eth`) to
+/// remote VTEP `remote` and sends it to the underlay next hop. Returns the TC verdict; fails
+/// with `NoRoute`, `NexthopUnresolved` (a non-IP frame cannot wait for the neighbour),
+/// `EncapFailed` or `RedirectFailed`.
+#[inline(always)]
+fn encap_to_remote(
+    ctx: &TcContext,
+    port: &PortConfig,
+    ingress: u32,
+    eth: &EthHdr,
+    remote: [u8; 4],
+) -> Result<i32, DropReason> {
+    let cfg = config();
+    let len = ctx.len();
+    let proto = ether_type(eth);
+    let hop = nexthop::next_hop(ctx, ingress, &cfg.local_ip, &remote)?;
     // Only IPv4 skbs can wait for the neighbour layer, and only IP frames leave encapsulation
     // with skb->protocol IPv4: anything else is dropped before any work is done on it.
-    if matches!(hop, NextHop::Unresolved { .. }) && !encap::is_ip(proto) {
+    if !hop.resolved && !is_ip(proto) {
         return Err(DropReason::NexthopUnresolved);
     }
-    let srcport = encap::source_port(ctx, &cfg, &inner_eth);
-    let mut hdr = OuterHeaders::new(&cfg, port, remote, len, srcport, &inner_eth);
-    if let NextHop::Resolved { dmac, smac, .. } = &hop {
-        hdr.set_macs(dmac, smac);
-    }
-    let hdr_len = encap::grow(ctx, proto)?;
-    encap::write_direct(ctx, &hdr, hdr_len)?;
-    let verdict = match hop {
-        NextHop::Resolved { ifindex, .. } => xmit::redirect(ifindex),
-        NextHop::Unresolved { ifindex, nexthop } => xmit::redirect_resolving(ifindex, nexthop),
-    };
+    let srcport = encap::source_port(ctx, &cfg, eth);
+    let mut hdr = OuterHeaders::new(&cfg, port, remote, len, srcport, eth);
+    hdr.set_macs(&hop.dmac, &hop.smac);
+    let room = encap::grow(ctx, proto)?;
+    encap::write_direct(ctx, &hdr, room)?;
+    let verdict = if hop.resolved {
+        deliver::redirect(hop.ifindex)
+    } else {
+        nexthop::redirect_resolving(hop.ifindex, hop.nexthop)
+    }?;
     count_traffic(port.stats_slot, Traffic::Encap, len);
     Ok(verdict)
 }
@@ -98,13 +100,11 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
 /// Learns the frame's source MAC behind port `ifindex`. Userspace sets `PORT_F_LEARN` only on
 /// ports of VNIs that learn.
 #[inline(always)]
-fn learn_source(port: &PortConfig, ifindex: u32, eth: &[u8; ETH_LEN]) {
-    let mut src = [0u8; 6];
-    src.copy_from_slice(&eth[6..12]);
+fn learn_source(port: &PortConfig, ifindex: u32, eth: &EthHdr) {
     learn::learn(
         port.vni,
-        || unsafe { VNIS.get(port.vni) },
-        &src,
+        || maps::get(&VNIS, &port.vni),
+        &eth.src_addr,
         Station::Port {
             ifindex,
             port_flags: port.flags & PORT_F_PEER,
@@ -121,90 +121,67 @@ pub fn flood(ctx: &TcContext) -> i32 {
 
 #[inline(always)]
 fn try_flood(ctx: &TcContext) -> Result<i32, DropReason> {
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
-    let port = unsafe { PORTS.get(ifindex) }.ok_or(DropReason::UnknownPort)?;
-    let cfg = config();
-    let eth = ptr_at::<[u8; ETH_LEN]>(ctx, 0).ok_or(DropReason::FrameTruncated)?;
-    let inner_eth: [u8; ETH_LEN] = unsafe { *eth };
-    let mut dst = [0u8; 6];
-    dst.copy_from_slice(&inner_eth[0..6]);
-    let vcfg = unsafe { VNIS.get(port.vni) }.ok_or(DropReason::UnknownVni)?;
-    let proto = u16::from_be_bytes([inner_eth[12], inner_eth[13]]);
-    if proto == ETH_P_ARP
-        && vcfg.flags & VNI_F_PROXY != 0
-        && let Some(request) = arp::parse(ctx, ETH_LEN)
+    let (ifindex, port) = port_of(ctx)?;
+    let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::FrameTruncated)?;
+    let vcfg = maps::get(&VNIS, &port.vni).ok_or(DropReason::UnknownVni)?;
+    if vcfg.flags & VNI_F_PROXY != 0
+        && let Some(answered) = proxy::answer(ctx, ifindex, &port, &vcfg, &eth)
     {
-        if let Some(mac) = arp::known_target(port.vni, &request) {
-            if !arp::rewrite_as_reply(ctx, &request, &mac) {
-                return Err(DropReason::FrameTruncated);
-            }
-            count_traffic(port.stats_slot, Traffic::ProxyReply, ctx.len());
-            // Back out of the port it came in, to the workload that asked.
-            return Ok(xmit::redirect(ifindex));
-        }
-        if request.op == ARP_OP_REQUEST
-            && request.spa != request.tpa
-            && vcfg.flags & VNI_F_L3MISS != 0
-        {
-            miss::report(MissEvent {
-                kind: MISS_L3,
-                vni: port.vni,
-                mac: [0; 6],
-                _pad: [0; 2],
-                ip: request.tpa,
-                ifindex,
-            });
-        }
-        // Unknown: flooded like any broadcast, so the answer can teach the table.
+        return answered;
     }
-    if proto == ETH_P_IPV6
-        && vcfg.flags & VNI_F_PROXY != 0
-        && let Some(solicit) = nd::parse(ctx, 0)
-        && let Some(mac) = nd::known_target(port.vni, &solicit)
-    {
-        let mut requester = [0u8; 6];
-        requester.copy_from_slice(&inner_eth[6..12]);
-        if !nd::rewrite_as_advert(ctx, &solicit, &requester, &mac) {
-            return Err(DropReason::FrameTruncated);
-        }
-        count_traffic(port.stats_slot, Traffic::ProxyReply, ctx.len());
-        return Ok(xmit::redirect(ifindex));
-    }
-    if !is_group_mac(&dst) && vcfg.flags & VNI_F_L2MISS != 0 {
+    if !is_group_mac(&eth.dst_addr) && vcfg.flags & VNI_F_L2MISS != 0 {
         miss::report(MissEvent {
             kind: MISS_L2,
             vni: port.vni,
-            mac: dst,
+            mac: eth.dst_addr,
             _pad: [0; 2],
             ip: [0; 4],
             ifindex,
         });
     }
-    Ok(flood::from_port(ctx, &cfg, port, ifindex, &inner_eth))
+    flood::from_port(ctx, &config(), &port, ifindex, &eth)
 }
 
-/// Puts a received 802.1Q tag back into the frame.
+/// The start of an 802.1Q-tagged frame up to the tag: MACs, the tag protocol identifier where
+/// the Ethernet type was, and the tag control information.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TaggedStart {
+    eth: EthHdr,
+    tci: [u8; 2],
+}
+
+const _: () = assert!(size_of::<TaggedStart>() == EthHdr::LEN + 2 && VlanHdr::LEN == 4);
+// SAFETY: `#[repr(C)]` of a `Plain` header and a byte array, no padding (size asserted above).
+unsafe impl Plain for TaggedStart {}
+
+/// Puts an 802.1Q tag the kernel took out of the frame back in. Fails with `VlanRestoreFailed`
+/// when the frame cannot be grown or written.
 #[inline(always)]
 fn restore_vlan_tag(ctx: &TcContext) -> Result<(), DropReason> {
     // The kernel took a received 802.1Q tag out of the frame (skb metadata) before TC ingress.
     // It belongs to the overlay frame: clear it from the metadata and write it back into the
     // frame.
-    let (vlan_present, vlan_proto, vlan_tci) = unsafe {
-        let s = &*ctx.skb.skb;
-        (s.vlan_present, s.vlan_proto, s.vlan_tci)
-    };
-    if vlan_present != 0 {
-        if unsafe { bpf_skb_vlan_pop(ctx.skb.skb) } != 0
-            || unsafe { bpf_skb_change_head(ctx.skb.skb, 4, 0) } != 0
-        {
-            return Err(DropReason::EncapFailed);
-        }
-        let macs = ptr_at::<[u8; 12]>(ctx, 4).ok_or(DropReason::FrameTruncated)?;
-        let mut hdr = [0u8; 16];
-        hdr[..12].copy_from_slice(unsafe { &*macs });
-        hdr[12..14].copy_from_slice(&(vlan_proto as u16).to_ne_bytes());
-        hdr[14..16].copy_from_slice(&(vlan_tci as u16).to_be_bytes());
-        ctx.store(0, &hdr, 0).map_err(|_| DropReason::EncapFailed)?;
+    match skb::vlan_tag(ctx) {
+        None => Ok(()),
+        Some(tag) => put_back(ctx, &tag).ok_or(DropReason::VlanRestoreFailed),
     }
-    Ok(())
+}
+
+/// Clears `tag` from the skb's metadata and writes it into the frame after the MACs. Returns
+/// `None` when the kernel refuses either step.
+#[inline(always)]
+fn put_back(ctx: &TcContext, tag: &VlanTag) -> Option<()> {
+    skb::vlan_pop(ctx)?;
+    skb::change_head(ctx, VlanHdr::LEN as u32)?;
+    let untagged: EthHdr = parse::load(ctx, VlanHdr::LEN)?;
+    let start = TaggedStart {
+        eth: EthHdr {
+            // Network order already, as the Ethernet type field holds it.
+            ether_type: tag.proto,
+            ..untagged
+        },
+        tci: tag.tci.to_be_bytes(),
+    };
+    parse::store(ctx, 0, start)
 }

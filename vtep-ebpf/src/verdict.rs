@@ -1,9 +1,12 @@
-//! TC verdicts as the `i32` a classifier returns. The bindings' constant types differ between
-//! the BPF target and the host (where clippy checks this crate), so they are converted once here.
+//! The one verdict path: every drop is a `DropReason`, counted here and nowhere else. A program
+//! returns `or_drop(result)`; a copy that could not be sent while the program goes on (one
+//! flood copy of many) is counted with `copy_dropped`. TC verdicts are the `i32` a classifier
+//! returns; the bindings' constant types differ between the BPF target and the host (where
+//! clippy checks this crate), so they are converted once here.
 
 #![allow(clippy::unnecessary_cast)]
 
-use aya_ebpf::bindings::{TC_ACT_OK, TC_ACT_SHOT};
+use aya_ebpf::bindings::{TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT};
 use vtep_common::drop::DropReason;
 
 use crate::maps::count_drop;
@@ -12,6 +15,8 @@ use crate::maps::count_drop;
 pub const PASS: i32 = TC_ACT_OK as i32;
 /// Drop the packet (also: consume an original whose clones went out).
 pub const SHOT: i32 = TC_ACT_SHOT as i32;
+/// Send the packet where a redirect helper pointed it.
+pub const REDIRECT: i32 = TC_ACT_REDIRECT as i32;
 
 /// The verdict of a program's result: its own verdict, or a counted drop.
 #[inline(always)]
@@ -20,4 +25,21 @@ pub fn or_drop(result: Result<i32, DropReason>) -> i32 {
         count_drop(reason);
         SHOT
     })
+}
+
+/// Counts a copy that could not be sent when the program goes on with the others.
+#[inline(always)]
+pub fn copy_dropped(reason: DropReason) {
+    count_drop(reason);
+}
+
+/// The verdict of a redirect helper that returned `ret`: `REDIRECT`, or `RedirectFailed` when
+/// the kernel refused the redirect (it returns `TC_ACT_SHOT` then).
+#[inline(always)]
+pub fn redirected(ret: i64) -> Result<i32, DropReason> {
+    if ret == REDIRECT as i64 {
+        Ok(REDIRECT)
+    } else {
+        Err(DropReason::RedirectFailed)
+    }
 }

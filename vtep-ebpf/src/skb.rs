@@ -1,0 +1,81 @@
+//! The skb beside the packet bytes: metadata the kernel keeps about the packet (its interface,
+//! hash, packet type, an 802.1Q tag taken out of the frame) and the helpers that resize the
+//! packet. The only place the context's raw `__sk_buff` pointer is used.
+//!
+//! Each `unsafe` here has one invariant: `ctx.skb.skb` is the `__sk_buff` the kernel passed the
+//! running program, valid for the whole run; the verifier checks (and rewrites) every field read
+//! against the program type, and the helpers take that pointer as their context argument.
+
+use aya_ebpf::{
+    helpers::{bpf_skb_change_head, bpf_skb_change_tail, bpf_skb_vlan_pop},
+    programs::TcContext,
+};
+
+/// `skb->pkt_type` of frames addressed to this host's MAC, and to a multicast MAC.
+pub const PACKET_HOST: u32 = 0;
+pub const PACKET_MULTICAST: u32 = 2;
+
+/// An 802.1Q tag the kernel took out of a received frame into the skb's metadata.
+pub struct VlanTag {
+    /// Tag protocol identifier, network order (as `__sk_buff::vlan_proto` holds it).
+    pub proto: u16,
+    /// Tag control information, host order.
+    pub tci: u16,
+}
+
+/// The interface the packet is on (at TC ingress: the one it arrived on).
+#[inline(always)]
+pub fn ifindex(ctx: &TcContext) -> u32 {
+    // SAFETY: a field read of the program's own context (module doc).
+    unsafe { (*ctx.skb.skb).ifindex }
+}
+
+/// The flow hash the kernel already has for the packet (sockets set one), or 0 without one.
+#[inline(always)]
+pub fn hash(ctx: &TcContext) -> u32 {
+    // SAFETY: a field read of the program's own context (module doc).
+    unsafe { (*ctx.skb.skb).hash }
+}
+
+/// `skb->pkt_type`: whom the frame's destination MAC addresses (`PACKET_*`).
+#[inline(always)]
+pub fn pkt_type(ctx: &TcContext) -> u32 {
+    // SAFETY: a field read of the program's own context (module doc).
+    unsafe { (*ctx.skb.skb).pkt_type }
+}
+
+/// The 802.1Q tag the kernel took out of the frame, if it did.
+#[inline(always)]
+pub fn vlan_tag(ctx: &TcContext) -> Option<VlanTag> {
+    // SAFETY: field reads of the program's own context (module doc).
+    let (present, proto, tci) = unsafe {
+        let s = &*ctx.skb.skb;
+        (s.vlan_present, s.vlan_proto, s.vlan_tci)
+    };
+    (present != 0).then_some(VlanTag {
+        proto: proto as u16,
+        tci: tci as u16,
+    })
+}
+
+/// Clears the 802.1Q tag from the skb's metadata. Returns `None` when the kernel refuses.
+#[inline(always)]
+pub fn vlan_pop(ctx: &TcContext) -> Option<()> {
+    // SAFETY: the helper takes the program's own context (module doc).
+    (unsafe { bpf_skb_vlan_pop(ctx.skb.skb) } == 0).then_some(())
+}
+
+/// Grows the packet by `len` bytes at its head (before the MAC header), with no
+/// protocol-specific handling. Returns `None` when the kernel refuses.
+#[inline(always)]
+pub fn change_head(ctx: &TcContext, len: u32) -> Option<()> {
+    // SAFETY: the helper takes the program's own context (module doc).
+    (unsafe { bpf_skb_change_head(ctx.skb.skb, len, 0) } == 0).then_some(())
+}
+
+/// Grows or cuts the packet to `len` bytes at its tail. Returns `None` when the kernel refuses.
+#[inline(always)]
+pub fn change_tail(ctx: &TcContext, len: u32) -> Option<()> {
+    // SAFETY: the helper takes the program's own context (module doc).
+    (unsafe { bpf_skb_change_tail(ctx.skb.skb, len, 0) } == 0).then_some(())
+}
