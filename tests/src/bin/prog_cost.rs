@@ -37,7 +37,7 @@ use nix::{
 use vtep::datapath::loader::{Datapath, PROG_PORT, PROG_UNDERLAY};
 use vtep_common::{
     drop::DropReason,
-    maps::{DEFAULT_FDB_SIZE, FDB_REMOTE, FdbEntry, FdbKey},
+    maps::{BPF_NOEXIST, DEFAULT_FDB_SIZE, FDB_REMOTE, FdbEntry, FdbKey},
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN, OVERHEAD_IPV4},
 };
 use vtep_tests::{
@@ -59,9 +59,6 @@ const WARMUP: usize = 10_000;
 /// The cases take turns in this many rounds, each measuring its share of the samples, so a
 /// slow phase of the machine (other load) affects every case alike.
 const ROUNDS: usize = 10;
-/// `BPF_NOEXIST` (include/uapi/linux/bpf.h): an insert fails if the key is already there, so
-/// every filler is a distinct entry.
-const BPF_NOEXIST: u64 = 1;
 
 /// Overlay addresses of the workloads behind port0 and behind the remote VTEP.
 const WL0_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);

@@ -25,6 +25,7 @@
 mod checks;
 mod counters;
 mod decap;
+mod drops;
 mod encap;
 mod flood;
 mod frames;

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::maps::{MapError, MapInfo};
 use vtep_common::maps::{
-    FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_FDB,
+    BPF_NOEXIST, FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_FDB,
 };
 
 use crate::{
@@ -23,9 +23,6 @@ use crate::{
     mac::Mac,
     sys::clock,
 };
-
-/// `BPF_NOEXIST`: the update fails with `EEXIST` instead of overwriting.
-const BPF_NOEXIST: u64 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

@@ -206,7 +206,7 @@ fn attach(
     undo: &mut Undo,
 ) -> Result<()> {
     for port in vnis.iter().flat_map(|v| &v.ports) {
-        // The datapath's route lookups are input lookups on the port (see vtep-ebpf xmit.rs),
+        // The datapath's route lookups are input lookups on the port (see vtep-ebpf nexthop.rs),
         // which the kernel allows only with forwarding on. Port traffic never reaches the IP
         // stack, so this changes nothing else.
         let key = format!("net/ipv4/conf/{}/forwarding", port.name);
