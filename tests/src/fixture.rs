@@ -223,6 +223,7 @@ pub fn config(srcport_min: u16, srcport_max: u16) -> DatapathConfig {
             [0, 0],
             [0, 0],
         ],
+        flags: 0,
     }
 }
 

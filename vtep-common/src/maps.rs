@@ -17,6 +17,8 @@ pub const MAP_EVENTS: &str = "EVENTS";
 pub const MAP_PROXY: &str = "PROXY";
 pub const MAP_PROXY6: &str = "PROXY6";
 pub const MAP_DYNAMIC_VTEPS: &str = "DYNAMIC_VTEPS";
+pub const MAP_ACCEPT: &str = "ACCEPT";
+pub const MAP_RESOLVER: &str = "RESOLVER";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 
@@ -78,6 +80,32 @@ pub const VNI_F_PROXY: u32 = 8;
 /// the configured ones; the least recently noted go first.
 pub const MAX_DYNAMIC_VTEPS: u32 = 4096;
 
+/// Capacity of `ACCEPT`: the prefixes of `underlay.accept` plus, with `known`, every remote VTEP
+/// a flood list or a static or runtime FDB entry names.
+pub const MAX_ACCEPT: u32 = 16_384;
+/// `ACCEPT` values: why a prefix is there. A prefix from `underlay.accept` stays for the
+/// instance's life; a known VTEP's /32 goes when nothing names the VTEP any more.
+pub const ACCEPT_PREFIX: u32 = 1;
+pub const ACCEPT_KNOWN: u32 = 2;
+
+/// `DatapathConfig::flags`: decapsulate only VXLAN whose outer source is in `ACCEPT`
+/// (`underlay.accept`); the rest is dropped as `source_not_allowed` before anything is learned.
+pub const DP_F_FILTER_SOURCES: u32 = 1;
+
+/// Slots of `RESOLVER`, an array only userspace reads and writes: what `vtep up`'s resolver
+/// of remote VTEPs' next hops publishes, and what the commands that change a running instance
+/// tell it.
+///
+/// `CLOCK_MONOTONIC` nanoseconds of the last `vtep fdb` command that changed which remote VTEPs
+/// the FDB or a flood list names: a new value makes `vtep up` recount its references.
+pub const RESOLVER_CHANGED: u32 = 0;
+/// Remote VTEPs `vtep up` keeps resolved now.
+pub const RESOLVER_KEPT: u32 = 1;
+/// Remote VTEPs `vtep up` did not keep resolved because `underlay.max_remotes` were (counted once
+/// each time a VTEP is refused anew).
+pub const RESOLVER_REFUSED: u32 = 2;
+pub const RESOLVER_SLOTS: u32 = 4;
+
 /// Capacity of `PROXY`.
 pub const MAX_PROXY: u32 = 65_536;
 
@@ -111,6 +139,8 @@ pub struct DatapathConfig {
     pub srcport_max: u16,
     /// UDP destination ports (network order) that carry VXLAN for us; unused slots are zero.
     pub dstports: [[u8; 2]; MAX_DSTPORTS],
+    /// `DP_F_*`.
+    pub flags: u32,
 }
 
 /// FDB key: a MAC address within a VNI.
@@ -332,7 +362,7 @@ vni_counters! {
     proxy_replies,
 }
 
-const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 16);
+const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 20);
 const _: () = assert!(core::mem::size_of::<FdbKey>() == 12);
 const _: () = assert!(core::mem::size_of::<FdbEntry>() == 24);
 const _: () = assert!(core::mem::size_of::<NextHopEntry>() == 16);

@@ -14,15 +14,16 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
     programs::TcContext,
 };
 use vtep_common::{
     drop::DropReason,
     maps::{
         DEFAULT_FDB_SIZE, DatapathConfig, EVENTS_BYTES, FdbEntry, FdbKey, FloodList, JUMP_SLOTS,
-        MAX_DSTPORTS, MAX_DYNAMIC_VTEPS, MAX_NEXTHOPS, MAX_PORTS, MAX_PROXY, MAX_VNIS, MISS_KEYS,
-        MissEvent, NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig, VniStats,
+        MAX_ACCEPT, MAX_DSTPORTS, MAX_DYNAMIC_VTEPS, MAX_NEXTHOPS, MAX_PORTS, MAX_PROXY, MAX_VNIS,
+        MISS_KEYS, MissEvent, NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey,
+        RESOLVER_SLOTS, VniConfig, VniStats,
     },
 };
 
@@ -37,6 +38,7 @@ static CONFIG: DatapathConfig = DatapathConfig {
     srcport_min: 0,
     srcport_max: 0,
     dstports: [[0; 2]; MAX_DSTPORTS],
+    flags: 0,
 };
 
 /// The instance configuration. The volatile read keeps the compiler from folding the
@@ -102,6 +104,16 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 /// limit.
 #[map]
 pub static MISS_SEEN: LruHashMap<MissEvent, u64> = LruHashMap::with_max_entries(MISS_KEYS, 0);
+
+/// The outer sources VXLAN is accepted from, when `DP_F_FILTER_SOURCES` is set: the prefixes of
+/// `underlay.accept` and the /32s of known VTEPs (values `ACCEPT_*`, which only userspace reads).
+#[map]
+pub static ACCEPT: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(MAX_ACCEPT, 0);
+
+/// What `vtep up`'s resolver of remote VTEPs publishes and the commands tell it (`RESOLVER_*`
+/// slots). Only userspace reads and writes it; it lives here so it is pinned with the rest.
+#[map]
+pub static RESOLVER: Array<u64> = Array::with_max_entries(RESOLVER_SLOTS, 0);
 
 /// Per-VNI counters, indexed by the `stats_slot` userspace assigns each VNI.
 #[map]

@@ -26,6 +26,10 @@ pub struct Info {
     /// The local VTEP address (from the config or the underlay interface), which `vtep fdb
     /// add` refuses as a remote.
     pub local: std::net::Ipv4Addr,
+    /// `underlay.accept` includes `known`: `vtep fdb` adds the remote VTEPs it names to the
+    /// allow-list.
+    #[serde(default)]
+    pub accept_known: bool,
 }
 
 impl Info {

@@ -135,7 +135,8 @@ fn stats_heading(name: &str) -> String {
     }
 }
 
-/// `vtep stats`: a row of counters per VNI, then every drop reason with its count.
+/// `vtep stats`: a row of counters per VNI, every drop reason with its count, then the remote
+/// VTEPs kept resolved.
 pub fn stats(stats: &Stats) -> String {
     let columns = stats_columns();
     let line = |cells: Vec<String>| {
@@ -160,6 +161,10 @@ pub fn stats(stats: &Stats) -> String {
     for (reason, n) in &stats.drops {
         out += &format!("  {reason:<18} {n}\n");
     }
+    out += &format!(
+        "remote VTEPs kept resolved: {} (refused over underlay.max_remotes: {})\n",
+        stats.remotes.kept, stats.remotes.refused
+    );
     out
 }
 
@@ -180,6 +185,7 @@ mod tests {
     use vtep_common::maps::VniStats;
 
     use super::*;
+    use crate::ctl::stats::RemoteVteps;
 
     /// The `vtep stats` table keeps the headings and widths it had when each counter was
     /// printed by hand (five edits per new counter).
@@ -203,6 +209,10 @@ mod tests {
                 learned: 10,
             }],
             drops: BTreeMap::from([("no_route", 11), ("unknown_vni", 12)]),
+            remotes: RemoteVteps {
+                kept: 13,
+                refused: 14,
+            },
         };
         let header = format!(
             "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12} {:>9} {:>9} {:>9}",
@@ -223,6 +233,7 @@ mod tests {
             100, 1, 2, 3, 4, 5, 6, 7, 10, 8, 9
         );
         let drops = "drops:\n  no_route           11\n  unknown_vni        12\n";
-        assert_eq!(stats(&s), format!("{header}\n{row}\n{drops}"));
+        let remotes = "remote VTEPs kept resolved: 13 (refused over underlay.max_remotes: 14)\n";
+        assert_eq!(stats(&s), format!("{header}\n{row}\n{drops}{remotes}"));
     }
 }

@@ -63,6 +63,48 @@ pub struct Underlay {
     /// Outer UDP source port range, inclusive.
     #[serde(default = "default_srcport")]
     pub srcport: [u16; 2],
+    /// Outer sources VXLAN is accepted from: `"any"` (the default, as the kernel), `"known"`
+    /// (the VTEPs vtep knows), or a list of IPv4 prefixes, which may include `"known"`. Read
+    /// it through [`Underlay::accept_rule`].
+    #[serde(default)]
+    pub accept: Option<AcceptList>,
+    /// Most remote VTEPs kept resolved at once (each a managed neighbour entry the kernel keeps
+    /// probing); further ones are refused and counted.
+    #[serde(default = "default_max_remotes")]
+    pub max_remotes: u32,
+}
+
+/// The entries of `underlay.accept` as written: one string or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for AcceptList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        match OneOrMany::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected \"any\", \"known\" or a list of IPv4 prefixes and \"known\"",
+            )
+        })? {
+            OneOrMany::One(s) => Ok(Self(vec![s])),
+            OneOrMany::Many(v) => Ok(Self(v)),
+        }
+    }
+}
+
+/// Which outer sources the datapath accepts VXLAN from, when not every one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcceptRule {
+    /// The remote VTEPs vtep knows: in a flood list or the destination of a static or runtime
+    /// FDB entry.
+    pub known: bool,
+    /// Sources within these prefixes (host bits zero).
+    pub prefixes: Vec<Ipv4Net>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -220,6 +262,13 @@ fn default_ttl() -> u8 {
 fn default_srcport() -> [u16; 2] {
     [DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX]
 }
+/// Default `underlay.max_remotes`: room for a large flat underlay, few enough that the kernel's
+/// probing of unresolved ones stays a trickle.
+pub const DEFAULT_MAX_REMOTES: u32 = 2048;
+
+fn default_max_remotes() -> u32 {
+    DEFAULT_MAX_REMOTES
+}
 fn default_dstport() -> u16 {
     DSTPORT_IANA
 }
@@ -333,6 +382,14 @@ impl Config {
         ports.sort_unstable();
         ports.dedup();
         ports
+    }
+}
+
+impl Underlay {
+    /// The sources `accept` allows; `None` for every source. Only for a validated config.
+    pub fn accept_rule(&self) -> Option<AcceptRule> {
+        let list = self.accept.as_ref()?;
+        validate::accept_rule(&list.0).expect("validated")
     }
 }
 

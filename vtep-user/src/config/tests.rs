@@ -201,3 +201,95 @@ fn srcport_range_is_checked() {
         "underlay.srcport",
     );
 }
+
+/// `GOOD` with `lines` added to its `[underlay]` section.
+fn with_underlay(lines: &str) -> String {
+    GOOD.replace("interface = \"eth0\"\n", &format!("interface = \"eth0\"\n{lines}\n"))
+}
+
+#[test]
+fn accept_takes_a_keyword_or_a_list_of_prefixes_and_known() {
+    let rule = |lines: &str| Config::parse(&with_underlay(lines)).unwrap().underlay.accept_rule();
+    assert_eq!(rule(""), None, "every source, as the kernel, by default");
+    assert_eq!(rule("accept = \"any\""), None);
+    assert_eq!(
+        rule("accept = \"known\""),
+        Some(AcceptRule {
+            known: true,
+            prefixes: vec![]
+        })
+    );
+    let both = rule("accept = [\"198.18.0.0/24\", \"known\", \"203.0.113.7/32\"]").unwrap();
+    assert!(both.known);
+    assert_eq!(
+        both.prefixes,
+        ["198.18.0.0/24".parse().unwrap(), "203.0.113.7/32".parse().unwrap()]
+    );
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(c.underlay.max_remotes, DEFAULT_MAX_REMOTES);
+}
+
+/// Bad allow-list entries are refused, naming the entry, before anything changes.
+#[test]
+fn bad_accept_entries_are_refused_naming_the_entry() {
+    let refused = |lines: &str, start: &str| assert_refused(&with_underlay(lines), start);
+    refused(
+        "accept = [\"198.18.0.0/24\", \"198.18.1.0/33\"]",
+        "underlay.accept[1]: `198.18.1.0/33` is neither \"known\" nor an IPv4 prefix",
+    );
+    refused(
+        "accept = [\"198.18.0.1/24\"]",
+        "underlay.accept[0]: `198.18.0.1/24` has bits set past its prefix length; the prefix is \
+         198.18.0.0/24",
+    );
+    refused(
+        "accept = [\"198.18.0.0\"]",
+        "underlay.accept[0]: `198.18.0.0` is neither",
+    );
+    refused("accept = [\"kown\"]", "underlay.accept[0]: `kown` is neither");
+    refused("accept = []", "underlay.accept: an empty list accepts no VTEP");
+    refused(
+        "accept = [\"known\", \"any\"]",
+        "underlay.accept[1]: \"any\" accepts every source",
+    );
+    refused(
+        "accept = [\"known\", \"known\"]",
+        "underlay.accept[1]: `known` is listed twice",
+    );
+    refused("accept = 5", "underlay.accept: expected \"any\", \"known\" or a list");
+}
+
+#[test]
+fn max_remotes_must_hold_the_configured_remotes() {
+    assert_refused(
+        &with_underlay("max_remotes = 0"),
+        "underlay.max_remotes: must be within 1..=4096",
+    );
+    // GOOD names one remote VTEP (in the flood list and an FDB entry).
+    assert!(Config::parse(&with_underlay("max_remotes = 1")).is_ok());
+    let two = with_underlay("max_remotes = 1").replace(
+        "dst = \"198.18.0.2\"",
+        "dst = \"198.18.0.3\"",
+    );
+    assert_refused(
+        &two,
+        "underlay.max_remotes: 1 is less than the 2 remote VTEPs this config names",
+    );
+}
+
+/// With only known VTEPs accepted, a VNI flooding to a multicast group would drop its members'
+/// traffic: their addresses are named nowhere.
+#[test]
+fn accepting_only_known_vteps_refuses_a_group_vni() {
+    let text = r#"
+[underlay]
+interface = "eth0"
+accept = "known"
+[[vni]]
+id = 100
+group = "239.1.1.1"
+"#;
+    assert_refused(text, "vni[0].group: with underlay.accept = \"known\"");
+    let with_prefix = text.replace("\"known\"", "[\"known\", \"198.18.0.0/16\"]");
+    assert!(Config::parse(&with_prefix).is_ok());
+}

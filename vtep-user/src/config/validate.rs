@@ -8,10 +8,12 @@ use std::{
     net::Ipv4Addr,
 };
 
-use vtep_common::maps::{MAX_DSTPORTS, MAX_FLOOD_PORTS, MAX_FLOOD_REMOTES, MAX_PORTS, MAX_VNIS};
+use vtep_common::maps::{
+    MAX_DSTPORTS, MAX_FLOOD_PORTS, MAX_FLOOD_REMOTES, MAX_NEXTHOPS, MAX_PORTS, MAX_VNIS,
+};
 
 use crate::config::{
-    Config, ConfigError, MAX_AGEING, Underlay, Vni,
+    AcceptRule, Config, ConfigError, Ipv4Net, MAX_AGEING, Underlay, Vni,
     fields::{
         IFNAME_MAX, check_ifname, check_instance_name, check_mac, check_netns, check_remote,
         check_vni, is_station_address,
@@ -43,7 +45,49 @@ impl Config {
         for (i, vni) in self.vnis.iter().enumerate() {
             vni.check_proxy_entries(&format!("vni[{i}]"))?;
         }
-        self.check_totals(seen.ports)
+        self.check_totals(seen.ports)?;
+        self.check_remote_vteps()
+    }
+
+    /// What the remote VTEPs of all VNIs need: room in `underlay.max_remotes` for every one the
+    /// config names, and, when only known VTEPs are accepted, no VNI whose VTEPs are not named
+    /// (a multicast group's members).
+    fn check_remote_vteps(&self) -> Result<(), ConfigError> {
+        let named: HashSet<Ipv4Addr> = self
+            .vnis
+            .iter()
+            .flat_map(|v| {
+                v.remotes
+                    .iter()
+                    .chain(v.fdb.iter().filter_map(|f| f.dst.as_ref()))
+            })
+            .copied()
+            .collect();
+        if named.len() > self.underlay.max_remotes as usize {
+            return Err(invalid(
+                "underlay.max_remotes",
+                format!(
+                    "{} is less than the {} remote VTEPs this config names",
+                    self.underlay.max_remotes,
+                    named.len()
+                ),
+            ));
+        }
+        let only_known = self
+            .underlay
+            .accept_rule()
+            .is_some_and(|r| r.known && r.prefixes.is_empty());
+        if let Some(i) = self.vnis.iter().position(|v| v.group.is_some())
+            && only_known
+        {
+            return Err(invalid(
+                format!("vni[{i}].group"),
+                "with underlay.accept = \"known\" only VTEPs the config or `vtep fdb` names are \
+                 accepted, and a group's members are not named; add their prefixes to \
+                 underlay.accept",
+            ));
+        }
+        Ok(())
     }
 
     /// The instance's name and FDB size.
@@ -102,8 +146,83 @@ impl Underlay {
                 format!("[{lo}, {hi}] is not a range within 1..=65535"),
             ));
         }
+        if !(1..=MAX_NEXTHOPS).contains(&self.max_remotes) {
+            return Err(invalid(
+                "underlay.max_remotes",
+                format!("must be within 1..={MAX_NEXTHOPS}"),
+            ));
+        }
+        if let Some(list) = &self.accept {
+            accept_rule(&list.0)?;
+        }
         Ok(())
     }
+}
+
+/// Most prefixes `underlay.accept` may list.
+pub const MAX_ACCEPT_PREFIXES: usize = 1024;
+
+/// What the entries of `underlay.accept` allow: `None` for every source (`"any"`). Fails, naming
+/// the entry, on an empty list, an entry that is neither a keyword nor a prefix, a prefix with
+/// host bits set, one listed twice, `"any"` among others, or too many prefixes.
+pub(super) fn accept_rule(entries: &[String]) -> Result<Option<AcceptRule>, ConfigError> {
+    if entries.is_empty() {
+        return Err(invalid(
+            "underlay.accept",
+            "an empty list accepts no VTEP; leave the key out (or say \"any\") to accept every \
+             source",
+        ));
+    }
+    if entries.len() > MAX_ACCEPT_PREFIXES {
+        return Err(invalid(
+            "underlay.accept",
+            format!("at most {MAX_ACCEPT_PREFIXES} entries"),
+        ));
+    }
+    let mut rule = AcceptRule::default();
+    let mut seen = HashSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let field = format!("underlay.accept[{i}]");
+        if !seen.insert(entry.as_str()) {
+            return Err(invalid(field, format!("`{entry}` is listed twice")));
+        }
+        match entry.as_str() {
+            "any" if entries.len() == 1 => return Ok(None),
+            "any" => {
+                return Err(invalid(
+                    field,
+                    "\"any\" accepts every source: it stands alone",
+                ));
+            }
+            "known" => rule.known = true,
+            _ => rule.prefixes.push(accept_prefix(&field, entry)?),
+        }
+    }
+    Ok(Some(rule))
+}
+
+/// One prefix of `underlay.accept`, written ADDRESS/LENGTH with the host bits zero.
+fn accept_prefix(field: &str, entry: &str) -> Result<Ipv4Net, ConfigError> {
+    let net: Ipv4Net = entry.parse().map_err(|e: String| {
+        invalid(
+            field,
+            format!("`{entry}` is neither \"known\" nor an IPv4 prefix: {e}"),
+        )
+    })?;
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(net.prefix))
+        .unwrap_or(0);
+    let network = Ipv4Addr::from(u32::from(net.addr) & mask);
+    if network != net.addr {
+        return Err(invalid(
+            field,
+            format!(
+                "`{entry}` has bits set past its prefix length; the prefix is {network}/{}",
+                net.prefix
+            ),
+        ));
+    }
+    Ok(net)
 }
 
 /// What the VNIs checked so far use, for the checks that span VNIs.

@@ -13,12 +13,13 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use aya::maps::{MapError, MapInfo};
 use vtep_common::maps::{
     BPF_NOEXIST, FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_FDB,
+    RESOLVER_CHANGED,
 };
 
 use crate::{
     config::fields::check_remote,
     ctl::{ifname, require_vni},
-    datapath::maps::Pinned,
+    datapath::{accept, maps::Pinned},
     instance,
     mac::Mac,
     sys::clock,
@@ -123,10 +124,14 @@ pub enum Outcome {
 pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
     let maps = Pinned::of(name);
     require_vni(&maps, req.vni)?;
-    if let Some(dst) = req.dst {
-        let info = instance::Info::load(name)?;
-        check_remote("dst", dst, Some(info.local))?;
-    }
+    let info = match req.dst {
+        Some(dst) => {
+            let info = instance::Info::load(name)?;
+            check_remote("dst", dst, Some(info.local))?;
+            Some(info)
+        }
+        None => None,
+    };
 
     let mut fdb = maps.fdb()?;
     let key = req.key();
@@ -139,8 +144,10 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
             Err(e) => return Err(e).context("reading the FDB"),
         };
         let action = decide(req, existing).map_err(|r| refusal(req, r))?;
-        if let (Action::Create(_) | Action::Overwrite(_), Some(dst)) = (action, req.dst) {
-            note_vtep(&maps, dst)?;
+        if let (Action::Create(_) | Action::Overwrite(_), Some(dst), Some(info)) =
+            (action, req.dst, &info)
+        {
+            accept_vtep(&maps, info, dst)?;
         }
         let result = match action {
             Action::Nothing => return Ok(Outcome::Unchanged),
@@ -149,6 +156,7 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
             Action::Delete => fdb.remove(&key),
         };
         let Err(e) = result else {
+            note_change(&maps)?;
             return Ok(Outcome::Changed);
         };
         match errno(&e) {
@@ -170,12 +178,23 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
     bail!("the FDB entry kept changing under this command; try again")
 }
 
-/// Asks the running instance to keep remote VTEP `dst` resolved (see `DYNAMIC_VTEPS`): before
-/// the entry exists, so frames that cannot wait for resolution find it resolved as soon as can be.
-pub(super) fn note_vtep(maps: &Pinned, dst: Ipv4Addr) -> Result<()> {
-    maps.dynamic_vteps()?
-        .insert(dst.octets(), clock::monotonic_secs(), 0)
-        .context("noting the remote VTEP")
+/// Tells the running instance that the remote VTEPs its FDB or flood lists name changed: it
+/// counts them again at its next reconcile (within a second), resolving the new ones and
+/// letting go of those no longer named. Fails when the instance's state cannot be written.
+pub(super) fn note_change(maps: &Pinned) -> Result<()> {
+    maps.resolver()?
+        .set(RESOLVER_CHANGED, clock::monotonic_nanos(), 0)
+        .context("telling the instance about the change")
+}
+
+/// Accepts traffic from remote VTEP `dst` before an entry names it, when the instance accepts
+/// only the VTEPs it knows (`info`); `vtep up` removes it once nothing names `dst`. Fails when
+/// the allow-list is full.
+pub(super) fn accept_vtep(maps: &Pinned, info: &instance::Info, dst: Ipv4Addr) -> Result<()> {
+    if info.accept_known {
+        accept::add_known(&mut maps.accept()?, dst)?;
+    }
+    Ok(())
 }
 
 /// The errno behind a map error, when there is one.

@@ -10,7 +10,10 @@ use vtep_common::maps::MAX_FLOOD_REMOTES;
 
 use crate::{
     config::fields::check_remote,
-    ctl::{fdb::note_vtep, require_vni},
+    ctl::{
+        fdb::{accept_vtep, note_change},
+        require_vni,
+    },
     datapath::maps::Pinned,
     instance,
 };
@@ -56,7 +59,7 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
             "dst: VNI {vni} already floods to {MAX_FLOOD_REMOTES} remote VTEPs, the most it can"
         ),
         (Op::Append, None) => {
-            note_vtep(&maps, dst)?;
+            accept_vtep(&maps, &info, dst)?;
             list.remotes[n] = dst.octets();
             list.n_remotes = n as u32 + 1;
         }
@@ -69,5 +72,6 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
     }
     lists
         .insert(vni, list, 0)
-        .map_err(|e| anyhow!("writing the flood list of VNI {vni}: {e}"))
+        .map_err(|e| anyhow!("writing the flood list of VNI {vni}: {e}"))?;
+    note_change(&maps)
 }

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result, anyhow};
 use serde::{Serialize, ser::SerializeMap as _};
-use vtep_common::{drop::DropReason, maps::VniStats};
+use vtep_common::{
+    drop::DropReason,
+    maps::{RESOLVER_KEPT, RESOLVER_REFUSED, VniStats},
+};
 
 use crate::datapath::maps::Pinned;
 
@@ -51,17 +54,29 @@ pub struct Stats {
     pub vnis: Vec<VniCounters>,
     /// Drop counters by reason name, every reason present.
     pub drops: BTreeMap<&'static str, u64>,
+    pub remotes: RemoteVteps,
+}
+
+/// The remote VTEPs whose next hops the instance keeps resolved.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteVteps {
+    /// VTEPs kept resolved now (at most `underlay.max_remotes`).
+    pub kept: u64,
+    /// VTEPs not kept because `underlay.max_remotes` were, since the start (each counted when
+    /// refused anew).
+    pub refused: u64,
 }
 
 /// The counters of instance `name`, VNIs sorted. Fails when the instance does not run or a
 /// counter map cannot be read.
 pub fn read(name: &str) -> Result<Stats> {
     let maps = Pinned::of(name);
-    let (vnis, per_vni, drops, learned) = (
+    let (vnis, per_vni, drops, learned, resolver) = (
         maps.vnis()?,
         maps.vni_stats()?,
         maps.drops()?,
         maps.learned()?,
+        maps.resolver()?,
     );
 
     let mut out = Vec::new();
@@ -91,9 +106,18 @@ pub fn read(name: &str) -> Result<Stats> {
             .sum();
         by_reason.insert(reason.name(), n);
     }
+    let slot = |i| {
+        resolver
+            .get(&i, 0)
+            .context("reading the resolver's counters")
+    };
     Ok(Stats {
         vnis: out,
         drops: by_reason,
+        remotes: RemoteVteps {
+            kept: slot(RESOLVER_KEPT)?,
+            refused: slot(RESOLVER_REFUSED)?,
+        },
     })
 }
 

@@ -1,7 +1,8 @@
 //! Ageing learned FDB entries: the datapath stamps a learned entry when traffic confirms it (at
 //! most once a second); entries whose stamp is older than their VNI's `ageing` are removed here.
 //! The sweep also recounts the learned entries per VNI, which the datapath's `maxaddress` check
-//! reads (it only ever adds to the count).
+//! reads (it only ever adds to the count), and the remote VTEPs the entries it keeps point at,
+//! which the resolver of next hops keeps (see `remotes`).
 
 use std::{
     collections::HashMap,
@@ -13,7 +14,7 @@ use aya::{Pod, maps::MapData};
 use tracing::debug;
 use vtep_common::maps::FDB_F_LEARNED;
 
-use crate::{datapath::loader::Datapath, sys::clock};
+use crate::{daemon::remotes::References, datapath::loader::Datapath, sys::clock};
 
 /// Sweeps run at least this often, and at most once a second.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -36,6 +37,8 @@ pub struct Sweep {
     pub removed: usize,
     /// Learned entries left, by stats slot.
     pub learned: HashMap<u32, u64>,
+    /// The remote VTEPs the entries left point at.
+    pub remotes: References,
 }
 
 impl Ager {
@@ -57,17 +60,18 @@ impl Ager {
         }
     }
 
-    /// Sweeps when the last sweep is `every` ago. Call often (every second).
-    pub fn tick(&mut self, dp: &mut Datapath) -> Result<()> {
+    /// Sweeps when the last sweep is `every` ago. Call often (every second). Returns the
+    /// remote VTEPs the FDB points at when it swept, `None` when it did not.
+    pub fn tick(&mut self, dp: &mut Datapath) -> Result<Option<References>> {
         if self.vnis.is_empty() || self.last.is_some_and(|t| t.elapsed() < self.every) {
-            return Ok(());
+            return Ok(None);
         }
         self.last = Some(Instant::now());
         let sweep = self.sweep(dp)?;
         if sweep.removed > 0 {
             debug!(removed = sweep.removed, "aged out learned FDB entries");
         }
-        Ok(())
+        Ok(Some(sweep.remotes))
     }
 
     /// Whether an entry of `vni` with `flags` and stamp `seen` is learned and too old.
@@ -85,10 +89,12 @@ impl Ager {
         let now = clock::monotonic_secs();
         let mut learned: HashMap<u32, u64> =
             self.vnis.values().map(|v| (v.stats_slot, 0)).collect();
+        let mut remotes = References::default();
         let mut removed = remove_where(dp.fdb()?, |key, entry| {
             if self.expired(key.vni, entry.flags, entry.seen, now) {
                 return true;
             }
+            remotes.add_fdb_entry(entry);
             if entry.flags & FDB_F_LEARNED != 0
                 && let Some(vni) = self.vnis.get(&key.vni)
             {
@@ -112,7 +118,11 @@ impl Ager {
                 .set(*slot, n, 0)
                 .with_context(|| format!("writing the learned count of slot {slot}"))?;
         }
-        Ok(Sweep { removed, learned })
+        Ok(Sweep {
+            removed,
+            learned,
+            remotes,
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 
 use anyhow::{Context as _, Result};
 use tracing::info;
-use vtep_common::maps::{VNI_F_L2MISS, VNI_F_L3MISS, VNI_F_PROXY};
+use vtep_common::maps::{DP_F_FILTER_SOURCES, VNI_F_L2MISS, VNI_F_L3MISS, VNI_F_PROXY};
 
 use crate::{
     config::{Config, Vni},
@@ -18,6 +18,7 @@ use crate::{
         undo::{Item, Undo},
     },
     datapath::{
+        accept,
         loader::Datapath,
         tables::{self, Group, Port, Target, VniTable},
     },
@@ -54,8 +55,12 @@ pub(super) async fn apply(
             .filter(|(t, _)| t.learning)
             .map(|(t, v)| (t.id, t.stats_slot, v.ageing)),
     );
-    let mut nexthops = Resolver::new(remote_vteps(&vnis));
-    nexthops.reconcile(net, &mut datapath, undo).await?;
+    let accept_known = config.underlay.accept_rule().is_some_and(|r| r.known);
+    let mut nexthops = Resolver::new(config.underlay.max_remotes, accept_known);
+    let changes = nexthops.changes(&mut datapath);
+    nexthops
+        .reconcile(net, &mut datapath, undo, changes, None)
+        .await?;
     attach(&mut datapath, &vnis, checked, undo)?;
     let groups = join_groups(config, checked)?;
     Ok(Started {
@@ -72,6 +77,7 @@ fn write_info(config: &Config, checked: &Checked, undo: &mut Undo) -> Result<()>
     undo.record(Item::File(instance::info_file(&config.name)))?;
     instance::Info {
         local: checked.local,
+        accept_known: config.underlay.accept_rule().is_some_and(|r| r.known),
     }
     .write(&config.name)
 }
@@ -171,10 +177,17 @@ fn load_datapath(
     vnis: &[VniTable],
     undo: &mut Undo,
 ) -> Result<Datapath> {
-    let global =
+    let mut global =
         tables::datapath_config(checked.local, config.underlay.srcport, &config.dstports());
+    let accept_rule = config.underlay.accept_rule();
+    if accept_rule.is_some() {
+        global.flags |= DP_F_FILTER_SOURCES;
+    }
     let mut datapath = Datapath::load(&global, config.fdb_size)?;
     tables::fill(&mut datapath, vnis)?;
+    if let Some(rule) = &accept_rule {
+        accept::fill(&mut datapath.accept()?, rule, remote_vteps(vnis))?;
+    }
     let pins = instance::pin_dir(&config.name);
     bpffs::ensure_mounted()?;
     undo.record(Item::Pins(pins.clone()))?;
@@ -182,7 +195,7 @@ fn load_datapath(
     Ok(datapath)
 }
 
-/// Every remote VTEP the datapath may send to: flood lists and static FDB entries.
+/// Every remote VTEP the config names: flood lists and static FDB entries.
 fn remote_vteps(vnis: &[VniTable]) -> Vec<Ipv4Addr> {
     vnis.iter()
         .flat_map(|v| {

@@ -9,6 +9,7 @@ mod apply;
 pub mod nexthop;
 mod ports;
 mod preflight;
+pub mod remotes;
 pub mod undo;
 
 use anyhow::{Context as _, Result, bail};
@@ -32,18 +33,20 @@ pub struct Running {
 }
 
 impl Running {
-    /// Re-checks what the kernel may have undone meanwhile (the next hops of remote VTEPs)
-    /// and ages learned FDB entries when a sweep is due. Fails only when the undo log cannot
-    /// be written.
+    /// Ages learned FDB entries when a sweep is due and re-checks what the kernel may have
+    /// undone meanwhile (the next hops of remote VTEPs), for the VTEPs still named. Fails only
+    /// when the undo log cannot be written.
     pub async fn reconcile(&mut self) -> Result<()> {
         let up = &mut self.up;
-        up.nexthops
-            .reconcile(&self.net, &mut up.datapath, &mut self.undo)
-            .await?;
-        if let Err(e) = up.ager.tick(&mut up.datapath) {
+        // Before the sweep's walk of the FDB: what is learned after it stays noted.
+        let changes = up.nexthops.changes(&mut up.datapath);
+        let walked = up.ager.tick(&mut up.datapath).unwrap_or_else(|e| {
             warn!("ageing the FDB: {e:#}");
-        }
-        Ok(())
+            None
+        });
+        up.nexthops
+            .reconcile(&self.net, &mut up.datapath, &mut self.undo, changes, walked)
+            .await
     }
 
     /// Detaches the datapath and removes everything `start` created. Returns what could not

@@ -5,137 +5,375 @@
 //! datapath, so the kernel is asked to keep each next hop resolved with a "managed" neighbour
 //! entry. The resolved next hop (interface, both MACs) is then written to `NEXTHOPS`, so
 //! encapsulation does not pay a FIB lookup per packet. Routes change and a link flap flushes
-//! neighbours, so this is reconciled periodically, not done once; a remote whose next hop is
+//! neighbours, so this is reconciled every second, not done once; a remote whose next hop is
 //! not resolved has no cache entry and the datapath falls back to the FIB lookup.
+//!
+//! Only the VTEPs something names are kept ([`super::remotes`]), at most `underlay.max_remotes`;
+//! when the last reference to one goes, so do the neighbour entry vtep made for it (unless
+//! another kept VTEP goes through the same next hop) and its cache entry. A reconcile costs one
+//! neighbour dump and at most [`ROUTE_CHECKS`] route lookups, however many VTEPs are kept: a
+//! VTEP's route is looked up when it is new or its neighbour entry went missing, and otherwise
+//! in turn with the others.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     net::Ipv4Addr,
+    ops::Bound,
 };
 
 use anyhow::Result;
-use tracing::{debug, warn};
-use vtep_common::maps::NextHopEntry;
+use tracing::{debug, info, warn};
+use vtep_common::maps::{NextHopEntry, RESOLVER_CHANGED, RESOLVER_KEPT, RESOLVER_REFUSED};
 
 use crate::{
-    daemon::undo::{Item, Undo},
-    datapath::loader::Datapath,
+    daemon::{
+        remotes::{self, References},
+        undo::{Item, Undo},
+    },
+    datapath::{accept, loader::Datapath},
     sys::netlink::Net,
 };
 
-/// Keeps the next hops of a set of remote VTEPs resolved and cached, one [`Resolver::reconcile`]
-/// at a time.
+/// Route lookups per reconcile: new VTEPs and those whose neighbour entry went missing first,
+/// then the others in turn. With up to this many VTEPs, every route is checked every second.
+pub const ROUTE_CHECKS: usize = 64;
+
+/// How the kernel routes to one kept VTEP, as last looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Not looked up yet.
+    Unknown,
+    /// No route (looked up again in turn).
+    Unreachable,
+    /// On-link, but the network or broadcast address of the subnet: never resolved.
+    SubnetEdge,
+    Via {
+        oif: u32,
+        nexthop: Ipv4Addr,
+    },
+}
+
+/// What changed since the last reconcile, read before anything walks the FDB (see
+/// [`Resolver::changes`]).
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// VTEPs the datapath learned stations behind.
+    noted: Vec<Ipv4Addr>,
+    /// References must be counted again: a `vtep fdb` command changed them, or they never were.
+    recount: bool,
+}
+
+/// Keeps the next hops of the remote VTEPs something names resolved and cached, one
+/// [`Resolver::reconcile`] at a time.
 pub struct Resolver {
-    remotes: Vec<Ipv4Addr>,
-    /// Entries this instance created (and recorded for removal).
+    /// `underlay.max_remotes`.
+    cap: usize,
+    /// Keep the allow-list's known VTEPs (`underlay.accept` has `known`) in step.
+    accept_known: bool,
+    /// The VTEPs kept, and their routes.
+    kept: BTreeMap<Ipv4Addr, Route>,
+    /// Named VTEPs not kept for want of room.
+    refused: HashSet<Ipv4Addr>,
+    /// VTEPs refused since start, each counted when it is refused anew.
+    refused_total: u64,
+    /// The `RESOLVER_CHANGED` value last acted on; `None` before the first count.
+    changed_seen: Option<u64>,
+    /// Where the last turn of route checks stopped.
+    cursor: Option<Ipv4Addr>,
+    /// Neighbour entries this instance created (and recorded for removal).
     created: HashSet<(u32, Ipv4Addr)>,
     /// What `NEXTHOPS` holds, so the map is written only on a change.
     cached: HashMap<Ipv4Addr, NextHopEntry>,
+    /// What `RESOLVER` was last given (kept, refused).
+    published: Option<(u64, u64)>,
 }
 
 impl Resolver {
-    /// A resolver for `remotes` (duplicates are fine).
-    pub fn new(mut remotes: Vec<Ipv4Addr>) -> Self {
-        remotes.sort_unstable();
-        remotes.dedup();
+    /// A resolver keeping at most `cap` VTEPs, and the allow-list's known VTEPs when
+    /// `accept_known`. It knows of no VTEP before its first reconcile counts them.
+    pub fn new(cap: u32, accept_known: bool) -> Self {
         Self {
-            remotes,
+            cap: cap as usize,
+            accept_known,
+            kept: BTreeMap::new(),
+            refused: HashSet::new(),
+            refused_total: 0,
+            changed_seen: None,
+            cursor: None,
             created: HashSet::new(),
             cached: HashMap::new(),
+            published: None,
         }
     }
 
-    /// Makes sure every remote's next hop has a neighbour entry the kernel keeps resolved, and
-    /// that the datapath's next-hop cache holds exactly the resolved ones. Remotes without a
-    /// route are skipped (and tried again next time). Fails only when the undo log cannot be
-    /// written.
+    /// Takes the VTEPs the datapath noted (emptying `DYNAMIC_VTEPS`) and whether references must
+    /// be counted again. Call before anything walks the FDB in the same reconcile: a station
+    /// learned after the walk is then still noted for the next one. Read errors are logged.
+    pub fn changes(&mut self, dp: &mut Datapath) -> Changes {
+        let mut out = Changes {
+            noted: Vec::new(),
+            recount: self.changed_seen.is_none(),
+        };
+        match dp.resolver().and_then(|r| Ok(r.get(&RESOLVER_CHANGED, 0)?)) {
+            Ok(v) if Some(v) != self.changed_seen => {
+                self.changed_seen = Some(v);
+                out.recount = true;
+            }
+            Ok(_) => {}
+            Err(e) => warn!("resolver state: {e:#}"),
+        }
+        match dp.dynamic_vteps() {
+            Ok(mut map) => {
+                let keys: Vec<[u8; 4]> = map.keys().flatten().collect();
+                for key in &keys {
+                    // Gone already (evicted) is fine: the key was read.
+                    let _ = map.remove(key);
+                }
+                out.noted = keys.into_iter().map(Ipv4Addr::from).collect();
+            }
+            Err(e) => warn!("learned VTEPs: {e:#}"),
+        }
+        out
+    }
+
+    /// Brings the kept VTEPs up to date — from `walked` (the FDB's references, when the ageing
+    /// sweep walked it this time), from a walk of its own when `changes` asks for one, or else
+    /// by adding the noted VTEPs while there is room — then makes sure every kept VTEP's next hop
+    /// has a neighbour entry the kernel keeps resolved, removes the entries made for VTEPs no
+    /// longer kept, and makes the datapath's next-hop cache hold exactly the resolved ones.
+    /// Fails only when the undo log cannot be written; the rest is logged and tried again next
+    /// time.
     pub async fn reconcile(
         &mut self,
         net: &Net,
         datapath: &mut Datapath,
         undo: &mut Undo,
+        changes: Changes,
+        walked: Option<References>,
     ) -> Result<()> {
-        self.add_dynamic_vteps(datapath);
-        let resolved = match net.resolved_neighbours().await {
-            Ok(n) => n,
+        let walked = match walked {
+            Some(refs) => Some(refs),
+            None if changes.recount => match remotes::count_fdb(datapath) {
+                Ok(refs) => Some(refs),
+                Err(e) => {
+                    warn!("counting remote VTEPs: {e:#}");
+                    // Counted again next time.
+                    self.changed_seen = None;
+                    None
+                }
+            },
+            None => None,
+        };
+        match walked {
+            Some(mut refs) => match remotes::count_flood_lists(datapath, &mut refs) {
+                Ok(()) => self.recounted(datapath, &refs),
+                Err(e) => {
+                    warn!("counting remote VTEPs: {e:#}");
+                    self.changed_seen = None;
+                }
+            },
+            None => self.add_noted(&changes.noted),
+        }
+        self.publish(datapath);
+        let table = match net.neighbours().await {
+            Ok(t) => t,
             Err(e) => {
                 warn!("{e:#}");
                 HashMap::new()
             }
         };
-        let mut smacs = HashMap::new();
-        let mut wanted = HashMap::new();
-        for remote in self.remotes.clone() {
-            let Some((oif, nexthop)) = route(net, remote).await else {
-                continue;
-            };
-            self.keep_resolved(net, undo, remote, oif, nexthop).await?;
-            let Some(&dmac) = resolved.get(&(oif, nexthop)) else {
-                continue;
-            };
-            if let Some(smac) = link_mac(net, oif, &mut smacs).await {
-                wanted.insert(
-                    remote,
-                    NextHopEntry {
-                        ifindex: oif,
-                        dmac,
-                        smac,
-                    },
-                );
+        self.check_routes(net, &table).await;
+        self.keep_resolved(net, datapath, undo, &table).await
+    }
+
+    /// Keeps the VTEPs `refs` names, as [`remotes::admit`] picks them, and the allow-list's
+    /// known VTEPs in step.
+    fn recounted(&mut self, datapath: &mut Datapath, refs: &References) {
+        let (admitted, refused) = remotes::admit(refs, |ip| self.kept.contains_key(ip), self.cap);
+        let mut kept = BTreeMap::new();
+        for ip in admitted {
+            let route = self.kept.remove(&ip).unwrap_or(Route::Unknown);
+            kept.insert(ip, route);
+        }
+        for ip in self.kept.keys() {
+            debug!(remote = %ip, "remote VTEP no longer named");
+        }
+        self.kept = kept;
+        let refused: HashSet<Ipv4Addr> = refused.into_iter().collect();
+        self.count_refused(refused.difference(&self.refused).count());
+        self.refused = refused;
+        if self.accept_known {
+            let synced = datapath
+                .accept()
+                .and_then(|mut map| accept::sync_known(&mut map, &refs.listed()));
+            match synced {
+                Ok(0) => {}
+                Ok(n) => info!(removed = n, "allow-list: VTEPs no longer named"),
+                Err(e) => warn!("allow-list: {e:#}"),
             }
         }
+    }
+
+    /// Keeps the VTEPs `noted` (learned behind) while there is room; refuses the rest.
+    fn add_noted(&mut self, noted: &[Ipv4Addr]) {
+        let mut refused = 0;
+        for ip in noted {
+            if self.kept.contains_key(ip) {
+                continue;
+            }
+            if self.kept.len() < self.cap {
+                debug!(remote = %ip, "learned a remote VTEP");
+                self.kept.insert(*ip, Route::Unknown);
+                self.refused.remove(ip);
+            } else if self.refused.insert(*ip) {
+                refused += 1;
+            }
+        }
+        self.count_refused(refused);
+    }
+
+    fn count_refused(&mut self, n: usize) {
+        if n > 0 {
+            warn!(
+                refused = n,
+                max_remotes = self.cap,
+                "not keeping more remote VTEPs resolved: underlay.max_remotes reached"
+            );
+            self.refused_total += n as u64;
+        }
+    }
+
+    /// Writes the kept and refused counts to `RESOLVER` for `vtep stats`, when they changed.
+    fn publish(&mut self, datapath: &mut Datapath) {
+        let now = (self.kept.len() as u64, self.refused_total);
+        if self.published == Some(now) {
+            return;
+        }
+        let written = datapath.resolver().and_then(|mut map| {
+            map.set(RESOLVER_KEPT, now.0, 0)?;
+            map.set(RESOLVER_REFUSED, now.1, 0)?;
+            Ok(())
+        });
+        match written {
+            Ok(()) => self.published = Some(now),
+            Err(e) => warn!("resolver state: {e:#}"),
+        }
+    }
+
+    /// Looks up the routes of the VTEPs that need it most, at most [`ROUTE_CHECKS`]: new ones,
+    /// those whose neighbour entry is not in `table` (flushed by a link flap), then the others
+    /// in turn.
+    async fn check_routes(&mut self, net: &Net, table: &HashMap<(u32, Ipv4Addr), Option<[u8; 6]>>) {
+        let urgent: Vec<Ipv4Addr> = self
+            .kept
+            .iter()
+            .filter(|(_, route)| match route {
+                Route::Unknown => true,
+                Route::Via { oif, nexthop } => !table.contains_key(&(*oif, *nexthop)),
+                Route::Unreachable | Route::SubnetEdge => false,
+            })
+            .map(|(ip, _)| *ip)
+            .take(ROUTE_CHECKS)
+            .collect();
+        let start = self.cursor.map_or(Bound::Unbounded, Bound::Excluded);
+        let in_turn: Vec<Ipv4Addr> = self
+            .kept
+            .range((start, Bound::Unbounded))
+            .chain(self.kept.range((Bound::Unbounded, start)))
+            .map(|(ip, _)| *ip)
+            .filter(|ip| !urgent.contains(ip))
+            .take(ROUTE_CHECKS - urgent.len())
+            .collect();
+        if let Some(last) = in_turn.last() {
+            self.cursor = Some(*last);
+        }
+        let mut subnets = HashMap::new();
+        for ip in urgent.into_iter().chain(in_turn) {
+            let route = route(net, ip, &mut subnets).await;
+            self.kept.insert(ip, route);
+        }
+    }
+
+    /// Adds a managed neighbour entry for every kept VTEP's next hop `table` lacks, removes the
+    /// entries this instance made that no kept VTEP goes through any more, and syncs the cache.
+    async fn keep_resolved(
+        &mut self,
+        net: &Net,
+        datapath: &mut Datapath,
+        undo: &mut Undo,
+        table: &HashMap<(u32, Ipv4Addr), Option<[u8; 6]>>,
+    ) -> Result<()> {
+        let mut smacs = HashMap::new();
+        let mut wanted = HashMap::new();
+        let mut in_use = HashSet::new();
+        let mut added = Vec::new();
+        let hops: Vec<(Ipv4Addr, u32, Ipv4Addr)> = self
+            .kept
+            .iter()
+            .filter_map(|(ip, route)| match route {
+                Route::Via { oif, nexthop } => Some((*ip, *oif, *nexthop)),
+                _ => None,
+            })
+            .collect();
+        for (remote, oif, nexthop) in hops {
+            in_use.insert((oif, nexthop));
+            match table.get(&(oif, nexthop)) {
+                // Being resolved, or failed: the kernel keeps trying a managed entry.
+                Some(None) => {}
+                Some(Some(dmac)) => {
+                    if let Some(smac) = link_mac(net, oif, &mut smacs).await {
+                        let entry = NextHopEntry {
+                            ifindex: oif,
+                            dmac: *dmac,
+                            smac,
+                        };
+                        wanted.insert(remote, entry);
+                    }
+                }
+                None => match net.add_managed_neighbour(oif, nexthop).await {
+                    Ok(true) => {
+                        debug!(%remote, %nexthop, oif, "keeping next hop resolved");
+                        // Made again after a flush: recorded already.
+                        if self.created.insert((oif, nexthop)) {
+                            added.push(Item::Nexthop {
+                                ifindex: oif,
+                                ip: nexthop,
+                            });
+                        }
+                    }
+                    // An entry exists: the kernel resolves it on use, and it stays valid for
+                    // the datapath's lookups while it is.
+                    Ok(false) => {}
+                    Err(e) => warn!(
+                        "cannot keep next hop {nexthop} of remote VTEP {remote} resolved: {e:#}"
+                    ),
+                },
+            }
+        }
+        let unused: Vec<(u32, Ipv4Addr)> = self
+            .created
+            .iter()
+            .filter(|hop| !in_use.contains(*hop))
+            .copied()
+            .collect();
+        let mut removed = Vec::new();
+        for (oif, ip) in unused {
+            match net.del_neighbour(oif, ip).await {
+                Ok(()) => {
+                    debug!(nexthop = %ip, oif, "next hop no longer needed");
+                    self.created.remove(&(oif, ip));
+                    removed.push(Item::Nexthop { ifindex: oif, ip });
+                }
+                Err(e) => warn!("{e:#}"),
+            }
+        }
+        undo.record_changes(added, &removed)?;
         self.sync_cache(datapath, wanted);
         Ok(())
     }
 
-    /// Adds the remote VTEPs the datapath learned stations behind to those kept resolved.
-    fn add_dynamic_vteps(&mut self, datapath: &mut Datapath) {
-        let map = match datapath.dynamic_vteps() {
-            Ok(m) => m,
-            Err(e) => {
-                warn!("learned VTEPs: {e:#}");
-                return;
-            }
-        };
-        for key in map.keys().flatten() {
-            let ip = Ipv4Addr::from(key);
-            if !self.remotes.contains(&ip) {
-                debug!(remote = %ip, "learned a remote VTEP");
-                self.remotes.push(ip);
-            }
-        }
-    }
-
-    async fn keep_resolved(
-        &mut self,
-        net: &Net,
-        undo: &mut Undo,
-        remote: Ipv4Addr,
-        oif: u32,
-        nexthop: Ipv4Addr,
-    ) -> Result<()> {
-        match net.add_managed_neighbour(oif, nexthop).await {
-            Ok(true) => {
-                debug!(%remote, %nexthop, oif, "keeping next hop resolved");
-                if self.created.insert((oif, nexthop)) {
-                    undo.record(Item::Nexthop {
-                        ifindex: oif,
-                        ip: nexthop,
-                    })?;
-                }
-            }
-            // An entry exists: the kernel resolves it on use, and it stays valid for the
-            // datapath's lookups while it is.
-            Ok(false) => {}
-            Err(e) => {
-                warn!("cannot keep next hop {nexthop} of remote VTEP {remote} resolved: {e:#}")
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the changed entries of `wanted` to `NEXTHOPS` and removes the ones no longer
-    /// resolved. A failed write leaves the remote uncached (the datapath's FIB lookup serves it).
+    /// Writes the changed entries of `wanted` to `NEXTHOPS` and removes the others. A failed
+    /// write leaves the remote uncached (the datapath's FIB lookup serves it).
     fn sync_cache(&mut self, datapath: &mut Datapath, wanted: HashMap<Ipv4Addr, NextHopEntry>) {
         let mut map = match datapath.nexthops() {
             Ok(m) => m,
@@ -154,7 +392,7 @@ impl Resolver {
             if let Err(e) = map.remove(&ip.octets()) {
                 warn!("next-hop cache: removing {ip}: {e}");
             }
-            debug!(remote = %ip, "next hop no longer resolved");
+            debug!(remote = %ip, "next hop no longer cached");
             self.cached.remove(&ip);
         }
         for (ip, entry) in wanted {
@@ -177,20 +415,37 @@ impl Resolver {
     }
 }
 
-/// The output interface and next hop of `remote`, or `None` (logged) when there is no route or
-/// the lookup failed.
-async fn route(net: &Net, remote: Ipv4Addr) -> Option<(u32, Ipv4Addr)> {
-    match net.route_to(remote).await {
-        Ok(Some(hop)) => Some(hop),
+/// How the kernel routes to `remote` now; the subnets of each output interface are looked up
+/// once per reconcile (`subnets`). Lookup errors are logged and count as no route.
+async fn route(
+    net: &Net,
+    remote: Ipv4Addr,
+    subnets: &mut HashMap<u32, Vec<(Ipv4Addr, u8)>>,
+) -> Route {
+    let (oif, nexthop) = match net.route_to(remote).await {
+        Ok(Some(hop)) => hop,
         Ok(None) => {
             debug!(%remote, "no route to remote VTEP");
-            None
+            return Route::Unreachable;
         }
         Err(e) => {
             warn!("{e:#}");
-            None
+            return Route::Unreachable;
+        }
+    };
+    if nexthop == remote {
+        if let std::collections::hash_map::Entry::Vacant(slot) = subnets.entry(oif) {
+            slot.insert(net.ipv4_subnets(oif).await.unwrap_or_else(|e| {
+                warn!("{e:#}");
+                Vec::new()
+            }));
+        }
+        if remotes::is_subnet_edge(remote, &subnets[&oif]) {
+            debug!(%remote, "remote VTEP is its subnet's network or broadcast address");
+            return Route::SubnetEdge;
         }
     }
+    Route::Via { oif, nexthop }
 }
 
 /// The MAC of interface `index`, looked up once per reconcile (`known`); `None` (logged) when

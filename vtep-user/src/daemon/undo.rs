@@ -73,6 +73,18 @@ impl Undo {
         self.persist()
     }
 
+    /// Adds `added` and drops `removed` (gone from the system already), writing the log once:
+    /// the resolver's neighbour entries come and go by the hundred. Changes nothing when both
+    /// are empty.
+    pub fn record_changes(&mut self, added: Vec<Item>, removed: &[Item]) -> Result<()> {
+        if added.is_empty() && removed.is_empty() {
+            return Ok(());
+        }
+        self.items.retain(|i| !removed.contains(i));
+        self.items.extend(added);
+        self.persist()
+    }
+
     fn persist(&self) -> Result<()> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

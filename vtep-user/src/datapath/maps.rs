@@ -6,11 +6,12 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf};
 use vtep_common::maps::{
-    FdbEntry, FdbKey, FloodList, MAP_DROPS, MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB, MAP_FLOOD,
-    MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_VNI_STATS, MAP_VNIS,
-    NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig, VniStats,
+    FdbEntry, FdbKey, FloodList, MAP_ACCEPT, MAP_DROPS, MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB,
+    MAP_FLOOD, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_RESOLVER,
+    MAP_VNI_STATS, MAP_VNIS, NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig,
+    VniStats,
 };
 
 use crate::{datapath::loader::Datapath, instance};
@@ -123,4 +124,8 @@ maps! {
     vni_stats: MAP_VNI_STATS => PerCpuArray<VniStats>;
     /// `DROPS`: per-CPU drop counters by [`vtep_common::drop::DropReason`].
     drops: MAP_DROPS => PerCpuArray<u64>;
+    /// `ACCEPT`: the outer sources VXLAN is accepted from (see [`super::accept`]).
+    accept: MAP_ACCEPT => LpmTrie<[u8; 4], u32>;
+    /// `RESOLVER`: what the resolver of remote VTEPs publishes and is told (`RESOLVER_*`).
+    resolver: MAP_RESOLVER => Array<u64>;
 }

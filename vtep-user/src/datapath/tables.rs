@@ -172,6 +172,7 @@ pub fn datapath_config(local: Ipv4Addr, srcport: [u16; 2], dstports: &[u16]) -> 
         srcport_min: srcport[0],
         srcport_max: srcport[1],
         dstports: ports,
+        flags: 0,
     }
 }
 

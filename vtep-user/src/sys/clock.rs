@@ -7,3 +7,11 @@ pub fn monotonic_secs() -> u32 {
         .expect("CLOCK_MONOTONIC is always available");
     ts.tv_sec() as u32
 }
+
+/// Nanoseconds of `CLOCK_MONOTONIC`: distinct for each call that matters here (a command
+/// stamping a change).
+pub fn monotonic_nanos() -> u64 {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available");
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+}

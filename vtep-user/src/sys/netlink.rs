@@ -10,9 +10,13 @@ use futures::TryStreamExt as _;
 use rtnetlink::{
     Handle, LinkUnspec, LinkVeth, RouteMessageBuilder,
     packet_route::{
+        AddressFamily,
         address::AddressAttribute,
         link::{InfoKind, LinkAttribute, LinkInfo as NlLinkInfo, LinkMessage},
-        neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourExtFlags, NeighbourState},
+        neighbour::{
+            NeighbourAddress, NeighbourAttribute, NeighbourExtFlags, NeighbourMessage,
+            NeighbourState,
+        },
         route::{RouteAddress, RouteAttribute},
     },
 };
@@ -243,10 +247,11 @@ impl Net {
         }
     }
 
-    /// Every IPv4 neighbour entry with a usable link-layer address, as (interface, IP) → MAC.
-    /// Usable means what the kernel itself would send to without resolving first: reachable,
-    /// or stale/delay/probe (being re-confirmed, still sent to), or permanent.
-    pub async fn resolved_neighbours(&self) -> Result<HashMap<(u32, Ipv4Addr), [u8; 6]>> {
+    /// Every IPv4 neighbour entry, as (interface, IP) → its MAC when usable. Usable means what
+    /// the kernel itself would send to without resolving first: reachable, or
+    /// stale/delay/probe (being re-confirmed, still sent to), or permanent; `None` for an entry
+    /// being resolved or that failed.
+    pub async fn neighbours(&self) -> Result<HashMap<(u32, Ipv4Addr), Option<[u8; 6]>>> {
         const USABLE: [NeighbourState; 5] = [
             NeighbourState::Reachable,
             NeighbourState::Stale,
@@ -255,11 +260,13 @@ impl Net {
             NeighbourState::Permanent,
         ];
         let mut out = HashMap::new();
-        let mut stream = self.handle.neighbours().get().execute();
+        let mut stream = self
+            .handle
+            .neighbours()
+            .get()
+            .set_address_family(AddressFamily::Inet)
+            .execute();
         while let Some(msg) = stream.try_next().await.context("listing neighbours")? {
-            if !USABLE.contains(&msg.header.state) {
-                continue;
-            }
             let mut ip = None;
             let mut mac = None;
             for attr in &msg.attributes {
@@ -273,8 +280,9 @@ impl Net {
                     _ => {}
                 }
             }
-            if let (Some(ip), Some(mac)) = (ip, mac) {
-                out.insert((msg.header.ifindex, ip), mac);
+            if let Some(ip) = ip {
+                let usable = USABLE.contains(&msg.header.state);
+                out.insert((msg.header.ifindex, ip), mac.filter(|_| usable));
             }
         }
         Ok(out)
@@ -282,20 +290,34 @@ impl Net {
 
     /// Deletes the neighbour entry for `ip` on interface `index`; one that is gone is fine.
     pub async fn del_neighbour(&self, index: u32, ip: Ipv4Addr) -> Result<()> {
-        let mut stream = self.handle.neighbours().get().execute();
-        while let Some(msg) = stream.try_next().await.context("listing neighbours")? {
-            let matches = msg.header.ifindex == index
-                && msg.attributes.iter().any(|a| {
-                    matches!(a, NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) if *d == ip)
-                });
-            if matches {
-                return match self.handle.neighbours().del(msg).execute().await {
-                    Err(e) if is_not_found(&e) => Ok(()),
-                    other => other.context("deleting neighbour"),
-                };
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        msg.header.ifindex = index;
+        msg.attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+        match self.handle.neighbours().del(msg).execute().await {
+            Err(e) if is_not_found(&e) => Ok(()),
+            other => other.with_context(|| format!("deleting neighbour {ip}")),
+        }
+    }
+
+    /// The IPv4 subnets on interface `index`, as (address, prefix length).
+    pub async fn ipv4_subnets(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
+        let mut stream = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        let mut out = Vec::new();
+        while let Some(msg) = stream.try_next().await.context("listing addresses")? {
+            for attr in &msg.attributes {
+                if let AddressAttribute::Local(std::net::IpAddr::V4(a)) = attr {
+                    out.push((*a, msg.header.prefix_len));
+                }
             }
         }
-        Ok(())
+        Ok(out)
     }
 }
 
