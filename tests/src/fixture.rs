@@ -158,6 +158,19 @@ impl Fixture {
             .unwrap_or_else(|| panic!("no ifindex for {ifname}")) as u32
     }
 
+    /// Sets the MTU of `ifname` in the namespace.
+    pub fn set_mtu(&self, ifname: &str, mtu: u32) {
+        crate::lab::ip(&[
+            "-n",
+            self.ns(),
+            "link",
+            "set",
+            ifname,
+            "mtu",
+            &mtu.to_string(),
+        ]);
+    }
+
     /// Packets `ifname` transmitted (a clone sent out of it counts here).
     pub fn tx_packets(&self, ifname: &str) -> u64 {
         self.link(ifname)["stats64"]["tx"]["packets"]
@@ -303,6 +316,18 @@ pub fn skb_ctx(ifindex: u32) -> [u8; SKB_CTX_LEN] {
 
 /// Runs program `prog` once on `pkt` as if it arrived on `ifindex`.
 pub fn test_run(dp: &mut Datapath, prog: &str, ifindex: u32, pkt: &[u8]) -> Run {
+    try_test_run(dp, prog, ifindex, pkt)
+        .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {prog}: {e:?}"))
+}
+
+/// As [`test_run`]; `Err` when the kernel refuses the run itself. It checks a packet before any
+/// program sees it: an IPv4 ethertype needs a whole IPv4 header, for example.
+pub fn try_test_run(
+    dp: &mut Datapath,
+    prog: &str,
+    ifindex: u32,
+    pkt: &[u8],
+) -> Result<Run, aya::programs::ProgramError> {
     let ctx = skb_ctx(ifindex);
     let mut out = vec![0u8; 4096];
     let res = dp
@@ -314,12 +339,11 @@ pub fn test_run(dp: &mut Datapath, prog: &str, ifindex: u32, pkt: &[u8]) -> Run 
             ctx_in: Some(&ctx),
             repeat: 1,
             ..Default::default()
-        })
-        .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {prog}: {e:?}"));
+        })?;
     out.truncate(res.data_size_out as usize);
-    Run {
+    Ok(Run {
         verdict: res.return_value,
         out,
         duration: res.duration,
-    }
+    })
 }

@@ -73,6 +73,15 @@ drop_reasons! {
     /// The proxy could not rewrite an ARP request or neighbour solicitation into its answer (the
     /// frame could not be resized or written).
     ProxyReplyFailed = 14, "proxy_reply_failed";
+    /// VXLAN for us whose outer IPv4 total length is longer than the frame, or whose UDP length
+    /// disagrees with it (a length-field lie; the kernel's IP and UDP layers drop these).
+    VxlanBadLength = 15, "vxlan_bad_length";
+    /// VXLAN for us with a non-zero outer UDP checksum that is wrong (the kernel's UDP layer
+    /// verifies it).
+    VxlanBadChecksum = 16, "vxlan_bad_checksum";
+    /// A decapsulated frame longer than the MTU of the local port it is for (plus the Ethernet
+    /// header and a VLAN tag), which a bridge or veth would drop too.
+    InnerTooBig = 17, "inner_too_big";
 }
 
 // The counters are indexed by the discriminant: the list must be dense and in order.

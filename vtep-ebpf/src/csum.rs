@@ -1,4 +1,5 @@
-//! The Internet checksum (RFC 1071) of an IPv4 header and of an ICMPv6 message.
+//! The Internet checksum (RFC 1071) of an IPv4 header, an ICMPv6 message and the IPv4 pseudo
+//! header of a UDP segment.
 
 use network_types::ip::{IpProto, Ipv4Hdr};
 
@@ -18,6 +19,23 @@ pub fn ipv4_header_sum(header: &Ipv4Hdr) -> u16 {
 pub fn icmpv6_sum(src: &[u8; 16], dst: &[u8; 16], message: &[u8]) -> u16 {
     let next_header = u32::from(IpProto::Ipv6Icmp as u8);
     fold(words(src) + words(dst) + words(message) + message.len() as u32 + next_header)
+}
+
+/// The folded sum of the IPv4 pseudo header `pseudo` of a UDP segment (source and destination
+/// address, zero, protocol, UDP length): what a sender that leaves the rest of the checksum to
+/// an offload writes in the checksum field (`CHECKSUM_PARTIAL`).
+#[inline(always)]
+pub fn pseudo_header_sum(pseudo: &[u8; 12]) -> u16 {
+    fold(words(pseudo))
+}
+
+/// Folds a sum of 32-bit partial sums (as `bpf_csum_diff` returns them, in its byte order; all
+/// ones is all ones in either order) to 16 bits.
+#[inline(always)]
+pub fn fold_partials(mut sum: u64) -> u16 {
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    fold(sum as u32)
 }
 
 #[inline(always)]

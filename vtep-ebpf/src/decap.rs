@@ -32,7 +32,7 @@ use crate::{
     parse::{self, ensure_linear, ether_type, is_fragment, is_ip, is_plain_ipv4},
     proxy,
     skb::{self, PACKET_HOST, PACKET_MULTICAST},
-    verdict,
+    udp_csum, verdict,
 };
 
 const OFF_IP: usize = offset_of!(Outer, ip);
@@ -61,6 +61,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let Some((vni, vcfg)) = vni_of(ctx, &outer)? else {
         return Ok(verdict::PASS);
     };
+    check_outer(ctx, &outer)?;
     let inner_eth: EthHdr = parse::load(ctx, INNER_OFFSET).ok_or(DropReason::VxlanTruncated)?;
     learn_from(ctx, &cfg, &outer, vni, &vcfg, &inner_eth);
     let target = local_target(vni, &inner_eth.dst_addr)?;
@@ -78,6 +79,11 @@ struct OuterInfo {
     to_group: bool,
     /// The UDP destination port, network order.
     dstport: [u8; 2],
+    /// What the IPv4 header says the IPv4 packet's length is.
+    ip_len: u32,
+    /// What the UDP header says the segment's length is, and its checksum.
+    udp_len: u32,
+    udp_check: u16,
 }
 
 /// The outer headers of a packet up to UDP when it is VXLAN for us, or `None` for everything
@@ -126,6 +132,9 @@ fn classify(ctx: &TcContext, cfg: &DatapathConfig) -> Option<OuterInfo> {
         dst: ip.dst_addr,
         to_group,
         dstport: udp.dst,
+        ip_len: u32::from(u16::from_be_bytes(ip.tot_len)),
+        udp_len: u32::from(u16::from_be_bytes(udp.len)),
+        udp_check: u16::from_be_bytes(udp.check),
     })
 }
 
@@ -169,6 +178,36 @@ fn vni_of(ctx: &TcContext, outer: &OuterInfo) -> Result<Option<(u32, VniConfig)>
         return Err(DropReason::UnknownVni);
     }
     Ok(Some((vni, vcfg)))
+}
+
+/// What the kernel's IP and UDP layers check before a socket sees a datagram, for VXLAN that is
+/// ours: the outer lengths agree with each other and with the frame, and a non-zero UDP checksum
+/// is right. Trims bytes after the IPv4 packet (an Ethernet FCS kept by `rx-fcs`, padding), as
+/// the IP layer does. Fails with `VxlanTruncated` when the lengths leave no room for VXLAN and an
+/// inner Ethernet header, `VxlanBadLength` when the frame is shorter than the IPv4 packet or the
+/// UDP length is not the IPv4 payload's, `VxlanBadChecksum`, or `DecapFailed` when the kernel
+/// refuses the trim.
+#[inline(always)]
+fn check_outer(ctx: &TcContext, outer: &OuterInfo) -> Result<(), DropReason> {
+    const MIN_IP_LEN: u32 = (MIN_LEN - EthHdr::LEN) as u32;
+    if outer.ip_len < MIN_IP_LEN {
+        return Err(DropReason::VxlanTruncated);
+    }
+    let frame_len = EthHdr::LEN as u32 + outer.ip_len;
+    let len = ctx.len();
+    if frame_len > len || outer.udp_len != outer.ip_len - Ipv4Hdr::LEN as u32 {
+        return Err(DropReason::VxlanBadLength);
+    }
+    if frame_len < len {
+        skb::change_tail(ctx, frame_len).ok_or(DropReason::DecapFailed)?;
+    }
+    let mut addrs = [0u8; 8];
+    addrs[..4].copy_from_slice(&outer.sender);
+    addrs[4..].copy_from_slice(&outer.dst);
+    if !udp_csum::acceptable(ctx, OFF_UDP as u32, outer.udp_len, addrs, outer.udp_check) {
+        return Err(DropReason::VxlanBadChecksum);
+    }
+    Ok(())
 }
 
 /// Learns from the inner frame (Ethernet header `inner_eth`) where the VNI learns: its source
@@ -244,6 +283,9 @@ fn deliver_inner(
     let len = ctx.len();
     match target {
         Some((ifindex, port_flags)) => {
+            if !deliver::fits(ctx, ifindex) {
+                return Err(DropReason::InnerTooBig);
+            }
             count_traffic(slot, Traffic::Decap, len);
             // Only IPv4 and IPv6 leave adjust_room with a matching skb->protocol.
             deliver::to_port(ifindex, port_flags, is_ip(proto))

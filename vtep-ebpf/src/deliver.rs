@@ -1,10 +1,25 @@
 //! Handing packets to an interface: a frame to a local port, or any packet to an interface's
 //! egress.
 
-use aya_ebpf::helpers::{bpf_redirect, bpf_redirect_peer};
+use aya_ebpf::{
+    helpers::{bpf_redirect, bpf_redirect_peer},
+    programs::TcContext,
+};
 use vtep_common::{drop::DropReason, maps::PORT_F_PEER};
 
-use crate::verdict;
+use crate::{skb, verdict};
+
+/// Bytes of an 802.1Q tag, which a veth or bridge lets a frame have beyond its MTU and
+/// Ethernet header (`is_skb_forwardable`).
+const VLAN_HLEN: i32 = 4;
+
+/// Whether the frame fits local port `ifindex` the way the kernel's own forwarding would let it:
+/// at most the port's MTU plus the Ethernet header and a VLAN tag. A GSO packet fits: its
+/// segments were sized for the inner MTU. `false` also when the port is gone.
+#[inline(always)]
+pub fn fits(ctx: &TcContext, ifindex: u32) -> bool {
+    skb::gso_size(ctx) != 0 || skb::fits_mtu(ctx, ifindex, VLAN_HLEN)
+}
 
 /// Redirects the frame to local port `ifindex`. Returns the TC verdict, or `RedirectFailed`
 /// when the kernel refuses the redirect.

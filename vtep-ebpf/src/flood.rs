@@ -14,6 +14,7 @@ use vtep_common::{
 };
 
 use crate::{
+    deliver,
     encap::{self, OuterHeaders, Room},
     maps::{self, Traffic, count_traffic},
     nexthop::{self, NextHop},
@@ -21,8 +22,9 @@ use crate::{
     verdict,
 };
 
-/// Copies the frame to every local port of the flood list except `except_ifindex`. A copy the
-/// kernel refuses is counted as `RedirectFailed`; the others still go.
+/// Copies the frame to every local port of the flood list except `except_ifindex`. A copy too
+/// big for its port is counted as `InnerTooBig`, one the kernel refuses as `RedirectFailed`; the
+/// others still go.
 #[inline(always)]
 pub fn to_local_ports(ctx: &TcContext, list: &FloodList, except_ifindex: u32) {
     for i in 0..MAX_FLOOD_PORTS {
@@ -31,6 +33,10 @@ pub fn to_local_ports(ctx: &TcContext, list: &FloodList, except_ifindex: u32) {
         }
         let ifindex = list.ports[i];
         if ifindex == except_ifindex {
+            continue;
+        }
+        if !deliver::fits(ctx, ifindex) {
+            verdict::copy_dropped(DropReason::InnerTooBig);
             continue;
         }
         // Egress of the host-side veth, so the copy crosses the veth and gets its protocol and

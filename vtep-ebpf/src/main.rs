@@ -23,6 +23,7 @@ mod parse;
 mod port;
 mod proxy;
 mod skb;
+mod udp_csum;
 mod verdict;
 
 use aya_ebpf::{macros::classifier, programs::TcContext};

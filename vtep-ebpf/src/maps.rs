@@ -1,6 +1,7 @@
 //! The datapath's maps and its load-time configuration (userspace owns their contents), and the
 //! only code that touches map memory through pointers: lookups that copy a value out, the one
-//! shared reference to a flood list, learning's in-place refresh and the counters.
+//! shared reference to a flood list, learning's in-place refresh, the counters and the scratch
+//! buffer packet bytes are summed in.
 //!
 //! What a lookup returns lies in map memory, where other CPUs and userspace may change it while
 //! the program reads it. The memory itself stays valid for the program's run: hash map elements
@@ -13,6 +14,7 @@
 //! length itself, so a torn read can pick a wrong target but never an out-of-bounds one.
 
 use aya_ebpf::{
+    helpers::bpf_csum_diff,
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
     programs::TcContext,
@@ -27,7 +29,7 @@ use vtep_common::{
     },
 };
 
-use crate::parse::is_group_mac;
+use crate::{parse::is_group_mac, skb};
 
 /// Filled by the loader (`EbpfLoader::override_global`); read-only once loaded.
 // SAFETY: the loader finds the global by this unmangled name (`GLOBAL_CONFIG`); no other symbol
@@ -122,6 +124,40 @@ pub static VNI_STATS: PerCpuArray<VniStats> = PerCpuArray::with_max_entries(MAX_
 /// Drop counters, indexed by `DropReason`.
 #[map]
 pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DropReason::COUNT, 0);
+
+/// Bytes of packet [`packet_sum`] sums per call: even, so every chunk of a segment starts on
+/// one of its 16-bit words, and a multiple of 4 as `bpf_csum_diff` wants.
+pub const SUM_CHUNK: u32 = 256;
+
+/// Scratch space for one chunk of packet bytes being summed, plus the zero padding of a last
+/// chunk whose length is not a multiple of 4. Per CPU: a program runs on one CPU, unpreempted.
+#[map]
+static SUM_SCRATCH: PerCpuArray<[u8; SUM_CHUNK as usize + 4]> = PerCpuArray::with_max_entries(1, 0);
+
+/// The ones'-complement sum (32 bits, unfolded) of the `len` (1..=[`SUM_CHUNK`]) packet bytes at
+/// `offset`, zero-padded to a multiple of 4; read through a scratch buffer, so the bytes may lie
+/// in the packet's non-linear part. `None` when the packet is shorter or a helper fails.
+#[inline(always)]
+pub fn packet_sum(ctx: &TcContext, offset: u32, len: u32) -> Option<u64> {
+    // Only for the verifier: the copy and the padding below must fit the buffer.
+    if len == 0 || len > SUM_CHUNK {
+        return None;
+    }
+    let buf = SUM_SCRATCH.get_ptr_mut(0)?.cast::<u8>();
+    // SAFETY: `buf` is this CPU's scratch value of SUM_CHUNK + 4 bytes, which nothing else uses
+    // while the program runs; `len` <= SUM_CHUNK bytes are written to it.
+    unsafe { skb::load_bytes(ctx, offset, buf, len)? };
+    // SAFETY: as above; `len + 4 <= SUM_CHUNK + 4`, so the four zero bytes stay inside.
+    unsafe {
+        buf.add(len as usize)
+            .cast::<[u8; 4]>()
+            .write_unaligned([0; 4])
+    };
+    let padded = (len + 3) & !3;
+    // SAFETY: `padded` <= SUM_CHUNK + 4 bytes of `buf`, a multiple of 4; no `from` buffer.
+    let sum = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, buf.cast(), padded, 0) };
+    (sum >= 0).then_some(u64::from(sum as u32))
+}
 
 /// A copy of the value `map` holds for `key` (see the module doc for what a concurrent update
 /// makes of it).

@@ -7,7 +7,11 @@
 //! against the program type, and the helpers take that pointer as their context argument.
 
 use aya_ebpf::{
-    helpers::{bpf_skb_change_head, bpf_skb_change_tail, bpf_skb_vlan_pop},
+    bindings::BPF_CSUM_LEVEL_QUERY,
+    helpers::{
+        bpf_check_mtu, bpf_csum_level, bpf_skb_change_head, bpf_skb_change_tail,
+        bpf_skb_load_bytes, bpf_skb_vlan_pop,
+    },
     programs::TcContext,
 };
 
@@ -78,4 +82,40 @@ pub fn change_head(ctx: &TcContext, len: u32) -> Option<()> {
 pub fn change_tail(ctx: &TcContext, len: u32) -> Option<()> {
     // SAFETY: the helper takes the program's own context (module doc).
     (unsafe { bpf_skb_change_tail(ctx.skb.skb, len, 0) } == 0).then_some(())
+}
+
+/// The GSO segment size: non-zero for a packet that stands for several (built by this host's own
+/// stack and handed over a veth, or merged by GRO).
+#[inline(always)]
+pub fn gso_size(ctx: &TcContext) -> u32 {
+    // SAFETY: a field read of the program's own context (module doc).
+    unsafe { (*ctx.skb.skb).gso_size }
+}
+
+/// Whether the device (or GRO) verified the packet's checksums (`CHECKSUM_UNNECESSARY`).
+#[inline(always)]
+pub fn csum_verified(ctx: &TcContext) -> bool {
+    // SAFETY: the helper takes the program's own context (module doc); a query changes nothing.
+    unsafe { bpf_csum_level(ctx.skb.skb, u64::from(BPF_CSUM_LEVEL_QUERY)) >= 0 }
+}
+
+/// Whether the packet, `shrink` bytes shorter, fits the MTU of interface `ifindex` plus its
+/// link-layer header (`bpf_check_mtu`). `false` also when there is no such interface.
+#[inline(always)]
+pub fn fits_mtu(ctx: &TcContext, ifindex: u32, shrink: i32) -> bool {
+    let mut mtu_len = 0u32;
+    // SAFETY: the helper takes the program's own context (module doc) and writes only the local
+    // `mtu_len` (0 on the way in: measure the skb's own length).
+    unsafe { bpf_check_mtu(ctx.skb.skb.cast(), ifindex, &mut mtu_len, -shrink, 0) == 0 }
+}
+
+/// Copies `len` packet bytes from `offset` to `to`, also from the non-linear part. Returns `None`
+/// when the packet is shorter.
+///
+/// # Safety
+/// `to` must be valid for writes of `len` bytes (the verifier checks it as well).
+#[inline(always)]
+pub unsafe fn load_bytes(ctx: &TcContext, offset: u32, to: *mut u8, len: u32) -> Option<()> {
+    // SAFETY: the program's own context (module doc); `to` is the caller's promise.
+    (unsafe { bpf_skb_load_bytes(ctx.skb.skb.cast(), offset, to.cast(), len) } == 0).then_some(())
 }

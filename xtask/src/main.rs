@@ -1,4 +1,4 @@
-//! `cargo xtask build | run | test | demo | bench`: the project's workflow. The demo and the
+//! `cargo xtask build | run | test | demo | bench | fuzz`: the project's workflow. The demo and the
 //! benchmark build their hosts with the vtep-lab crate, which the namespace tests use too.
 
 mod bench;
@@ -54,6 +54,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         plot: Option<std::path::PathBuf>,
     },
+    /// Run every datapath program through BPF_PROG_TEST_RUN on mutated packets and check the
+    /// invariants of tests/src/fuzz.rs; fails on a violation, printing how to replay it.
+    Fuzz {
+        /// Mutated packets per program.
+        #[arg(long, default_value_t = 1_000_000)]
+        packets: u64,
+        /// The mutations' random seed (default: from the clock; the report prints it).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -68,6 +78,27 @@ fn main() -> Result<()> {
             let mut cargo_args = vec!["--workspace", "--", "--test-threads=2"];
             cargo_args.extend(args.iter().map(String::as_str));
             cmd::cargo_test(&cargo_args)
+        }
+        Command::Fuzz { packets, seed } => {
+            build(false)?;
+            let packets = packets.to_string();
+            let seed = seed.map(|s| s.to_string());
+            let mut args = vec![
+                "run",
+                "--quiet",
+                "--release",
+                "-p",
+                "vtep-tests",
+                "--bin",
+                "fuzz",
+                "--",
+                "--packets",
+                &packets,
+            ];
+            if let Some(seed) = &seed {
+                args.extend(["--seed", seed.as_str()]);
+            }
+            cmd::cargo(&args)
         }
         Command::Demo => {
             let bin = build(false)?;

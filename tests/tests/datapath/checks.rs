@@ -18,7 +18,8 @@ use vtep_tests::{
     packet::{ETH_P_IP, VXLAN_I, parse_vxlan},
 };
 
-use crate::{OVERHEAD, counters::Counters, frames::standard_vxlan, frames::wl0_udp_frame};
+use crate::{OVERHEAD, frames::standard_vxlan, frames::wl0_udp_frame};
+use vtep_tests::counters::Counters;
 
 /// Runs `test` in a fixture of its own, with the standard datapath loaded (VNI 100 on 4789).
 pub fn standard(test: impl FnOnce(&Fixture, &mut Datapath) + Send) {

@@ -19,9 +19,9 @@ use vtep_tests::{
 use crate::{
     BIG_VNI, REMOTE_WL_IP, REMOTE_WL_IP6, UNKNOWN_VNI, WL0_IP, WL0_IP6,
     checks::{check_decap, check_refused, check_standard_decap, standard},
-    counters::Counters,
     frames::{outer_ip_to, remote_udp_frame, standard_vxlan, vxlan_to_us},
 };
+use vtep_tests::counters::Counters;
 
 #[test]
 fn decap_delivers_the_inner_frame() {

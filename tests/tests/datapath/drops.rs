@@ -20,7 +20,8 @@ use vtep_tests::{
     packet::{BROADCAST, ETH_P_ARP, arp_request, eth},
 };
 
-use crate::{REMOTE_WL_IP, WL0_IP, counters::Counters, frames::standard_vxlan};
+use crate::{REMOTE_WL_IP, WL0_IP, frames::standard_vxlan};
+use vtep_tests::counters::Counters;
 
 /// An ARP broadcast from the workload behind port0: a frame the port program floods.
 fn broadcast_from_wl0() -> Vec<u8> {

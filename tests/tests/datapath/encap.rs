@@ -17,9 +17,9 @@ use vtep_tests::{
 use crate::{
     BIG_VNI, REMOTE_WL_IP, WL0_IP,
     checks::{Expect, check_encap, standard},
-    counters::Counters,
     frames::{wl0_udp_frame, wl0_udp6_frame},
 };
+use vtep_tests::counters::Counters;
 
 /// Sends `inner` from port0 with the standard datapath and checks that it leaves encapsulated
 /// for the remote VTEP ([`check_encap`]), counted as one encapsulated packet of its size with

@@ -11,9 +11,9 @@ use vtep_tests::{
 use crate::{
     REMOTE_WL_IP, UNKNOWN_MAC, WL0_IP,
     checks::{Expect, check_encap},
-    counters::Counters,
     frames::{standard_vxlan, wl0_udp_frame},
 };
+use vtep_tests::counters::Counters;
 
 /// Packets port0, port1 and ul0 of `fx` have transmitted.
 fn tx_counts(fx: &Fixture) -> [u64; 3] {

@@ -17,9 +17,9 @@ use vtep_tests::{
 
 use crate::{
     checks::check_decap,
-    counters::Counters,
     frames::{remote_udp_frame, wl0_udp_frame},
 };
+use vtep_tests::counters::Counters;
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
 

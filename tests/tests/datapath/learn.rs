@@ -19,9 +19,9 @@ use vtep_tests::{
 use crate::{
     REMOTE_WL_IP, ROAMING_MAC, WL1_IP,
     checks::{Expect, check_decap, check_encap, standard},
-    counters::Counters,
     frames::{remote_udp_frame, remote_udp_frame_from, standard_vxlan, wl0_udp_frame},
 };
+use vtep_tests::counters::Counters;
 
 /// Another remote VTEP on the underlay subnet.
 const OTHER_VTEP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);

@@ -10,9 +10,9 @@ use vtep_tests::{
 use crate::{
     WL0_IP, WL1_IP,
     checks::{check_port_refuses, standard},
-    counters::Counters,
     frames::wl0_udp_frame,
 };
+use vtep_tests::counters::Counters;
 
 #[test]
 fn local_switching_redirects_unchanged() {

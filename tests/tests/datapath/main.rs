@@ -23,13 +23,14 @@
 //! [`Fixture`]: vtep_tests::fixture::Fixture
 
 mod checks;
-mod counters;
 mod decap;
 mod drops;
 mod encap;
 mod flood;
 mod frames;
+mod fuzz;
 mod group;
+mod hardening;
 mod learn;
 mod local;
 mod miss;

@@ -7,7 +7,8 @@ use vtep_tests::{
     packet::{BROADCAST, Mac},
 };
 
-use crate::{UNKNOWN_MAC, checks::standard, counters::Counters, frames::wl0_udp_frame};
+use crate::{UNKNOWN_MAC, checks::standard, frames::wl0_udp_frame};
+use vtep_tests::counters::Counters;
 
 /// The events the datapath has queued since the last call.
 pub fn miss_events(dp: &mut Datapath) -> Vec<vtep::ctl::monitor::Event> {

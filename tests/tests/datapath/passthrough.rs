@@ -16,9 +16,9 @@ use vtep_tests::{
 use crate::{
     OTHER_IP, UNKNOWN_MAC,
     checks::standard,
-    counters::Counters,
     frames::{outer_ip_to, remote_udp_frame, standard_vxlan},
 };
+use vtep_tests::counters::Counters;
 
 #[test]
 fn underlay_passes_what_is_not_vxlan_for_us() {

@@ -14,8 +14,9 @@ use vtep_tests::{
 
 use crate::{
     REMOTE_WL_IP, REMOTE_WL_IP6, ROAMING_MAC, WL0_IP, WL0_IP6, checks::check_decap,
-    counters::Counters, frames::standard_vxlan, miss::miss_events,
+    frames::standard_vxlan, miss::miss_events,
 };
+use vtep_tests::counters::Counters;
 
 /// The standard table with the proxy on (and `extra` flags), knowing REMOTE_WL_IP.
 fn load_proxy(fx: &Fixture, extra: u32) -> Datapath {

@@ -1,8 +1,8 @@
 //! Every counter the datapath keeps, read before and after a run.
 
+use crate::fixture::SLOT;
 use vtep::datapath::loader::Datapath;
 use vtep_common::{drop::DropReason, maps::VniStats};
-use vtep_tests::fixture::SLOT;
 
 /// Drops by reason and the VNI stats slot, summed over CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +65,17 @@ impl Counters {
             "{what} bytes count the frame"
         );
         assert_eq!(self.drops, before.drops, "nothing dropped");
+    }
+
+    /// Drops under every reason together.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Every per-VNI traffic counter together: some moved if anything was sent, delivered,
+    /// flooded or answered.
+    pub fn total_traffic(&self) -> u64 {
+        self.stats.values().iter().sum()
     }
 
     /// The names of the drop reasons that differ from `before`.

@@ -1,0 +1,51 @@
+//! `cargo xtask fuzz --packets N [--seed S]`: every datapath program through BPF_PROG_TEST_RUN
+//! on N mutated packets each, checking the invariants in `vtep_tests::fuzz`. Exits 1 on a
+//! violation, printing how to replay it.
+
+use std::process::ExitCode;
+
+use vtep_tests::fuzz::{Program, fuzz};
+
+fn main() -> ExitCode {
+    let mut packets = 1_000_000u64;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args.next().and_then(|v| v.parse().ok());
+        match (arg.as_str(), value) {
+            ("--packets", Some(v)) => packets = v,
+            ("--seed", Some(v)) => seed = v,
+            _ => {
+                eprintln!("usage: fuzz [--packets N] [--seed S]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut failed = false;
+    for program in Program::ALL {
+        let start = std::time::Instant::now();
+        let r = fuzz(program, packets, seed);
+        println!(
+            "{}: {} packets in {:.1} s (seed {seed}): {} passed, {} dropped, {} redirected, {} refused by the kernel, {} invariant violations",
+            program.name(),
+            r.packets,
+            start.elapsed().as_secs_f64(),
+            r.passed,
+            r.dropped,
+            r.redirected,
+            r.refused,
+            r.failures.len()
+        );
+        for f in &r.failures {
+            println!("{f}");
+        }
+        failed |= !r.failures.is_empty();
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
