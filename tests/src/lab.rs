@@ -194,6 +194,12 @@ impl Lab {
 pub struct Vtep(vtep_lab::Vtep);
 
 impl Vtep {
+    /// Its process id; panics when it is not running.
+    #[track_caller]
+    pub fn pid(&self) -> u32 {
+        self.0.pid().expect("vtep is not running")
+    }
+
     /// Everything vtep printed so far.
     pub fn log(&self) -> String {
         self.0.log()

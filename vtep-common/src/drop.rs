@@ -82,6 +82,9 @@ drop_reasons! {
     /// A decapsulated frame longer than the MTU of the local port it is for (plus the Ethernet
     /// header and a VLAN tag), which a bridge or veth would drop too.
     InnerTooBig = 17, "inner_too_big";
+    /// VXLAN for us from an outer source `underlay.accept` does not allow (a spoofed or unknown
+    /// VTEP), dropped before anything is learned from it.
+    SourceNotAllowed = 18, "source_not_allowed";
 }
 
 // The counters are indexed by the discriminant: the list must be dense and in order.

@@ -19,7 +19,7 @@ use network_types::{
 };
 use vtep_common::{
     drop::DropReason,
-    maps::{DatapathConfig, FDB_LOCAL, MAX_DSTPORTS, VNI_F_LEARN, VniConfig},
+    maps::{DP_F_FILTER_SOURCES, DatapathConfig, FDB_LOCAL, MAX_DSTPORTS, VNI_F_LEARN, VniConfig},
     wire::{ETH_P_IP, ETH_P_IPV6, INNER_OFFSET, OVERHEAD_IPV4},
 };
 
@@ -61,6 +61,8 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let Some((vni, vcfg)) = vni_of(ctx, &outer)? else {
         return Ok(verdict::PASS);
     };
+    // Before the checksum (cheaper for a flood of spoofed frames) and before learning.
+    check_source(&cfg, &outer)?;
     check_outer(ctx, &outer)?;
     let inner_eth: EthHdr = parse::load(ctx, INNER_OFFSET).ok_or(DropReason::VxlanTruncated)?;
     learn_from(ctx, &cfg, &outer, vni, &vcfg, &inner_eth);
@@ -68,6 +70,16 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let proto = ether_type(&inner_eth);
     strip_outer(ctx, proto, &inner_eth)?;
     deliver_inner(ctx, vni, vcfg.stats_slot, target, proto)
+}
+
+/// Fails with `SourceNotAllowed` when the instance filters sources (`underlay.accept`) and the
+/// sender of `outer` is not in `ACCEPT`.
+#[inline(always)]
+fn check_source(cfg: &DatapathConfig, outer: &OuterInfo) -> Result<(), DropReason> {
+    if cfg.flags & DP_F_FILTER_SOURCES != 0 && !maps::source_allowed(outer.sender) {
+        return Err(DropReason::SourceNotAllowed);
+    }
+    Ok(())
 }
 
 /// What the outer headers of a VXLAN packet for us say.

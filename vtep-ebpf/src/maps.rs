@@ -16,6 +16,7 @@
 use aya_ebpf::{
     helpers::bpf_csum_diff,
     macros::map,
+    maps::lpm_trie::Key,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
     programs::TcContext,
 };
@@ -192,6 +193,13 @@ pub fn fdb_entry(vni: u32, mac: &[u8; 6]) -> Option<FdbEntry> {
             _pad: [0; 2],
         },
     )
+}
+
+/// Whether outer source `ip` (network order) is within a prefix of `ACCEPT`.
+#[inline(always)]
+pub fn source_allowed(ip: [u8; 4]) -> bool {
+    // Only presence matters: the value is never read.
+    ACCEPT.get(Key::new(32, ip)).is_some()
 }
 
 /// Continues in the program in `JUMP` slot `slot` (a tail call): returns only when it could

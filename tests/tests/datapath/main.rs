@@ -15,13 +15,14 @@
 //!
 //! The output is read with etherparse (vtep_tests::packet), not with the project's own code.
 //! Modules: `encap`, `srcport`, `nexthop` and `local` (the port program sending), `decap` and
-//! `passthrough` (the underlay program receiving), `flood`, `learn`, `miss`, `proxy`, `group`,
+//! `passthrough` (the underlay program receiving), `flood`, `learn`, `accept` (the source allow-list), `miss`, `proxy`, `group`,
 //! `vlan`; `counters`, `frames` and `checks` are what they share.
 //!
 //! Run as root: `cargo test -p vtep-tests --test datapath -- --test-threads=1`.
 //!
 //! [`Fixture`]: vtep_tests::fixture::Fixture
 
+mod accept;
 mod checks;
 mod decap;
 mod drops;

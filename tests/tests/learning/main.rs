@@ -2,7 +2,8 @@
 //! binary, no static entries for remote workloads: only flood lists, as with `ip link add type
 //! vxlan` plus `bridge fdb append 00:00:00:00:00:00` (`learn`). And what goes with it on a
 //! running instance: miss events (`monitor`), the ARP/ND proxy (`proxy`), a multicast group
-//! instead of a flood list (`multicast`), and changing the flood list (`flood_list`).
+//! instead of a flood list (`multicast`), and changing the flood list (`flood_list`). And spoofed
+//! outer sources: bounded resolution and the allow-list (`spoof`).
 //!
 //! Run as root after building vtep: `cargo build -p vtep-user && cargo test -p vtep-tests
 //! --test learning`.
@@ -12,6 +13,7 @@ mod learn;
 mod monitor;
 mod multicast;
 mod proxy;
+mod spoof;
 mod support;
 
 const ADDR: [&str; 3] = ["198.18.0.1", "198.18.0.2", "198.18.0.3"];

@@ -204,12 +204,20 @@ fn srcport_range_is_checked() {
 
 /// `GOOD` with `lines` added to its `[underlay]` section.
 fn with_underlay(lines: &str) -> String {
-    GOOD.replace("interface = \"eth0\"\n", &format!("interface = \"eth0\"\n{lines}\n"))
+    GOOD.replace(
+        "interface = \"eth0\"\n",
+        &format!("interface = \"eth0\"\n{lines}\n"),
+    )
 }
 
 #[test]
 fn accept_takes_a_keyword_or_a_list_of_prefixes_and_known() {
-    let rule = |lines: &str| Config::parse(&with_underlay(lines)).unwrap().underlay.accept_rule();
+    let rule = |lines: &str| {
+        Config::parse(&with_underlay(lines))
+            .unwrap()
+            .underlay
+            .accept_rule()
+    };
     assert_eq!(rule(""), None, "every source, as the kernel, by default");
     assert_eq!(rule("accept = \"any\""), None);
     assert_eq!(
@@ -223,7 +231,10 @@ fn accept_takes_a_keyword_or_a_list_of_prefixes_and_known() {
     assert!(both.known);
     assert_eq!(
         both.prefixes,
-        ["198.18.0.0/24".parse().unwrap(), "203.0.113.7/32".parse().unwrap()]
+        [
+            "198.18.0.0/24".parse().unwrap(),
+            "203.0.113.7/32".parse().unwrap()
+        ]
     );
     let c = Config::parse(GOOD).unwrap();
     assert_eq!(c.underlay.max_remotes, DEFAULT_MAX_REMOTES);
@@ -246,8 +257,14 @@ fn bad_accept_entries_are_refused_naming_the_entry() {
         "accept = [\"198.18.0.0\"]",
         "underlay.accept[0]: `198.18.0.0` is neither",
     );
-    refused("accept = [\"kown\"]", "underlay.accept[0]: `kown` is neither");
-    refused("accept = []", "underlay.accept: an empty list accepts no VTEP");
+    refused(
+        "accept = [\"kown\"]",
+        "underlay.accept[0]: `kown` is neither",
+    );
+    refused(
+        "accept = []",
+        "underlay.accept: an empty list accepts no VTEP",
+    );
     refused(
         "accept = [\"known\", \"any\"]",
         "underlay.accept[1]: \"any\" accepts every source",
@@ -256,7 +273,10 @@ fn bad_accept_entries_are_refused_naming_the_entry() {
         "accept = [\"known\", \"known\"]",
         "underlay.accept[1]: `known` is listed twice",
     );
-    refused("accept = 5", "underlay.accept: expected \"any\", \"known\" or a list");
+    refused(
+        "accept = 5",
+        "underlay.accept: expected \"any\", \"known\" or a list",
+    );
 }
 
 #[test]
@@ -267,10 +287,8 @@ fn max_remotes_must_hold_the_configured_remotes() {
     );
     // GOOD names one remote VTEP (in the flood list and an FDB entry).
     assert!(Config::parse(&with_underlay("max_remotes = 1")).is_ok());
-    let two = with_underlay("max_remotes = 1").replace(
-        "dst = \"198.18.0.2\"",
-        "dst = \"198.18.0.3\"",
-    );
+    let two =
+        with_underlay("max_remotes = 1").replace("dst = \"198.18.0.2\"", "dst = \"198.18.0.3\"");
     assert_refused(
         &two,
         "underlay.max_remotes: 1 is less than the 2 remote VTEPs this config names",
