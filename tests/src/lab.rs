@@ -97,6 +97,24 @@ pub fn link(ns: &str, ifname: &str) -> serde_json::Value {
     must(vtep_lab::link(ns, ifname))
 }
 
+/// The next hop instance `name` has cached for remote VTEP `remote` in its pinned `NEXTHOPS`
+/// map: (underlay ifindex, next hop MAC), or `None` when it has none.
+#[track_caller]
+pub fn cached_next_hop(name: &str, remote: &str) -> Option<(u32, crate::packet::Mac)> {
+    let path = vtep::instance::pin_dir(name).join(vtep_common::maps::MAP_NEXTHOPS);
+    let map = aya::maps::Map::from_map_data(
+        aya::maps::MapData::from_pin(&path)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", path.display())),
+    )
+    .expect("NEXTHOPS map");
+    let map: aya::maps::HashMap<_, [u8; 4], vtep_common::maps::NextHopEntry> =
+        aya::maps::HashMap::try_from(map).expect("NEXTHOPS is a hash map");
+    let ip: std::net::Ipv4Addr = remote.parse().expect("an IPv4 address");
+    map.get(&ip.octets(), 0)
+        .ok()
+        .map(|e| (e.ifindex, crate::packet::Mac(e.dmac)))
+}
+
 /// Sends `len` bytes over TCP from `client_ns` to `server_addr` in `server_ns`; returns how
 /// many arrived intact before the first difference (see `vtep_lab::tcp_transfer`).
 #[track_caller]

@@ -1,36 +1,17 @@
 //! The next-hop cache `vtep up` keeps for the datapath follows the kernel's neighbour table.
 
-use std::{
-    net::Ipv4Addr,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use vtep_tests::{
-    lab::{ip, link, ping},
+    lab::{cached_next_hop, ip, link, ping},
     output::text,
     packet::{Mac, mac},
 };
 
 use crate::{
     ADDR_B,
-    support::{S2, assert_ping, pin_dir, s2},
+    support::{S2, assert_ping, s2},
 };
-
-/// The next hop `vtep up` has cached for `remote` in instance `name`'s pinned `NEXTHOPS` map:
-/// (underlay ifindex, next hop MAC), or `None` when it has none.
-fn cached_next_hop(name: &str, remote: &str) -> Option<(u32, Mac)> {
-    let path = format!("{}/NEXTHOPS", pin_dir(name));
-    let map = aya::maps::Map::from_map_data(
-        aya::maps::MapData::from_pin(&path).unwrap_or_else(|e| panic!("opening {path}: {e}")),
-    )
-    .expect("NEXTHOPS map");
-    let map: aya::maps::HashMap<_, [u8; 4], vtep_common::maps::NextHopEntry> =
-        aya::maps::HashMap::try_from(map).expect("NEXTHOPS is a hash map");
-    let ip: Ipv4Addr = remote.parse().unwrap();
-    map.get(&ip.octets(), 0)
-        .ok()
-        .map(|e| (e.ifindex, Mac(e.dmac)))
-}
 
 /// The MAC and ifindex of `dev` in namespace `ns`.
 fn link_of(ns: &str, dev: &str) -> (Mac, u32) {
