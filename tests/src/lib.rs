@@ -5,3 +5,4 @@ pub mod fuzz;
 pub mod lab;
 pub mod output;
 pub mod packet;
+pub mod raw_socket;

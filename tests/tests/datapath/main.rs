@@ -38,7 +38,6 @@ mod miss;
 mod nexthop;
 mod passthrough;
 mod proxy;
-mod raw_socket;
 mod srcport;
 mod vlan;
 

@@ -7,12 +7,10 @@ use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use vtep_tests::{
     fixture::{Fixture, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, WL0_MAC, load_standard},
     packet::{eth_destination, eth_source, parse_vxlan, tagged},
-};
-
-use crate::{
-    frames::{remote_udp_frame, standard_vxlan, wl0_udp_frame},
     raw_socket::RawSocket,
 };
+
+use crate::frames::{remote_udp_frame, standard_vxlan, wl0_udp_frame};
 
 /// True for a VXLAN packet to REMOTE_IP:4789, tagged in the packet or not.
 fn is_vxlan_to_remote(f: &[u8]) -> bool {

@@ -20,6 +20,7 @@ use vtep_tests::{
     lab::{Lab, in_netns, ip, link, ns_exec, ping},
     output::text,
     packet::{Ipv4, Mac, VXLAN_I, eth, mac, vxlan_header, vxlan_packet},
+    raw_socket::RawSocket,
 };
 
 use crate::{
@@ -83,30 +84,13 @@ fn spoofed(dst_mac: Mac, sources: &[Ipv4Addr]) -> Vec<Vec<u8>> {
 /// time with `pause` between batches (so no queue on the way overflows).
 fn send_raw(ns: &str, frames: &[Vec<u8>], batch: usize, pause: Duration) {
     in_netns(ns, || {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         let ifindex = nix::net::if_::if_nametoindex("eth0").expect("eth0");
-        // SAFETY: plain socket calls on a descriptor this closure owns; every pointer passed is
-        // to a live local or frame of the length given.
-        unsafe {
-            let raw = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0);
-            assert!(raw >= 0, "AF_PACKET: {}", std::io::Error::last_os_error());
-            let fd = OwnedFd::from_raw_fd(raw);
-            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-            sll.sll_family = libc::AF_PACKET as u16;
-            sll.sll_ifindex = ifindex as i32;
-            let r = libc::bind(
-                fd.as_raw_fd(),
-                (&raw const sll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            );
-            assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
-            for chunk in frames.chunks(batch) {
-                for f in chunk {
-                    let n = libc::send(fd.as_raw_fd(), f.as_ptr().cast(), f.len(), 0);
-                    assert_eq!(n, f.len() as isize, "{}", std::io::Error::last_os_error());
-                }
-                std::thread::sleep(pause);
+        let sock = RawSocket::open(ifindex);
+        for chunk in frames.chunks(batch) {
+            for f in chunk {
+                sock.send(f);
             }
+            std::thread::sleep(pause);
         }
     });
 }

@@ -262,9 +262,10 @@ fn default_ttl() -> u8 {
 fn default_srcport() -> [u16; 2] {
     [DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX]
 }
-/// Default `underlay.max_remotes`: room for a large flat underlay, few enough that the kernel's
-/// probing of unresolved ones stays a trickle.
-pub const DEFAULT_MAX_REMOTES: u32 = 2048;
+/// Default `underlay.max_remotes`: half the kernel's default neighbour table limit
+/// (`net.ipv4.neigh.default.gc_thresh3`, 1024, shared by every namespace), so spoofed sources
+/// can never fill the table the host's own traffic needs.
+pub const DEFAULT_MAX_REMOTES: u32 = 512;
 
 fn default_max_remotes() -> u32 {
     DEFAULT_MAX_REMOTES

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 
 use anyhow::{Context as _, Result};
-use tracing::info;
+use tracing::{info, warn};
 use vtep_common::maps::{DP_F_FILTER_SOURCES, VNI_F_L2MISS, VNI_F_L3MISS, VNI_F_PROXY};
 
 use crate::{
@@ -55,6 +55,7 @@ pub(super) async fn apply(
             .filter(|(t, _)| t.learning)
             .map(|(t, v)| (t.id, t.stats_slot, v.ageing)),
     );
+    warn_if_neighbour_table_small(config.underlay.max_remotes);
     let accept_known = config.underlay.accept_rule().is_some_and(|r| r.known);
     let mut nexthops = Resolver::new(config.underlay.max_remotes, accept_known);
     let changes = nexthops.changes(&mut datapath);
@@ -69,6 +70,24 @@ pub(super) async fn apply(
         ager,
         _groups: groups,
     })
+}
+
+/// Warns when `max_remotes` managed neighbour entries would take more than half the kernel's
+/// neighbour table: spoofed sources could then crowd out the host's own neighbours.
+fn warn_if_neighbour_table_small(max_remotes: u32) {
+    let Ok(limit) = sysctl::get("net/ipv4/neigh/default/gc_thresh3") else {
+        return;
+    };
+    if let Ok(limit) = limit.parse::<u32>()
+        && max_remotes > limit / 2
+    {
+        warn!(
+            max_remotes,
+            gc_thresh3 = limit,
+            "underlay.max_remotes is more than half the kernel's neighbour table \
+             (net.ipv4.neigh.default.gc_thresh3): raise it, or set underlay.accept"
+        );
+    }
 }
 
 /// Writes what the commands that change the instance need from the checks (see

@@ -182,8 +182,9 @@ impl Resolver {
                 HashMap::new()
             }
         };
-        self.check_routes(net, &table).await;
-        self.keep_resolved(net, datapath, undo, &table).await
+        let checked = self.check_routes(net, &table).await;
+        self.keep_resolved(net, datapath, undo, &table, &checked)
+            .await
     }
 
     /// Keeps the VTEPs `refs` names, as [`remotes::admit`] picks them, and the allow-list's
@@ -260,49 +261,65 @@ impl Resolver {
         }
     }
 
-    /// Looks up the routes of the VTEPs that need it most, at most [`ROUTE_CHECKS`]: new ones,
-    /// those whose neighbour entry is not in `table` (flushed by a link flap), then the others
-    /// in turn.
-    async fn check_routes(&mut self, net: &Net, table: &HashMap<(u32, Ipv4Addr), Option<[u8; 6]>>) {
-        let urgent: Vec<Ipv4Addr> = self
-            .kept
-            .iter()
-            .filter(|(_, route)| match route {
-                Route::Unknown => true,
-                Route::Via { oif, nexthop } => !table.contains_key(&(*oif, *nexthop)),
-                Route::Unreachable | Route::SubnetEdge => false,
-            })
-            .map(|(ip, _)| *ip)
-            .take(ROUTE_CHECKS)
-            .collect();
+    /// Looks up the routes of the VTEPs that need it most, at most [`ROUTE_CHECKS`], taking
+    /// turns from where the last reconcile stopped: first new ones and those whose neighbour
+    /// entry is not in `table` (flushed by a link flap, or refused by a full table), then the
+    /// others. Returns the VTEPs looked up.
+    async fn check_routes(
+        &mut self,
+        net: &Net,
+        table: &HashMap<(u32, Ipv4Addr), Option<[u8; 6]>>,
+    ) -> HashSet<Ipv4Addr> {
         let start = self.cursor.map_or(Bound::Unbounded, Bound::Excluded);
-        let in_turn: Vec<Ipv4Addr> = self
+        let in_turn: Vec<(Ipv4Addr, bool)> = self
             .kept
             .range((start, Bound::Unbounded))
             .chain(self.kept.range((Bound::Unbounded, start)))
-            .map(|(ip, _)| *ip)
-            .filter(|ip| !urgent.contains(ip))
-            .take(ROUTE_CHECKS - urgent.len())
+            .map(|(ip, route)| {
+                let urgent = match route {
+                    Route::Unknown => true,
+                    Route::Via { oif, nexthop } => !table.contains_key(&(*oif, *nexthop)),
+                    Route::Unreachable | Route::SubnetEdge => false,
+                };
+                (*ip, urgent)
+            })
             .collect();
-        if let Some(last) = in_turn.last() {
-            self.cursor = Some(*last);
+        let mut picked = vec![false; in_turn.len()];
+        let mut budget = ROUTE_CHECKS;
+        for urgent_pass in [true, false] {
+            for (i, (_, urgent)) in in_turn.iter().enumerate() {
+                if budget > 0 && *urgent == urgent_pass {
+                    picked[i] = true;
+                    budget -= 1;
+                }
+            }
+        }
+        if let Some(last) = picked.iter().rposition(|p| *p) {
+            self.cursor = Some(in_turn[last].0);
         }
         let mut subnets = HashMap::new();
-        for ip in urgent.into_iter().chain(in_turn) {
-            let route = route(net, ip, &mut subnets).await;
-            self.kept.insert(ip, route);
+        let mut checked = HashSet::new();
+        for ((ip, _), _) in in_turn.iter().zip(&picked).filter(|(_, p)| **p) {
+            let route = route(net, *ip, &mut subnets).await;
+            self.kept.insert(*ip, route);
+            checked.insert(*ip);
         }
+        checked
     }
 
-    /// Adds a managed neighbour entry for every kept VTEP's next hop `table` lacks, removes the
-    /// entries this instance made that no kept VTEP goes through any more, and syncs the cache.
+    /// Adds a managed neighbour entry for the next hop of every VTEP whose route was just
+    /// `checked` and `table` lacks (so a full table costs at most [`ROUTE_CHECKS`] attempts),
+    /// removes the entries this instance made that no kept VTEP goes through any more, and syncs
+    /// the cache.
     async fn keep_resolved(
         &mut self,
         net: &Net,
         datapath: &mut Datapath,
         undo: &mut Undo,
         table: &HashMap<(u32, Ipv4Addr), Option<[u8; 6]>>,
+        checked: &HashSet<Ipv4Addr>,
     ) -> Result<()> {
+        let mut failed = (0, None);
         let mut smacs = HashMap::new();
         let mut wanted = HashMap::new();
         let mut in_use = HashSet::new();
@@ -330,6 +347,7 @@ impl Resolver {
                         wanted.insert(remote, entry);
                     }
                 }
+                None if !checked.contains(&remote) => {}
                 None => match net.add_managed_neighbour(oif, nexthop).await {
                     Ok(true) => {
                         debug!(%remote, %nexthop, oif, "keeping next hop resolved");
@@ -344,11 +362,21 @@ impl Resolver {
                     // An entry exists: the kernel resolves it on use, and it stays valid for
                     // the datapath's lookups while it is.
                     Ok(false) => {}
-                    Err(e) => warn!(
-                        "cannot keep next hop {nexthop} of remote VTEP {remote} resolved: {e:#}"
-                    ),
+                    Err(e) => {
+                        failed.0 += 1;
+                        failed.1.get_or_insert(format!(
+                            "next hop {nexthop} of remote VTEP {remote}: {e:#}"
+                        ));
+                    }
                 },
             }
+        }
+        if let (n, Some(first)) = failed {
+            // One line per reconcile, however many failed (a full neighbour table).
+            warn!(
+                failed = n,
+                "cannot keep next hops resolved; the first: {first}"
+            );
         }
         let unused: Vec<(u32, Ipv4Addr)> = self
             .created

@@ -175,21 +175,12 @@ impl Net {
 
     /// The IPv4 addresses on interface `index`, in kernel order.
     pub async fn ipv4_addresses(&self, index: u32) -> Result<Vec<Ipv4Addr>> {
-        let mut stream = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute();
-        let mut out = Vec::new();
-        while let Some(msg) = stream.try_next().await.context("listing addresses")? {
-            for attr in &msg.attributes {
-                if let AddressAttribute::Local(std::net::IpAddr::V4(a)) = attr {
-                    out.push(*a);
-                }
-            }
-        }
-        Ok(out)
+        Ok(self
+            .ipv4_subnets(index)
+            .await?
+            .into_iter()
+            .map(|(addr, _)| addr)
+            .collect())
     }
 
     /// How the kernel routes to `ip`: the output interface and the next hop (the gateway, or
@@ -301,7 +292,7 @@ impl Net {
         }
     }
 
-    /// The IPv4 subnets on interface `index`, as (address, prefix length).
+    /// The IPv4 subnets on interface `index`, as (address, prefix length), in kernel order.
     pub async fn ipv4_subnets(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
         let mut stream = self
             .handle

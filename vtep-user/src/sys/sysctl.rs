@@ -8,6 +8,14 @@ fn path(key: &str) -> PathBuf {
     PathBuf::from("/proc/sys").join(key)
 }
 
+/// The value of `key`; fails when it cannot be read (outside the initial network namespace some
+/// keys are not there).
+pub fn get(key: &str) -> Result<String> {
+    let p = path(key);
+    let v = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+    Ok(v.trim().to_string())
+}
+
 /// Sets `key` to `value` and returns the previous value.
 pub fn set(key: &str, value: &str) -> Result<String> {
     let p = path(key);

@@ -1,7 +1,8 @@
-//! AF_PACKET sockets for the live tests: send a frame out of an interface, receive what
-//! arrives on one with the VLAN tag the kernel keeps outside the packet.
+//! AF_PACKET sockets for the live tests: send a frame out of an interface (a VLAN-tagged one,
+//! a spoofed VXLAN packet), receive what arrives on one with the VLAN tag the kernel keeps
+//! outside the packet.
 
-use vtep_tests::packet::vlan_id;
+use crate::packet::vlan_id;
 
 /// `PACKET_AUXDATA` (linux/if_packet.h): `recvmsg` then reports the VLAN tag the kernel holds
 /// outside the packet, in a `tpacket_auxdata` (tp_status at offset 0, tp_vlan_tci at 16).
