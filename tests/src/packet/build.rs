@@ -270,6 +270,48 @@ pub fn nd_frame(
     eth(dst_mac, src_mac, super::ETH_P_IPV6, &ip)
 }
 
+/// A neighbour solicitation from `src_mac`/`src` for `target`, sent as a host sends it: to the
+/// target's solicited-node multicast address (RFC 4291 2.7.1) and its MAC (RFC 2464 7).
+pub fn solicitation(src_mac: Mac, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    let t = target.octets();
+    let solicited = Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(t[13]),
+        u16::from_be_bytes([t[14], t[15]]),
+    );
+    let o = solicited.octets();
+    nd_frame(
+        135,
+        Mac([0x33, 0x33, o[12], o[13], o[14], o[15]]),
+        src_mac,
+        src,
+        solicited,
+        target,
+        0,
+        src_mac,
+    )
+}
+
+/// An IPv6/UDP frame from `src_mac`/`src` to `dst_mac`/`dst`, ports 1000 to 7000.
+pub fn udp6_frame(dst_mac: Mac, src_mac: Mac, src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
+    eth(
+        dst_mac,
+        src_mac,
+        ETH_P_IPV6,
+        &ipv6(
+            src,
+            dst,
+            IPPROTO_UDP,
+            &udp6(src, dst, 1000, 7000, b"v6 payload"),
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use etherparse::{Icmpv6Slice, Ipv4HeaderSlice, Ipv6Header, TcpHeaderSlice, UdpHeaderSlice};
@@ -353,46 +395,4 @@ mod tests {
             [0x08, 0, 0, 0, 0xAB, 0xCD, 0xEF, 0]
         );
     }
-}
-
-/// A neighbour solicitation from `src_mac`/`src` for `target`, sent as a host sends it: to the
-/// target's solicited-node multicast address (RFC 4291 2.7.1) and its MAC (RFC 2464 7).
-pub fn solicitation(src_mac: Mac, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
-    let t = target.octets();
-    let solicited = Ipv6Addr::new(
-        0xff02,
-        0,
-        0,
-        0,
-        0,
-        1,
-        0xff00 | u16::from(t[13]),
-        u16::from_be_bytes([t[14], t[15]]),
-    );
-    let o = solicited.octets();
-    nd_frame(
-        135,
-        Mac([0x33, 0x33, o[12], o[13], o[14], o[15]]),
-        src_mac,
-        src,
-        solicited,
-        target,
-        0,
-        src_mac,
-    )
-}
-
-/// An IPv6/UDP frame from `src_mac`/`src` to `dst_mac`/`dst`, ports 1000 to 7000.
-pub fn udp6_frame(dst_mac: Mac, src_mac: Mac, src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
-    eth(
-        dst_mac,
-        src_mac,
-        ETH_P_IPV6,
-        &ipv6(
-            src,
-            dst,
-            IPPROTO_UDP,
-            &udp6(src, dst, 1000, 7000, b"v6 payload"),
-        ),
-    )
 }
