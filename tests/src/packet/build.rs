@@ -317,7 +317,7 @@ mod tests {
     use etherparse::{Icmpv6Slice, Ipv4HeaderSlice, Ipv6Header, TcpHeaderSlice, UdpHeaderSlice};
 
     use super::*;
-    use crate::packet::VXLAN_I;
+    use crate::packet::{BROADCAST, VXLAN_I};
 
     #[test]
     fn ipv4_header_checksums_to_zero() {
@@ -329,6 +329,36 @@ mod tests {
         let h = Ipv4HeaderSlice::from_slice(&p).unwrap().to_header();
         assert_eq!(h.header_checksum, h.calc_header_checksum());
         assert_ne!(h.header_checksum, 0);
+    }
+
+    /// Bug (in the fuzzer's oracle): `ip_checksum_ok` recomputed the checksum from etherparse's
+    /// fields, which leave out the reserved flag bit, so a packet with that bit set and a right
+    /// checksum was judged corrupt (and its delivery a violation). The kernel accepts it.
+    #[test]
+    fn ip_checksum_ok_covers_the_reserved_flag_bit() {
+        let inner = eth(BROADCAST, BROADCAST, ETH_P_IPV6, &[0; 46]);
+        let ip = Ipv4::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 17);
+        let mut p = vxlan_packet(
+            BROADCAST,
+            BROADCAST,
+            ip,
+            1,
+            4789,
+            vxlan_header(VXLAN_I, 1),
+            &inner,
+        );
+        // The builder refuses the bit: set it (byte 6 of the IPv4 header) and sum again.
+        p[20] |= 0x80;
+        p[24..26].copy_from_slice(&[0, 0]);
+        // etherparse sums words in native byte order: its result goes back in that order.
+        let sum = etherparse::checksum::Sum16BitWords::new()
+            .add_slice(&p[14..34])
+            .ones_complement();
+        p[24..26].copy_from_slice(&sum.to_ne_bytes());
+        assert_eq!(p[20] & 0x80, 0x80, "the reserved bit is set");
+        assert!(crate::packet::parse_vxlan(&p).unwrap().ip_checksum_ok());
+        p[25] ^= 1;
+        assert!(!crate::packet::parse_vxlan(&p).unwrap().ip_checksum_ok());
     }
 
     #[test]
