@@ -75,6 +75,11 @@ impl Vtep {
         }
     }
 
+    /// Its process id while it runs (None once it has exited and been reaped).
+    pub fn pid(&self) -> Option<u32> {
+        lock(&self.0.child).as_ref().map(Child::id)
+    }
+
     /// The namespace it runs in.
     pub fn host(&self) -> &str {
         &self.0.host

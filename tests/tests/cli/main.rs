@@ -1,6 +1,6 @@
 //! Namespace tests of the commands that read and change a running instance: `vtep fdb add`,
 //! `replace` and `del` (issue 4: change the FDB without restarting; `fdb_traffic`,
-//! `fdb_changes`) and `vtep vni show` (`vni`).
+//! `fdb_changes`), `vtep vni show` (`vni`) and `vtep check` (`check`).
 //!
 //! Like the topology tests, every test builds its own hosts with a
 //! [`Lab`](vtep_tests::lab::Lab) (unique name prefix, everything removed on drop) and runs the
@@ -9,6 +9,7 @@
 //! Run as root after building vtep: `cargo build -p vtep-user && cargo test -p vtep-tests
 //! --test cli -- --test-threads=2`.
 
+mod check;
 mod fdb_changes;
 mod fdb_traffic;
 mod support;
