@@ -75,7 +75,7 @@ impl Vtep {
         }
     }
 
-    /// Its process id, while it runs (for reading its CPU time from /proc).
+    /// Its process id while it runs (None once it has exited and been reaped).
     pub fn pid(&self) -> Option<u32> {
         lock(&self.0.child).as_ref().map(Child::id)
     }

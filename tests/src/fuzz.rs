@@ -25,8 +25,8 @@ use crate::{
         try_test_run,
     },
     packet::{
-        BROADCAST, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, Ipv4, Mac, VXLAN_I, arp_request,
-        eth, ipv6, nd_frame, parse_vxlan, tagged, udp, udp6, vxlan,
+        BROADCAST, ETH_P_ARP, ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, VXLAN_I, arp_request, eth,
+        nd_frame, parse_vxlan, solicitation, tagged, udp, udp6_frame, vxlan,
     },
 };
 
@@ -120,45 +120,14 @@ fn inner_frames(src: Mac) -> Vec<Vec<u8>> {
             )),
         )
     };
-    let ip6 = eth(
-        dst,
-        src,
-        ETH_P_IPV6,
-        &ipv6(
-            WL0_IP6,
-            REMOTE_WL_IP6,
-            IPPROTO_UDP,
-            &udp6(WL0_IP6, REMOTE_WL_IP6, 1000, 7000, b"v6 payload"),
-        ),
-    );
+    let ip6 = udp6_frame(dst, src, WL0_IP6, REMOTE_WL_IP6);
     let arp = eth(
         BROADCAST,
         src,
         ETH_P_ARP,
         &arp_request(src, WL0_IP, REMOTE_WL_IP),
     );
-    let t = REMOTE_WL_IP6.octets();
-    let solicited = Ipv6Addr::new(
-        0xff02,
-        0,
-        0,
-        0,
-        0,
-        1,
-        0xff00 | u16::from(t[13]),
-        u16::from_be_bytes([t[14], t[15]]),
-    );
-    let o = solicited.octets();
-    let solicit = nd_frame(
-        135,
-        Mac([0x33, 0x33, o[12], o[13], o[14], o[15]]),
-        src,
-        WL0_IP6,
-        solicited,
-        REMOTE_WL_IP6,
-        0,
-        src,
-    );
+    let solicit = solicitation(src, WL0_IP6, REMOTE_WL_IP6);
     let advert = nd_frame(
         136,
         dst,

@@ -6,8 +6,11 @@
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{ExitStatus, Output},
+    process::{Command, ExitStatus, Output, Stdio},
+    time::{Duration, Instant},
 };
+
+use crate::output::text;
 
 pub use vtep_lab::{End, KernelVtep, list_netns};
 
@@ -29,6 +32,43 @@ pub fn vtep_bin() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// Runs `vtep ARGS` to completion (at most `limit`; a still-running `vtep` gets SIGINT and the
+/// result is reported as an error with its output).
+pub fn vtep_run(args: &[&str], limit: Duration) -> Result<Output, String> {
+    let mut cmd = Command::new(vtep_bin());
+    cmd.args(args);
+    run_limited(cmd, limit)
+}
+
+/// Runs `cmd` to completion as [`vtep_run`] runs `vtep`: at most `limit`, then SIGINT and an
+/// error with its output.
+pub fn run_limited(mut cmd: Command, limit: Duration) -> Result<Output, String> {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("waiting for the command").is_some() {
+            return Ok(child.wait_with_output().expect("command output"));
+        }
+        if Instant::now() > deadline {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            let out = child.wait_with_output().expect("command output");
+            return Err(format!(
+                "{what} still running after {limit:?}; stopped it. stdout: {} stderr: {}",
+                text(&out.stdout),
+                text(&out.stderr)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Runs a command; panics with its output when it fails.
@@ -212,15 +252,14 @@ impl Lab {
 pub struct Vtep(vtep_lab::Vtep);
 
 impl Vtep {
-    /// Its process id; panics when it is not running.
-    #[track_caller]
-    pub fn pid(&self) -> u32 {
-        self.0.pid().expect("vtep is not running")
-    }
-
     /// Everything vtep printed so far.
     pub fn log(&self) -> String {
         self.0.log()
+    }
+
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.0.pid()
     }
 
     /// Sends SIGINT and waits for vtep to exit (kills it after 20 s); returns its exit status

@@ -119,3 +119,23 @@ pub unsafe fn load_bytes(ctx: &TcContext, offset: u32, to: *mut u8, len: u32) ->
     // SAFETY: the program's own context (module doc); `to` is the caller's promise.
     (unsafe { bpf_skb_load_bytes(ctx.skb.skb.cast(), offset, to.cast(), len) } == 0).then_some(())
 }
+
+/// Whether the packet's checksums are still to be filled in by an offload (`CHECKSUM_PARTIAL`:
+/// a sender on this host, over a veth or virtio, left them to hardware that will never run).
+/// The skb does not show it to TC programs, so this asks the kernel to change the L4 checksum
+/// field at `check_off` by one without a pseudo-header: `inet_proto_csum_replace4` leaves the
+/// field of a `CHECKSUM_PARTIAL` packet alone and changes anyone else's, which is then changed
+/// back. `None` when the field cannot be read or written.
+#[inline(always)]
+pub fn csum_left_to_offload(ctx: &TcContext, check_off: usize) -> Option<bool> {
+    /// `BPF_F_HDR_FIELD_MASK` size: a 2-byte field.
+    const FIELD_2: u64 = 2;
+    let before: [u8; 2] = ctx.load(check_off).ok()?;
+    ctx.l4_csum_replace(check_off, 0, 1, FIELD_2).ok()?;
+    let after: [u8; 2] = ctx.load(check_off).ok()?;
+    if after == before {
+        return Some(true);
+    }
+    ctx.l4_csum_replace(check_off, 1, 0, FIELD_2).ok()?;
+    Some(false)
+}

@@ -2,16 +2,17 @@
 //! kernel driver does by default); when it is not zero the kernel's UDP layer verifies it, so the
 //! datapath must too, or it would deliver what the kernel drops.
 //!
-//! The verification costs nothing on the common paths: a zero checksum, a device that verified
-//! it (`CHECKSUM_UNNECESSARY`), a GSO packet (built by this host's own stack and handed over a
-//! veth, or merged by GRO, which verifies first), or a packet whose checksum field holds only
-//! the pseudo-header sum (`CHECKSUM_PARTIAL`: a local sender left the rest to an offload that a
-//! veth or virtio device never performs; the kernel accepts these too, and a corrupted packet
-//! matches that value no more often than it matches a right checksum). Everything else is summed
-//! here, [`SUM_CHUNK`] bytes at a time, so a non-linear packet needs no pull.
+//! Trusted without summing, as the kernel trusts them: a zero checksum, a device that verified it
+//! (`CHECKSUM_UNNECESSARY`), a GSO packet (built by this host's own stack and handed over a veth,
+//! or merged by GRO, which verifies first), and a packet whose checksums a sender on this host
+//! left to an offload (`CHECKSUM_PARTIAL`, over a veth or virtio: the kernel's own vxlan driver
+//! then writes an outer checksum that is only right once the inner one is filled in, "local
+//! checksum offload"). A checksum field holding just the pseudo-header sum is such a packet too.
+//! Everything else is summed here, [`SUM_CHUNK`] bytes at a time, so a non-linear packet needs
+//! no pull.
 
 use aya_ebpf::{helpers::bpf_csum_diff, programs::TcContext};
-use network_types::ip::IpProto;
+use network_types::{ip::IpProto, udp::UdpHdr};
 
 use crate::{
     csum,
@@ -21,6 +22,8 @@ use crate::{
 
 /// The largest UDP segment summed in software: 64 chunks, 16 KiB, above any jumbo MTU.
 const MAX_CHUNKS: u32 = 64;
+/// Where the checksum field is in a UDP header.
+const CHECK_OFFSET: usize = core::mem::offset_of!(UdpHdr, check);
 
 /// Whether the UDP checksum `check` of the `udp_len`-byte segment at `udp_off`, sent from and to
 /// the IPv4 addresses `addrs` (source then destination, as in the header), lets the packet
@@ -36,6 +39,11 @@ pub fn acceptable(ctx: &TcContext, udp_off: u32, udp_len: u32, addrs: [u8; 8], c
     pseudo[10..12].copy_from_slice(&(udp_len as u16).to_be_bytes());
     if check == csum::pseudo_header_sum(&pseudo) {
         return true;
+    }
+    match skb::csum_left_to_offload(ctx, udp_off as usize + CHECK_OFFSET) {
+        Some(true) => return true,
+        Some(false) => {}
+        None => return false,
     }
     if udp_len > SUM_CHUNK * MAX_CHUNKS {
         return false;

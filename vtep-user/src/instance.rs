@@ -3,21 +3,54 @@
 
 use std::path::PathBuf;
 
+use crate::sys::netns::{self, NetnsId};
+
 /// Maps of instance `name` are pinned here.
 pub fn pin_dir(name: &str) -> PathBuf {
     PathBuf::from("/sys/fs/bpf/vtep").join(name)
 }
 
+/// Where instances keep their state and info files.
+pub const STATE_DIR: &str = "/run/vtep";
+
 /// The undo log of instance `name`.
 pub fn state_file(name: &str) -> PathBuf {
-    PathBuf::from("/run/vtep").join(format!("{name}.json"))
+    PathBuf::from(STATE_DIR).join(format!("{name}.json"))
 }
 
 /// What a running instance resolved at start that its maps do not hold, for the commands that
 /// change it: `/run/vtep/NAME.info.json`. Instance names have no dots, so this never collides
 /// with another instance's state file.
 pub fn info_file(name: &str) -> PathBuf {
-    PathBuf::from("/run/vtep").join(format!("{name}.info.json"))
+    PathBuf::from(STATE_DIR).join(format!("{name}.info.json"))
+}
+
+/// The network namespace an instance runs in: its identity, and a name it has under
+/// /run/netns (the `--netns` one), if any, to enter it by.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Namespace {
+    pub name: Option<String>,
+    pub id: NetnsId,
+}
+
+impl Namespace {
+    /// The calling thread's namespace. Fails when /proc cannot be read.
+    pub fn current() -> anyhow::Result<Self> {
+        let id = netns::current()?;
+        Ok(Self {
+            name: netns::name_of(id),
+            id,
+        })
+    }
+}
+
+impl std::fmt::Display for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "network namespace `{name}`"),
+            None => write!(f, "the unnamed network namespace {}", self.id),
+        }
+    }
 }
 
 /// The contents of [`info_file`].
@@ -30,6 +63,22 @@ pub struct Info {
     /// allow-list.
     #[serde(default)]
     pub accept_known: bool,
+    /// The underlay interface (in the namespace of the instance's state file), by name and
+    /// index: what another `vtep up` on the same interface must not overlap.
+    #[serde(default)]
+    pub underlay: String,
+    #[serde(default)]
+    pub underlay_ifindex: u32,
+    /// The VNIs the instance decapsulates, each with its UDP port.
+    #[serde(default)]
+    pub vnis: Vec<ServedVni>,
+}
+
+/// A VNI and the UDP port it is received on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServedVni {
+    pub vni: u32,
+    pub dstport: u16,
 }
 
 impl Info {

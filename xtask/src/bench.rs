@@ -453,18 +453,7 @@ struct ProgCost {
 
 /// Per-packet cost of the programs alone, from the `prog-cost` tool (BPF_PROG_TEST_RUN).
 fn prog_cost() -> Result<ProgCost> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "vtep-tests",
-            "--bin",
-            "prog-cost",
-        ])
-        .current_dir(cmd::workspace_root())
+    let out = cmd::tests_tool("prog-cost")
         .stderr(Stdio::inherit())
         .output()
         .context("running prog-cost")?;

@@ -32,6 +32,25 @@ pub fn output(program: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `cargo run --quiet --release -p vtep-tests --bin BIN --` in the workspace root: the tools the
+/// tests crate ships (prog-cost, fuzz), built optimised; the caller adds arguments and runs it.
+pub fn tests_tool(bin: &str) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "vtep-tests",
+        "--bin",
+        bin,
+        "--",
+    ])
+    .current_dir(workspace_root());
+    cmd
+}
+
 /// Runs cargo (the one running us) in the workspace root.
 pub fn cargo(args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

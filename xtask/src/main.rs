@@ -81,24 +81,14 @@ fn main() -> Result<()> {
         }
         Command::Fuzz { packets, seed } => {
             build(false)?;
-            let packets = packets.to_string();
-            let seed = seed.map(|s| s.to_string());
-            let mut args = vec![
-                "run",
-                "--quiet",
-                "--release",
-                "-p",
-                "vtep-tests",
-                "--bin",
-                "fuzz",
-                "--",
-                "--packets",
-                &packets,
-            ];
-            if let Some(seed) = &seed {
-                args.extend(["--seed", seed.as_str()]);
+            let mut fuzz = cmd::tests_tool("fuzz");
+            fuzz.args(["--packets", &packets.to_string()]);
+            if let Some(seed) = seed {
+                fuzz.args(["--seed", &seed.to_string()]);
             }
-            cmd::cargo(&args)
+            let status = fuzz.status()?;
+            anyhow::ensure!(status.success(), "the fuzzer found violations ({status})");
+            Ok(())
         }
         Command::Demo => {
             let bin = build(false)?;

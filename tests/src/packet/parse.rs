@@ -106,9 +106,14 @@ impl Vxlan<'_> {
         self.ip.destination.into()
     }
 
-    /// Whether the outer IPv4 header checksum is the one computed over the header.
+    /// Whether the outer IPv4 header checksum is right for the header as received: its 16-bit
+    /// words, checksum included, sum to all ones. Summed over the received bytes, not over
+    /// etherparse's fields, which leave out the reserved flag bit.
     pub fn ip_checksum_ok(&self) -> bool {
-        self.ip.header_checksum == self.ip.calc_header_checksum()
+        etherparse::checksum::Sum16BitWords::new()
+            .add_slice(self.ip_bytes)
+            .ones_complement()
+            == 0
     }
 
     /// Whether etherparse's fields hold the whole outer IPv4 header: they give back the

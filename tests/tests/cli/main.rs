@@ -1,7 +1,7 @@
 //! Namespace tests of the commands that read and change a running instance: `vtep fdb add`,
 //! `replace` and `del` (issue 4: change the FDB without restarting; `fdb_traffic`,
-//! `fdb_changes`), the remote VTEPs they name (`remotes`: resolved while named, the allow-list)
-//! and `vtep vni show` (`vni`).
+//! `fdb_changes`), the remote VTEPs they name (`remotes`: resolved while named, the allow-list),
+//! `vtep vni show` (`vni`) and `vtep check` (`check`).
 //!
 //! Like the topology tests, every test builds its own hosts with a
 //! [`Lab`](vtep_tests::lab::Lab) (unique name prefix, everything removed on drop) and runs the
@@ -10,6 +10,7 @@
 //! Run as root after building vtep: `cargo build -p vtep-user && cargo test -p vtep-tests
 //! --test cli -- --test-threads=2`.
 
+mod check;
 mod fdb_changes;
 mod fdb_traffic;
 mod remotes;

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 pub use vtep_tests::fixture::{standard_vxlan, vxlan_to_us};
 use vtep_tests::{
     fixture::{REMOTE_IP, REMOTE_WL_MAC, WL0_MAC},
-    packet::{ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, Ipv4, Mac, eth, ipv6, udp, udp6},
+    packet::{ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, eth, udp, udp6_frame},
 };
 
 use crate::{REMOTE_WL_IP, REMOTE_WL_IP6, WL0_IP, WL0_IP6};
@@ -51,17 +51,7 @@ pub fn remote_udp_frame(dst_mac: Mac) -> Vec<u8> {
 
 /// An IPv6/UDP frame from WL0 to the workload `dst_mac`.
 pub fn wl0_udp6_frame(dst_mac: Mac) -> Vec<u8> {
-    eth(
-        dst_mac,
-        WL0_MAC,
-        ETH_P_IPV6,
-        &ipv6(
-            WL0_IP6,
-            REMOTE_WL_IP6,
-            IPPROTO_UDP,
-            &udp6(WL0_IP6, REMOTE_WL_IP6, 1000, 7000, b"v6 payload"),
-        ),
-    )
+    udp6_frame(dst_mac, WL0_MAC, WL0_IP6, REMOTE_WL_IP6)
 }
 
 /// The outer IPv4 header the remote VTEP sends to us.

@@ -9,7 +9,9 @@ use vtep_tests::{
     fixture::{
         Fixture, REMOTE_WL_MAC, TC_ACT_REDIRECT, TC_ACT_SHOT, VNI, WL0_MAC, load_changed, test_run,
     },
-    packet::{BROADCAST, ETH_P_ARP, Mac, arp_reply, arp_request, eth, eth_source, nd_frame},
+    packet::{
+        BROADCAST, ETH_P_ARP, arp_reply, arp_request, eth, eth_source, nd_frame, solicitation,
+    },
 };
 
 use crate::{
@@ -160,28 +162,7 @@ fn without_proxy_requests_are_flooded_even_for_known_addresses() {
 
 /// WL0 soliciting `target` (to its solicited-node multicast address).
 fn wl0_solicit(target: Ipv6Addr) -> Vec<u8> {
-    let t = target.octets();
-    let solicited = Ipv6Addr::new(
-        0xff02,
-        0,
-        0,
-        0,
-        0,
-        1,
-        0xff00 | u16::from(t[13]),
-        u16::from_be_bytes([t[14], t[15]]),
-    );
-    let o = solicited.octets();
-    nd_frame(
-        135,
-        Mac([0x33, 0x33, o[12], o[13], o[14], o[15]]),
-        WL0_MAC,
-        WL0_IP6,
-        solicited,
-        target,
-        0,
-        WL0_MAC,
-    )
+    solicitation(WL0_MAC, WL0_IP6, target)
 }
 
 #[test]

@@ -272,7 +272,7 @@ fn spoofing_flood_is_bounded_and_vtep_returns_to_idle() {
     let name_b = lab.name("v1");
     let b_mac = mac(link(&b, "eth0")["address"].as_str().unwrap());
     let frames = spoofed(b_mac, &on_link_sources(FLOOD));
-    let pid = lab.vtep(vb).pid();
+    let pid = lab.vtep(vb).pid().expect("vtep runs");
 
     let flow = ping_flow(&lab.name("w0"), IP[1], 150, "0.05");
     let sampler = Sampler::start(&b);

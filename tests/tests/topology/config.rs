@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// What `vtep up` could change on host `ns`, as text to compare.
-fn host_snapshot(lab: &Lab, ns: &str) -> Vec<(String, String)> {
+pub(crate) fn host_snapshot(lab: &Lab, ns: &str) -> Vec<(String, String)> {
     let cmd = |args: &[&str]| text(&ip(args).stdout);
     vec![
         ("links".into(), cmd(&["-n", ns, "-o", "link"])),
@@ -40,14 +40,14 @@ fn host_snapshot(lab: &Lab, ns: &str) -> Vec<(String, String)> {
 /// Host A of two, an interface on it to adopt, and a valid config (instance `name`) with a
 /// host port, a workload, the adopted port and a static FDB entry: every kind of thing
 /// `vtep up` creates or changes.
-struct BadConfigLab {
-    lab: Lab,
-    a: String,
-    name: String,
-    good: String,
+pub(crate) struct BadConfigLab {
+    pub lab: Lab,
+    pub a: String,
+    pub name: String,
+    pub good: String,
 }
 
-fn bad_config_lab() -> BadConfigLab {
+pub(crate) fn bad_config_lab() -> BadConfigLab {
     let (lab, a, port) = host_with_a_port();
     let name = lab.name("va");
     let good = header(&name, "")
@@ -63,7 +63,7 @@ impl BadConfigLab {
     /// Runs `vtep ARGS -c FILE` (FILE holding `cfg`, named for `what`) and returns what is
     /// wrong with how it refused the config: it must exit non-zero and say every string of
     /// `want` on stderr. `Err` when it was still running after `limit` (it took the config).
-    fn refusal(
+    pub(crate) fn refusal(
         &self,
         what: &str,
         args: &[&str],
@@ -97,7 +97,7 @@ impl BadConfigLab {
 
     /// Runs `vtep up` with `cfg` and returns what is wrong with how it refused it: it must
     /// exit non-zero, say every string of `want` on stderr, and leave the host as it was.
-    fn refusal_problems(&self, what: &str, cfg: &str, want: &[&str]) -> Vec<String> {
+    pub(crate) fn refusal_problems(&self, what: &str, cfg: &str, want: &[&str]) -> Vec<String> {
         if cfg == self.good {
             return vec![format!(
                 "{what}: the mistake was not written into the config"
@@ -127,13 +127,13 @@ impl BadConfigLab {
 
     /// What is wrong with how `vtep check` refused `cfg` (it must exit non-zero and say every
     /// string of `want`).
-    fn check_problems(&self, what: &str, cfg: &str, want: &[&str]) -> Vec<String> {
+    pub(crate) fn check_problems(&self, what: &str, cfg: &str, want: &[&str]) -> Vec<String> {
         self.refusal(what, &["check"], cfg, want, Duration::from_secs(10))
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The good config starts (and stops cleanly), so each refusal was its mistake's.
-    fn assert_good_starts(&mut self) {
+    pub(crate) fn assert_good_starts(&mut self) {
         let (a, good) = (self.a.clone(), self.good.clone());
         let id = self.lab.start_vtep(&a, &good);
         let status = self.lab.vtep(id).stop().expect("vtep was running");

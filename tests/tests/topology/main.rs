@@ -3,8 +3,9 @@
 //! (S1, S2, adopted ports, IPv6 inside: `overlay`), RFC 7348 on the wire and both VXLAN ports
 //! (`wire`), VNI isolation (`isolation`), malformed VXLAN dropped and counted (`malformed`),
 //! interoperation with the kernel's vxlan driver (`interop`), the underlay's MTU, routing, link
-//! flaps and traffic (`underlay`, `nexthop`), config errors that change nothing (`config`), and
-//! nothing left behind after a stop or a crash (`cleanup`).
+//! flaps and traffic (`underlay`, `nexthop`), config errors that change nothing (`config`,
+//! `checks`), nothing left behind after a stop or a crash (`cleanup`), and instances that own
+//! what they made and nothing else (`ownership`).
 //!
 //! Every test builds its own hosts with a [`Lab`](vtep_tests::lab::Lab); every name
 //! (namespaces, interfaces, instance names) starts with the lab's unique prefix so parallel runs
@@ -14,6 +15,7 @@
 //! Run as root after building vtep: `cargo build -p vtep-user && cargo test -p vtep-tests
 //! --test topology -- --test-threads=2`.
 
+mod checks;
 mod cleanup;
 mod config;
 mod interop;
@@ -21,6 +23,7 @@ mod isolation;
 mod malformed;
 mod nexthop;
 mod overlay;
+mod ownership;
 mod support;
 mod underlay;
 mod wire;

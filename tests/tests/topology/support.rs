@@ -1,19 +1,16 @@
 //! What the topology tests share: pings that must work, reading a host's state, running
 //! `vtep` to completion, and the S2 hosts several tests start from.
 
-use std::{
-    process::{Command, Output, Stdio},
-    time::{Duration, Instant},
-};
-
 use aya::programs::{SchedClassifier, TcAttachType};
 use vtep_tests::{
     configs::{fdb, vni, workload},
-    lab::{Lab, in_netns, ip, ns_exec, ping, ping_with, vtep_bin},
+    lab::{Lab, in_netns, ip, ns_exec, ping, ping_with},
     output::text,
 };
 
 use crate::{ADDR_A, ADDR_B, header};
+
+pub use vtep_tests::lab::vtep_run;
 
 /// `ping -c count -i interval` from `ns`; true when every echo was answered.
 pub fn ping_n(ns: &str, addr: &str, count: u32, interval: &str) -> bool {
@@ -96,36 +93,6 @@ pub fn tcx_ingress(ns: &str, ifname: &str) -> Vec<String> {
             .map(|p| p.name_as_str().unwrap_or("?").to_string())
             .collect()
     })
-}
-
-/// Runs `vtep ARGS` to completion (at most `limit`; a still-running `vtep` gets SIGINT and the
-/// result is reported as an error with its output).
-pub fn vtep_run(args: &[&str], limit: Duration) -> Result<Output, String> {
-    let mut child = Command::new(vtep_bin())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning vtep");
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("waiting for vtep").is_some() {
-            return Ok(child.wait_with_output().expect("vtep output"));
-        }
-        if Instant::now() > deadline {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-            let out = child.wait_with_output().expect("vtep output");
-            return Err(format!(
-                "vtep {} still running after {limit:?}; stopped it. stdout: {} stderr: {}",
-                args.join(" "),
-                text(&out.stdout),
-                text(&out.stderr)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 pub fn pin_dir(name: &str) -> String {

@@ -39,10 +39,12 @@ pub struct Cli {
 pub enum Command {
     /// Build what the config describes, attach the datapath and run until SIGINT/SIGTERM.
     Up(ConfigFile),
-    /// Remove everything a `vtep up` that did not stop cleanly left behind.
+    /// Remove everything a `vtep up` that did not stop cleanly left behind (refused while it
+    /// runs).
     Down(Instance),
-    /// Validate a config file without changing anything.
-    Check(ConfigFile),
+    /// Validate a config file (with --system, also against this host) without changing
+    /// anything.
+    Check(check::Args),
     /// Forwarding database of a running instance.
     Fdb {
         #[command(subcommand)]
@@ -69,7 +71,7 @@ pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Up(file) => up::run(&file).await,
         Command::Down(instance) => down::run(&instance).await,
-        Command::Check(file) => check::run(&file),
+        Command::Check(args) => check::run(&args).await,
         Command::Fdb { command } => fdb::run(command),
         Command::Neigh { command } => neigh::run(command),
         Command::Vni { command } => vni::run(&command),

@@ -16,8 +16,51 @@ pub const IFNAME_MAX: usize = 15;
 
 /// An address a station can have: not unspecified, loopback, multicast or broadcast.
 pub fn is_station_address(ip: IpAddr) -> bool {
-    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
-    !(ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || broadcast)
+    not_a_station(ip).is_none()
+}
+
+/// What kind of address `ip` is when a station cannot have it, `None` when it can.
+fn not_a_station(ip: IpAddr) -> Option<&'static str> {
+    if ip.is_unspecified() {
+        Some("unspecified")
+    } else if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_multicast() {
+        Some("multicast")
+    } else if matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()) {
+        Some("broadcast")
+    } else {
+        None
+    }
+}
+
+/// An interface address vtep gives a host interface or a workload: one a station can have
+/// (the kernel refuses the others with a bare EINVAL, or makes them useless).
+pub fn check_interface_address(field: &str, ip: Ipv4Addr) -> Result<(), ConfigError> {
+    match not_a_station(ip.into()) {
+        Some(kind) => Err(invalid(
+            field,
+            format!("{ip} is a {kind} address, not one an interface can have"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The local VTEP address: one remote VTEPs can send VXLAN to (the rule the datapath applies
+/// to remote VTEPs, [`vtep_common::wire::is_unicast_vtep_ipv4`]).
+pub fn check_local(field: &str, ip: Ipv4Addr) -> Result<(), ConfigError> {
+    if vtep_common::wire::is_unicast_vtep_ipv4(ip.octets()) {
+        return Ok(());
+    }
+    let kind = not_a_station(ip.into()).unwrap_or(if ip.octets()[0] == 0 {
+        "\"this network\" (0.0.0.0/8)"
+    } else {
+        "reserved (240.0.0.0/4)"
+    });
+    Err(invalid(
+        field,
+        format!("{ip} is not a unicast address other VTEPs can reach ({kind})"),
+    ))
 }
 
 /// An interface name Linux accepts.
@@ -28,15 +71,44 @@ pub fn check_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
             format!("`{name}` must be 1 to {IFNAME_MAX} characters"),
         ));
     }
+    // `%` makes the kernel pick a name from a pattern (`eth%d`), not take this one.
     if name == "."
         || name == ".."
         || name
             .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+            .any(|c| c == '/' || c == ':' || c == '%' || c.is_whitespace() || c.is_control())
     {
         return Err(invalid(
             field,
             format!("`{name}` is not a valid interface name"),
+        ));
+    }
+    Ok(())
+}
+
+/// Interfaces every new network namespace has: the loopback, and the fallback devices of the
+/// tunnel modules (made in each namespace while the module is loaded).
+const IN_EVERY_NAMESPACE: [&str; 10] = [
+    "lo", "tunl0", "sit0", "gre0", "gretap0", "erspan0", "ip_vti0", "ip6_vti0", "ip6tnl0",
+    "ip6gre0",
+];
+
+/// The name of an interface vtep creates inside a workload's namespace: a valid name that is
+/// not one every namespace has already.
+pub fn check_workload_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
+    check_ifname(field, name)?;
+    if name == "lo" {
+        return Err(invalid(
+            field,
+            "`lo` is the loopback, which every network namespace has",
+        ));
+    }
+    if IN_EVERY_NAMESPACE.contains(&name) {
+        return Err(invalid(
+            field,
+            format!(
+                "`{name}` is a tunnel module's fallback device, which every network namespace has while the module is loaded"
+            ),
         ));
     }
     Ok(())

@@ -311,3 +311,163 @@ group = "239.1.1.1"
     let with_prefix = text.replace("\"known\"", "[\"known\", \"198.18.0.0/16\"]");
     assert!(Config::parse(&with_prefix).is_ok());
 }
+
+/// Issue 9: a config with no VNI was accepted and started an instance that serves nothing.
+#[test]
+fn zero_vnis_are_refused() {
+    assert_refused(
+        "[underlay]\ninterface = \"eth0\"\n",
+        "vni: no [[vni]]: an instance serves at least one VNI",
+    );
+}
+
+/// Issue 9: two stations with one MAC in a VNI were accepted; the FDB holds one entry per MAC,
+/// so the first station became unreachable. A static entry for a local station's MAC
+/// overrode the station's own entry.
+#[test]
+fn one_mac_is_one_station_in_a_vni() {
+    let second = format!("{GOOD}[[vni.workload]]\nnetns = \"w2\"\nmac = \"02:00:00:00:00:01\"\n");
+    assert_refused(
+        &second,
+        "vni[0].workload[1].mac: 02:00:00:00:00:01 is also vni[0].workload[0].mac in VNI 100",
+    );
+    let host = GOOD.replace(
+        "address = \"192.0.2.1/24\"",
+        "address = \"192.0.2.1/24\"\nmac = \"02:00:00:00:00:01\"",
+    );
+    assert_refused(
+        &host,
+        "vni[0].workload[0].mac: 02:00:00:00:00:01 is also vni[0].host.mac",
+    );
+    assert_refused(
+        &GOOD.replace("mac = \"02:00:00:00:00:02\"", "mac = \"02:00:00:00:00:01\""),
+        "vni[0].fdb[0].mac: 02:00:00:00:00:01 is vni[0].workload[0].mac, a local station of VNI 100",
+    );
+    let port_entry = GOOD.replace(
+        "mac = \"02:00:00:00:00:02\"\ndst = \"198.18.0.2\"",
+        "mac = \"02:00:00:00:00:01\"\nport = \"w1-h\"",
+    );
+    assert_refused(
+        &port_entry,
+        "vni[0].fdb[0].mac: 02:00:00:00:00:01 is vni[0].workload[0].mac",
+    );
+    // The same MAC in another VNI is another station.
+    let other_vni = format!(
+        "{GOOD}[[vni]]\nid = 200\n[[vni.workload]]\nnetns = \"w2\"\nmac = \"02:00:00:00:00:01\"\n"
+    );
+    assert!(Config::parse(&other_vni).is_ok());
+}
+
+/// Issue 9: `vni.host.address = "224.0.0.5/24"` failed half-way through `vtep up` with a bare
+/// netlink EINVAL instead of an error naming the field.
+#[test]
+fn interface_addresses_must_be_station_addresses() {
+    for (bad, kind) in [
+        ("224.0.0.5/24", "multicast"),
+        ("255.255.255.255/32", "broadcast"),
+        ("0.0.0.0/0", "unspecified"),
+        ("127.0.0.2/8", "loopback"),
+    ] {
+        let ip = bad.split('/').next().unwrap();
+        assert_refused(
+            &GOOD.replace("192.0.2.1/24", bad),
+            &format!("vni[0].host.address: {ip} is a {kind} address"),
+        );
+        assert_refused(
+            &GOOD.replace("192.0.2.11/24", bad),
+            &format!("vni[0].workload[0].address: {ip} is a {kind} address"),
+        );
+    }
+}
+
+/// Issue 9: `workload.interface = "lo"` failed in `vtep up` with "File exists": every new
+/// namespace has a loopback (and the tunnel modules' fallback devices).
+#[test]
+fn workload_interface_names_that_cannot_be_made_are_refused() {
+    let with_ifname = |name: &str| {
+        GOOD.replace(
+            "netns = \"w1\"",
+            &format!("netns = \"w1\"\ninterface = \"{name}\""),
+        )
+    };
+    assert_refused(
+        &with_ifname("lo"),
+        "vni[0].workload[0].interface: `lo` is the loopback",
+    );
+    assert_refused(
+        &with_ifname("tunl0"),
+        "vni[0].workload[0].interface: `tunl0` is a tunnel module's fallback device",
+    );
+    assert_refused(
+        &with_ifname("eth%d"),
+        "vni[0].workload[0].interface: `eth%d` is not a valid interface name",
+    );
+    assert!(Config::parse(&with_ifname("lo0")).is_ok());
+}
+
+/// Issue 9: `underlay.local = "127.0.0.1"` was accepted; no remote VTEP can send to it.
+#[test]
+fn local_must_be_reachable_unicast() {
+    for (bad, kind) in [
+        ("127.0.0.1", "loopback"),
+        ("0.0.0.0", "unspecified"),
+        ("0.1.2.3", "this network"),
+        ("224.0.0.1", "multicast"),
+        ("255.255.255.255", "broadcast"),
+        ("240.0.0.1", "reserved"),
+    ] {
+        let text = GOOD.replace(
+            "interface = \"eth0\"",
+            &format!("interface = \"eth0\"\nlocal = \"{bad}\""),
+        );
+        let e = error(&text);
+        assert!(
+            e.starts_with(&format!(
+                "underlay.local: {bad} is not a unicast address other VTEPs can reach"
+            )) && e.contains(kind),
+            "{e}"
+        );
+    }
+}
+
+/// A file of `len` bytes of `byte` with no newline, in the temporary directory; removed on
+/// drop.
+struct OneLine(std::path::PathBuf);
+
+impl OneLine {
+    fn new(tag: &str, byte: u8, len: usize) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("vtep-config-{tag}-{}.toml", std::process::id()));
+        std::fs::write(&path, vec![byte; len]).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for OneLine {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Issue 9: `vtep check -c /dev/zero` read until out of memory, and a 10 MB one-line config
+/// was echoed whole in the error. Input is bounded to 1 MiB and an error quotes 160
+/// characters of a line at most.
+#[test]
+fn input_is_bounded() {
+    let start = std::time::Instant::now();
+    let e = Config::load(Path::new("/dev/zero"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("larger than 1024 KiB"), "{e}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+
+    let big = OneLine::new("big", b'x', 2 << 20);
+    let e = Config::load(&big.0).unwrap_err().to_string();
+    assert!(e.contains("larger than 1024 KiB") && e.len() < 300, "{e}");
+
+    // Under the bound, the parse error quotes the line cut short.
+    let long = OneLine::new("long", b'x', 900 << 10);
+    let e = Config::load(&long.0).unwrap_err().to_string();
+    assert!(e.len() < 1000, "{} bytes: {}", e.len(), &e[..1000]);
+    assert!(e.contains("xxxxxxxx…"), "{e}");
+}

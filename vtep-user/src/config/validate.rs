@@ -1,7 +1,7 @@
 //! Validation of a parsed config, one section at a time: the instance, the underlay, each VNI
-//! (settings, remotes, ports, FDB), the proxy entries, then the totals the maps must hold. The
-//! checks that span VNIs (unique VNIs and interface names, the dstport count) keep their state in
-//! [`Seen`]. The first problem found is returned, naming its field.
+//! (settings, remotes, ports, station MACs, FDB), the proxy entries, then the totals the maps
+//! must hold. The checks that span VNIs (unique VNIs and interface names, the dstport count)
+//! keep their state in [`Seen`]. The first problem found is returned, naming its field.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -12,13 +12,17 @@ use vtep_common::maps::{
     MAX_DSTPORTS, MAX_FLOOD_PORTS, MAX_FLOOD_REMOTES, MAX_NEXTHOPS, MAX_PORTS, MAX_VNIS,
 };
 
-use crate::config::{
-    AcceptRule, Config, ConfigError, Ipv4Net, MAX_AGEING, Underlay, Vni,
-    fields::{
-        IFNAME_MAX, check_ifname, check_instance_name, check_mac, check_netns, check_remote,
-        check_vni, is_station_address,
+use crate::{
+    config::{
+        AcceptRule, Config, ConfigError, Ipv4Net, MAX_AGEING, Underlay, Vni,
+        fields::{
+            IFNAME_MAX, check_ifname, check_instance_name, check_interface_address, check_local,
+            check_mac, check_netns, check_remote, check_vni, check_workload_ifname,
+            is_station_address,
+        },
+        invalid,
     },
-    invalid,
+    mac::Mac,
 };
 
 impl Config {
@@ -27,6 +31,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.check_instance()?;
         self.underlay.check()?;
+        if self.vnis.is_empty() {
+            return Err(invalid(
+                "vni",
+                "no [[vni]]: an instance serves at least one VNI",
+            ));
+        }
         if self.vnis.len() > MAX_VNIS as usize {
             return Err(invalid("vni", format!("at most {MAX_VNIS} VNIs")));
         }
@@ -40,7 +50,8 @@ impl Config {
             seen.dstport(&at, vni.dstport)?;
             vni.check_remotes(&at, local)?;
             let ports = vni.check_ports(&at, &mut seen)?;
-            vni.check_fdb(&at, &ports, local)?;
+            let stations = vni.check_station_macs(&at)?;
+            vni.check_fdb(&at, &ports, &stations, local)?;
         }
         for (i, vni) in self.vnis.iter().enumerate() {
             vni.check_proxy_entries(&format!("vni[{i}]"))?;
@@ -128,13 +139,8 @@ impl Config {
 impl Underlay {
     fn check(&self) -> Result<(), ConfigError> {
         check_ifname("underlay.interface", &self.interface)?;
-        if let Some(local) = self.local
-            && (local.is_unspecified() || local.is_multicast() || local.is_broadcast())
-        {
-            return Err(invalid(
-                "underlay.local",
-                format!("{local} is not a unicast address"),
-            ));
+        if let Some(local) = self.local {
+            check_local("underlay.local", local)?;
         }
         if self.ttl == 0 {
             return Err(invalid("underlay.ttl", "must be within 1..=255"));
@@ -369,15 +375,21 @@ impl Vni {
             let port = host.port_name(self.id);
             seen.interface(&field, &port)?;
             check_mac(&format!("{at}.host.mac"), host.mac)?;
+            if let Some(addr) = host.address {
+                check_interface_address(&format!("{at}.host.address"), addr.addr)?;
+            }
             ports.push(port);
         }
         for (j, w) in self.workloads.iter().enumerate() {
             let at = format!("{at}.workload[{j}]");
             seen.namespace(&format!("{at}.netns"), &w.netns)?;
-            check_ifname(&format!("{at}.interface"), &w.interface)?;
+            check_workload_ifname(&format!("{at}.interface"), &w.interface)?;
             let host_if = w.host_interface_name();
             seen.interface(&format!("{at}.host_interface"), &host_if)?;
             check_mac(&format!("{at}.mac"), w.mac)?;
+            if let Some(addr) = w.address {
+                check_interface_address(&format!("{at}.address"), addr.addr)?;
+            }
             ports.push(host_if);
         }
         for (j, p) in self.ports.iter().enumerate() {
@@ -394,17 +406,56 @@ impl Vni {
         Ok(ports)
     }
 
-    /// The static FDB entries: one per station MAC, each to a remote VTEP or one of `ports`.
+    /// The MACs the config gives the VNI's own stations (host interface, workloads): one
+    /// station each, as the FDB holds one entry per MAC and the second would take the first's.
+    /// Returns them with the field that gives each.
+    fn check_station_macs(&self, at: &str) -> Result<HashMap<Mac, String>, ConfigError> {
+        let host = self.host.iter().map(|h| (h.mac, format!("{at}.host.mac")));
+        let workloads = self
+            .workloads
+            .iter()
+            .enumerate()
+            .map(|(j, w)| (w.mac, format!("{at}.workload[{j}].mac")));
+        let mut stations = HashMap::new();
+        for (mac, field) in host.chain(workloads) {
+            let Some(mac) = mac else { continue };
+            if let Some(first) = stations.get(&mac) {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "{mac} is also {first} in VNI {}: one MAC, one station",
+                        self.id
+                    ),
+                ));
+            }
+            stations.insert(mac, field);
+        }
+        Ok(stations)
+    }
+
+    /// The static FDB entries: one per station MAC, none for a MAC of the VNI's own
+    /// `stations` (their entries are made from the ports), each to a remote VTEP or one of
+    /// `ports`.
     fn check_fdb(
         &self,
         at: &str,
         ports: &[String],
+        stations: &HashMap<Mac, String>,
         local: Option<Ipv4Addr>,
     ) -> Result<(), ConfigError> {
         let mut macs = HashSet::new();
         for (j, f) in self.fdb.iter().enumerate() {
             let at = format!("{at}.fdb[{j}]");
             check_mac(&format!("{at}.mac"), Some(f.mac))?;
+            if let Some(station) = stations.get(&f.mac) {
+                return Err(invalid(
+                    format!("{at}.mac"),
+                    format!(
+                        "{} is {station}, a local station of VNI {}, whose entry vtep makes itself",
+                        f.mac, self.id
+                    ),
+                ));
+            }
             if !macs.insert(f.mac) {
                 return Err(invalid(
                     format!("{at}.mac"),

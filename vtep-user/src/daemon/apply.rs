@@ -15,7 +15,7 @@ use crate::{
         nexthop::Resolver,
         ports,
         preflight::Checked,
-        undo::{Item, Undo},
+        undo::{Item, LinkId, Undo},
     },
     datapath::{
         accept,
@@ -45,8 +45,6 @@ pub(super) async fn apply(
     checked: &Checked,
     undo: &mut Undo,
 ) -> Result<Started> {
-    // Before the pins: a command that finds the maps finds this too.
-    write_info(config, checked, undo)?;
     let vnis = build_vnis(net, config, checked, undo).await?;
     let mut datapath = load_datapath(config, checked, &vnis, undo)?;
     let ager = Ager::new(
@@ -88,17 +86,6 @@ fn warn_if_neighbour_table_small(max_remotes: u32) {
              (net.ipv4.neigh.default.gc_thresh3): raise it, or set underlay.accept"
         );
     }
-}
-
-/// Writes what the commands that change the instance need from the checks (see
-/// [`instance::Info`]).
-fn write_info(config: &Config, checked: &Checked, undo: &mut Undo) -> Result<()> {
-    undo.record(Item::File(instance::info_file(&config.name)))?;
-    instance::Info {
-        local: checked.local,
-        accept_known: config.underlay.accept_rule().is_some_and(|r| r.known),
-    }
-    .write(&config.name)
 }
 
 /// Builds each VNI's ports, then its tables from the config and those ports. The VNI's index
@@ -209,7 +196,13 @@ fn load_datapath(
     }
     let pins = instance::pin_dir(&config.name);
     bpffs::ensure_mounted()?;
-    undo.record(Item::Pins(pins.clone()))?;
+    // Made and recorded before anything is pinned, so a crash while pinning leaves it to
+    // `vtep down`.
+    let id = bpffs::create_dir(&pins)?;
+    undo.record(Item::Pins {
+        dir: pins.clone(),
+        id,
+    })?;
     datapath.pin_maps(&pins)?;
     Ok(datapath)
 }
@@ -243,7 +236,15 @@ fn attach(
         // stack, so this changes nothing else.
         let key = format!("net/ipv4/conf/{}/forwarding", port.name);
         let old = sysctl::set(&key, "1")?;
-        undo.record(Item::Sysctl { key, value: old })?;
+        let link = LinkId {
+            name: port.name.clone(),
+            ifindex: port.ifindex,
+        };
+        undo.record(Item::Sysctl {
+            key,
+            value: old,
+            link: Some(link),
+        })?;
         datapath.attach_port(&port.name)?;
     }
     datapath.attach_underlay(&checked.underlay.name)?;

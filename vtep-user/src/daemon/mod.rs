@@ -2,13 +2,15 @@
 //! describes and load and attach the datapath ([`apply`], [`ports`]), run until told to stop
 //! while keeping the remote VTEPs' next hops resolved ([`nexthop`]) and ageing learned entries
 //! ([`ageing`]), then remove everything it made ([`undo`], also what `vtep down` runs after a
-//! crash).
+//! crash). The checks and the claim of the instance's name happen under the lock of the
+//! [`registry`] of instances, which they are checked against.
 
 pub mod ageing;
 mod apply;
 pub mod nexthop;
 mod ports;
 mod preflight;
+pub mod registry;
 pub mod remotes;
 pub mod undo;
 
@@ -17,9 +19,16 @@ use tracing::{info, warn};
 
 use crate::{
     config::Config,
-    daemon::{apply::Started, undo::Undo},
-    instance,
-    sys::netlink::Net,
+    daemon::{
+        apply::Started,
+        preflight::Checked,
+        undo::{Item, Undo},
+    },
+    instance::{self, Namespace, ServedVni},
+    sys::{
+        identity::{FileId, Process},
+        netlink::Net,
+    },
 };
 
 /// How often the remote VTEPs' next hops are checked (after a link flap or a route change).
@@ -57,12 +66,81 @@ impl Running {
     }
 }
 
+/// What `vtep check --system` found: the checks `vtep up` makes before it changes anything
+/// passed.
+pub struct SystemChecked {
+    pub underlay: String,
+    pub mtu: u32,
+    pub local: std::net::Ipv4Addr,
+    /// Other instances with a state file (running or crashed), checked against.
+    pub others: usize,
+}
+
+/// Runs the checks `vtep up` makes against the system, changing nothing. Fails with the first
+/// problem, as `vtep up` would.
+pub async fn check_system(config: &Config) -> Result<SystemChecked> {
+    let net = Net::connect()?;
+    let known = registry::known();
+    let checked = preflight::check(&net, config, &known, &Namespace::current()?).await?;
+    Ok(SystemChecked {
+        underlay: checked.underlay.name,
+        mtu: checked.underlay.mtu,
+        local: checked.local,
+        others: known.iter().filter(|k| k.name != config.name).count(),
+    })
+}
+
+/// Validates `config` against the system and the other instances and takes its name: under
+/// the registry's lock, so that of two starts only one passes. Returns the undo log, which
+/// holds the owner and, as its first item, the info file for the other commands. Fails with
+/// the first problem found, having changed nothing.
+async fn claim(net: &Net, config: &Config) -> Result<(Checked, Undo)> {
+    let _lock = registry::lock()?;
+    let here = Namespace::current()?;
+    let checked = preflight::check(net, config, &registry::known(), &here).await?;
+    let mut undo = Undo::create(
+        instance::state_file(&config.name),
+        Process::current()?,
+        here,
+    )?;
+    if let Err(e) = write_info(config, &checked, &mut undo) {
+        for err in undo.run(net).await {
+            warn!("cleanup after failed start: {err:#}");
+        }
+        return Err(e);
+    }
+    Ok((checked, undo))
+}
+
+/// Writes what the commands that change the instance need from the checks, and what another
+/// `vtep up` checks its config against (see [`instance::Info`]). Fails when it cannot be
+/// written.
+fn write_info(config: &Config, checked: &Checked, undo: &mut Undo) -> Result<()> {
+    let info = instance::Info {
+        local: checked.local,
+        accept_known: config.underlay.accept_rule().is_some_and(|r| r.known),
+        underlay: checked.underlay.name.clone(),
+        underlay_ifindex: checked.underlay.index,
+        vnis: config
+            .vnis
+            .iter()
+            .map(|v| ServedVni {
+                vni: v.id,
+                dstport: v.dstport,
+            })
+            .collect(),
+    };
+    info.write(&config.name)?;
+    let path = instance::info_file(&config.name);
+    let id = FileId::of(&path)?.with_context(|| format!("{} vanished", path.display()))?;
+    undo.record(Item::File { path, id })
+}
+
 /// Validates `config` against the system, then applies it. On any failure everything created
 /// so far is removed again before the error is returned.
 pub async fn start(config: &Config) -> Result<Running> {
     let net = Net::connect()?;
-    let checked = preflight::check(&net, config).await?;
-    let mut undo = Undo::new(instance::state_file(&config.name));
+    let (checked, mut undo) = claim(&net, config).await?;
     match apply::apply(&net, config, &checked, &mut undo).await {
         Ok(up) => Ok(Running { net, undo, up }),
         Err(e) => {

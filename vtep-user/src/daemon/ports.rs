@@ -1,17 +1,19 @@
 //! Building a VNI's local ports: the host interface's veth pair, a veth into each workload's
 //! namespace (created if missing), and the adopted interfaces. Everything created is recorded
-//! in the undo log before it is configured, so a failure half-way removes it again.
+//! in the undo log, with its identity, before it is configured, so a failure half-way removes
+//! it again; what is adopted (an existing namespace, an adopted port) is recorded as such, and
+//! stays.
 
 use anyhow::{Context as _, Result};
 use vtep_common::maps::PORT_F_PEER;
 
 use crate::{
     config::{AdoptedPort, HostPort, Vni, Workload},
-    daemon::undo::{Item, Undo},
+    daemon::undo::{Item, Origin, Undo},
     datapath::tables::Port,
     mac::Mac,
     sys::{
-        netlink::{LinkSettings, Net},
+        netlink::{Link, LinkSettings, Net},
         netns,
     },
 };
@@ -28,7 +30,7 @@ pub(super) async fn build(net: &Net, vni: &Vni, mtu: u32, undo: &mut Undo) -> Re
         ports.push(workload_port(net, w, mtu, undo).await?);
     }
     for p in &vni.ports {
-        ports.push(adopted_port(net, p).await?);
+        ports.push(adopted_port(net, p, undo).await?);
     }
     Ok(ports)
 }
@@ -53,8 +55,7 @@ async fn host_port(
     let name = host.interface_name(vni);
     let port_name = host.port_name(vni);
     net.add_veth(&name, &port_name).await?;
-    undo.record(Item::Link(name.clone()))?;
-    let host_if = net.require_link(&name).await?;
+    let host_if = record_link(net, &name, undo).await?;
     let port_if = net.require_link(&port_name).await?;
     net.configure(port_if.index, &up_with_mtu(mtu)).await?;
     let settings = LinkSettings {
@@ -78,16 +79,24 @@ async fn host_port(
 /// A veth pair whose peer is moved into the workload's namespace (created when missing) and
 /// set up there with the config's name, address and MAC.
 async fn workload_port(net: &Net, w: &Workload, mtu: u32, undo: &mut Undo) -> Result<Port> {
-    if !netns::exists(&w.netns) {
+    let origin = if netns::exists(&w.netns) {
+        Origin::Adopted
+    } else {
         netns::create(&w.netns).await?;
-        undo.record(Item::Netns(w.netns.clone()))?;
-    }
+        Origin::Created
+    };
+    let id = netns::id(&w.netns)?
+        .with_context(|| format!("network namespace `{}` vanished", w.netns))?;
+    undo.record(Item::Netns {
+        name: w.netns.clone(),
+        id,
+        origin,
+    })?;
     let host_name = w.host_interface_name();
     // The peer gets a temporary name: `interface` (eth0) may exist in this namespace.
     let temp = format!("vtmp{}", std::process::id() % 100_000_000);
     net.add_veth(&host_name, &temp).await?;
-    undo.record(Item::Link(host_name.clone()))?;
-    let host_if = net.require_link(&host_name).await?;
+    let host_if = record_link(net, &host_name, undo).await?;
     let peer = net.require_link(&temp).await?;
     net.move_to_netns(peer.index, &netns::open(&w.netns)?)
         .await?;
@@ -124,10 +133,27 @@ async fn workload_port(net: &Net, w: &Workload, mtu: u32, undo: &mut Undo) -> Re
     })
 }
 
-/// An existing interface, as it is; a veth whose peer is in another namespace is marked so the
-/// datapath can deliver with `redirect_peer`.
-async fn adopted_port(net: &Net, p: &AdoptedPort) -> Result<Port> {
+/// Records interface `name`, just created, with its index; returns it. Fails when it is gone
+/// or the log cannot be written.
+async fn record_link(net: &Net, name: &str, undo: &mut Undo) -> Result<Link> {
+    let link = net.require_link(name).await?;
+    undo.record(Item::Link {
+        name: name.to_string(),
+        ifindex: link.index,
+        origin: Origin::Created,
+    })?;
+    Ok(link)
+}
+
+/// An existing interface, as it is (recorded as adopted); a veth whose peer is in another
+/// namespace is marked so the datapath can deliver with `redirect_peer`.
+async fn adopted_port(net: &Net, p: &AdoptedPort, undo: &mut Undo) -> Result<Port> {
     let link = net.require_link(&p.interface).await?;
+    undo.record(Item::Link {
+        name: link.name.clone(),
+        ifindex: link.index,
+        origin: Origin::Adopted,
+    })?;
     let flags = if link.veth_peer_elsewhere {
         PORT_F_PEER
     } else {

@@ -1,7 +1,9 @@
 //! The checks `vtep up` makes against the system before it changes anything: no instance of the
 //! same name, the underlay and its address and MTU, adopted ports present, the interfaces to
-//! create absent. A config that passes [`crate::config`] and these fails later only on a race
-//! or a kernel refusal.
+//! create absent, and nothing another instance serves or holds (its underlay UDP ports and
+//! VNIs, its namespaces and interfaces). A config that passes [`crate::config`] and these fails
+//! later only on a race or a kernel refusal. None of them changes anything, so `vtep check
+//! --system` runs them too.
 
 use std::net::Ipv4Addr;
 
@@ -10,7 +12,11 @@ use vtep_common::wire::OVERHEAD_IPV4;
 
 use crate::{
     config::{Config, Vni},
-    instance,
+    daemon::{
+        registry::Known,
+        undo::{Item, Origin},
+    },
+    instance::{self, Namespace},
     sys::{
         netlink::{Link, Net},
         netns,
@@ -29,26 +35,172 @@ pub(super) struct Checked {
     pub workload_mtu: u32,
 }
 
-/// Checks everything about `config` that can fail because of the system's state. Fails with the
-/// first problem, naming the config field it is about.
-pub(super) async fn check(net: &Net, config: &Config) -> Result<Checked> {
-    check_not_running(config)?;
+/// Checks everything about `config` that can fail because of the system's state, for an
+/// instance in namespace `here` beside the `known` ones. Fails with the first problem, naming
+/// the config field it is about (and the other instance, when it is one).
+pub(super) async fn check(
+    net: &Net,
+    config: &Config,
+    known: &[Known],
+    here: &Namespace,
+) -> Result<Checked> {
+    check_not_running(config, known)?;
     let checked = check_underlay(net, config).await?;
+    // Before the interfaces: what another instance holds exists, and which one holds it is
+    // the better answer.
+    let others: Vec<&Known> = known.iter().filter(|k| k.name != config.name).collect();
+    check_not_served(config, &checked, &others, here)?;
+    check_not_held(net, config, &others, here).await?;
     for (i, vni) in config.vnis.iter().enumerate() {
         check_interfaces(net, i, vni).await?;
     }
     Ok(checked)
 }
 
-/// No state file or pins of an instance with this name: it is running or crashed.
-fn check_not_running(config: &Config) -> Result<()> {
-    let state = instance::state_file(&config.name);
-    if state.exists() || instance::pin_dir(&config.name).exists() {
+/// No state file or pins of an instance with this name: it is running, or crashed and needs
+/// `vtep down`.
+fn check_not_running(config: &Config, known: &[Known]) -> Result<()> {
+    let name = &config.name;
+    let state = instance::state_file(name);
+    if let Some(other) = known.iter().find(|k| &k.name == name) {
+        if other.alive {
+            bail!(
+                "name: instance `{name}` is running (`vtep up`, pid {}); stop that process first",
+                other.state.owner.pid
+            );
+        }
         bail!(
-            "name: instance `{}` is running or crashed ({} exists); stop it, or run `vtep down` to clean up after a crash",
-            config.name,
-            state.display()
+            "name: instance `{name}` crashed ({} exists, its process {} is gone); run `vtep down -n {name}` to clean up after it",
+            state.display(),
+            other.state.owner.pid
         );
+    }
+    if state.exists() || instance::pin_dir(name).exists() {
+        bail!(
+            "name: instance `{name}` is running or crashed ({} or {} exists); stop it, or run `vtep down -n {name}` to clean up after a crash",
+            state.display(),
+            instance::pin_dir(name).display()
+        );
+    }
+    Ok(())
+}
+
+/// No live instance in namespace `here` decapsulates on the same underlay what this config
+/// would: a (VNI, UDP port) of its, or any VNI on a UDP port of its to the same local address
+/// (its datapath, first on the interface, drops VXLAN of VNIs it does not serve as unknown).
+fn check_not_served(
+    config: &Config,
+    checked: &Checked,
+    others: &[&Known],
+    here: &Namespace,
+) -> Result<()> {
+    let underlay = &checked.underlay;
+    for other in others
+        .iter()
+        .filter(|k| k.alive && k.state.netns.id == here.id)
+    {
+        let Some(info) = other.info.as_ref() else {
+            continue;
+        };
+        if info.underlay_ifindex != underlay.index {
+            continue;
+        }
+        for (i, vni) in config.vnis.iter().enumerate() {
+            if info
+                .vnis
+                .iter()
+                .any(|s| s.vni == vni.id && s.dstport == vni.dstport)
+            {
+                bail!(
+                    "vni[{i}].id: VNI {} on UDP port {} of underlay `{}` is served by {}; instance `{}` cannot serve it too",
+                    vni.id,
+                    vni.dstport,
+                    underlay.name,
+                    other.describe(),
+                    config.name
+                );
+            }
+        }
+        if info.local != checked.local {
+            continue;
+        }
+        for (i, vni) in config.vnis.iter().enumerate() {
+            if info.vnis.iter().any(|s| s.dstport == vni.dstport) {
+                bail!(
+                    "vni[{i}].dstport: UDP port {} to {} on underlay `{}` is served by {}, whose datapath drops the VNIs it does not serve; give instance `{}` another dstport or underlay.local",
+                    vni.dstport,
+                    checked.local,
+                    underlay.name,
+                    other.describe(),
+                    config.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// No other instance, running or crashed, made or uses what this config would use: the
+/// workloads' namespaces that exist and the adopted ports (in namespace `here`). Two
+/// instances on one port would both attach to it; a namespace one instance made goes when
+/// that one stops.
+async fn check_not_held(
+    net: &Net,
+    config: &Config,
+    others: &[&Known],
+    here: &Namespace,
+) -> Result<()> {
+    let holder = |same_netns_only: bool, is_it: &dyn Fn(&Item) -> Option<Origin>| {
+        others
+            .iter()
+            .filter(|k| !same_netns_only || k.state.netns.id == here.id)
+            .find_map(|k| Some((k, k.state.items.iter().find_map(is_it)?)))
+    };
+    let how = |origin: Origin| match origin {
+        Origin::Created => "created by it",
+        Origin::Adopted => "in use by it",
+    };
+    for (i, vni) in config.vnis.iter().enumerate() {
+        for (j, port) in vni.ports.iter().enumerate() {
+            let Some(link) = net.link(&port.interface).await? else {
+                continue;
+            };
+            let is_it = |item: &Item| match item {
+                Item::Link {
+                    name,
+                    ifindex,
+                    origin,
+                } if *ifindex == link.index && *name == link.name => Some(*origin),
+                _ => None,
+            };
+            if let Some((other, origin)) = holder(true, &is_it) {
+                bail!(
+                    "vni[{i}].port[{j}].interface: `{}` belongs to {} ({})",
+                    port.interface,
+                    other.describe(),
+                    how(origin)
+                );
+            }
+        }
+        for (j, w) in vni.workloads.iter().enumerate() {
+            let Some(id) = netns::id(&w.netns)? else {
+                continue;
+            };
+            let is_it = |item: &Item| match item {
+                Item::Netns {
+                    id: theirs, origin, ..
+                } if *theirs == id => Some(*origin),
+                _ => None,
+            };
+            if let Some((other, origin)) = holder(false, &is_it) {
+                bail!(
+                    "vni[{i}].workload[{j}].netns: namespace `{}` belongs to {} ({})",
+                    w.netns,
+                    other.describe(),
+                    how(origin)
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -64,7 +216,10 @@ async fn check_underlay(net: &Net, config: &Config) -> Result<Checked> {
     })?;
     let addresses = net.ipv4_addresses(underlay.index).await?;
     let local = match config.underlay.local {
-        Some(ip) => ip,
+        Some(ip) => {
+            check_local_present(net, &underlay, &addresses, ip).await?;
+            ip
+        }
         None => addresses.first().copied().ok_or_else(|| {
             anyhow!(
                 "underlay.local: not set and `{}` has no IPv4 address",
@@ -85,6 +240,44 @@ async fn check_underlay(net: &Net, config: &Config) -> Result<Checked> {
         local,
         workload_mtu,
     })
+}
+
+/// `local` (the config's `underlay.local`) is an address of the host: of the underlay (its
+/// `addresses`), or of another interface (a VTEP address on a loopback or dummy interface,
+/// routed to the underlay, is common). Otherwise no VXLAN to it would ever arrive; the error
+/// lists the addresses there are.
+async fn check_local_present(
+    net: &Net,
+    underlay: &Link,
+    addresses: &[Ipv4Addr],
+    local: Ipv4Addr,
+) -> Result<()> {
+    if addresses.contains(&local) {
+        return Ok(());
+    }
+    let host = net.host_ipv4_addresses().await?;
+    if host.iter().any(|(_, a)| *a == local) {
+        tracing::info!(%local, underlay = %underlay.name, "underlay.local is on another interface than the underlay");
+        return Ok(());
+    }
+    let list = |addrs: Vec<String>| {
+        if addrs.is_empty() {
+            "none".to_string()
+        } else {
+            addrs.join(", ")
+        }
+    };
+    let on_underlay = list(addresses.iter().map(ToString::to_string).collect());
+    let elsewhere = list(
+        host.iter()
+            .filter(|(index, a)| *index != underlay.index && !a.is_loopback())
+            .map(|(_, a)| a.to_string())
+            .collect(),
+    );
+    bail!(
+        "underlay.local: {local} is not an address of this host (`{}` has {on_underlay}; other interfaces have {elsewhere})",
+        underlay.name
+    )
 }
 
 /// VNI `vni` (the `i`th): its adopted ports exist, and the interfaces `vtep up` would create

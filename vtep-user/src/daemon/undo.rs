@@ -1,5 +1,11 @@
 //! What `vtep up` created, recorded as it goes (in memory and in a state file), so a failed
 //! start, a normal stop and `vtep down` after a crash all remove exactly that.
+//!
+//! The state file also says who owns the instance (the `vtep up` process, by pid and start
+//! time) and which network namespace it runs in, and every item records the identity of what
+//! it names (a namespace's inode, an interface's index, a directory's inode), not just its
+//! name: names are reused, by hand or by the next instance, and an object that is no longer the
+//! one vtep made is left alone with a log line saying why.
 
 use std::{
     net::Ipv4Addr,
@@ -8,53 +14,128 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 
-use crate::sys::{netlink::Net, netns, sysctl};
+use crate::{
+    instance::Namespace,
+    sys::{
+        bpffs,
+        identity::{FileId, Process},
+        netlink::Net,
+        netns::{self, NetnsId},
+        sysctl,
+    },
+};
 
-/// One thing vtep created.
+/// Whether vtep made an object or found it and used it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Made by vtep: removed again.
+    Created,
+    /// There before (a workload namespace that existed, an adopted port): never removed;
+    /// recorded so that no other instance takes it while this one holds it.
+    Adopted,
+}
+
+/// An interface of the instance's namespace: its name and its index, which the kernel does not
+/// give to another interface while this one exists.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkId {
+    pub name: String,
+    pub ifindex: u32,
+}
+
+/// One thing vtep created or uses.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Item {
-    /// A network namespace; deleting it also deletes the interfaces inside it.
-    Netns(String),
-    /// An interface in vtep's own namespace (deleting one end of a veth deletes both).
-    Link(String),
+    /// A named network namespace (`/run/netns/NAME`) with the identity it had; deleting it
+    /// also deletes the interfaces inside it.
+    Netns {
+        name: String,
+        id: NetnsId,
+        origin: Origin,
+    },
+    /// An interface in the instance's namespace (deleting one end of a veth deletes both).
+    Link {
+        name: String,
+        ifindex: u32,
+        origin: Origin,
+    },
     /// The managed kernel neighbour entry that keeps a remote VTEP's underlay next hop `ip`
     /// resolved on interface `ifindex`.
     Nexthop { ifindex: u32, ip: Ipv4Addr },
     /// The directory the maps are pinned in.
-    Pins(PathBuf),
-    /// A sysctl (key relative to /proc/sys) and the value to restore.
-    Sysctl { key: String, value: String },
+    Pins { dir: PathBuf, id: FileId },
+    /// A sysctl (key relative to /proc/sys) and the value to restore; `link` is the interface
+    /// it belongs to, restored only while that is still the same interface.
+    Sysctl {
+        key: String,
+        value: String,
+        link: Option<LinkId>,
+    },
     /// A file vtep wrote (the instance info the CLI reads).
-    File(PathBuf),
+    File { path: PathBuf, id: FileId },
+}
+
+impl std::fmt::Display for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Netns { name, .. } => write!(f, "namespace `{name}`"),
+            Self::Link { name, ifindex, .. } => write!(f, "interface `{name}` (index {ifindex})"),
+            Self::Nexthop { ifindex, ip } => write!(f, "neighbour {ip} on interface {ifindex}"),
+            Self::Pins { dir, .. } => write!(f, "pins in {}", dir.display()),
+            Self::Sysctl { key, .. } => write!(f, "sysctl {key}"),
+            Self::File { path, .. } => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
+/// What the state file holds: who owns the instance, where it runs, what it made.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct State {
+    /// The `vtep up` process; while it lives, nobody else removes anything of the instance.
+    pub owner: Process,
+    /// The network namespace the instance's interfaces, neighbour entries and sysctls are in.
+    pub netns: Namespace,
+    /// Oldest first.
+    pub items: Vec<Item>,
 }
 
 /// The undo log of one instance.
 #[derive(Debug)]
 pub struct Undo {
     path: PathBuf,
-    items: Vec<Item>,
+    state: State,
 }
 
 impl Undo {
-    /// An empty log persisted at `path`.
-    pub fn new(path: PathBuf) -> Self {
-        Self {
+    /// An empty log of an instance owned by `owner` in namespace `netns`, written to `path`
+    /// at once: from then on the instance's name is taken. Fails when it cannot be written.
+    pub fn create(path: PathBuf, owner: Process, netns: Namespace) -> Result<Self> {
+        let undo = Self {
             path,
-            items: Vec::new(),
-        }
+            state: State {
+                owner,
+                netns,
+                items: Vec::new(),
+            },
+        };
+        undo.persist()?;
+        Ok(undo)
     }
 
-    /// The log a previous `vtep up` left at `path`, if any.
+    /// The log a previous `vtep up` left at `path`, if any. Fails when it cannot be read or is
+    /// not a state file.
     pub fn load(path: &Path) -> Result<Option<Self>> {
         match std::fs::read(path) {
             Ok(bytes) => {
-                let items = serde_json::from_slice(&bytes)
+                let state = serde_json::from_slice(&bytes)
                     .with_context(|| format!("reading state file {}", path.display()))?;
                 Ok(Some(Self {
                     path: path.to_path_buf(),
-                    items,
+                    state,
                 }))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -62,14 +143,20 @@ impl Undo {
         }
     }
 
-    /// What the log holds, oldest first.
-    pub fn items(&self) -> &[Item] {
-        &self.items
+    /// What the state file holds.
+    pub fn state(&self) -> &State {
+        &self.state
     }
 
-    /// Adds `item` and writes the log, so a crash right after still knows about it.
+    /// What the log holds, oldest first.
+    pub fn items(&self) -> &[Item] {
+        &self.state.items
+    }
+
+    /// Adds `item` and writes the log, so a crash right after still knows about it. Fails when
+    /// the log cannot be written.
     pub fn record(&mut self, item: Item) -> Result<()> {
-        self.items.push(item);
+        self.state.items.push(item);
         self.persist()
     }
 
@@ -80,8 +167,8 @@ impl Undo {
         if added.is_empty() && removed.is_empty() {
             return Ok(());
         }
-        self.items.retain(|i| !removed.contains(i));
-        self.items.extend(added);
+        self.state.items.retain(|i| !removed.contains(i));
+        self.state.items.extend(added);
         self.persist()
     }
 
@@ -90,52 +177,112 @@ impl Undo {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let tmp = self.path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.items)?)
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.state)?)
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &self.path)
             .with_context(|| format!("writing {}", self.path.display()))
     }
 
-    /// Removes everything recorded, newest first, then the state file. Keeps going past
-    /// failures and returns them, so one stuck item does not leave the rest behind.
-    pub async fn run(self, net: &Net) -> Vec<anyhow::Error> {
+    /// Removes everything recorded that is still what vtep made, newest first, through `net`
+    /// (a connection in the instance's namespace, which the caller makes sure this thread is
+    /// in too). Keeps going past failures and returns them, so one stuck item does not leave
+    /// the rest behind; the state file then keeps only the failed items, for a later `vtep
+    /// down`, and is removed otherwise.
+    pub async fn run(mut self, net: &Net) -> Vec<anyhow::Error> {
         let mut errors = Vec::new();
-        for item in self.items.iter().rev() {
-            if let Err(e) = undo_one(net, item).await {
-                errors.push(e.context(format!("removing {item:?}")));
+        let mut failed = Vec::new();
+        for item in self.state.items.iter().rev() {
+            match undo_one(net, item).await {
+                Ok(Outcome::Done) => {}
+                Ok(Outcome::NotOurs(why)) => warn!("leaving {item} alone: {why}"),
+                Err(e) => {
+                    errors.push(e.context(format!("removing {item}")));
+                    failed.push(item.clone());
+                }
             }
         }
-        if let Err(e) = std::fs::remove_file(&self.path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            errors.push(anyhow::Error::from(e).context("removing state file"));
+        if failed.is_empty() {
+            if let Err(e) = std::fs::remove_file(&self.path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                errors.push(anyhow::Error::from(e).context("removing state file"));
+            }
+        } else {
+            failed.reverse();
+            self.state.items = failed;
+            if let Err(e) = self.persist() {
+                errors.push(e.context("keeping what failed in the state file"));
+            }
         }
         errors
     }
 }
 
-/// Removes what `item` records; what is gone already is fine.
-async fn undo_one(net: &Net, item: &Item) -> Result<()> {
+/// What undoing an item came to, when it did not fail.
+enum Outcome {
+    /// Removed or restored; or gone already; or adopted, which stays.
+    Done,
+    /// The name now belongs to something vtep did not make: left as it is, for this reason.
+    NotOurs(String),
+}
+
+/// Removes what `item` records if it is still what vtep made; what is gone already is fine.
+/// Fails when removing it fails, or when it cannot be told whether it is still there.
+async fn undo_one(net: &Net, item: &Item) -> Result<Outcome> {
     match item {
-        Item::Netns(name) => {
-            if netns::exists(name) {
-                netns::delete(name).await?;
-            }
+        Item::Netns {
+            origin: Origin::Adopted,
+            ..
         }
-        Item::Link(name) => {
-            if let Some(link) = net.link(name).await? {
-                net.del_link(link.index).await?;
+        | Item::Link {
+            origin: Origin::Adopted,
+            ..
+        } => {}
+        Item::Netns { name, id, .. } => match netns::id(name)? {
+            Some(now) if now != *id => {
+                return Ok(Outcome::NotOurs(format!(
+                    "it was deleted and made again since vtep created it (it is {now}, vtep made {id})"
+                )));
             }
+            Some(_) => netns::delete(name).await?,
+            None => {}
+        },
+        Item::Link { name, ifindex, .. } => {
+            if let Some(why) = link_changed(net, name, *ifindex).await? {
+                return Ok(Outcome::NotOurs(why));
+            }
+            net.del_link(*ifindex).await?;
         }
         Item::Nexthop { ifindex, ip } => net.del_neighbour(*ifindex, *ip).await?,
-        Item::Sysctl { key, value } => sysctl::restore(key, value)?,
-        Item::File(path) => match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("removing {}", path.display()));
+        Item::Sysctl { key, value, link } => {
+            if let Some(link) = link
+                && let Some(why) = link_changed(net, &link.name, link.ifindex).await?
+            {
+                return Ok(Outcome::NotOurs(why));
             }
-            _ => {}
-        },
-        Item::Pins(dir) => {
+            sysctl::restore(key, value)?;
+        }
+        Item::File { path, id } => {
+            if let Some(why) = replaced(path, *id)? {
+                return Ok(Outcome::NotOurs(why));
+            }
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("removing {}", path.display()));
+                }
+                _ => {}
+            }
+        }
+        Item::Pins { dir, id } => {
+            if FileId::of(dir)?.is_none() && !bpffs::is_mounted()? {
+                anyhow::bail!(
+                    "{} cannot be seen here: /sys/fs/bpf is not the BPF filesystem (under `ip netns exec`? use `vtep --netns NAME down`)",
+                    dir.display()
+                );
+            }
+            if let Some(why) = replaced(dir, *id)? {
+                return Ok(Outcome::NotOurs(why));
+            }
             match std::fs::remove_dir_all(dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(e).with_context(|| format!("removing {}", dir.display()));
@@ -149,5 +296,114 @@ async fn undo_one(net: &Net, item: &Item) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(Outcome::Done)
+}
+
+/// Why interface `name` with index `ifindex` is no longer the one vtep made (renamed, or the
+/// name now another interface's); `None` when it still is, or is gone with no other under its
+/// name (nothing to do then either: deleting a gone interface succeeds).
+async fn link_changed(net: &Net, name: &str, ifindex: u32) -> Result<Option<String>> {
+    if let Some(link) = net.link_by_index(ifindex).await? {
+        return Ok((link.name != name).then(|| {
+            format!(
+                "interface {ifindex} is called `{}` now, not `{name}` as vtep made it",
+                link.name
+            )
+        }));
+    }
+    Ok(net.link(name).await?.map(|other| {
+        format!(
+            "`{name}` is another interface now (index {}; vtep made index {ifindex})",
+            other.index
+        )
+    }))
+}
+
+/// Why the file at `path` is no longer the one with identity `id` that vtep made; `None` when
+/// it is, or is gone.
+fn replaced(path: &Path, id: FileId) -> Result<Option<String>> {
+    Ok(FileId::of(path)?
+        .filter(|now| *now != id)
+        .map(|now| format!("it was replaced since vtep made it (it is {now}, vtep made {id})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_file(dir: &Path) -> PathBuf {
+        dir.join("x.json")
+    }
+
+    /// A temporary directory of this test process, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("vtep-undo-{tag}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn undo_at(path: PathBuf) -> Undo {
+        let netns = Namespace {
+            name: None,
+            id: NetnsId {
+                file: FileId { dev: 1, ino: 2 },
+                cookie: 3,
+            },
+        };
+        Undo::create(path, Process::current().unwrap(), netns).unwrap()
+    }
+
+    #[test]
+    fn the_state_file_names_its_owner_and_reads_back() {
+        let tmp = TempDir::new("owner");
+        let mut undo = undo_at(state_file(&tmp.0));
+        undo.record(Item::Link {
+            name: "x-h".into(),
+            ifindex: 7,
+            origin: Origin::Created,
+        })
+        .unwrap();
+        let back = Undo::load(&state_file(&tmp.0)).unwrap().unwrap();
+        assert_eq!(back.state(), undo.state());
+        assert_eq!(back.state().owner.pid, std::process::id());
+    }
+
+    /// Bug (issue 9): cleanup went by name only, so a stale log removed what had the name now.
+    /// A file made again under the recorded name is left alone, and the log forgets it.
+    #[tokio::test]
+    async fn a_file_made_again_under_the_name_is_left_alone() {
+        let tmp = TempDir::new("file");
+        let (ours, theirs) = (tmp.0.join("ours"), tmp.0.join("theirs"));
+        std::fs::write(&ours, "a").unwrap();
+        std::fs::write(&theirs, "b").unwrap();
+        let mut undo = undo_at(state_file(&tmp.0));
+        for path in [&ours, &theirs] {
+            let id = FileId::of(path).unwrap().unwrap();
+            undo.record(Item::File {
+                path: path.clone(),
+                id,
+            })
+            .unwrap();
+        }
+        // Another file under the name; made before the old one goes, so it cannot get the old
+        // one's inode.
+        std::fs::write(tmp.0.join("new"), "c").unwrap();
+        std::fs::rename(tmp.0.join("new"), &theirs).unwrap();
+        let net = Net::connect().unwrap();
+        let errors = undo.run(&net).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(!ours.exists(), "what vtep made is removed");
+        assert!(theirs.exists(), "what has its name now is not");
+        assert!(!state_file(&tmp.0).exists());
+    }
 }

@@ -183,6 +183,20 @@ impl Net {
             .collect())
     }
 
+    /// Every IPv4 address of the namespace, with the index of the interface it is on.
+    pub async fn host_ipv4_addresses(&self) -> Result<Vec<(u32, Ipv4Addr)>> {
+        let mut stream = self.handle.address().get().execute();
+        let mut out = Vec::new();
+        while let Some(msg) = stream.try_next().await.context("listing addresses")? {
+            for attr in &msg.attributes {
+                if let AddressAttribute::Local(std::net::IpAddr::V4(a)) = attr {
+                    out.push((msg.header.index, *a));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// How the kernel routes to `ip`: the output interface and the next hop (the gateway, or
     /// `ip` itself when on-link). `None` when there is no route.
     pub async fn route_to(&self, ip: Ipv4Addr) -> Result<Option<(u32, Ipv4Addr)>> {
