@@ -12,6 +12,7 @@ use crate::{
     config::{Config, Vni},
     daemon::{
         ageing::Ager,
+        links::Links,
         nexthop::Resolver,
         ports,
         preflight::Checked,
@@ -23,7 +24,7 @@ use crate::{
     },
     instance,
     mac::Mac,
-    sys::{bpffs, netlink::Net, sysctl},
+    sys::{bpffs, netlink::Net, netns, sysctl},
 };
 
 /// What a started instance holds until it stops.
@@ -31,9 +32,9 @@ pub(super) struct Started {
     pub datapath: Datapath,
     pub nexthops: Resolver,
     pub ager: Ager,
-    /// Held for the instance's lifetime: the kernel keeps the multicast groups joined (IGMP
-    /// reports, the NIC's multicast filter) while they are open.
-    pub _groups: Vec<UdpSocket>,
+    /// The underlay and the ports as last seen; it also holds the sockets that keep the
+    /// multicast groups joined.
+    pub links: Links,
 }
 
 /// Makes the system what `config` describes, given what the checks found. Fails at the first
@@ -45,7 +46,7 @@ pub(super) async fn apply(
     undo: &mut Undo,
 ) -> Result<Started> {
     // Before the pins: a command that finds the maps finds this too.
-    write_info(config, checked, undo)?;
+    let info = write_info(config, checked, undo)?;
     let vnis = build_vnis(net, config, checked, undo).await?;
     let mut datapath = load_datapath(config, checked, &vnis, undo)?;
     let ager = Ager::new(
@@ -58,22 +59,29 @@ pub(super) async fn apply(
     nexthops.reconcile(net, &mut datapath, undo).await?;
     attach(&mut datapath, &vnis, checked, undo)?;
     let groups = join_groups(config, checked)?;
+    let links = Links::new(config, info, &checked.underlay, &vnis, groups);
     Ok(Started {
         datapath,
         nexthops,
         ager,
-        _groups: groups,
+        links,
     })
 }
 
-/// Writes what the commands that change the instance need from the checks (see
-/// [`instance::Info`]).
-fn write_info(config: &Config, checked: &Checked, undo: &mut Undo) -> Result<()> {
+/// Writes what the other commands need from the checks and this process (see
+/// [`instance::Info`]); returns it. Fails when the file cannot be written or the namespace
+/// examined.
+fn write_info(config: &Config, checked: &Checked, undo: &mut Undo) -> Result<instance::Info> {
     undo.record(Item::File(instance::info_file(&config.name)))?;
-    instance::Info {
+    let info = instance::Info {
         local: checked.local,
-    }
-    .write(&config.name)
+        pid: std::process::id(),
+        netns: netns::entered().map(str::to_string),
+        netns_inode: netns::inode(&netns::current()?)?,
+        links: instance::Links::default(),
+    };
+    info.write(&config.name)?;
+    Ok(info)
 }
 
 /// Builds each VNI's ports, then its tables from the config and those ports. The VNI's index
@@ -226,8 +234,9 @@ fn attach(
 }
 
 /// Joins every VNI's multicast group on the underlay (by its address), so the kernel reports
-/// membership and lets the group's packets in.
-fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<UdpSocket>> {
+/// membership and lets the group's packets in; returns each group with the socket that holds
+/// it joined.
+fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<(Ipv4Addr, UdpSocket)>> {
     let mut out = Vec::new();
     for group in config.vnis.iter().filter_map(|v| v.group) {
         let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
@@ -240,7 +249,7 @@ fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<UdpSocket>> {
                 )
             })?;
         info!(%group, underlay = %checked.underlay.name, "joined multicast group");
-        out.push(sock);
+        out.push((group, sock));
     }
     Ok(out)
 }

@@ -1,11 +1,12 @@
 //! `vtep up`: check the whole configuration against the system ([`preflight`]), build what it
 //! describes and load and attach the datapath ([`apply`], [`ports`]), run until told to stop
-//! while keeping the remote VTEPs' next hops resolved ([`nexthop`]) and ageing learned entries
-//! ([`ageing`]), then remove everything it made ([`undo`], also what `vtep down` runs after a
-//! crash).
+//! while following the underlay and the ports ([`links`]), keeping the remote VTEPs' next hops
+//! resolved ([`nexthop`]) and ageing learned entries ([`ageing`]), then remove everything it
+//! made ([`undo`], also what `vtep down` runs after a crash).
 
 pub mod ageing;
 mod apply;
+pub mod links;
 pub mod nexthop;
 mod ports;
 mod preflight;
@@ -16,12 +17,13 @@ use tracing::{info, warn};
 
 use crate::{
     config::Config,
-    daemon::{apply::Started, undo::Undo},
+    daemon::{apply::Started, links::Notifications, undo::Undo},
     instance,
-    sys::netlink::Net,
+    sys::{bpffs, netlink::Net},
 };
 
-/// How often the remote VTEPs' next hops are checked (after a link flap or a route change).
+/// How often the remote VTEPs' next hops are checked (after a link flap or a route change), and
+/// the interfaces in case a link notification was lost.
 const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A started instance: what it runs and the undo log of what was made for it.
@@ -32,10 +34,11 @@ pub struct Running {
 }
 
 impl Running {
-    /// Re-checks what the kernel may have undone meanwhile (the next hops of remote VTEPs)
-    /// and ages learned FDB entries when a sweep is due. Fails only when the undo log cannot
-    /// be written.
+    /// Re-checks what the kernel may have undone meanwhile (the underlay and the ports, the
+    /// next hops of remote VTEPs) and ages learned FDB entries when a sweep is due. Fails only
+    /// when the undo log cannot be written.
     pub async fn reconcile(&mut self) -> Result<()> {
+        self.follow_links().await;
         let up = &mut self.up;
         up.nexthops
             .reconcile(&self.net, &mut up.datapath, &mut self.undo)
@@ -46,6 +49,26 @@ impl Running {
         Ok(())
     }
 
+    /// Acts on interfaces that went or came back (see [`links`]); when something changed, the
+    /// next hops are re-checked at once, so none stays cached on a gone underlay. Failures are
+    /// logged: the next call tries again.
+    async fn follow_links(&mut self) {
+        let up = &mut self.up;
+        match up.links.reconcile(&self.net, &mut up.datapath).await {
+            Ok(true) => {
+                if let Err(e) = up
+                    .nexthops
+                    .reconcile(&self.net, &mut up.datapath, &mut self.undo)
+                    .await
+                {
+                    warn!("{e:#}");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => warn!("following the underlay and ports: {e:#}"),
+        }
+    }
+
     /// Detaches the datapath and removes everything `start` created. Returns what could not
     /// be removed.
     pub async fn stop(self) -> Vec<anyhow::Error> {
@@ -54,9 +77,12 @@ impl Running {
     }
 }
 
-/// Validates `config` against the system, then applies it. On any failure everything created
-/// so far is removed again before the error is returned.
+/// Validates `config` against the system, then applies it. Fails, changing nothing, when
+/// /sys/fs/bpf is not the host's (`ip netns exec`): other commands could never find the
+/// instance. On any later failure everything created so far is removed again before the error
+/// is returned.
 pub async fn start(config: &Config) -> Result<Running> {
+    bpffs::require_hosts()?;
     let net = Net::connect()?;
     let checked = preflight::check(&net, config).await?;
     let mut undo = Undo::new(instance::state_file(&config.name));
@@ -79,6 +105,8 @@ pub async fn run(config: &Config) -> Result<()> {
     let stop = stop_signal()?;
     tokio::pin!(stop);
     let mut running = start(config).await?;
+    // Subscribed after the start: what the start itself did to the interfaces is known.
+    let mut link_changes = Notifications::subscribe();
     info!(name = %config.name, "vtep is up; SIGINT or SIGTERM stops it");
     let mut tick = tokio::time::interval(RECONCILE_EVERY);
     loop {
@@ -89,6 +117,7 @@ pub async fn run(config: &Config) -> Result<()> {
                     warn!("{e:#}");
                 }
             }
+            () = link_changes.next() => running.follow_links().await,
         }
     }
     info!("stopping");

@@ -1,9 +1,11 @@
 //! The kernel interfaces vtep uses, each wrapped once: rtnetlink ([`netlink`]), named network
-//! namespaces ([`netns`]), sysctls ([`sysctl`]), the monotonic clock the datapath stamps entries
-//! with ([`clock`]) and the BPF filesystem ([`bpffs`]).
+//! namespaces ([`netns`]) and interface names inside one ([`ifnames`]), sysctls ([`sysctl`]), the
+//! monotonic clock the datapath stamps entries with ([`clock`]) and the BPF filesystem
+//! ([`bpffs`]).
 
 pub mod bpffs;
 pub mod clock;
+pub mod ifnames;
 pub mod netlink;
 pub mod netns;
 pub mod sysctl;

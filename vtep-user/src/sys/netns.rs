@@ -1,7 +1,12 @@
 //! Named network namespaces (`/run/netns/NAME`, as `ip netns` keeps them) and netlink
 //! connections inside them.
 
-use std::{fs::File, os::fd::AsFd, path::PathBuf};
+use std::{
+    fs::File,
+    os::{fd::AsFd, unix::fs::MetadataExt as _},
+    path::PathBuf,
+    sync::OnceLock,
+};
 
 use anyhow::{Context as _, Result};
 use nix::sched::{CloneFlags, setns};
@@ -9,6 +14,9 @@ use nix::sched::{CloneFlags, setns};
 use crate::sys::netlink::Net;
 
 const NETNS_DIR: &str = "/run/netns";
+
+/// The namespace [`enter_for_process`] entered, for the instance's info file.
+static ENTERED: OnceLock<String> = OnceLock::new();
 
 /// Where `ip netns` keeps namespace `name`.
 pub fn path(name: &str) -> PathBuf {
@@ -46,7 +54,28 @@ pub async fn delete(name: &str) -> Result<()> {
 pub fn enter_for_process(name: &str) -> Result<()> {
     let file = open(name)?;
     setns(file.as_fd(), CloneFlags::CLONE_NEWNET)
-        .with_context(|| format!("entering network namespace `{name}`"))
+        .with_context(|| format!("entering network namespace `{name}`"))?;
+    let _ = ENTERED.set(name.to_string());
+    Ok(())
+}
+
+/// The namespace the process entered with `--netns`, if it did.
+pub fn entered() -> Option<&'static str> {
+    ENTERED.get().map(String::as_str)
+}
+
+/// The calling thread's network namespace, open (for [`inode`]).
+pub fn current() -> Result<File> {
+    File::open("/proc/thread-self/ns/net").context("opening the current network namespace")
+}
+
+/// What identifies the namespace open as `file` (its nsfs inode) for as long as it exists,
+/// whatever it is called. Fails when `file` cannot be examined.
+pub fn inode(file: &File) -> Result<u64> {
+    Ok(file
+        .metadata()
+        .context("examining a network namespace")?
+        .ino())
 }
 
 /// A netlink connection whose socket lives in namespace `name`: a socket belongs to the
