@@ -95,6 +95,23 @@ fn underlay_deleted_and_recreated_recovers() {
         "up"
     );
 
+    // Set down and up again: shown and logged, nothing else to do.
+    for (state, log) in [("down", "underlay `eth0` is down"), ("up", "is up again")] {
+        ip(&["-n", &a, "link", "set", "eth0", state]);
+        let vtep = lab.vtep(va);
+        wait_for(
+            Duration::from_secs(3),
+            &format!("stats saying the underlay is {state}"),
+            || links(&vtep.stats(&name_a))["underlay"]["state"] == state,
+            || format!("{}; log:\n{}", vtep.stats(&name_a), vtep.log()),
+        );
+        assert!(
+            vtep.log().contains(log),
+            "no `{log}` in the log: {}",
+            vtep.log()
+        );
+    }
+
     // Deleting one end of the underlay veth deletes both hosts' eth0.
     ip(&["-n", &a, "link", "del", "eth0"]);
     for (id, name) in [(va, &name_a), (vb, &name_b)] {

@@ -22,8 +22,7 @@ use crate::{
     sys::{bpffs, netlink::Net},
 };
 
-/// How often the remote VTEPs' next hops are checked (after a link flap or a route change), and
-/// the interfaces in case a link notification was lost.
+/// How often the remote VTEPs' next hops are checked (after a link flap or a route change).
 const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A started instance: what it runs and the undo log of what was made for it.
@@ -34,11 +33,13 @@ pub struct Running {
 }
 
 impl Running {
-    /// Re-checks what the kernel may have undone meanwhile (the underlay and the ports, the
-    /// next hops of remote VTEPs) and ages learned FDB entries when a sweep is due. Fails only
-    /// when the undo log cannot be written.
+    /// Re-checks what the kernel may have undone meanwhile (the next hops of remote VTEPs, and
+    /// the underlay and the ports when the safety net's check is due) and ages learned FDB
+    /// entries when a sweep is due. Fails only when the undo log cannot be written.
     pub async fn reconcile(&mut self) -> Result<()> {
-        self.follow_links().await;
+        if self.up.links.due() {
+            self.follow_links().await;
+        }
         let up = &mut self.up;
         up.nexthops
             .reconcile(&self.net, &mut up.datapath, &mut self.undo)
