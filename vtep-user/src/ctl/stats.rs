@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result, anyhow};
 use serde::{Serialize, ser::SerializeMap as _};
 use vtep_common::{drop::DropReason, maps::VniStats};
 
-use crate::datapath::maps::Pinned;
+use crate::{datapath::maps::Pinned, instance};
 
 /// The counters of one VNI, summed over CPUs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -51,10 +51,14 @@ pub struct Stats {
     pub vnis: Vec<VniCounters>,
     /// Drop counters by reason name, every reason present.
     pub drops: BTreeMap<&'static str, u64>,
+    /// The underlay's state and the ports that are gone, as the instance last saw them; absent
+    /// when its info file cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<instance::Links>,
 }
 
-/// The counters of instance `name`, VNIs sorted. Fails when the instance does not run or a
-/// counter map cannot be read.
+/// The counters of instance `name`, VNIs sorted, with the state of its links. Fails when the
+/// instance does not run or a counter map cannot be read.
 pub fn read(name: &str) -> Result<Stats> {
     let maps = Pinned::of(name);
     let (vnis, per_vni, drops, learned) = (
@@ -94,6 +98,7 @@ pub fn read(name: &str) -> Result<Stats> {
     Ok(Stats {
         vnis: out,
         drops: by_reason,
+        links: instance::Info::load(name).ok().map(|i| i.links),
     })
 }
 
