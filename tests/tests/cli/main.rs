@@ -1,7 +1,9 @@
 //! Namespace tests of the commands that read and change a running instance: `vtep fdb add`,
 //! `replace` and `del` (issue 4: change the FDB without restarting; `fdb_traffic`,
 //! `fdb_changes`), the remote VTEPs they name (`remotes`: resolved while named, the allow-list),
-//! `vtep vni show` (`vni`) and `vtep check` (`check`).
+//! `vtep vni show` (`vni`), `vtep check` (`check`), port names and `ip netns exec` across
+//! namespaces (`namespaces`), and what the CLI tells an operator who gets something wrong
+//! (`messages`).
 //!
 //! Like the topology tests, every test builds its own hosts with a
 //! [`Lab`](vtep_tests::lab::Lab) (unique name prefix, everything removed on drop) and runs the
@@ -13,6 +15,8 @@
 mod check;
 mod fdb_changes;
 mod fdb_traffic;
+mod messages;
+mod namespaces;
 mod remotes;
 mod support;
 mod vni;

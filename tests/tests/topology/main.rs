@@ -3,9 +3,10 @@
 //! (S1, S2, adopted ports, IPv6 inside: `overlay`), RFC 7348 on the wire and both VXLAN ports
 //! (`wire`), VNI isolation (`isolation`), malformed VXLAN dropped and counted (`malformed`),
 //! interoperation with the kernel's vxlan driver (`interop`), the underlay's MTU, routing, link
-//! flaps and traffic (`underlay`, `nexthop`), config errors that change nothing (`config`,
-//! `checks`), nothing left behind after a stop or a crash (`cleanup`), and instances that own
-//! what they made and nothing else (`ownership`).
+//! flaps and traffic (`underlay`, `nexthop`), the underlay or a workload deleted while vtep runs
+//! (`link_faults`), config errors that change nothing (`config`, `checks`), nothing left behind
+//! after a stop or a crash (`cleanup`), and instances that own what they made and nothing else
+//! (`ownership`).
 //!
 //! Every test builds its own hosts with a [`Lab`](vtep_tests::lab::Lab); every name
 //! (namespaces, interfaces, instance names) starts with the lab's unique prefix so parallel runs
@@ -20,6 +21,7 @@ mod cleanup;
 mod config;
 mod interop;
 mod isolation;
+mod link_faults;
 mod malformed;
 mod nexthop;
 mod overlay;

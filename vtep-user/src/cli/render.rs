@@ -4,10 +4,13 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::ctl::{
-    monitor::Event,
-    show::{FdbRow, Provenance, ProxyRow, VniRow},
-    stats::{Stats, VniCounters},
+use crate::{
+    ctl::{
+        monitor::Event,
+        show::{FdbRow, Provenance, ProxyRow, VniRow},
+        stats::{Stats, VniCounters},
+    },
+    instance::Links,
 };
 
 /// Prints `value` as pretty JSON with `json`, else as `text` renders it. Fails only when the
@@ -135,8 +138,8 @@ fn stats_heading(name: &str) -> String {
     }
 }
 
-/// `vtep stats`: a row of counters per VNI, every drop reason with its count, then the remote
-/// VTEPs kept resolved.
+/// `vtep stats`: a row of counters per VNI, every drop reason with its count, the remote VTEPs
+/// kept resolved, then the state of the underlay and the ports that are gone.
 pub fn stats(stats: &Stats) -> String {
     let columns = stats_columns();
     let line = |cells: Vec<String>| {
@@ -165,6 +168,27 @@ pub fn stats(stats: &Stats) -> String {
         "remote VTEPs kept resolved: {} (refused over underlay.max_remotes: {})\n",
         stats.remotes.kept, stats.remotes.refused
     );
+    if let Some(links) = &stats.links {
+        out += &self::links(links);
+    }
+    out
+}
+
+/// The `links:` section of `vtep stats`: `underlay NAME STATE`, then a line per gone port.
+fn links(links: &Links) -> String {
+    let mut out = "links:\n".to_string();
+    let u = &links.underlay;
+    if !u.name.is_empty() {
+        out += &format!("  underlay {} {}\n", u.name, u.state);
+    }
+    for p in &links.missing_ports {
+        let netns = p
+            .netns
+            .as_ref()
+            .map(|ns| format!(", workload namespace {ns}"))
+            .unwrap_or_default();
+        out += &format!("  port {} missing (vni {}{netns})\n", p.port, p.vni);
+    }
     out
 }
 
@@ -213,6 +237,7 @@ mod tests {
                 kept: 13,
                 refused: 14,
             },
+            links: None,
         };
         let header = format!(
             "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12} {:>9} {:>9} {:>9}",
@@ -235,5 +260,37 @@ mod tests {
         let drops = "drops:\n  no_route           11\n  unknown_vni        12\n";
         let remotes = "remote VTEPs kept resolved: 13 (refused over underlay.max_remotes: 14)\n";
         assert_eq!(stats(&s), format!("{header}\n{row}\n{drops}{remotes}"));
+    }
+
+    /// A gone underlay and a gone workload port are spelled out after the drops.
+    #[test]
+    fn stats_text_ends_with_the_links() {
+        use crate::instance::{MissingPort, Underlay};
+        let s = Stats {
+            vnis: Vec::new(),
+            drops: BTreeMap::new(),
+            remotes: RemoteVteps::default(),
+            links: Some(Links {
+                underlay: Underlay {
+                    name: "eth0".into(),
+                    state: "missing".into(),
+                },
+                missing_ports: vec![MissingPort {
+                    port: "w1-h".into(),
+                    vni: 100,
+                    netns: Some("w1".into()),
+                    mac: None,
+                }],
+            }),
+        };
+        assert!(
+            stats(&s).ends_with(
+                "drops:\nremote VTEPs kept resolved: 0 (refused over underlay.max_remotes: 0)\n\
+                 links:\n  underlay eth0 missing\n  port w1-h missing (vni 100, workload \
+                 namespace w1)\n"
+            ),
+            "{}",
+            stats(&s)
+        );
     }
 }

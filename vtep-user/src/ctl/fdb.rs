@@ -18,7 +18,7 @@ use vtep_common::maps::{
 
 use crate::{
     config::fields::check_remote,
-    ctl::{ifname, require_vni},
+    ctl::{PortNames, require_vni},
     datapath::{accept, maps::Pinned},
     instance,
     mac::Mac,
@@ -143,7 +143,7 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
             Err(MapError::KeyNotFound) => None,
             Err(e) => return Err(e).context("reading the FDB"),
         };
-        let action = decide(req, existing).map_err(|r| refusal(req, r))?;
+        let action = decide(req, existing).map_err(|r| refusal(name, req, r))?;
         if let (Action::Create(_) | Action::Overwrite(_), Some(dst), Some(info)) =
             (action, req.dst, &info)
         {
@@ -206,14 +206,14 @@ fn errno(e: &MapError) -> Option<i32> {
     }
 }
 
-/// The error that tells the user why `req` was refused.
-fn refusal(req: &Request, r: Refusal) -> anyhow::Error {
+/// The error that tells the user why `req` to instance `name` was refused.
+fn refusal(name: &str, req: &Request, r: Refusal) -> anyhow::Error {
     let (mac, vni) = (req.mac, req.vni);
     match r {
         Refusal::LocalPort { ifindex } => anyhow!(
             "mac: {mac} in VNI {vni} is a station behind local port `{}`; local entries come \
              from the config and are not changed at run time",
-            ifname(ifindex)
+            PortNames::of(name).name(ifindex)
         ),
         Refusal::PointsElsewhere { dst } => {
             anyhow!("mac: {mac} in VNI {vni} already goes to {dst}; `vtep fdb replace` changes it")

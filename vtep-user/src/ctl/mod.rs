@@ -16,7 +16,7 @@ pub mod stats;
 use anyhow::{Context as _, Result};
 use aya::maps::MapError;
 
-use crate::{config::invalid, datapath::maps::Pinned};
+use crate::{config::invalid, datapath::maps::Pinned, instance, sys::ifnames::IfNames};
 
 /// Fails, naming the field, unless VNI `vni` is configured in the instance of `maps`.
 fn require_vni(maps: &Pinned, vni: u32) -> Result<()> {
@@ -31,9 +31,36 @@ fn require_vni(maps: &Pinned, vni: u32) -> Result<()> {
     }
 }
 
-/// The name of interface `index` in this namespace, or `if<index>` when it is gone.
-fn ifname(index: u32) -> String {
-    nix::net::if_::if_indextoname(index)
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| format!("if{index}"))
+/// The names of an instance's ports, as its own network namespace knows them: the ifindexes
+/// in its maps mean nothing in the caller's (the host's, or another `--netns`).
+struct PortNames(Option<IfNames>);
+
+impl PortNames {
+    /// The names in the namespace of instance `name` (from its info file). When that cannot be
+    /// found, a warning says so and every port is called `if<index>`, never by a name from
+    /// another namespace.
+    fn of(name: &str) -> Self {
+        let names =
+            instance::Info::load(name).and_then(|info| IfNames::in_netns(info.open_netns(name)?));
+        match names {
+            Ok(names) => Self(Some(names)),
+            Err(e) => {
+                tracing::warn!("port names of instance `{name}` unknown: {e:#}");
+                Self(None)
+            }
+        }
+    }
+
+    /// The names in the calling thread's namespace (where the instance is loaded, in tests).
+    fn here() -> Self {
+        Self(IfNames::here().ok())
+    }
+
+    /// The name of port `index`, or `if<index>` when it has none (it is gone).
+    fn name(&self, index: u32) -> String {
+        self.0
+            .as_ref()
+            .and_then(|n| n.name(index))
+            .unwrap_or_else(|| format!("if{index}"))
+    }
 }

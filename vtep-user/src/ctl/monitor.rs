@@ -11,7 +11,7 @@ use aya::maps::{MapData, RingBuf};
 use serde::Serialize;
 use vtep_common::maps::{MAP_EVENTS, MISS_L2, MISS_L3, MissEvent};
 
-use crate::{ctl::ifname, datapath::maps::Pinned, mac::Mac};
+use crate::{ctl::PortNames, datapath::maps::Pinned, mac::Mac};
 
 /// One event as `vtep monitor` prints it.
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -28,8 +28,14 @@ pub struct Event {
 }
 
 impl Event {
-    /// The event in one ring buffer record, or `None` for a record of another size or kind.
+    /// The event in one ring buffer record, its port named in the calling thread's namespace,
+    /// or `None` for a record of another size or kind.
     pub fn parse(record: &[u8]) -> Option<Self> {
+        Self::parse_named(record, &PortNames::here())
+    }
+
+    /// As [`Event::parse`], the port named as `names` name it.
+    fn parse_named(record: &[u8], names: &PortNames) -> Option<Self> {
         if record.len() != std::mem::size_of::<MissEvent>() {
             return None;
         }
@@ -45,7 +51,7 @@ impl Event {
             vni: e.vni,
             mac,
             ip,
-            port: ifname(e.ifindex),
+            port: names.name(e.ifindex),
         })
     }
 }
@@ -54,6 +60,7 @@ impl Event {
 pub struct Events {
     maps: Pinned,
     ring: RingBuf<MapData>,
+    names: PortNames,
 }
 
 impl Events {
@@ -61,7 +68,8 @@ impl Events {
     pub fn open(name: &str) -> Result<Self> {
         let maps = Pinned::of(name);
         let ring = maps.events()?;
-        Ok(Self { maps, ring })
+        let names = PortNames::of(name);
+        Ok(Self { maps, ring, names })
     }
 
     /// The next event, waiting for it as long as it takes. Records of another kind are skipped.
@@ -69,7 +77,7 @@ impl Events {
     pub fn wait(&mut self) -> Result<Event> {
         loop {
             while let Some(record) = self.ring.next() {
-                if let Some(event) = Event::parse(&record) {
+                if let Some(event) = Event::parse_named(&record, &self.names) {
                     return Ok(event);
                 }
             }

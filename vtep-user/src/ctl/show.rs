@@ -8,12 +8,13 @@ use aya::maps::MapError;
 use serde::Serialize;
 use vtep_common::maps::{FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, ProxyEntry};
 
-use crate::{ctl::ifname, datapath::maps::Pinned, mac::Mac, sys::clock};
+use crate::{ctl::PortNames, datapath::maps::Pinned, instance, mac::Mac, sys::clock};
 
 /// How an FDB or proxy entry came to be, from its `FDB_F_*` flags.
 #[derive(Debug, Serialize)]
 pub struct Provenance {
-    /// "static" (never moves or ages) or "learned".
+    /// "static" (never moves or ages), "learned", or "missing" (an FDB row for a station
+    /// whose port is gone).
     pub state: &'static str,
     /// "config" (made by `vtep up` from the config), "runtime" (a `vtep fdb` or `vtep neigh`
     /// command) or "learned" (the datapath, from traffic).
@@ -56,10 +57,12 @@ pub struct FdbRow {
     pub provenance: Provenance,
 }
 
-/// Every FDB entry of instance `name`, sorted by VNI then MAC. Fails when the instance does not
-/// run or its FDB cannot be read.
+/// Every FDB entry of instance `name`, with port names from the instance's namespace, and a
+/// "missing" row for each station whose port is gone (its entry went with the port), sorted
+/// by VNI then MAC. Fails when the instance does not run or its FDB cannot be read.
 pub fn fdb(name: &str) -> Result<Vec<FdbRow>> {
     let map = Pinned::of(name).fdb()?;
+    let names = PortNames::of(name);
     let mut rows = Vec::new();
     let now = clock::monotonic_secs();
     for item in map.iter() {
@@ -69,8 +72,29 @@ pub fn fdb(name: &str) -> Result<Vec<FdbRow>> {
             mac: Mac(key.mac),
             vni: key.vni,
             dst: (!local).then(|| Ipv4Addr::from(entry.remote)),
-            port: local.then(|| ifname(entry.ifindex)),
+            port: local.then(|| names.name(entry.ifindex)),
             provenance: Provenance::of(entry.flags, entry.seen, now),
+        });
+    }
+    let missing = instance::Info::load(name)
+        .map(|i| i.links.missing_ports)
+        .unwrap_or_default();
+    for port in missing {
+        let Some(mac) = port.mac else { continue };
+        // The station may be known elsewhere by now (it moved, and traffic taught us).
+        if rows.iter().any(|r| r.vni == port.vni && r.mac == mac) {
+            continue;
+        }
+        rows.push(FdbRow {
+            mac,
+            vni: port.vni,
+            dst: None,
+            port: Some(port.port),
+            provenance: Provenance {
+                state: "missing",
+                origin: "config",
+                age: None,
+            },
         });
     }
     rows.sort_by_key(|r| (r.vni, r.mac.0));
@@ -129,6 +153,7 @@ pub struct VniRow {
 pub fn vnis(name: &str) -> Result<Vec<VniRow>> {
     let maps = Pinned::of(name);
     let (vnis, ports, flood, fdb) = (maps.vnis()?, maps.ports()?, maps.flood()?, maps.fdb()?);
+    let names = PortNames::of(name);
 
     let mut rows = Vec::new();
     for item in vnis.iter() {
@@ -155,7 +180,7 @@ pub fn vnis(name: &str) -> Result<Vec<VniRow>> {
     for item in ports.iter() {
         let (ifindex, port) = item.context("reading ports")?;
         if let Some(i) = row(&rows, port.vni) {
-            rows[i].ports.push(ifname(ifindex));
+            rows[i].ports.push(names.name(ifindex));
         }
     }
     for item in fdb.keys() {

@@ -13,7 +13,7 @@ use vtep_common::{
     maps::{RESOLVER_KEPT, RESOLVER_REFUSED, VniStats},
 };
 
-use crate::datapath::maps::Pinned;
+use crate::{datapath::maps::Pinned, instance};
 
 /// The counters of one VNI, summed over CPUs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -55,6 +55,10 @@ pub struct Stats {
     /// Drop counters by reason name, every reason present.
     pub drops: BTreeMap<&'static str, u64>,
     pub remotes: RemoteVteps,
+    /// The underlay's state and the ports that are gone, as the instance last saw them; absent
+    /// when its info file cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<instance::Links>,
 }
 
 /// The remote VTEPs whose next hops the instance keeps resolved.
@@ -67,8 +71,8 @@ pub struct RemoteVteps {
     pub refused: u64,
 }
 
-/// The counters of instance `name`, VNIs sorted. Fails when the instance does not run or a
-/// counter map cannot be read.
+/// The counters of instance `name`, VNIs sorted, with the state of its links. Fails when the
+/// instance does not run or a counter map cannot be read.
 pub fn read(name: &str) -> Result<Stats> {
     let maps = Pinned::of(name);
     let (vnis, per_vni, drops, learned, resolver) = (
@@ -118,6 +122,7 @@ pub fn read(name: &str) -> Result<Stats> {
             kept: slot(RESOLVER_KEPT)?,
             refused: slot(RESOLVER_REFUSED)?,
         },
+        links: instance::Info::load(name).ok().map(|i| i.links),
     })
 }
 

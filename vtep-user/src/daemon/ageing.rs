@@ -129,7 +129,7 @@ impl Ager {
 /// Removes the entries of `table` that `expired` picks; returns how many it removed. Gone
 /// already (a `vtep fdb del`) is fine; an entry traffic refreshed after it was read is lost here
 /// and learned again on its next frame.
-fn remove_where<K: Pod, V: Pod>(
+pub(super) fn remove_where<K: Pod, V: Pod>(
     mut table: aya::maps::HashMap<&mut MapData, K, V>,
     mut expired: impl FnMut(&K, &V) -> bool,
 ) -> Result<usize> {

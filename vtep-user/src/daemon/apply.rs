@@ -12,6 +12,7 @@ use crate::{
     config::{Config, Vni},
     daemon::{
         ageing::Ager,
+        links::Links,
         nexthop::Resolver,
         ports,
         preflight::Checked,
@@ -32,9 +33,9 @@ pub(super) struct Started {
     pub datapath: Datapath,
     pub nexthops: Resolver,
     pub ager: Ager,
-    /// Held for the instance's lifetime: the kernel keeps the multicast groups joined (IGMP
-    /// reports, the NIC's multicast filter) while they are open.
-    pub _groups: Vec<UdpSocket>,
+    /// The underlay and the ports as last seen; it also holds the sockets that keep the
+    /// multicast groups joined.
+    pub links: Links,
 }
 
 /// Makes the system what `config` describes, given what the checks found. Fails at the first
@@ -43,6 +44,7 @@ pub(super) async fn apply(
     net: &Net,
     config: &Config,
     checked: &Checked,
+    info: instance::Info,
     undo: &mut Undo,
 ) -> Result<Started> {
     let vnis = build_vnis(net, config, checked, undo).await?;
@@ -62,11 +64,12 @@ pub(super) async fn apply(
         .await?;
     attach(&mut datapath, &vnis, checked, undo)?;
     let groups = join_groups(config, checked)?;
+    let links = Links::new(config, info, &checked.underlay, &vnis, groups);
     Ok(Started {
         datapath,
         nexthops,
         ager,
-        _groups: groups,
+        links,
     })
 }
 
@@ -259,8 +262,9 @@ fn attach(
 }
 
 /// Joins every VNI's multicast group on the underlay (by its address), so the kernel reports
-/// membership and lets the group's packets in.
-fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<UdpSocket>> {
+/// membership and lets the group's packets in; returns each group with the socket that holds
+/// it joined.
+fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<(Ipv4Addr, UdpSocket)>> {
     let mut out = Vec::new();
     for group in config.vnis.iter().filter_map(|v| v.group) {
         let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
@@ -273,7 +277,7 @@ fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<UdpSocket>> {
                 )
             })?;
         info!(%group, underlay = %checked.underlay.name, "joined multicast group");
-        out.push(sock);
+        out.push((group, sock));
     }
     Ok(out)
 }

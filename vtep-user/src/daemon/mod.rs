@@ -1,12 +1,14 @@
 //! `vtep up`: check the whole configuration against the system ([`preflight`]), build what it
 //! describes and load and attach the datapath ([`apply`], [`ports`]), run until told to stop
-//! while keeping the remote VTEPs' next hops resolved ([`nexthop`]) and ageing learned entries
-//! ([`ageing`]), then remove everything it made ([`undo`], also what `vtep down` runs after a
-//! crash). The checks and the claim of the instance's name happen under the lock of the
-//! [`registry`] of instances, which they are checked against.
+//! while following the underlay and the ports ([`links`]), keeping the remote VTEPs' next hops
+//! resolved ([`nexthop`]) and ageing learned entries ([`ageing`]), then remove everything it
+//! made ([`undo`], also what `vtep down` runs after a crash). The checks and the claim of the
+//! instance's name happen under the lock of the [`registry`] of instances, which they are
+//! checked against.
 
 pub mod ageing;
 mod apply;
+pub mod links;
 pub mod nexthop;
 mod ports;
 mod preflight;
@@ -21,13 +23,16 @@ use crate::{
     config::Config,
     daemon::{
         apply::Started,
+        links::Notifications,
         preflight::Checked,
         undo::{Item, Undo},
     },
     instance::{self, Namespace, ServedVni},
     sys::{
+        bpffs,
         identity::{FileId, Process},
         netlink::Net,
+        netns,
     },
 };
 
@@ -42,10 +47,13 @@ pub struct Running {
 }
 
 impl Running {
-    /// Ages learned FDB entries when a sweep is due and re-checks what the kernel may have
-    /// undone meanwhile (the next hops of remote VTEPs), for the VTEPs still named. Fails only
-    /// when the undo log cannot be written.
+    /// Re-checks what the kernel may have undone meanwhile (the next hops of the remote VTEPs
+    /// still named, and the underlay and the ports when the safety net's check is due) and ages
+    /// learned FDB entries when a sweep is due. Fails only when the undo log cannot be written.
     pub async fn reconcile(&mut self) -> Result<()> {
+        if self.up.links.due() {
+            self.follow_links().await;
+        }
         let up = &mut self.up;
         // Before the sweep's walk of the FDB: what is learned after it stays noted.
         let changes = up.nexthops.changes(&mut up.datapath);
@@ -56,6 +64,27 @@ impl Running {
         up.nexthops
             .reconcile(&self.net, &mut up.datapath, &mut self.undo, changes, walked)
             .await
+    }
+
+    /// Acts on interfaces that went or came back (see [`links`]); when something changed, the
+    /// next hops are re-checked at once, so none stays cached on a gone underlay. Failures are
+    /// logged: the next call tries again.
+    async fn follow_links(&mut self) {
+        let up = &mut self.up;
+        match up.links.reconcile(&self.net, &mut up.datapath).await {
+            Ok(true) => {
+                let changes = up.nexthops.changes(&mut up.datapath);
+                if let Err(e) = up
+                    .nexthops
+                    .reconcile(&self.net, &mut up.datapath, &mut self.undo, changes, None)
+                    .await
+                {
+                    warn!("{e:#}");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => warn!("following the underlay and ports: {e:#}"),
+        }
     }
 
     /// Detaches the datapath and removes everything `start` created. Returns what could not
@@ -94,7 +123,7 @@ pub async fn check_system(config: &Config) -> Result<SystemChecked> {
 /// the registry's lock, so that of two starts only one passes. Returns the undo log, which
 /// holds the owner and, as its first item, the info file for the other commands. Fails with
 /// the first problem found, having changed nothing.
-async fn claim(net: &Net, config: &Config) -> Result<(Checked, Undo)> {
+async fn claim(net: &Net, config: &Config) -> Result<(Checked, Undo, instance::Info)> {
     let _lock = registry::lock()?;
     let here = Namespace::current()?;
     let checked = preflight::check(net, config, &registry::known(), &here).await?;
@@ -103,22 +132,28 @@ async fn claim(net: &Net, config: &Config) -> Result<(Checked, Undo)> {
         Process::current()?,
         here,
     )?;
-    if let Err(e) = write_info(config, &checked, &mut undo) {
-        for err in undo.run(net).await {
-            warn!("cleanup after failed start: {err:#}");
+    match write_info(config, &checked, &mut undo) {
+        Ok(info) => Ok((checked, undo, info)),
+        Err(e) => {
+            for err in undo.run(net).await {
+                warn!("cleanup after failed start: {err:#}");
+            }
+            Err(e)
         }
-        return Err(e);
     }
-    Ok((checked, undo))
 }
 
-/// Writes what the commands that change the instance need from the checks, and what another
-/// `vtep up` checks its config against (see [`instance::Info`]). Fails when it cannot be
-/// written.
-fn write_info(config: &Config, checked: &Checked, undo: &mut Undo) -> Result<()> {
+/// Writes what the other commands need from the checks and this process, and what another
+/// `vtep up` checks its config against (see [`instance::Info`]); returns it. Fails when it
+/// cannot be written or the namespace examined.
+fn write_info(config: &Config, checked: &Checked, undo: &mut Undo) -> Result<instance::Info> {
     let info = instance::Info {
         local: checked.local,
         accept_known: config.underlay.accept_rule().is_some_and(|r| r.known),
+        pid: std::process::id(),
+        netns: netns::entered().map(str::to_string),
+        netns_inode: netns::inode(&netns::current_file()?)?,
+        links: instance::Links::default(),
         underlay: checked.underlay.name.clone(),
         underlay_ifindex: checked.underlay.index,
         vnis: config
@@ -133,15 +168,19 @@ fn write_info(config: &Config, checked: &Checked, undo: &mut Undo) -> Result<()>
     info.write(&config.name)?;
     let path = instance::info_file(&config.name);
     let id = FileId::of(&path)?.with_context(|| format!("{} vanished", path.display()))?;
-    undo.record(Item::File { path, id })
+    undo.record(Item::File { path, id })?;
+    Ok(info)
 }
 
-/// Validates `config` against the system, then applies it. On any failure everything created
-/// so far is removed again before the error is returned.
+/// Validates `config` against the system, then applies it. Fails, changing nothing, when
+/// /sys/fs/bpf is not the host's (`ip netns exec`): other commands could never find the
+/// instance. On any later failure everything created so far is removed again before the error
+/// is returned.
 pub async fn start(config: &Config) -> Result<Running> {
+    bpffs::require_hosts()?;
     let net = Net::connect()?;
-    let (checked, mut undo) = claim(&net, config).await?;
-    match apply::apply(&net, config, &checked, &mut undo).await {
+    let (checked, mut undo, info) = claim(&net, config).await?;
+    match apply::apply(&net, config, &checked, info, &mut undo).await {
         Ok(up) => Ok(Running { net, undo, up }),
         Err(e) => {
             for err in undo.run(&net).await {
@@ -160,6 +199,8 @@ pub async fn run(config: &Config) -> Result<()> {
     let stop = stop_signal()?;
     tokio::pin!(stop);
     let mut running = start(config).await?;
+    // Subscribed after the start: what the start itself did to the interfaces is known.
+    let mut link_changes = Notifications::subscribe();
     info!(name = %config.name, "vtep is up; SIGINT or SIGTERM stops it");
     let mut tick = tokio::time::interval(RECONCILE_EVERY);
     loop {
@@ -170,6 +211,7 @@ pub async fn run(config: &Config) -> Result<()> {
                     warn!("{e:#}");
                 }
             }
+            () = link_changes.next() => running.follow_links().await,
         }
     }
     info!("stopping");

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{MapData, ProgramArray},
-    programs::{SchedClassifier, TcAttachType},
+    programs::{SchedClassifier, TcAttachType, tc::SchedClassifierLinkId},
 };
 use vtep_common::maps::{DatapathConfig, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_FDB, MAP_JUMP};
 
@@ -26,6 +26,8 @@ pub const PROG_UNDERLAY: &str = "vtep_underlay";
 /// The loaded datapath. Dropping it detaches every program it attached.
 pub struct Datapath {
     ebpf: Ebpf,
+    /// The underlay program's attachment, replaced when the underlay is recreated.
+    underlay_link: Option<SchedClassifierLinkId>,
 }
 
 impl Datapath {
@@ -55,24 +57,33 @@ impl Datapath {
         )?;
         jump.set(JUMP_PORT_FLOOD, &flood_fd, 0)
             .context("installing the flood program")?;
-        Ok(Self { ebpf })
+        Ok(Self {
+            ebpf,
+            underlay_link: None,
+        })
     }
 
-    /// Attaches the decapsulation program to the ingress of `ifname`.
+    /// Attaches the decapsulation program to the ingress of `ifname`; called again when the
+    /// underlay was deleted and an interface of its name is back, it releases the attachment
+    /// to the old one.
     pub fn attach_underlay(&mut self, ifname: &str) -> Result<()> {
-        self.attach(PROG_UNDERLAY, ifname)
+        let link = self.attach(PROG_UNDERLAY, ifname)?;
+        if let Some(old) = self.underlay_link.replace(link) {
+            // Its interface is gone; this only closes the link.
+            let _ = classifier(&mut self.ebpf, PROG_UNDERLAY)?.detach(old);
+        }
+        Ok(())
     }
 
     /// Attaches the port program to the ingress of `ifname`.
     pub fn attach_port(&mut self, ifname: &str) -> Result<()> {
-        self.attach(PROG_PORT, ifname)
+        self.attach(PROG_PORT, ifname).map(drop)
     }
 
-    fn attach(&mut self, prog: &str, ifname: &str) -> Result<()> {
+    fn attach(&mut self, prog: &str, ifname: &str) -> Result<SchedClassifierLinkId> {
         classifier(&mut self.ebpf, prog)?
             .attach(ifname, TcAttachType::Ingress)
-            .with_context(|| format!("attaching {prog} to {ifname}"))?;
-        Ok(())
+            .with_context(|| format!("attaching {prog} to {ifname}"))
     }
 
     /// A loaded program, for `BPF_PROG_TEST_RUN`.

@@ -14,7 +14,7 @@ use vtep_common::maps::{
     VniStats,
 };
 
-use crate::{datapath::loader::Datapath, instance};
+use crate::{datapath::loader::Datapath, instance, sys::bpffs};
 
 /// The maps of a running instance, opened from their pins on each access.
 pub struct Pinned {
@@ -52,12 +52,20 @@ impl Pinned {
                 _ => None,
             };
             match errno {
-                Some(libc::ENOENT) => anyhow::anyhow!(
-                    "no running instance `{}`: nothing pinned at {} (is `vtep up` running with \
-                     this name, outside `ip netns exec`, which gives it a bpffs of its own?)",
-                    self.name,
-                    self.dir.display()
-                ),
+                Some(libc::ENOENT) => {
+                    // A command under `ip netns exec` looks into a bpffs of its own: say so,
+                    // rather than suggest that nothing runs.
+                    let hint = bpffs::private_reason().unwrap_or_else(|| {
+                        "is `vtep up` running with this name? (One started under `ip netns \
+                         exec` refuses to: `vtep --netns NS up` is how to run it in a namespace)"
+                            .to_string()
+                    });
+                    anyhow::anyhow!(
+                        "no running instance `{}`: nothing pinned at {}; {hint}",
+                        self.name,
+                        self.dir.display()
+                    )
+                }
                 Some(libc::EPERM | libc::EACCES) => anyhow::anyhow!(
                     "permission denied opening {}: reading a running instance needs root (or \
                      CAP_BPF with CAP_NET_ADMIN)",

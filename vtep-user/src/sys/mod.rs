@@ -1,11 +1,12 @@
 //! The kernel interfaces vtep uses, each wrapped once: rtnetlink ([`netlink`]), named network
-//! namespaces ([`netns`]), sysctls ([`sysctl`]), the monotonic clock the datapath stamps entries
-//! with ([`clock`]), the BPF filesystem ([`bpffs`]), and what tells objects of one name apart
-//! ([`identity`]).
+//! namespaces ([`netns`]) and interface names inside one ([`ifnames`]), sysctls ([`sysctl`]), the
+//! monotonic clock the datapath stamps entries with ([`clock`]), the BPF filesystem ([`bpffs`]),
+//! and what tells objects of one name apart ([`identity`]).
 
 pub mod bpffs;
 pub mod clock;
 pub mod identity;
+pub mod ifnames;
 pub mod netlink;
 pub mod netns;
 pub mod sysctl;

@@ -12,7 +12,7 @@ use rtnetlink::{
     packet_route::{
         AddressFamily,
         address::AddressAttribute,
-        link::{InfoKind, LinkAttribute, LinkInfo as NlLinkInfo, LinkMessage},
+        link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage},
         neighbour::{
             NeighbourAddress, NeighbourAttribute, NeighbourExtFlags, NeighbourMessage,
             NeighbourState,
@@ -30,6 +30,8 @@ pub struct Link {
     pub mac: [u8; 6],
     /// A veth whose peer lives in another network namespace.
     pub veth_peer_elsewhere: bool,
+    /// Set up and with a carrier (`UP` and `LOWER_UP`).
+    pub up: bool,
 }
 
 /// What [`Net::configure`] sets on an interface; `None` leaves a setting as it is.
@@ -92,6 +94,16 @@ impl Net {
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("looking up interface {index}")),
         }
+    }
+
+    /// Every interface of the namespace. Fails when the kernel cannot list them.
+    pub async fn links(&self) -> Result<Vec<Link>> {
+        let mut stream = self.handle.link().get().execute();
+        let mut out = Vec::new();
+        while let Some(msg) = stream.try_next().await.context("listing interfaces")? {
+            out.push(link_from(&msg));
+        }
+        Ok(out)
     }
 
     /// Like [`Net::link`], failing when the interface does not exist.
@@ -334,6 +346,10 @@ fn link_from(msg: &LinkMessage) -> Link {
         mtu: 0,
         mac: [0; 6],
         veth_peer_elsewhere: false,
+        up: msg
+            .header
+            .flags
+            .contains(LinkFlags::Up | LinkFlags::LowerUp),
     };
     let mut is_veth = false;
     let mut peer_netns = false;

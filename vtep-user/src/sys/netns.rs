@@ -3,8 +3,12 @@
 
 use std::{
     fs::File,
-    os::fd::{AsFd, AsRawFd as _},
+    os::{
+        fd::{AsFd, AsRawFd as _},
+        unix::fs::MetadataExt as _,
+    },
     path::{Path, PathBuf},
+    sync::OnceLock,
 };
 
 use anyhow::{Context as _, Result};
@@ -14,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::sys::{identity::FileId, netlink::Net};
 
 const NETNS_DIR: &str = "/run/netns";
+
+/// The namespace [`enter_for_process`] entered, for the instance's info file.
+static ENTERED: OnceLock<String> = OnceLock::new();
 
 /// Where `ip netns` keeps namespace `name`.
 pub fn path(name: &str) -> PathBuf {
@@ -169,7 +176,28 @@ pub async fn delete(name: &str) -> Result<()> {
 pub fn enter_for_process(name: &str) -> Result<()> {
     let file = open(name)?;
     setns(file.as_fd(), CloneFlags::CLONE_NEWNET)
-        .with_context(|| format!("entering network namespace `{name}`"))
+        .with_context(|| format!("entering network namespace `{name}`"))?;
+    let _ = ENTERED.set(name.to_string());
+    Ok(())
+}
+
+/// The namespace the process entered with `--netns`, if it did.
+pub fn entered() -> Option<&'static str> {
+    ENTERED.get().map(String::as_str)
+}
+
+/// The calling thread's network namespace, open (for [`inode`]).
+pub fn current_file() -> Result<File> {
+    File::open("/proc/thread-self/ns/net").context("opening the current network namespace")
+}
+
+/// What identifies the namespace open as `file` (its nsfs inode) for as long as it exists,
+/// whatever it is called. Fails when `file` cannot be examined.
+pub fn inode(file: &File) -> Result<u64> {
+    Ok(file
+        .metadata()
+        .context("examining a network namespace")?
+        .ino())
 }
 
 /// A netlink connection whose socket lives in namespace `name`: a socket belongs to the
