@@ -270,39 +270,18 @@ impl Resolver {
         net: &Net,
         table: &HashMap<(u32, Ipv4Addr), Option<[u8; 6]>>,
     ) -> HashSet<Ipv4Addr> {
-        let start = self.cursor.map_or(Bound::Unbounded, Bound::Excluded);
-        let in_turn: Vec<(Ipv4Addr, bool)> = self
-            .kept
-            .range((start, Bound::Unbounded))
-            .chain(self.kept.range((Bound::Unbounded, start)))
-            .map(|(ip, route)| {
-                let urgent = match route {
-                    Route::Unknown => true,
-                    Route::Via { oif, nexthop } => !table.contains_key(&(*oif, *nexthop)),
-                    Route::Unreachable | Route::SubnetEdge => false,
-                };
-                (*ip, urgent)
-            })
-            .collect();
-        let mut picked = vec![false; in_turn.len()];
-        let mut budget = ROUTE_CHECKS;
-        for urgent_pass in [true, false] {
-            for (i, (_, urgent)) in in_turn.iter().enumerate() {
-                if budget > 0 && *urgent == urgent_pass {
-                    picked[i] = true;
-                    budget -= 1;
-                }
-            }
-        }
-        if let Some(last) = picked.iter().rposition(|p| *p) {
-            self.cursor = Some(in_turn[last].0);
+        let (due, cursor) = plan_route_checks(&self.kept, self.cursor, ROUTE_CHECKS, |hop| {
+            table.contains_key(&hop)
+        });
+        if cursor.is_some() {
+            self.cursor = cursor;
         }
         let mut subnets = HashMap::new();
         let mut checked = HashSet::new();
-        for ((ip, _), _) in in_turn.iter().zip(&picked).filter(|(_, p)| **p) {
-            let route = route(net, *ip, &mut subnets).await;
-            self.kept.insert(*ip, route);
-            checked.insert(*ip);
+        for ip in due {
+            let route = route(net, ip, &mut subnets).await;
+            self.kept.insert(ip, route);
+            checked.insert(ip);
         }
         checked
     }
@@ -443,6 +422,57 @@ impl Resolver {
     }
 }
 
+/// Which of the `kept` VTEPs to look up the routes of, at most `budget`, taking turns after
+/// `cursor`: first those whose route is not known or whose next hop has no neighbour entry
+/// (`has_neighbour` says), then the others. Returns them and where the turn stopped (`None` when
+/// nothing was picked).
+fn plan_route_checks(
+    kept: &BTreeMap<Ipv4Addr, Route>,
+    cursor: Option<Ipv4Addr>,
+    budget: usize,
+    has_neighbour: impl Fn((u32, Ipv4Addr)) -> bool,
+) -> (Vec<Ipv4Addr>, Option<Ipv4Addr>) {
+    // After the cursor to the end, then from the start up to and with the cursor.
+    let (after, upto) = match cursor {
+        Some(c) => (Bound::Excluded(c), Bound::Included(c)),
+        None => (Bound::Unbounded, Bound::Excluded(Ipv4Addr::UNSPECIFIED)),
+    };
+    let in_turn: Vec<(Ipv4Addr, bool)> = kept
+        .range((after, Bound::Unbounded))
+        .chain(kept.range((Bound::Unbounded, upto)))
+        .map(|(ip, route)| {
+            let urgent = match route {
+                Route::Unknown => true,
+                Route::Via { oif, nexthop } => !has_neighbour((*oif, *nexthop)),
+                Route::Unreachable | Route::SubnetEdge => false,
+            };
+            (*ip, urgent)
+        })
+        .collect();
+    let mut picked = vec![false; in_turn.len()];
+    let mut left = budget;
+    // The turn moves on with the VTEPs looked up in turn, not with the urgent ones, which can
+    // be anywhere (and stay urgent while their neighbour entry cannot be made).
+    let mut last = [None, None];
+    for (pass, urgent_pass) in [true, false].into_iter().enumerate() {
+        for (i, (ip, urgent)) in in_turn.iter().enumerate() {
+            if left > 0 && !picked[i] && *urgent == urgent_pass {
+                picked[i] = true;
+                left -= 1;
+                last[pass] = Some(*ip);
+            }
+        }
+    }
+    let last = last[1].or(last[0]);
+    let due = in_turn
+        .iter()
+        .zip(&picked)
+        .filter(|(_, p)| **p)
+        .map(|((ip, _), _)| *ip)
+        .collect();
+    (due, last)
+}
+
 /// How the kernel routes to `remote` now; the subnets of each output interface are looked up
 /// once per reconcile (`subnets`). Lookup errors are logged and count as no route.
 async fn route(
@@ -495,4 +525,60 @@ async fn link_mac(
     };
     known.insert(index, mac);
     mac
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(n: u16) -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, (n >> 8) as u8, n as u8)
+    }
+
+    /// The bug this pins: the turn wrapped around to the VTEPs before the cursor but never to
+    /// the cursor's own, so a lone VTEP without a route (a link flap) was never looked up again
+    /// and the overlay stayed dead after the underlay came back.
+    #[test]
+    fn a_lone_vtep_without_a_route_is_looked_up_every_time() {
+        let kept = BTreeMap::from([(ip(2), Route::Unreachable)]);
+        let mut cursor = None;
+        for _ in 0..3 {
+            let (due, c) = plan_route_checks(&kept, cursor, ROUTE_CHECKS, |_| true);
+            assert_eq!(due, [ip(2)]);
+            cursor = c;
+        }
+    }
+
+    /// Many VTEPs: those whose neighbour entry is missing come first, the others take turns,
+    /// and every one is looked up within kept / budget reconciles.
+    #[test]
+    fn route_checks_are_bounded_urgent_first_and_all_take_turns() {
+        let mut kept = BTreeMap::new();
+        for n in 1..=100 {
+            kept.insert(
+                ip(n),
+                Route::Via {
+                    oif: 2,
+                    nexthop: ip(n),
+                },
+            );
+        }
+        let missing = ip(90);
+        let has = |(_, hop): (u32, Ipv4Addr)| hop != missing;
+        let (due, cursor) = plan_route_checks(&kept, None, 10, has);
+        assert_eq!(due.len(), 10);
+        assert!(
+            due.contains(&missing),
+            "the VTEP without neighbour entry first"
+        );
+        let mut seen: HashSet<Ipv4Addr> = due.into_iter().collect();
+        let mut cursor = cursor;
+        for _ in 0..10 {
+            let (due, c) = plan_route_checks(&kept, cursor, 10, has);
+            assert!(due.len() <= 10);
+            seen.extend(due);
+            cursor = c;
+        }
+        assert_eq!(seen.len(), 100, "every VTEP looked up within 11 reconciles");
+    }
 }
