@@ -128,6 +128,11 @@ impl Links {
         links
     }
 
+    /// The name of the instance whose links these are.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     /// Whether the safety net's check is due: [`SAFETY_NET`] since the last comparison.
     pub fn due(&self) -> bool {
         self.checked.elapsed() >= SAFETY_NET

@@ -73,6 +73,11 @@ impl Running {
         let up = &mut self.up;
         match up.links.reconcile(&self.net, &mut up.datapath).await {
             Ok(true) => {
+                // The link state went into the info file, rewritten whole.
+                let info = instance::info_file(up.links.instance());
+                if let Err(e) = self.undo.file_rewritten(&info) {
+                    warn!("{e:#}");
+                }
                 let changes = up.nexthops.changes(&mut up.datapath);
                 if let Err(e) = up
                     .nexthops

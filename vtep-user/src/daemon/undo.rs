@@ -172,6 +172,26 @@ impl Undo {
         self.persist()
     }
 
+    /// Notes that vtep wrote file `path`, recorded earlier, again (whole, through a rename, so
+    /// under a new inode): it stays vtep's to remove. Fails when the file cannot be examined or
+    /// the log written; a path never recorded is left as it is.
+    pub fn file_rewritten(&mut self, path: &Path) -> Result<()> {
+        let Some(now) = FileId::of(path)? else {
+            return Ok(());
+        };
+        let mut changed = false;
+        for item in &mut self.state.items {
+            if let Item::File { path: p, id } = item
+                && p == path
+                && *id != now
+            {
+                *id = now;
+                changed = true;
+            }
+        }
+        if changed { self.persist() } else { Ok(()) }
+    }
+
     fn persist(&self) -> Result<()> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
