@@ -137,6 +137,18 @@ pub fn link(ns: &str, ifname: &str) -> serde_json::Value {
     must(vtep_lab::link(ns, ifname))
 }
 
+/// The addresses of the managed neighbour entries of namespace `ns`: the next hops `vtep up`
+/// keeps resolved (and any other managed entry).
+#[track_caller]
+pub fn managed_neighbours(ns: &str) -> Vec<String> {
+    let out = ip(&["-j", "-n", ns, "neigh", "show"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    rows.iter()
+        .filter(|r| r.get("managed").is_some())
+        .filter_map(|r| r["dst"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// The next hop instance `name` has cached for remote VTEP `remote` in its pinned `NEXTHOPS`
 /// map: (underlay ifindex, next hop MAC), or `None` when it has none.
 #[track_caller]

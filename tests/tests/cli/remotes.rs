@@ -4,10 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use vtep_tests::{
     configs::{self, vni, workload},
-    lab::{Lab, cached_next_hop, ip},
+    lab::{Lab, cached_next_hop, ip, managed_neighbours as managed},
     output::text,
 };
 
@@ -18,16 +17,6 @@ use crate::{
 
 const STATION: &str = "02:00:00:00:0d:01";
 const ZEROS: &str = "00:00:00:00:00:00";
-
-/// The managed neighbour entries of namespace `ns` (what vtep keeps resolved), by address.
-fn managed(ns: &str) -> Vec<String> {
-    let rows: Vec<Value> =
-        serde_json::from_slice(&ip(&["-j", "-n", ns, "neigh", "show"]).stdout).unwrap_or_default();
-    rows.iter()
-        .filter(|r| r.get("managed").is_some())
-        .filter_map(|r| r["dst"].as_str().map(str::to_string))
-        .collect()
-}
 
 /// Waits up to 4 s (a few reconciles) for `ok`; panics with `what` and `state()` otherwise.
 #[track_caller]

@@ -17,7 +17,7 @@ use std::{
 use serde_json::Value;
 use vtep_tests::{
     configs::{header, vni},
-    lab::{Lab, in_netns, ip, link, ns_exec, ping},
+    lab::{Lab, in_netns, ip, link, managed_neighbours as managed, ns_exec, ping},
     output::text,
     packet::{Ipv4, Mac, VXLAN_I, eth, mac, vxlan_header, vxlan_packet},
     raw_socket::RawSocket,
@@ -93,16 +93,6 @@ fn send_raw(ns: &str, frames: &[Vec<u8>], batch: usize, pause: Duration) {
             std::thread::sleep(pause);
         }
     });
-}
-
-/// The managed neighbour entries of namespace `ns` (what vtep keeps resolved), by address.
-fn managed(ns: &str) -> Vec<String> {
-    let out = ip(&["-j", "-n", ns, "neigh", "show"]);
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    rows.iter()
-        .filter(|r| r.get("managed").is_some())
-        .filter_map(|r| r["dst"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// Waits up to `limit` for `ok` to hold; returns whether it did.
