@@ -26,7 +26,8 @@ use crate::{
     },
     packet::{
         BROADCAST, ETH_P_ARP, ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, VXLAN_I, arp_request, eth,
-        nd_frame, parse_vxlan, solicitation, tagged, udp, udp6_frame, vxlan,
+        nd_frame, parse_vxlan, solicitation, tagged, udp, udp4_pseudo_header_sum, udp6_frame,
+        vxlan,
     },
 };
 
@@ -287,25 +288,7 @@ impl Decap {
 /// Whether the UDP checksum field holds just the folded pseudo-header sum, what a local sender
 /// leaves for checksum offload (`CHECKSUM_PARTIAL`): the kernel, and so vtep, accepts it.
 fn partial_checksum(v: &crate::packet::Vxlan<'_>) -> bool {
-    let words = [
-        u32::from(u16::from_be_bytes([v.ip.source[0], v.ip.source[1]])),
-        u32::from(u16::from_be_bytes([v.ip.source[2], v.ip.source[3]])),
-        u32::from(u16::from_be_bytes([
-            v.ip.destination[0],
-            v.ip.destination[1],
-        ])),
-        u32::from(u16::from_be_bytes([
-            v.ip.destination[2],
-            v.ip.destination[3],
-        ])),
-        u32::from(IPPROTO_UDP),
-        u32::from(v.udp.length),
-    ];
-    let mut sum: u32 = words.iter().sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    v.udp.checksum == sum as u16
+    v.udp.checksum == udp4_pseudo_header_sum(v.src(), v.dst(), v.udp.length)
 }
 
 /// What a fuzzing run found.

@@ -312,6 +312,19 @@ pub fn udp6_frame(dst_mac: Mac, src_mac: Mac, src: Ipv6Addr, dst: Ipv6Addr) -> V
     )
 }
 
+/// The folded sum of the IPv4 pseudo header of a UDP segment of `udp_len` bytes from `src` to
+/// `dst`: what a sender that leaves the checksum to offload writes in the field
+/// (`CHECKSUM_PARTIAL`), as a number whose big-endian bytes are the field.
+pub fn udp4_pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, udp_len: u16) -> u16 {
+    // etherparse sums in native byte order and complements; undo both.
+    let sum = etherparse::checksum::Sum16BitWords::new()
+        .add_4bytes(src.octets())
+        .add_4bytes(dst.octets())
+        .add_2bytes([0, IPPROTO_UDP])
+        .add_2bytes(udp_len.to_be_bytes());
+    u16::from_be(!sum.ones_complement())
+}
+
 #[cfg(test)]
 mod tests {
     use etherparse::{Icmpv6Slice, Ipv4HeaderSlice, Ipv6Header, TcpHeaderSlice, UdpHeaderSlice};

@@ -10,7 +10,7 @@ use vtep_tests::{
         Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, UL_MAC, VNI, WL0_MAC, load_standard,
         test_run,
     },
-    packet::{ETH_P_IP, IPPROTO_UDP, VXLAN_I, eth, parse_vxlan, udp, vxlan},
+    packet::{ETH_P_IP, VXLAN_I, eth, parse_vxlan, udp, udp4_pseudo_header_sum, vxlan},
 };
 
 use crate::{
@@ -33,23 +33,6 @@ fn checksummed_vxlan(inner: &[u8]) -> Vec<u8> {
             &vxlan(VXLAN_I, VNI, inner),
         )),
     )
-}
-
-/// The folded sum of the IPv4 pseudo header of a UDP segment of `udp_len` bytes from REMOTE_IP
-/// to LOCAL_IP: what a sender leaving the checksum to offload writes (`CHECKSUM_PARTIAL`).
-fn pseudo_header_sum(udp_len: u16) -> u16 {
-    let [a, b, c, d] = REMOTE_IP.octets();
-    let [e, f, g, h] = LOCAL_IP.octets();
-    let mut sum: u32 = [[a, b], [c, d], [e, f], [g, h]]
-        .iter()
-        .map(|w| u32::from(u16::from_be_bytes(*w)))
-        .sum::<u32>()
-        + u32::from(IPPROTO_UDP)
-        + u32::from(udp_len);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 /// Regression: a VXLAN packet with a non-zero, wrong outer UDP checksum was delivered; the
@@ -88,7 +71,8 @@ fn decap_verifies_a_nonzero_udp_checksum() {
         // (CHECKSUM_PARTIAL), which the kernel accepts too.
         let mut partial = standard_vxlan(&inner);
         let udp_len = (partial.len() - 34) as u16;
-        partial[40..42].copy_from_slice(&pseudo_header_sum(udp_len).to_be_bytes());
+        partial[40..42]
+            .copy_from_slice(&udp4_pseudo_header_sum(REMOTE_IP, LOCAL_IP, udp_len).to_be_bytes());
         check_decap(&mut dp, &fx, &partial, &inner);
     });
 }
