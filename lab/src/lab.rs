@@ -213,12 +213,19 @@ impl Lab {
     /// Starts `vtep up` in namespace `host` with config `config` and waits until it says it is
     /// up. Fails, with vtep's output, when it exits before or is not up within 30 s.
     pub fn start_vtep(&self, host: &str, config: &str) -> Result<Vtep> {
+        let config = self.file(&format!("vtep{}.toml", crate::next_id()), config)?;
+        self.start_vtep_file(host, &config, &[])
+    }
+
+    /// As [`Lab::start_vtep`], with the config in file `config` (which a reload reads again)
+    /// and `extra` arguments of `vtep up` (`--keep`).
+    pub fn start_vtep_file(&self, host: &str, config: &Path, extra: &[&str]) -> Result<Vtep> {
         let id = crate::next_id();
-        let config = self.file(&format!("vtep{id}.toml"), config)?;
         let vtep = Vtep::spawn(
             &self.vtep_bin,
             host,
-            &config,
+            config,
+            extra,
             &self.dir.join(format!("vtep{id}.log")),
         )?;
         // Noted before the wait, so that removing the lab meanwhile (Ctrl-C) stops it too.

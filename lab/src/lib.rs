@@ -26,7 +26,7 @@ pub use lab::{End, Lab, Remover, leftovers};
 pub use netns::{
     Netns, delete_netns, if_counter, in_netns, link, list_netns, no_ipv6, static_neighbour,
 };
-pub use traffic::{ping, ping_output, ping_with, tcp_transfer};
+pub use traffic::{FlowResult, PingFlow, ping, ping_output, ping_with, tcp_transfer};
 pub use vtep::Vtep;
 
 /// A number unique within this process: part of the names of labs, namespaces and files.

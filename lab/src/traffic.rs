@@ -36,6 +36,63 @@ pub fn ping(ns: &str, addr: &str, count: u32) -> Result<bool> {
     ping_with(ns, addr, count, "0.2", 2)
 }
 
+/// A ping flow running in the background: `count` echoes `interval` apart from a namespace,
+/// whose losses are read when it ends (what a restart or reload must not cause).
+pub struct PingFlow {
+    child: std::process::Child,
+    count: u32,
+}
+
+/// What a [`PingFlow`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowResult {
+    pub sent: u32,
+    pub received: u32,
+}
+
+impl FlowResult {
+    pub fn lost(&self) -> u32 {
+        self.sent.saturating_sub(self.received)
+    }
+}
+
+impl PingFlow {
+    /// Starts `ping -q -c count -i interval -W 1 ADDR` in namespace `ns` (an interval under
+    /// 0.2 s needs root). Fails when ping cannot be started.
+    pub fn start(ns: &str, addr: &str, count: u32, interval: &str) -> Result<Self> {
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, "ping", "-q", "-n", "-c"])
+            .arg(count.to_string())
+            .args(["-i", interval, "-W", "1", addr])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting ping in {ns}"))?;
+        Ok(Self { child, count })
+    }
+
+    /// Waits for the flow to end and returns how many echoes were sent and answered. Fails
+    /// when ping's summary cannot be read.
+    pub fn finish(self) -> Result<FlowResult> {
+        let out = self.child.wait_with_output().context("waiting for ping")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        parse_ping_summary(&text)
+            .filter(|r| r.sent == self.count)
+            .ok_or_else(|| anyhow!("no summary of {} echoes from ping: {text}", self.count))
+    }
+}
+
+/// The "N packets transmitted, M received" line of ping's summary.
+fn parse_ping_summary(text: &str) -> Option<FlowResult> {
+    let line = text.lines().find(|l| l.contains("packets transmitted"))?;
+    let mut numbers = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty());
+    let sent = numbers.next()?.parse().ok()?;
+    let received = numbers.next()?.parse().ok()?;
+    Some(FlowResult { sent, received })
+}
+
 /// Deterministic test data: byte `i` of the stream.
 fn pattern(i: u64) -> u8 {
     let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i >> 7);
@@ -94,4 +151,22 @@ pub fn tcp_transfer(
     server
         .join()
         .map_err(|_| anyhow!("TCP server thread panicked"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_summary_is_read() {
+        let text = "--- 10.0.0.2 ping statistics ---\n5000 packets transmitted, 4998 received, +2 errors, 0.04% packet loss, time 5012ms\n";
+        assert_eq!(
+            parse_ping_summary(text),
+            Some(FlowResult {
+                sent: 5000,
+                received: 4998
+            })
+        );
+        assert_eq!(parse_ping_summary("nothing"), None);
+    }
 }

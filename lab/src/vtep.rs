@@ -32,11 +32,18 @@ struct Inner {
 impl Vtep {
     /// Starts `BIN --netns host up -c config` with its output going to `log`. Fails when it
     /// cannot be started.
-    pub(crate) fn spawn(bin: &Path, host: &str, config: &Path, log: &Path) -> Result<Self> {
+    pub(crate) fn spawn(
+        bin: &Path,
+        host: &str,
+        config: &Path,
+        extra: &[&str],
+        log: &Path,
+    ) -> Result<Self> {
         let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let child = Command::new(bin)
             .args(["--netns", host, "up", "-c"])
             .arg(config)
+            .args(extra)
             .env("NO_COLOR", "1")
             .stdout(out.try_clone()?)
             .stderr(out)
@@ -111,7 +118,7 @@ impl Vtep {
     }
 
     /// Sends `signal` if vtep is running, without waiting.
-    pub(crate) fn signal(&self, signal: Signal) {
+    pub fn signal(&self, signal: Signal) {
         if let Some(child) = lock(&self.0.child).as_ref() {
             let _ = nix::sys::signal::kill(Pid::from_raw(child.id() as i32), signal);
         }
@@ -119,7 +126,7 @@ impl Vtep {
 
     /// Waits up to `limit` for vtep to exit, then kills it; returns its exit status (None if
     /// it was not running).
-    pub(crate) fn wait_or_kill(&self, limit: Duration) -> Option<ExitStatus> {
+    pub fn wait_or_kill(&self, limit: Duration) -> Option<ExitStatus> {
         let mut child = lock(&self.0.child).take()?;
         let deadline = Instant::now() + limit;
         loop {

@@ -247,7 +247,7 @@ pub fn load(cfg: &DatapathConfig, tables: &[VniTable]) -> Datapath {
 
 /// As [`load`], with an FDB of `fdb_size` entries.
 pub fn load_sized(cfg: &DatapathConfig, tables: &[VniTable], fdb_size: u32) -> Datapath {
-    let mut dp = Datapath::load(cfg, fdb_size).expect("loading the datapath");
+    let mut dp = Datapath::load(cfg, fdb_size, None).expect("loading the datapath");
     fill(&mut dp, tables).expect("filling the maps");
     dp
 }

@@ -12,7 +12,7 @@ use std::{
 
 use crate::output::text;
 
-pub use vtep_lab::{End, KernelVtep, list_netns};
+pub use vtep_lab::{End, FlowResult, KernelVtep, PingFlow, list_netns};
 
 /// The value of `result`; panics with its error (and the error's causes) otherwise.
 #[track_caller]
@@ -244,6 +244,15 @@ impl Lab {
         self.vteps.len() - 1
     }
 
+    /// As [`Lab::start_vtep`], with the config in file `config` (a reload reads it again) and
+    /// `extra` arguments of `vtep up` (`--keep`).
+    #[track_caller]
+    pub fn start_vtep_file(&mut self, host: &str, config: &Path, extra: &[&str]) -> usize {
+        self.vteps
+            .push(Vtep(must(self.lab.start_vtep_file(host, config, extra))));
+        self.vteps.len() - 1
+    }
+
     pub fn vtep(&mut self, id: usize) -> &mut Vtep {
         &mut self.vteps[id]
     }
@@ -283,6 +292,11 @@ impl Vtep {
     /// Like [`Vtep::stop`], with another signal (SIGTERM).
     pub fn stop_with(&mut self, signal: nix::sys::signal::Signal) -> Option<ExitStatus> {
         self.0.stop_with(signal)
+    }
+
+    /// Sends `signal` without waiting.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        self.0.signal(signal)
     }
 
     /// Kills vtep with SIGKILL, as a crash would, and waits for it.

@@ -19,6 +19,11 @@ pub const MAP_PROXY6: &str = "PROXY6";
 pub const MAP_DYNAMIC_VTEPS: &str = "DYNAMIC_VTEPS";
 pub const MAP_ACCEPT: &str = "ACCEPT";
 pub const MAP_RESOLVER: &str = "RESOLVER";
+/// The version of what the pinned maps' keys and values mean. A `vtep up` adopts a kept
+/// datapath (hitless restart or upgrade) only when its maps have this layout and each map the
+/// type and sizes this build defines: bump it whenever a shared key or value type changes
+/// meaning without changing size (a flag's bit, a field reused).
+pub const LAYOUT: u32 = 1;
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 
@@ -104,6 +109,9 @@ pub const RESOLVER_KEPT: u32 = 1;
 /// Remote VTEPs `vtep up` did not keep resolved because `underlay.max_remotes` were (counted once
 /// each time a VTEP is refused anew).
 pub const RESOLVER_REFUSED: u32 = 2;
+/// The `RESOLVER_CHANGED` value whose recount `vtep up` finished (neighbour entries of new
+/// VTEPs made): what a `vtep fdb` command waits for before it returns.
+pub const RESOLVER_DONE: u32 = 3;
 pub const RESOLVER_SLOTS: u32 = 4;
 
 /// Capacity of `PROXY`.

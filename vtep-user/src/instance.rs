@@ -82,6 +82,9 @@ pub struct Info {
     /// only there, so commands resolve port names in the namespace with this inode.
     #[serde(default)]
     pub netns_inode: u64,
+    /// The config file the instance runs (absolute), which a reload reads again.
+    #[serde(default)]
+    pub config: Option<std::path::PathBuf>,
     /// The interfaces the instance depends on, as it last saw them (it rewrites this file when
     /// one goes or comes back).
     #[serde(default)]

@@ -40,7 +40,8 @@ fn live_vlan_tag_of_a_workload_frame_does_not_reach_the_underlay() {
     let (wl0, ul0p) = (fx.ifindex("wl0"), fx.ifindex("ul0p"));
     fx.run(|| {
         let mut dp = load_standard(&fx);
-        dp.attach_port("port0").expect("attaching to port0");
+        dp.attach_port("port0", fx.ifindex("port0"))
+            .expect("attaching to port0");
         let workload = RawSocket::open(wl0);
         let underlay = RawSocket::open(ul0p);
 
@@ -81,7 +82,8 @@ fn live_vxlan_tagged_on_the_underlay_does_not_reach_a_workload_tagged() {
     let (wl0, ul0p) = (fx.ifindex("wl0"), fx.ifindex("ul0p"));
     fx.run(|| {
         let mut dp = load_standard(&fx);
-        dp.attach_underlay("ul0").expect("attaching to ul0");
+        dp.attach_underlay("ul0", fx.ifindex("ul0"))
+            .expect("attaching to ul0");
         let workload = RawSocket::open(wl0);
         let underlay = RawSocket::open(ul0p);
         let inner = remote_udp_frame(WL0_MAC);

@@ -26,6 +26,7 @@ mod malformed;
 mod nexthop;
 mod overlay;
 mod ownership;
+mod restart;
 mod support;
 mod underlay;
 mod wire;

@@ -9,6 +9,7 @@ pub mod fdb;
 pub mod keywords;
 pub mod monitor;
 pub mod neigh;
+pub mod reload;
 pub mod render;
 pub mod stats;
 pub mod up;
@@ -37,11 +38,15 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Build what the config describes, attach the datapath and run until SIGINT/SIGTERM.
-    Up(ConfigFile),
-    /// Remove everything a `vtep up` that did not stop cleanly left behind (refused while it
-    /// runs).
+    /// Build what the config describes, attach the datapath and run until SIGINT/SIGTERM
+    /// (SIGHUP reloads the config; see --keep for restarts that keep traffic flowing).
+    Up(up::UpArgs),
+    /// Remove everything a `vtep up` that did not stop cleanly, or stopped keeping its
+    /// datapath, left behind (refused while it runs).
     Down(Instance),
+    /// Make a running instance apply its config file as it is now, without disturbing what
+    /// the change does not touch.
+    Reload(Instance),
     /// Validate a config file (with --system, also against this host) without changing
     /// anything.
     Check(check::Args),
@@ -69,8 +74,9 @@ pub enum Command {
 /// Runs `command`; fails with what went wrong, for `main` to print.
 pub async fn run(command: Command) -> Result<()> {
     match command {
-        Command::Up(file) => up::run(&file).await,
+        Command::Up(args) => up::run(&args).await,
         Command::Down(instance) => down::run(&instance).await,
+        Command::Reload(instance) => reload::run(&instance),
         Command::Check(args) => check::run(&args).await,
         Command::Fdb { command } => fdb::run(command),
         Command::Neigh { command } => neigh::run(command),

@@ -172,7 +172,7 @@ pub struct StaticProxyEntry {
     pub mac: Mac,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostPort {
     /// Name of the host interface; its port end is NAME + "p". Default `vtep<id>`.
@@ -181,7 +181,7 @@ pub struct HostPort {
     pub mac: Option<Mac>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     /// Network namespace of the workload; created if it does not exist.
@@ -195,7 +195,7 @@ pub struct Workload {
     pub host_interface: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdoptedPort {
     pub interface: String,
@@ -340,14 +340,21 @@ fn shorten_lines(message: &str) -> String {
 impl Config {
     /// Reads and validates `path`. Fails with the first problem found, naming its field.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_text(path).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], also returning the text read: what a running instance keeps to
+    /// compare a reloaded config with.
+    pub fn load_with_text(path: &Path) -> Result<(Self, String), ConfigError> {
         let text = read_bounded(path)?;
-        Self::parse(&text).map_err(|e| match e {
+        let config = Self::parse(&text).map_err(|e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.display().to_string(),
                 message,
             },
             other => other,
-        })
+        })?;
+        Ok((config, text))
     }
 
     /// Parses and validates a configuration text. Fails with the first problem found, naming its

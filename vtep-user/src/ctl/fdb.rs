@@ -13,12 +13,13 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use aya::maps::{MapError, MapInfo};
 use vtep_common::maps::{
     BPF_NOEXIST, FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_FDB,
-    RESOLVER_CHANGED,
+    RESOLVER_CHANGED, RESOLVER_DONE,
 };
 
 use crate::{
     config::fields::check_remote,
     ctl::{PortNames, require_vni},
+    daemon::undo::Undo,
     datapath::{accept, maps::Pinned},
     instance,
     mac::Mac,
@@ -178,13 +179,38 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
     bail!("the FDB entry kept changing under this command; try again")
 }
 
-/// Tells the running instance that the remote VTEPs its FDB or flood lists name changed: it
-/// counts them again at its next reconcile (within a second), resolving the new ones and
-/// letting go of those no longer named. Fails when the instance's state cannot be written.
+/// How long a `vtep fdb` command waits for the instance to act on its change.
+const RECOUNT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Tells the running instance that the remote VTEPs its FDB or flood lists name changed, and
+/// waits (up to [`RECOUNT_WAIT`]) until it counted them again: the new ones have their next
+/// hops kept resolved, so a new VTEP's first flood copy is not dropped as unresolved, and
+/// those no longer named are let go. SIGUSR1 wakes its `vtep up` at once; a kept instance
+/// without a process is not waited for. Fails when the instance's state cannot be written.
 pub(super) fn note_change(maps: &Pinned) -> Result<()> {
+    let stamp = clock::monotonic_nanos();
     maps.resolver()?
-        .set(RESOLVER_CHANGED, clock::monotonic_nanos(), 0)
-        .context("telling the instance about the change")
+        .set(RESOLVER_CHANGED, stamp, 0)
+        .context("telling the instance about the change")?;
+    // The owner as the state file names it (pid and start time): never a process that took
+    // over a dead owner's pid, for which SIGUSR1 would be fatal.
+    let Ok(Some(undo)) = Undo::load(&instance::state_file(maps.name())) else {
+        return Ok(());
+    };
+    if !undo.state().owner.is_alive() {
+        return Ok(());
+    }
+    let pid = nix::unistd::Pid::from_raw(undo.state().owner.pid as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1);
+    let asked = std::time::Instant::now();
+    while asked.elapsed() < RECOUNT_WAIT {
+        match maps.resolver()?.get(&RESOLVER_DONE, 0) {
+            Ok(done) if done >= stamp => return Ok(()),
+            _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+        }
+    }
+    // Counted at its next reconcile anyway.
+    Ok(())
 }
 
 /// Accepts traffic from remote VTEP `dst` before an entry names it, when the instance accepts

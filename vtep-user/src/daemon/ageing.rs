@@ -10,11 +10,15 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use aya::{Pod, maps::MapData};
+
 use tracing::debug;
 use vtep_common::maps::FDB_F_LEARNED;
 
-use crate::{daemon::remotes::References, datapath::loader::Datapath, sys::clock};
+use crate::{
+    daemon::remotes::References,
+    datapath::{loader::Datapath, maps::remove_where},
+    sys::clock,
+};
 
 /// Sweeps run at least this often, and at most once a second.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -124,21 +128,4 @@ impl Ager {
             remotes,
         })
     }
-}
-
-/// Removes the entries of `table` that `expired` picks; returns how many it removed. Gone
-/// already (a `vtep fdb del`) is fine; an entry traffic refreshed after it was read is lost here
-/// and learned again on its next frame.
-pub(super) fn remove_where<K: Pod, V: Pod>(
-    mut table: aya::maps::HashMap<&mut MapData, K, V>,
-    mut expired: impl FnMut(&K, &V) -> bool,
-) -> Result<usize> {
-    let mut stale = Vec::new();
-    for item in table.iter() {
-        let (key, value) = item?;
-        if expired(&key, &value) {
-            stale.push(key);
-        }
-    }
-    Ok(stale.iter().filter(|k| table.remove(k).is_ok()).count())
 }

@@ -1,8 +1,17 @@
 //! The apply step of `vtep up`, after the checks passed: build each VNI's ports and tables, load
 //! and fill the datapath, pin its maps, resolve the remote VTEPs' next hops, attach the programs,
 //! join the multicast groups. Every change is recorded in the undo log as it is made.
+//!
+//! The same step serves a start that adopts a stopped instance's datapath and a reload
+//! ([`Base`]): the maps are the pinned ones, changed in place to what the new config gives
+//! ([`tables::sync`]), the ports the previous config made alike are kept, the new programs
+//! replace the old in their links atomically, and only then is what the new config no longer
+//! wants removed.
 
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::{
+    collections::{HashMap, HashSet},
+    net::{IpAddr, Ipv4Addr, UdpSocket},
+};
 
 use anyhow::{Context as _, Result};
 use tracing::{info, warn};
@@ -16,11 +25,11 @@ use crate::{
         nexthop::Resolver,
         ports,
         preflight::Checked,
-        undo::{Item, LinkId, Undo},
+        undo::{Item, LinkId, Origin, Undo},
     },
     datapath::{
         accept,
-        loader::Datapath,
+        loader::{Datapath, Hook},
         tables::{self, Group, Port, Target, VniTable},
     },
     instance,
@@ -38,17 +47,74 @@ pub(super) struct Started {
     pub links: Links,
 }
 
-/// Makes the system what `config` describes, given what the checks found. Fails at the first
-/// step that fails, leaving what it made in `undo` for the caller to remove.
+/// What the apply step starts from.
+pub(super) enum Base<'a> {
+    /// Nothing: a fresh start.
+    Fresh,
+    /// The pinned datapath of a stopped instance, whose log `undo` took over; `old` is the
+    /// config it ran, when the log has it.
+    Adopt { old: Option<Config> },
+    /// The running instance (a reload), which ran `old`.
+    Reload {
+        old: &'a Config,
+        previous: &'a mut Started,
+    },
+}
+
+impl Base<'_> {
+    fn old_config(&self) -> Option<&Config> {
+        match self {
+            Self::Fresh => None,
+            Self::Adopt { old } => old.as_ref(),
+            Self::Reload { old, .. } => Some(old),
+        }
+    }
+}
+
+/// Makes the system what `config` describes, given what the checks found, from `base`; with
+/// `keep`, its datapath outlives the process (see [`Datapath::pin_links`]). Fails at the first
+/// step that fails, leaving what it made in `undo` for the caller to remove (a
+/// fresh start) or to keep (adopting, reloading: the datapath forwards on meanwhile).
 pub(super) async fn apply(
     net: &Net,
     config: &Config,
     checked: &Checked,
     info: instance::Info,
     undo: &mut Undo,
+    mut base: Base<'_>,
+    keep: bool,
 ) -> Result<Started> {
-    let vnis = build_vnis(net, config, checked, undo).await?;
-    let mut datapath = load_datapath(config, checked, &vnis, undo)?;
+    let pins = instance::pin_dir(&config.name);
+    let mut datapath = load_datapath(config, checked, &base, &pins)?;
+    let serving = match base {
+        Base::Fresh => HashMap::new(),
+        _ => tables::serving(&mut datapath)?,
+    };
+    let vnis = build_vnis(net, config, checked, base.old_config(), &serving, undo).await?;
+    match &base {
+        Base::Fresh => tables::fill(&mut datapath, &vnis)?,
+        _ => {
+            let old_remotes = base
+                .old_config()
+                .map(|c| c.vnis.iter().map(|v| (v.id, v.remotes.clone())).collect())
+                .unwrap_or_default();
+            tables::sync(&mut datapath, &vnis, &old_remotes)?;
+        }
+    }
+    let accept_rule = config.underlay.accept_rule();
+    match &base {
+        Base::Fresh => {
+            if let Some(rule) = &accept_rule {
+                accept::fill(&mut datapath.accept()?, rule, remote_vteps(&vnis))?;
+            }
+        }
+        _ => accept::sync(
+            &mut datapath.accept()?,
+            accept_rule.as_ref(),
+            remote_vteps(&vnis),
+        )?,
+    }
+    pin(&mut datapath, &pins, undo)?;
     let ager = Ager::new(
         vnis.iter()
             .zip(&config.vnis)
@@ -56,13 +122,36 @@ pub(super) async fn apply(
             .map(|(t, v)| (t.id, t.stats_slot, v.ageing)),
     );
     warn_if_neighbour_table_small(config.underlay.max_remotes);
-    let accept_known = config.underlay.accept_rule().is_some_and(|r| r.known);
-    let mut nexthops = Resolver::new(config.underlay.max_remotes, accept_known);
+    let accept_known = accept_rule.is_some_and(|r| r.known);
+    let mut nexthops = match &mut base {
+        Base::Fresh => Resolver::new(config.underlay.max_remotes, accept_known),
+        Base::Adopt { .. } => {
+            datapath.adopt_links(&pins)?;
+            let mut r = Resolver::new(config.underlay.max_remotes, accept_known);
+            r.adopt(&mut datapath, undo.items());
+            r
+        }
+        Base::Reload { previous, .. } => {
+            datapath.take_links(&mut previous.datapath);
+            std::mem::replace(
+                &mut previous.nexthops,
+                Resolver::new(config.underlay.max_remotes, accept_known),
+            )
+            .with_limits(config.underlay.max_remotes, accept_known)
+        }
+    };
     let changes = nexthops.changes(&mut datapath);
     nexthops
         .reconcile(net, &mut datapath, undo, changes, None)
         .await?;
     attach(&mut datapath, &vnis, checked, undo)?;
+    datapath.pin_links(keep)?;
+    undo.set_kept(keep)?;
+    if !matches!(base, Base::Fresh) {
+        for e in prune(net, config, &vnis, undo).await {
+            warn!("removing what the config no longer has: {e:#}");
+        }
+    }
     let groups = join_groups(config, checked)?;
     let links = Links::new(config, info, &checked.underlay, &vnis, groups);
     // Links wrote its state into the info file, whole: a new file under the recorded name.
@@ -93,18 +182,24 @@ fn warn_if_neighbour_table_small(max_remotes: u32) {
     }
 }
 
-/// Builds each VNI's ports, then its tables from the config and those ports. The VNI's index
-/// is its stats slot.
+/// Builds each VNI's ports (keeping those `old`, the previous config, made alike), then its
+/// tables from the config and those ports. A VNI the datapath `serving` already keeps its stats
+/// slot.
 async fn build_vnis(
     net: &Net,
     config: &Config,
     checked: &Checked,
+    old: Option<&Config>,
+    serving: &HashMap<u32, u32>,
     undo: &mut Undo,
 ) -> Result<Vec<VniTable>> {
+    let ids: Vec<u32> = config.vnis.iter().map(|v| v.id).collect();
+    let slots = tables::assign_slots(&ids, serving);
     let mut out = Vec::new();
-    for (slot, vni) in config.vnis.iter().enumerate() {
-        let ports = ports::build(net, vni, checked.workload_mtu, undo).await?;
-        out.push(vni_table(config, checked, slot as u32, vni, ports));
+    for (vni, slot) in config.vnis.iter().zip(slots) {
+        let old_vni = old.and_then(|o| o.vnis.iter().find(|v| v.id == vni.id));
+        let ports = ports::build(net, vni, old_vni, checked.workload_mtu, undo).await?;
+        out.push(vni_table(config, checked, slot, vni, ports));
     }
     Ok(out)
 }
@@ -181,35 +276,77 @@ fn proxy_entries(vni: &Vni, ports: &[Port]) -> Vec<(IpAddr, Mac)> {
     out
 }
 
-/// Loads the datapath (the verifier runs here), fills its maps from `vnis` and pins them.
+/// Loads the datapath (the verifier runs here): with fresh maps, or with the instance's pinned
+/// ones when `base` has a datapath already.
 fn load_datapath(
     config: &Config,
     checked: &Checked,
-    vnis: &[VniTable],
-    undo: &mut Undo,
+    base: &Base<'_>,
+    pins: &std::path::Path,
 ) -> Result<Datapath> {
     let mut global =
         tables::datapath_config(checked.local, config.underlay.srcport, &config.dstports());
-    let accept_rule = config.underlay.accept_rule();
-    if accept_rule.is_some() {
+    if config.underlay.accept_rule().is_some() {
         global.flags |= DP_F_FILTER_SOURCES;
     }
-    let mut datapath = Datapath::load(&global, config.fdb_size)?;
-    tables::fill(&mut datapath, vnis)?;
-    if let Some(rule) = &accept_rule {
-        accept::fill(&mut datapath.accept()?, rule, remote_vteps(vnis))?;
-    }
-    let pins = instance::pin_dir(&config.name);
+    let reuse = match base {
+        Base::Fresh => None,
+        _ => Some(pins),
+    };
+    Datapath::load(&global, config.fdb_size, reuse)
+}
+
+/// Pins the maps in `pins`, made and recorded first (a fresh start) so a crash while pinning
+/// leaves it to `vtep down`.
+fn pin(datapath: &mut Datapath, pins: &std::path::Path, undo: &mut Undo) -> Result<()> {
     bpffs::ensure_mounted()?;
-    // Made and recorded before anything is pinned, so a crash while pinning leaves it to
-    // `vtep down`.
-    let id = bpffs::create_dir(&pins)?;
+    let id = match crate::sys::identity::FileId::of(pins)? {
+        Some(id) => id,
+        None => bpffs::create_dir(pins)?,
+    };
     undo.record(Item::Pins {
-        dir: pins.clone(),
+        dir: pins.to_path_buf(),
         id,
     })?;
-    datapath.pin_maps(&pins)?;
-    Ok(datapath)
+    datapath.pin(pins)
+}
+
+/// Removes what the undo log records that `config` (built into `vnis`) no longer uses: the
+/// interfaces, namespaces and sysctls of ports it dropped, and detaches the programs of
+/// adopted ports it dropped. Returns what could not be removed.
+async fn prune(
+    net: &Net,
+    config: &Config,
+    vnis: &[VniTable],
+    undo: &mut Undo,
+) -> Vec<anyhow::Error> {
+    let ports: HashSet<(String, u32)> = vnis
+        .iter()
+        .flat_map(|v| v.ports.iter().map(|p| (p.name.clone(), p.ifindex)))
+        .collect();
+    let mut created: HashSet<String> = HashSet::new();
+    let mut namespaces: HashSet<&str> = HashSet::new();
+    for vni in &config.vnis {
+        if let Some(host) = &vni.host {
+            created.insert(host.interface_name(vni.id));
+        }
+        for w in &vni.workloads {
+            created.insert(w.host_interface_name());
+            namespaces.insert(&w.netns);
+        }
+    }
+    undo.prune(net, |item| match item {
+        Item::Link {
+            name,
+            origin: Origin::Created,
+            ..
+        } => !created.contains(name),
+        Item::Link { name, ifindex, .. } => !ports.contains(&(name.clone(), *ifindex)),
+        Item::Netns { name, .. } => !namespaces.contains(name.as_str()),
+        Item::Sysctl { link: Some(l), .. } => !ports.contains(&(l.name.clone(), l.ifindex)),
+        _ => false,
+    })
+    .await
 }
 
 /// Every remote VTEP the config names: flood lists and static FDB entries.
@@ -228,13 +365,16 @@ fn remote_vteps(vnis: &[VniTable]) -> Vec<Ipv4Addr> {
 }
 
 /// Attaches the port program to every port, then the underlay program: by the time VXLAN is
-/// decapsulated, every port it can be delivered to already sends.
+/// decapsulated, every port it can be delivered to already sends. Where a link is held
+/// already (adopted, reloaded), the program in it is replaced; a held port link that no port
+/// of `vnis` uses is detached.
 fn attach(
     datapath: &mut Datapath,
     vnis: &[VniTable],
     checked: &Checked,
     undo: &mut Undo,
 ) -> Result<()> {
+    let mut used = HashSet::new();
     for port in vnis.iter().flat_map(|v| &v.ports) {
         // The datapath's route lookups are input lookups on the port (see vtep-ebpf nexthop.rs),
         // which the kernel allows only with forwarding on. Port traffic never reaches the IP
@@ -250,9 +390,15 @@ fn attach(
             value: old,
             link: Some(link),
         })?;
-        datapath.attach_port(&port.name)?;
+        datapath.attach_port(&port.name, port.ifindex)?;
+        used.insert(port.ifindex);
     }
-    datapath.attach_underlay(&checked.underlay.name)?;
+    datapath.attach_underlay(&checked.underlay.name, checked.underlay.index)?;
+    for ifindex in datapath.port_hooks() {
+        if !used.contains(&ifindex) {
+            datapath.detach(Hook::Port(ifindex));
+        }
+    }
     info!(
         underlay = %checked.underlay.name,
         local = %checked.local,

@@ -31,9 +31,9 @@ use vtep_common::maps::{FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, MAX_FLOOD_PORTS
 
 use crate::{
     config::Config,
-    daemon::ageing::remove_where,
     datapath::{
-        loader::Datapath,
+        loader::{Datapath, Hook},
+        maps::remove_where,
         tables::{Port, VniTable},
     },
     instance::{Info, MissingPort},
@@ -169,6 +169,8 @@ impl Links {
             if let Err(e) = remove_port(dp, t) {
                 warn!("removing port `{}` from the datapath: {e:#}", t.port.name);
             }
+            // Its link died with it; the pin would outlive it.
+            dp.detach(Hook::Port(t.port.ifindex));
         }
         if changed {
             self.publish();
@@ -205,7 +207,7 @@ impl Links {
         let Some(new) = links.iter().find(|l| l.name == u.name) else {
             return true;
         };
-        if let Err(e) = dp.attach_underlay(&u.name) {
+        if let Err(e) = dp.attach_underlay(&u.name, new.index) {
             warn!(
                 "underlay `{}` is back, but attaching to it failed (trying again): {e:#}",
                 u.name

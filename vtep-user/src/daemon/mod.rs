@@ -44,6 +44,20 @@ pub struct Running {
     net: Net,
     undo: Undo,
     up: Started,
+    /// The config it runs, and where it was read from (a reload reads it again).
+    config: Config,
+    source: Source,
+    /// How many reloads were asked for, for the outcome file `vtep reload` waits on.
+    reloads: u64,
+    /// The datapath outlives the process (`--keep`).
+    keep: bool,
+}
+
+/// Where a config came from: the file and the text read from it.
+#[derive(Clone)]
+pub struct Source {
+    pub path: std::path::PathBuf,
+    pub text: String,
 }
 
 impl Running {
@@ -92,12 +106,153 @@ impl Running {
         }
     }
 
+    /// Reads the config file again and applies it to the running instance (see
+    /// [`apply::Base::Reload`]): what it does not change keeps forwarding throughout. Writes
+    /// the outcome where `vtep reload` waits for it. A config that is invalid or does not fit
+    /// the system changes nothing; one that fails half-way leaves the instance running with
+    /// what was applied, logged.
+    async fn reload(&mut self) {
+        self.reloads += 1;
+        let outcome = self.try_reload().await;
+        match &outcome {
+            Ok(()) => info!(
+                config = %self.source.path.display(),
+                "reloaded: the instance runs the config as it is now"
+            ),
+            Err(e) => warn!("reload failed: {e:#}"),
+        }
+        let report = ReloadOutcome {
+            generation: self.reloads,
+            ok: outcome.is_ok(),
+            message: match outcome {
+                Ok(()) => format!("reloaded {}", self.source.path.display()),
+                Err(e) => format!("{e:#}"),
+            },
+        };
+        if let Err(e) = report.write(&self.config.name, &mut self.undo) {
+            warn!("writing the reload outcome: {e:#}");
+        }
+    }
+
+    async fn try_reload(&mut self) -> Result<()> {
+        let (config, text) = Config::load_with_text(&self.source.path)?;
+        if config.name != self.config.name {
+            bail!(
+                "name: a reload cannot rename the instance (`{}` → `{}`); stop it and start the new one",
+                self.config.name,
+                config.name
+            );
+        }
+        let checked = {
+            let _lock = registry::lock()?;
+            let here = Namespace::current()?;
+            preflight::check(
+                &self.net,
+                &config,
+                &registry::known(),
+                &here,
+                Some(self.undo.state()),
+            )
+            .await?
+        };
+        self.undo.set_adoptable(false, None)?;
+        let info = write_info(&config, &self.source.path, &checked, &mut self.undo)?;
+        let base = apply::Base::Reload {
+            old: &self.config,
+            previous: &mut self.up,
+        };
+        let result = apply::apply(
+            &self.net,
+            &config,
+            &checked,
+            info,
+            &mut self.undo,
+            base,
+            self.keep,
+        )
+        .await;
+        match result {
+            Ok(up) => {
+                self.up = up;
+                self.undo.set_adoptable(true, Some(&text))?;
+                self.config = config;
+                self.source.text = text;
+                Ok(())
+            }
+            Err(e) => {
+                // The old config stays the one a later reload or adoption compares with: what
+                // was made meanwhile is in the log either way.
+                if let Err(e) = self.undo.set_adoptable(true, None) {
+                    warn!("{e:#}");
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Detaches the datapath and removes everything `start` created. Returns what could not
     /// be removed.
-    pub async fn stop(self) -> Vec<anyhow::Error> {
-        drop(self.up.datapath);
+    pub async fn stop(mut self) -> Vec<anyhow::Error> {
+        self.up.datapath.detach_all();
+        drop(self.up);
         self.undo.run(&self.net).await
     }
+
+    /// Ends the process's part, leaving the datapath attached and forwarding and everything it
+    /// made in place, for the next `vtep up` of the instance to adopt. Fails, having changed
+    /// nothing, when the datapath cannot be pinned to outlive the process.
+    pub fn keep(mut self) -> Result<()> {
+        if !self.keep {
+            self.up.datapath.pin_links(true)?;
+            self.undo.set_kept(true)?;
+        }
+        // The links are pinned: closing them here detaches nothing.
+        drop(self.up);
+        self.undo.keep();
+        Ok(())
+    }
+}
+
+/// What the last reload came to: `/run/vtep/NAME.reload.json`, which `vtep reload` waits on.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReloadOutcome {
+    /// Counts the reloads the process was asked for.
+    pub generation: u64,
+    pub ok: bool,
+    pub message: String,
+}
+
+impl ReloadOutcome {
+    /// The file of instance `name`'s outcomes.
+    pub fn path(name: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from(instance::STATE_DIR).join(format!("{name}.reload.json"))
+    }
+
+    /// The last outcome of instance `name`, if any.
+    pub fn load(name: &str) -> Option<Self> {
+        serde_json::from_slice(&std::fs::read(Self::path(name)).ok()?).ok()
+    }
+
+    /// Writes it (whole, through a rename) and records the file for removal at the stop.
+    fn write(&self, name: &str, undo: &mut Undo) -> Result<()> {
+        let path = Self::path(name);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        record_file(undo, path)
+    }
+}
+
+/// Records file `path`, just written, for removal at the stop: a new record, or the new
+/// identity of one recorded before.
+fn record_file(undo: &mut Undo, path: std::path::PathBuf) -> Result<()> {
+    let id = FileId::of(&path)?.with_context(|| format!("{} vanished", path.display()))?;
+    undo.record(Item::File {
+        path: path.clone(),
+        id,
+    })?;
+    undo.file_rewritten(&path)
 }
 
 /// What `vtep check --system` found: the checks `vtep up` makes before it changes anything
@@ -115,7 +270,9 @@ pub struct SystemChecked {
 pub async fn check_system(config: &Config) -> Result<SystemChecked> {
     let net = Net::connect()?;
     let known = registry::known();
-    let checked = preflight::check(&net, config, &known, &Namespace::current()?).await?;
+    let here = Namespace::current()?;
+    let own = adoptable_state(config, &known, &here)?;
+    let checked = preflight::check(&net, config, &known, &here, own.as_ref()).await?;
     Ok(SystemChecked {
         underlay: checked.underlay.name,
         mtu: checked.underlay.mtu,
@@ -124,21 +281,63 @@ pub async fn check_system(config: &Config) -> Result<SystemChecked> {
     })
 }
 
+/// The state of a stopped instance of `config`'s name that a start adopts, if there is one;
+/// fails when there is one that cannot be adopted (see [`preflight::adoptable`]). A running
+/// one is left to the checks, which refuse it.
+fn adoptable_state(
+    config: &Config,
+    known: &[registry::Known],
+    here: &Namespace,
+) -> Result<Option<undo::State>> {
+    match known.iter().find(|k| k.name == config.name) {
+        Some(k) if !k.alive => {
+            preflight::adoptable(&config.name, &k.state, here)?;
+            Ok(Some(k.state.clone()))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Validates `config` against the system and the other instances and takes its name: under
-/// the registry's lock, so that of two starts only one passes. Returns the undo log, which
-/// holds the owner and, as its first item, the info file for the other commands. Fails with
-/// the first problem found, having changed nothing.
-async fn claim(net: &Net, config: &Config) -> Result<(Checked, Undo, instance::Info)> {
+/// the registry's lock, so that of two starts only one passes. A stopped instance of the same
+/// name whose datapath was kept is taken over (its log, with everything it made). Returns the
+/// undo log, which holds the owner and the info file for the other commands, and the previous
+/// config when one is adopted. Fails with the first problem found, having changed nothing.
+async fn claim(
+    net: &Net,
+    config: &Config,
+    source: &std::path::Path,
+) -> Result<(Checked, Undo, instance::Info, Option<Option<Config>>)> {
     let _lock = registry::lock()?;
     let here = Namespace::current()?;
-    let checked = preflight::check(net, config, &registry::known(), &here).await?;
-    let mut undo = Undo::create(
-        instance::state_file(&config.name),
-        Process::current()?,
-        here,
-    )?;
-    match write_info(config, &checked, &mut undo) {
-        Ok(info) => Ok((checked, undo, info)),
+    let known = registry::known();
+    let own = adoptable_state(config, &known, &here)?;
+    let checked = preflight::check(net, config, &known, &here, own.as_ref()).await?;
+    let path = instance::state_file(&config.name);
+    let (mut undo, adopted) = match own {
+        Some(state) => {
+            // A config the log holds that no longer parses (an older vtep's) only loses the
+            // comparison: every port is made again.
+            let old = state.config.as_deref().and_then(|t| Config::parse(t).ok());
+            info!(
+                name = %config.name,
+                "adopting the datapath instance `{}` kept at its stop (pid {} is gone)",
+                config.name,
+                state.owner.pid
+            );
+            (
+                Undo::take_over(path, state, Process::current()?)?,
+                Some(old),
+            )
+        }
+        None => (Undo::create(path, Process::current()?, here)?, None),
+    };
+    match write_info(config, source, &checked, &mut undo) {
+        Ok(info) => Ok((checked, undo, info, adopted)),
+        Err(e) if adopted.is_some() => {
+            let _ = undo.set_adoptable(true, None);
+            Err(e)
+        }
         Err(e) => {
             for err in undo.run(net).await {
                 warn!("cleanup after failed start: {err:#}");
@@ -151,8 +350,14 @@ async fn claim(net: &Net, config: &Config) -> Result<(Checked, Undo, instance::I
 /// Writes what the other commands need from the checks and this process, and what another
 /// `vtep up` checks its config against (see [`instance::Info`]); returns it. Fails when it
 /// cannot be written or the namespace examined.
-fn write_info(config: &Config, checked: &Checked, undo: &mut Undo) -> Result<instance::Info> {
+fn write_info(
+    config: &Config,
+    source: &std::path::Path,
+    checked: &Checked,
+    undo: &mut Undo,
+) -> Result<instance::Info> {
     let info = instance::Info {
+        config: Some(source.to_path_buf()),
         local: checked.local,
         accept_known: config.underlay.accept_rule().is_some_and(|r| r.known),
         pid: std::process::id(),
@@ -171,22 +376,47 @@ fn write_info(config: &Config, checked: &Checked, undo: &mut Undo) -> Result<ins
             .collect(),
     };
     info.write(&config.name)?;
-    let path = instance::info_file(&config.name);
-    let id = FileId::of(&path)?.with_context(|| format!("{} vanished", path.display()))?;
-    undo.record(Item::File { path, id })?;
+    record_file(undo, instance::info_file(&config.name))?;
     Ok(info)
 }
 
-/// Validates `config` against the system, then applies it. Fails, changing nothing, when
+/// Validates `config` against the system, then applies it: from scratch, or adopting the
+/// datapath a stopped instance of the same name kept. Fails, changing nothing, when
 /// /sys/fs/bpf is not the host's (`ip netns exec`): other commands could never find the
-/// instance. On any later failure everything created so far is removed again before the error
-/// is returned.
-pub async fn start(config: &Config) -> Result<Running> {
+/// instance. On a later failure of a fresh start everything created so far is removed again
+/// before the error is returned; a failed adoption leaves the kept datapath forwarding, to be
+/// adopted by a later start or removed by `vtep down`.
+pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Running> {
     bpffs::require_hosts()?;
     let net = Net::connect()?;
-    let (checked, mut undo, info) = claim(&net, config).await?;
-    match apply::apply(&net, config, &checked, info, &mut undo).await {
-        Ok(up) => Ok(Running { net, undo, up }),
+    let (checked, mut undo, info, adopted) = claim(&net, config, &source.path).await?;
+    let base = match adopted.clone() {
+        Some(old) => apply::Base::Adopt { old },
+        None => apply::Base::Fresh,
+    };
+    match apply::apply(&net, config, &checked, info, &mut undo, base, keep).await {
+        Ok(up) => {
+            undo.set_adoptable(true, Some(&source.text))?;
+            Ok(Running {
+                net,
+                undo,
+                up,
+                config: config.clone(),
+                source,
+                reloads: 0,
+                keep,
+            })
+        }
+        Err(e) if adopted.is_some() => {
+            if let Err(e) = undo.set_adoptable(true, None) {
+                warn!("{e:#}");
+            }
+            undo.keep();
+            Err(e.context(format!(
+                "adopting the kept datapath of instance `{}` failed; it forwards on as it was (start again once fixed, or `vtep down -n {}` to remove it)",
+                config.name, config.name
+            )))
+        }
         Err(e) => {
             for err in undo.run(&net).await {
                 warn!("cleanup after failed start: {err:#}");
@@ -196,21 +426,45 @@ pub async fn start(config: &Config) -> Result<Running> {
     }
 }
 
-/// Runs `config` until SIGINT or SIGTERM. Fails when the start fails (having removed what it
-/// made) or something could not be removed at the stop.
-pub async fn run(config: &Config) -> Result<()> {
+/// How `vtep up` ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Remove everything.
+    Full,
+    /// Leave the datapath forwarding for the next `vtep up` to adopt.
+    Keep,
+}
+
+/// Runs the config read from `source` until SIGINT or SIGTERM (a full stop, or one that keeps
+/// the datapath with `keep`) or SIGUSR2 (a stop that keeps it); SIGHUP reloads the config
+/// file. Fails when the start fails (having removed what it made) or something could not be
+/// removed at a full stop.
+pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
     // Handlers first: a signal that arrives while starting must still end in a clean stop,
     // not in the default action that kills the process half-way.
-    let stop = stop_signal()?;
-    tokio::pin!(stop);
-    let mut running = start(config).await?;
+    let mut signals = Signals::install()?;
+    let mut running = start(config, source, keep).await?;
     // Subscribed after the start: what the start itself did to the interfaces is known.
     let mut link_changes = Notifications::subscribe();
-    info!(name = %config.name, "vtep is up; SIGINT or SIGTERM stops it");
+    info!(
+        name = %config.name,
+        "vtep is up; SIGINT or SIGTERM stops it{}, SIGUSR2 stops it keeping the datapath, SIGHUP reloads its config",
+        if keep { " keeping the datapath" } else { "" }
+    );
     let mut tick = tokio::time::interval(RECONCILE_EVERY);
-    loop {
+    let how = loop {
         tokio::select! {
-            () = &mut stop => break,
+            signal = signals.next() => match signal {
+                Signal::Stop if keep => break Stop::Keep,
+                Signal::Stop => break Stop::Full,
+                Signal::StopKeeping => break Stop::Keep,
+                Signal::Reload => running.reload().await,
+                Signal::Recount => {
+                    if let Err(e) = running.reconcile().await {
+                        warn!("{e:#}");
+                    }
+                }
+            },
             _ = tick.tick() => {
                 if let Err(e) = running.reconcile().await {
                     warn!("{e:#}");
@@ -218,6 +472,15 @@ pub async fn run(config: &Config) -> Result<()> {
             }
             () = link_changes.next() => running.follow_links().await,
         }
+    };
+    if how == Stop::Keep {
+        info!(
+            "stopping; the datapath keeps forwarding until the next `vtep up` of this instance adopts it (`vtep down` removes it)"
+        );
+        // Unpinned links would die with the process and nothing would forward: say so.
+        return running
+            .keep()
+            .context("keeping the datapath at the stop failed; run `vtep down` to clean up");
     }
     info!("stopping");
     let errors = running.stop().await;
@@ -231,15 +494,50 @@ pub async fn run(config: &Config) -> Result<()> {
     }
 }
 
-/// Installs the SIGINT and SIGTERM handlers now; the returned future completes on either.
-fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    Ok(async move {
+/// What a signal asks of `vtep up`.
+enum Signal {
+    /// SIGINT, SIGTERM.
+    Stop,
+    /// SIGUSR2.
+    StopKeeping,
+    /// SIGHUP.
+    Reload,
+    /// SIGUSR1, from a `vtep fdb` command that changed the remote VTEPs named: reconcile now.
+    Recount,
+}
+
+/// The handlers of the signals `vtep up` acts on, installed at once.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+    usr2: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("installing the {name} handler"))
+        };
+        Ok(Self {
+            int: install(SignalKind::interrupt(), "SIGINT")?,
+            term: install(SignalKind::terminate(), "SIGTERM")?,
+            usr1: install(SignalKind::user_defined1(), "SIGUSR1")?,
+            usr2: install(SignalKind::user_defined2(), "SIGUSR2")?,
+            hup: install(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+
+    /// The next signal.
+    async fn next(&mut self) -> Signal {
         tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.usr1.recv() => Signal::Recount,
+            _ = self.usr2.recv() => Signal::StopKeeping,
+            _ = self.hup.recv() => Signal::Reload,
         }
-    })
+    }
 }

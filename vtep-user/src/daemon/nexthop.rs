@@ -23,7 +23,9 @@ use std::{
 
 use anyhow::Result;
 use tracing::{debug, info, warn};
-use vtep_common::maps::{NextHopEntry, RESOLVER_CHANGED, RESOLVER_KEPT, RESOLVER_REFUSED};
+use vtep_common::maps::{
+    NextHopEntry, RESOLVER_CHANGED, RESOLVER_DONE, RESOLVER_KEPT, RESOLVER_REFUSED,
+};
 
 use crate::{
     daemon::{
@@ -106,6 +108,34 @@ impl Resolver {
         }
     }
 
+    /// This resolver with new limits (a reload): what it keeps beyond a lower `cap` goes at
+    /// its next recount.
+    pub fn with_limits(mut self, cap: u32, accept_known: bool) -> Self {
+        self.cap = cap as usize;
+        self.accept_known = accept_known;
+        self.changed_seen = None;
+        self
+    }
+
+    /// Takes over what a stopped instance's resolver left: the neighbour entries its undo log
+    /// (`items`, taken over) records as made, and the next-hop cache in `datapath`'s pinned
+    /// map, which stays as it is until a reconcile finds otherwise.
+    pub fn adopt(&mut self, datapath: &mut Datapath, items: &[Item]) {
+        for item in items {
+            if let Item::Nexthop { ifindex, ip } = item {
+                self.created.insert((*ifindex, *ip));
+            }
+        }
+        match datapath.nexthops() {
+            Ok(map) => {
+                for (ip, entry) in map.iter().flatten() {
+                    self.cached.insert(Ipv4Addr::from(ip), entry);
+                }
+            }
+            Err(e) => warn!("next-hop cache: {e:#}"),
+        }
+    }
+
     /// Takes the VTEPs the datapath noted (emptying `DYNAMIC_VTEPS`) and whether references must
     /// be counted again. Call before anything walks the FDB in the same reconcile: a station
     /// learned after the walk is then still noted for the next one. Read errors are logged.
@@ -184,7 +214,15 @@ impl Resolver {
         };
         let checked = self.check_routes(net, &table).await;
         self.keep_resolved(net, datapath, undo, &table, &checked)
-            .await
+            .await?;
+        if let Some(seen) = self.changed_seen
+            && let Err(e) = datapath
+                .resolver()
+                .and_then(|mut r| Ok(r.set(RESOLVER_DONE, seen, 0)?))
+        {
+            warn!("resolver state: {e:#}");
+        }
+        Ok(())
     }
 
     /// Keeps the VTEPs `refs` names, as [`remotes::admit`] picks them, and the allow-list's

@@ -3,6 +3,10 @@
 //! in the undo log, with its identity, before it is configured, so a failure half-way removes
 //! it again; what is adopted (an existing namespace, an adopted port) is recorded as such, and
 //! stays.
+//!
+//! A start that adopts a stopped instance, and a reload, keep the ports the previous config
+//! made when the new config describes them alike and they are still what vtep made: their
+//! workloads never lose their network. A port whose description changed is made again.
 
 use anyhow::{Context as _, Result};
 use vtep_common::maps::PORT_F_PEER;
@@ -19,20 +23,110 @@ use crate::{
 };
 
 /// Creates (or adopts) the local ports of `vni`, giving the created ones MTU `mtu`: the host
-/// interface's, then the workloads', then the adopted ones. Fails on the first interface the
-/// kernel refuses to create or configure.
-pub(super) async fn build(net: &Net, vni: &Vni, mtu: u32, undo: &mut Undo) -> Result<Vec<Port>> {
+/// interface's, then the workloads', then the adopted ones. `old` is the VNI as the previous
+/// config of this instance described it, whose ports the undo log records: those described
+/// alike are kept as they are. Fails on the first interface the kernel refuses to create or
+/// configure.
+pub(super) async fn build(
+    net: &Net,
+    vni: &Vni,
+    old: Option<&Vni>,
+    mtu: u32,
+    undo: &mut Undo,
+) -> Result<Vec<Port>> {
     let mut ports = Vec::new();
     if let Some(host) = &vni.host {
-        ports.push(host_port(net, vni.id, host, mtu, undo).await?);
+        let same = old.and_then(|o| o.host.as_ref()) == Some(host);
+        let port_name = host.port_name(vni.id);
+        // The log records the host end; deleting it deletes the port end too.
+        let kept = match same {
+            true => kept_link(net, &host.interface_name(vni.id), undo).await?,
+            false => None,
+        };
+        let port = match kept {
+            Some(host_if) => {
+                let port_if = net.require_link(&port_name).await?;
+                Port {
+                    name: port_name,
+                    ifindex: port_if.index,
+                    flags: 0,
+                    mac: Some(Mac(host_if.mac)),
+                }
+            }
+            None => {
+                forget_changed(net, &[&host.interface_name(vni.id), &port_name], undo).await?;
+                host_port(net, vni.id, host, mtu, undo).await?
+            }
+        };
+        ports.push(port);
     }
     for w in &vni.workloads {
-        ports.push(workload_port(net, w, mtu, undo).await?);
+        let same = old.is_some_and(|o| o.workloads.iter().any(|ow| ow == w));
+        let name = w.host_interface_name();
+        let kept = match same {
+            true => kept_link(net, &name, undo).await?,
+            false => None,
+        };
+        let port = match kept {
+            Some(host_if) => {
+                let inner = netns::connect_in(&w.netns)?;
+                let mac = inner.require_link(&w.interface).await?.mac;
+                Port {
+                    name,
+                    ifindex: host_if.index,
+                    flags: PORT_F_PEER,
+                    mac: Some(Mac(mac)),
+                }
+            }
+            None => {
+                forget_changed(net, &[&name], undo).await?;
+                workload_port(net, w, mtu, undo).await?
+            }
+        };
+        ports.push(port);
     }
     for p in &vni.ports {
         ports.push(adopted_port(net, p, undo).await?);
     }
     Ok(ports)
+}
+
+/// Interface `name` when it exists and is the one the undo log records as created: a port
+/// the previous config made, kept.
+async fn kept_link(net: &Net, name: &str, undo: &Undo) -> Result<Option<Link>> {
+    let Some(link) = net.link(name).await? else {
+        return Ok(None);
+    };
+    Ok(undo
+        .items()
+        .iter()
+        .any(|i| {
+            matches!(i, Item::Link { name: n, ifindex, origin: Origin::Created }
+            if n == name && *ifindex == link.index)
+        })
+        .then_some(link))
+}
+
+/// Removes the interfaces `names` the undo log records as created (a port whose description
+/// changed, made again next), with what was recorded for them.
+async fn forget_changed(net: &Net, names: &[&str], undo: &mut Undo) -> Result<()> {
+    let errors = undo
+        .prune(net, |i| match i {
+            Item::Link {
+                name,
+                origin: Origin::Created,
+                ..
+            } => names.contains(&name.as_str()),
+            Item::Sysctl {
+                link: Some(link), ..
+            } => names.contains(&link.name.as_str()),
+            _ => false,
+        })
+        .await;
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// The created interfaces' settings: MTU `mtu`, up.
@@ -56,7 +150,8 @@ async fn host_port(
     let port_name = host.port_name(vni);
     net.add_veth(&name, &port_name).await?;
     let host_if = record_link(net, &name, undo).await?;
-    let port_if = net.require_link(&port_name).await?;
+    // Recorded too, so that a start adopting the instance knows it for its own.
+    let port_if = record_link(net, &port_name, undo).await?;
     net.configure(port_if.index, &up_with_mtu(mtu)).await?;
     let settings = LinkSettings {
         mac: host.mac.map(|m| m.0),

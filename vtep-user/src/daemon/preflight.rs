@@ -14,7 +14,7 @@ use crate::{
     config::{Config, Vni},
     daemon::{
         registry::Known,
-        undo::{Item, Origin},
+        undo::{Item, Origin, State},
     },
     instance::{self, Namespace},
     sys::{
@@ -36,25 +36,58 @@ pub(super) struct Checked {
 }
 
 /// Checks everything about `config` that can fail because of the system's state, for an
-/// instance in namespace `here` beside the `known` ones. Fails with the first problem, naming
-/// the config field it is about (and the other instance, when it is one).
+/// instance in namespace `here` beside the `known` ones. `own` is the state of the instance
+/// itself when it exists already (a start adopting it, a reload): its name and what it made
+/// are its own. Fails with the first problem, naming the config field it is about (and the
+/// other instance, when it is one).
 pub(super) async fn check(
     net: &Net,
     config: &Config,
     known: &[Known],
     here: &Namespace,
+    own: Option<&State>,
 ) -> Result<Checked> {
-    check_not_running(config, known)?;
+    if own.is_none() {
+        check_not_running(config, known)?;
+    }
     let checked = check_underlay(net, config).await?;
     // Before the interfaces: what another instance holds exists, and which one holds it is
     // the better answer.
     let others: Vec<&Known> = known.iter().filter(|k| k.name != config.name).collect();
     check_not_served(config, &checked, &others, here)?;
     check_not_held(net, config, &others, here).await?;
+    let own_items = own.map(|s| s.items.as_slice()).unwrap_or(&[]);
     for (i, vni) in config.vnis.iter().enumerate() {
-        check_interfaces(net, i, vni).await?;
+        check_interfaces(net, i, vni, own_items).await?;
     }
     Ok(checked)
+}
+
+/// Whether instance `name`'s state `state` is a stopped instance a `vtep up` in namespace
+/// `here` adopts: its owner is gone (checked by the caller), its start (or last reload)
+/// completed, its datapath was kept, and has this build's layout. Fails, saying what to do, when it cannot be adopted.
+pub(super) fn adoptable(name: &str, state: &State, here: &Namespace) -> Result<()> {
+    if !state.adoptable || !state.kept {
+        bail!(
+            "name: instance `{name}` crashed ({} exists, its process {} is gone); run `vtep down -n {name}` to clean up after it",
+            instance::state_file(name).display(),
+            state.owner.pid
+        );
+    }
+    if state.netns.id != here.id {
+        bail!(
+            "name: instance `{name}` was stopped with its datapath kept in {}, not in this network namespace; start it there (`vtep --netns NS up`), or run `vtep down -n {name}` to remove it",
+            state.netns
+        );
+    }
+    if state.layout != vtep_common::maps::LAYOUT {
+        bail!(
+            "name: the kept datapath of instance `{name}` was built by an incompatible vtep (map layout {}, this vtep has {}); run `vtep down -n {name}` to remove it (this interrupts its traffic), then start again",
+            state.layout,
+            vtep_common::maps::LAYOUT
+        );
+    }
+    Ok(())
 }
 
 /// No state file or pins of an instance with this name: it is running, or crashed and needs
@@ -85,8 +118,8 @@ fn check_not_running(config: &Config, known: &[Known]) -> Result<()> {
     Ok(())
 }
 
-/// No live instance in namespace `here` decapsulates on the same underlay what this config
-/// would: a (VNI, UDP port) of its, or any VNI on a UDP port of its to the same local address
+/// No instance whose datapath runs in namespace `here` (live, or kept at its stop) decapsulates
+/// on the same underlay what this config would: a (VNI, UDP port) of its, or any VNI on a UDP port of its to the same local address
 /// (its datapath, first on the interface, drops VXLAN of VNIs it does not serve as unknown).
 fn check_not_served(
     config: &Config,
@@ -97,7 +130,7 @@ fn check_not_served(
     let underlay = &checked.underlay;
     for other in others
         .iter()
-        .filter(|k| k.alive && k.state.netns.id == here.id)
+        .filter(|k| k.forwards() && k.state.netns.id == here.id)
     {
         let Some(info) = other.info.as_ref() else {
             continue;
@@ -281,8 +314,9 @@ async fn check_local_present(
 }
 
 /// VNI `vni` (the `i`th): its adopted ports exist, and the interfaces `vtep up` would create
-/// for it do not, here or in the workloads' namespaces.
-async fn check_interfaces(net: &Net, i: usize, vni: &Vni) -> Result<()> {
+/// for it do not, here or in the workloads' namespaces, unless the instance made them itself
+/// (`own`, its undo log's items, when it exists already).
+async fn check_interfaces(net: &Net, i: usize, vni: &Vni, own: &[Item]) -> Result<()> {
     for (j, port) in vni.ports.iter().enumerate() {
         if net.link(&port.interface).await?.is_none() {
             bail!(
@@ -291,12 +325,25 @@ async fn check_interfaces(net: &Net, i: usize, vni: &Vni) -> Result<()> {
             );
         }
     }
+    let made_here = |link: &Link| {
+        own.iter().any(|item| {
+            matches!(item, Item::Link { name, ifindex, origin: Origin::Created }
+                if *name == link.name && *ifindex == link.index)
+        })
+    };
+    let mut ours = Vec::new();
     for (field, name) in created_links(vni) {
-        if net.link(&name).await?.is_some() {
-            bail!("vni[{i}].{field}: interface `{name}` already exists");
+        match net.link(&name).await? {
+            Some(link) if made_here(&link) => ours.push(name),
+            Some(_) => bail!("vni[{i}].{field}: interface `{name}` already exists"),
+            None => {}
         }
     }
     for (j, w) in vni.workloads.iter().enumerate() {
+        // The instance's own veth: its peer is the interface in the namespace.
+        if ours.contains(&w.host_interface_name()) {
+            continue;
+        }
         if netns::exists(&w.netns) {
             let inner = netns::connect_in(&w.netns)?;
             if inner.link(&w.interface).await?.is_some() {

@@ -34,17 +34,27 @@ pub struct Known {
     pub state: State,
     /// Whether its owner still runs; otherwise it crashed and `vtep down` is due.
     pub alive: bool,
-    /// What it serves, for a live one that wrote it.
+    /// What it serves, for one whose datapath runs, that wrote it.
     pub info: Option<Info>,
 }
 
 impl Known {
+    /// Whether its datapath runs: its owner does, or it was kept at a stop or a crash.
+    pub fn forwards(&self) -> bool {
+        self.alive || self.state.kept
+    }
+
     /// How to refer to it in an error: its name and whether it runs.
     pub fn describe(&self) -> String {
         if self.alive {
             format!(
                 "running instance `{}` (pid {})",
                 self.name, self.state.owner.pid
+            )
+        } else if self.forwards() {
+            format!(
+                "stopped instance `{}` whose datapath is kept (start it again, or run `vtep down -n {}`)",
+                self.name, self.name
             )
         } else {
             format!(
@@ -88,7 +98,11 @@ fn load(name: &str, path: &Path) -> Result<Option<Known>> {
     };
     let state = undo.state().clone();
     let alive = state.owner.is_alive();
-    let info = if alive { Info::load(name).ok() } else { None };
+    let info = if alive || state.kept {
+        Info::load(name).ok()
+    } else {
+        None
+    };
     Ok(Some(Known {
         name: name.to_string(),
         state,

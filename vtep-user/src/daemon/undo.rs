@@ -6,6 +6,11 @@
 //! it names (a namespace's inode, an interface's index, a directory's inode), not just its
 //! name: names are reused, by hand or by the next instance, and an object that is no longer the
 //! one vtep made is left alone with a log line saying why.
+//!
+//! A stop that keeps the datapath (`vtep up --keep`, SIGUSR2), or a crash in keep mode, leaves
+//! the log with an owner that no longer runs and a datapath that forwards on; when the start
+//! had completed (`adoptable`), the next `vtep up` of the same instance takes the log over ([`Undo::take_over`]) with everything in it, reuses what
+//! its config still wants and removes the rest ([`Undo::prune`]).
 
 use std::{
     net::Ipv4Addr,
@@ -79,6 +84,42 @@ pub enum Item {
     File { path: PathBuf, id: FileId },
 }
 
+impl Item {
+    /// Whether `self` and `other` record the same object (whatever else they record: a
+    /// sysctl's old value, an origin), so that recording it again keeps the first record.
+    fn same_object(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Netns { name: a, id: i, .. }, Self::Netns { name: b, id: j, .. }) => {
+                a == b && i == j
+            }
+            (
+                Self::Link {
+                    name: a,
+                    ifindex: i,
+                    ..
+                },
+                Self::Link {
+                    name: b,
+                    ifindex: j,
+                    ..
+                },
+            ) => a == b && i == j,
+            (
+                Self::Sysctl {
+                    key: a, link: i, ..
+                },
+                Self::Sysctl {
+                    key: b, link: j, ..
+                },
+            ) => a == b && i == j,
+            (Self::Pins { dir: a, .. }, Self::Pins { dir: b, .. }) => a == b,
+            (Self::File { path: a, .. }, Self::File { path: b, .. }) => a == b,
+            (a @ Self::Nexthop { .. }, b) => a == b,
+            _ => false,
+        }
+    }
+}
+
 impl std::fmt::Display for Item {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -101,6 +142,22 @@ pub struct State {
     pub netns: Namespace,
     /// Oldest first.
     pub items: Vec<Item>,
+    /// The start completed and no reload is under way: what the items record and the pinned
+    /// datapath are a whole instance, which the next `vtep up` may adopt once the owner is gone.
+    #[serde(default)]
+    pub adoptable: bool,
+    /// The datapath's links are pinned: it forwards on when the owner is gone (`vtep up
+    /// --keep`, or a stop that kept it).
+    #[serde(default)]
+    pub kept: bool,
+    /// The datapath layout the pinned maps have ([`vtep_common::maps::LAYOUT`]); a build with
+    /// another one does not adopt them.
+    #[serde(default)]
+    pub layout: u32,
+    /// The config text the instance runs (its last successful start or reload): what a reload
+    /// or an adopting start compares the new config with.
+    #[serde(default)]
+    pub config: Option<String>,
 }
 
 /// The undo log of one instance.
@@ -120,11 +177,53 @@ impl Undo {
                 owner,
                 netns,
                 items: Vec::new(),
+                adoptable: false,
+                kept: false,
+                layout: vtep_common::maps::LAYOUT,
+                config: None,
             },
         };
         undo.persist()?;
         Ok(undo)
     }
+
+    /// The log `old` of a stopped instance, taken over by `owner`: everything in it stays
+    /// recorded (and is removed at this owner's full stop) until [`Undo::prune`] removes what
+    /// the new config no longer wants. Not adoptable until the start completes. Fails when it
+    /// cannot be written.
+    pub fn take_over(path: PathBuf, old: State, owner: Process) -> Result<Self> {
+        let undo = Self {
+            path,
+            state: State {
+                owner,
+                adoptable: false,
+                ..old
+            },
+        };
+        undo.persist()?;
+        Ok(undo)
+    }
+
+    /// Marks the instance whole (after a start or reload) or not (while a reload changes it),
+    /// with `config` the text it runs once whole. Fails when the log cannot be written.
+    pub fn set_adoptable(&mut self, adoptable: bool, config: Option<&str>) -> Result<()> {
+        self.state.adoptable = adoptable;
+        if let Some(text) = config {
+            self.state.config = Some(text.to_string());
+        }
+        self.persist()
+    }
+
+    /// Notes whether the datapath's links are pinned (see [`State::kept`]). Fails when the log
+    /// cannot be written.
+    pub fn set_kept(&mut self, kept: bool) -> Result<()> {
+        self.state.kept = kept;
+        self.persist()
+    }
+
+    /// Ends this process's ownership without removing anything: the datapath keeps forwarding,
+    /// and the next `vtep up` of the instance adopts what the log records.
+    pub fn keep(self) {}
 
     /// The log a previous `vtep up` left at `path`, if any. Fails when it cannot be read or is
     /// not a state file.
@@ -153,11 +252,44 @@ impl Undo {
         &self.state.items
     }
 
-    /// Adds `item` and writes the log, so a crash right after still knows about it. Fails when
-    /// the log cannot be written.
+    /// Adds `item` and writes the log, so a crash right after still knows about it. An object
+    /// recorded already keeps its first record (the value a sysctl had before vtep, the origin
+    /// of what an adopted instance made). Fails when the log cannot be written.
     pub fn record(&mut self, item: Item) -> Result<()> {
+        if self.state.items.iter().any(|i| i.same_object(&item)) {
+            return Ok(());
+        }
         self.state.items.push(item);
         self.persist()
+    }
+
+    /// Removes the recorded objects `unwanted` picks (what an adopting start or a reload no
+    /// longer wants), newest first, and forgets them; what cannot be removed stays recorded and
+    /// is returned as an error each.
+    pub async fn prune(
+        &mut self,
+        net: &Net,
+        unwanted: impl Fn(&Item) -> bool,
+    ) -> Vec<anyhow::Error> {
+        let mut errors = Vec::new();
+        let mut done = Vec::new();
+        for item in self.state.items.iter().rev().filter(|i| unwanted(i)) {
+            match undo_one(net, item).await {
+                Ok(Outcome::Done) => done.push(item.clone()),
+                Ok(Outcome::NotOurs(why)) => {
+                    warn!("leaving {item} alone: {why}");
+                    done.push(item.clone());
+                }
+                Err(e) => errors.push(e.context(format!("removing {item}"))),
+            }
+        }
+        if !done.is_empty() {
+            self.state.items.retain(|i| !done.contains(i));
+            if let Err(e) = self.persist() {
+                errors.push(e);
+            }
+        }
+        errors
     }
 
     /// Adds `added` and drops `removed` (gone from the system already), writing the log once:
@@ -168,7 +300,11 @@ impl Undo {
             return Ok(());
         }
         self.state.items.retain(|i| !removed.contains(i));
-        self.state.items.extend(added);
+        for item in added {
+            if !self.state.items.iter().any(|i| i.same_object(&item)) {
+                self.state.items.push(item);
+            }
+        }
         self.persist()
     }
 
@@ -396,6 +532,50 @@ mod tests {
         let back = Undo::load(&state_file(&tmp.0)).unwrap().unwrap();
         assert_eq!(back.state(), undo.state());
         assert_eq!(back.state().owner.pid, std::process::id());
+    }
+
+    /// An adopting start records again what the stopped instance recorded: the first record
+    /// must stay, or the stop would restore a sysctl to vtep's own value, or keep a namespace
+    /// vtep made as one it only adopted.
+    #[test]
+    fn recording_an_object_again_keeps_its_first_record() {
+        let tmp = TempDir::new("dedupe");
+        let mut undo = undo_at(state_file(&tmp.0));
+        let link = Some(LinkId {
+            name: "w1-h".into(),
+            ifindex: 9,
+        });
+        let sysctl = |value: &str| Item::Sysctl {
+            key: "net/ipv4/conf/w1-h/forwarding".into(),
+            value: value.into(),
+            link: link.clone(),
+        };
+        undo.record(sysctl("0")).unwrap();
+        undo.record(sysctl("1")).unwrap();
+        let netns = |origin| Item::Netns {
+            name: "w1".into(),
+            id: NetnsId {
+                file: FileId { dev: 1, ino: 5 },
+                cookie: 6,
+            },
+            origin,
+        };
+        undo.record(netns(Origin::Created)).unwrap();
+        undo.record(netns(Origin::Adopted)).unwrap();
+        assert_eq!(undo.items(), [sysctl("0"), netns(Origin::Created)]);
+        // Another interface under the name is another object.
+        let other = Item::Sysctl {
+            key: "net/ipv4/conf/w1-h/forwarding".into(),
+            value: "1".into(),
+            link: Some(LinkId {
+                name: "w1-h".into(),
+                ifindex: 10,
+            }),
+        };
+        undo.record(other.clone()).unwrap();
+        assert_eq!(undo.items().len(), 3);
+        let back = Undo::load(&state_file(&tmp.0)).unwrap().unwrap();
+        assert_eq!(back.items(), undo.items());
     }
 
     /// Bug (issue 9): cleanup went by name only, so a stale log removed what had the name now.

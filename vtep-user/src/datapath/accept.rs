@@ -80,3 +80,42 @@ pub fn sync_known<T: BorrowMut<MapData>>(
     }
     Ok(stale.len())
 }
+
+/// Makes the allow-list what `rule` (none: accept any source) gives with the `known` VTEPs, in
+/// a datapath that had another rule (a reload): new entries are written before stale ones go,
+/// so no source the new rule accepts is refused meanwhile. Fails when the map cannot be read
+/// or written.
+pub fn sync<T: BorrowMut<MapData>>(
+    map: &mut Accept<T>,
+    rule: Option<&AcceptRule>,
+    known: impl IntoIterator<Item = Ipv4Addr>,
+) -> Result<()> {
+    let empty = AcceptRule::default();
+    let rule = rule.unwrap_or(&empty);
+    fill(map, rule, known)?;
+    let prefixes: HashSet<(Ipv4Addr, u8)> =
+        rule.prefixes.iter().map(|n| (n.addr, n.prefix)).collect();
+    let mut stale = Vec::new();
+    for item in map.iter() {
+        let (k, value) = item.context("reading the allow-list")?;
+        let entry = (Ipv4Addr::from(k.data()), k.prefix_len() as u8);
+        let keep = match value {
+            ACCEPT_PREFIX => prefixes.contains(&entry),
+            // Known /32s are kept in step by the resolver while `known` is on.
+            _ => rule.known,
+        };
+        if !keep {
+            stale.push(entry);
+        }
+    }
+    for (ip, len) in stale {
+        match map.remove(&key(ip, len)) {
+            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("removing {ip}/{len} from the allow-list"));
+            }
+        }
+    }
+    Ok(())
+}

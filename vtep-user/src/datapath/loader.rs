@@ -1,13 +1,27 @@
 //! Loading the datapath object, attaching its programs and pinning its maps (reached through
 //! the accessors in [`super::maps`]).
+//!
+//! The attachments are TCX links held here, not by the programs: the next programs, of a
+//! reload, take the links over and replace the program in each atomically
+//! (`bpf_link_update`), so no packet meets an interface without one. When the datapath is to
+//! outlive the process (`vtep up --keep`, a stop that keeps it), the links and the tail-call
+//! table are pinned beside the maps ([`Datapath::pin_links`]), and the `vtep up` that adopts
+//! the pins takes the links over the same way.
 
-use std::path::Path;
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{MapData, ProgramArray},
-    programs::{SchedClassifier, TcAttachType, tc::SchedClassifierLinkId},
+    programs::{
+        SchedClassifier, TcAttachType,
+        links::{FdLink, PinnedLink},
+        tc::SchedClassifierLink,
+    },
 };
 use vtep_common::maps::{DatapathConfig, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_FDB, MAP_JUMP};
 
@@ -23,22 +37,66 @@ pub const PROG_PORT_FLOOD: &str = "vtep_port_flood";
 /// Program on the ingress of the underlay interface.
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
 
-/// The loaded datapath. Dropping it detaches every program it attached.
+/// Where a program of the datapath is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Hook {
+    /// The underlay interface with this index.
+    Underlay(u32),
+    /// The local port with this index.
+    Port(u32),
+}
+
+impl Hook {
+    /// The name of its link's pin: the interface's index is in it, so an adopting start knows
+    /// which link is where.
+    fn pin_name(self) -> String {
+        match self {
+            Self::Underlay(i) => format!("link-underlay-{i}"),
+            Self::Port(i) => format!("link-port-{i}"),
+        }
+    }
+
+    /// The hook a pin of [`Hook::pin_name`] is for.
+    fn from_pin_name(name: &str) -> Option<Self> {
+        if let Some(i) = name.strip_prefix("link-underlay-") {
+            return i.parse().ok().map(Self::Underlay);
+        }
+        name.strip_prefix("link-port-")?
+            .parse()
+            .ok()
+            .map(Self::Port)
+    }
+}
+
+/// The loaded datapath. Dropping it closes its links; pinned ones stay attached (see
+/// [`Datapath::detach_all`] for a full stop).
 pub struct Datapath {
     ebpf: Ebpf,
-    /// The underlay program's attachment, replaced when the underlay is recreated.
-    underlay_link: Option<SchedClassifierLinkId>,
+    /// Every attachment, by where it is.
+    links: BTreeMap<Hook, FdLink>,
+    /// Where the maps are pinned, once [`Datapath::pin`] ran.
+    pins: Option<PathBuf>,
+    /// The links and the tail-call table are pinned there too.
+    links_pinned: bool,
 }
 
 impl Datapath {
-    /// Loads the object with `config` and an FDB of `fdb_size` entries, and loads both programs
-    /// into the kernel (the verifier runs here). Nothing is attached yet.
-    pub fn load(config: &DatapathConfig, fdb_size: u32) -> Result<Self> {
-        let mut ebpf = EbpfLoader::new()
+    /// Loads the object with `config` and an FDB of `fdb_size` entries, and loads its programs
+    /// into the kernel (the verifier runs here). With `reuse`, the maps are the ones pinned
+    /// there (an instance's state: FDB, counters, next hops), which must be what this build
+    /// defines ([`check_compatible`]). Nothing is attached yet.
+    pub fn load(config: &DatapathConfig, fdb_size: u32, reuse: Option<&Path>) -> Result<Self> {
+        let mut loader = EbpfLoader::new();
+        loader
             .override_global(GLOBAL_CONFIG, config, true)
-            .map_max_entries(MAP_FDB, fdb_size)
-            .load(OBJECT)
-            .context("loading the datapath object")?;
+            .map_max_entries(MAP_FDB, fdb_size);
+        if let Some(dir) = reuse {
+            check_compatible(dir, fdb_size)?;
+            for name in PINNED {
+                loader.map_pin_path(name, dir.join(name));
+            }
+        }
+        let mut ebpf = loader.load(OBJECT).context("loading the datapath object")?;
         for name in [PROG_PORT, PROG_PORT_FLOOD, PROG_UNDERLAY] {
             classifier(&mut ebpf, name)?
                 .load()
@@ -59,31 +117,163 @@ impl Datapath {
             .context("installing the flood program")?;
         Ok(Self {
             ebpf,
-            underlay_link: None,
+            links: BTreeMap::new(),
+            pins: None,
+            links_pinned: false,
         })
     }
 
-    /// Attaches the decapsulation program to the ingress of `ifname`; called again when the
-    /// underlay was deleted and an interface of its name is back, it releases the attachment
-    /// to the old one.
-    pub fn attach_underlay(&mut self, ifname: &str) -> Result<()> {
-        let link = self.attach(PROG_UNDERLAY, ifname)?;
-        if let Some(old) = self.underlay_link.replace(link) {
-            // Its interface is gone; this only closes the link.
-            let _ = classifier(&mut self.ebpf, PROG_UNDERLAY)?.detach(old);
+    /// Takes over the links pinned in `dir` by the datapath of a stopped instance: the next
+    /// [`Datapath::attach_port`] and [`Datapath::attach_underlay`] on their interfaces
+    /// replace the program in them. Fails when a pin cannot be opened.
+    pub fn adopt_links(&mut self, dir: &Path) -> Result<()> {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry?;
+            let Some(hook) = entry.file_name().to_str().and_then(Hook::from_pin_name) else {
+                continue;
+            };
+            let pinned = PinnedLink::from_pin(entry.path())
+                .with_context(|| format!("opening link {}", entry.path().display()))?;
+            self.links.insert(hook, FdLink::from(pinned));
+            self.links_pinned = true;
         }
         Ok(())
     }
 
-    /// Attaches the port program to the ingress of `ifname`.
-    pub fn attach_port(&mut self, ifname: &str) -> Result<()> {
-        self.attach(PROG_PORT, ifname).map(drop)
+    /// Takes over the links of `old`, the datapath a reload replaces (see
+    /// [`Datapath::adopt_links`]).
+    pub fn take_links(&mut self, old: &mut Datapath) {
+        self.links.append(&mut old.links);
     }
 
-    fn attach(&mut self, prog: &str, ifname: &str) -> Result<SchedClassifierLinkId> {
-        classifier(&mut self.ebpf, prog)?
-            .attach(ifname, TcAttachType::Ingress)
-            .with_context(|| format!("attaching {prog} to {ifname}"))
+    /// The ports that have a link: after [`Datapath::adopt_links`], those of the stopped
+    /// instance.
+    pub fn port_hooks(&self) -> Vec<u32> {
+        self.links
+            .keys()
+            .filter_map(|h| match h {
+                Hook::Port(i) => Some(*i),
+                Hook::Underlay(_) => None,
+            })
+            .collect()
+    }
+
+    /// Attaches the decapsulation program to the ingress of `ifname` (index `ifindex`):
+    /// replacing the program in the link there, or, on another interface (the underlay
+    /// changed, or was deleted and is back with a new index), closing that link and making a
+    /// new one.
+    pub fn attach_underlay(&mut self, ifname: &str, ifindex: u32) -> Result<()> {
+        let stale: Vec<Hook> = self
+            .links
+            .keys()
+            .filter(|h| matches!(h, Hook::Underlay(i) if *i != ifindex))
+            .copied()
+            .collect();
+        for hook in stale {
+            self.detach(hook);
+        }
+        self.attach(PROG_UNDERLAY, Hook::Underlay(ifindex), ifname)
+    }
+
+    /// Attaches the port program to the ingress of `ifname` (index `ifindex`), replacing the
+    /// program in its link when it has one.
+    pub fn attach_port(&mut self, ifname: &str, ifindex: u32) -> Result<()> {
+        self.attach(PROG_PORT, Hook::Port(ifindex), ifname)
+    }
+
+    fn attach(&mut self, prog: &str, hook: Hook, ifname: &str) -> Result<()> {
+        let program = classifier(&mut self.ebpf, prog)?;
+        let held = self.links.remove(&hook);
+        let replacing = held.is_some();
+        let id = match held {
+            Some(link) => {
+                let link = SchedClassifierLink::try_from(link)
+                    .with_context(|| format!("the link on {ifname} is not a TCX link"))?;
+                program
+                    .attach_to_link(link)
+                    .with_context(|| format!("replacing the program on {ifname} with {prog}"))?
+            }
+            None => program
+                .attach(ifname, TcAttachType::Ingress)
+                .with_context(|| format!("attaching {prog} to {ifname}"))?,
+        };
+        let link = FdLink::try_from(program.take_link(id)?)
+            .with_context(|| format!("the link of {prog} on {ifname} is not a TCX link"))?;
+        // Replaced in place, a pinned link's pin holds this very link.
+        let link = if self.links_pinned && !replacing {
+            self.pin_link(hook, link)?
+        } else {
+            link
+        };
+        self.links.insert(hook, link);
+        Ok(())
+    }
+
+    /// Pins `link`, at `hook`, in the pin directory (in place of a pin left by a link whose
+    /// interface went away); returns it.
+    fn pin_link(&self, hook: Hook, link: FdLink) -> Result<FdLink> {
+        let dir = self
+            .pins
+            .as_ref()
+            .ok_or_else(|| anyhow!("the datapath is not pinned yet"))?;
+        let path = dir.join(hook.pin_name());
+        let _ = std::fs::remove_file(&path);
+        Ok(FdLink::from(
+            link.pin(&path)
+                .with_context(|| format!("pinning {}", path.display()))?,
+        ))
+    }
+
+    /// Pins the links and the tail-call table (`on`: the datapath outlives the process, for a
+    /// `vtep up` to adopt) or removes their pins (the process's end detaches it). Call once
+    /// every link runs this datapath's programs: a table only a program refers to is emptied
+    /// by the kernel, so until then the previous datapath's pinned table serves its programs.
+    /// Fails when a pin cannot be made or removed.
+    pub fn pin_links(&mut self, on: bool) -> Result<()> {
+        let dir = self
+            .pins
+            .clone()
+            .ok_or_else(|| anyhow!("the datapath is not pinned yet"))?;
+        let jump = dir.join(MAP_JUMP);
+        remove_pin(&jump)?;
+        for (hook, link) in std::mem::take(&mut self.links) {
+            let path = dir.join(hook.pin_name());
+            let link = match on {
+                true if path.exists() => link,
+                true => self.pin_link(hook, link)?,
+                false => {
+                    remove_pin(&path)?;
+                    link
+                }
+            };
+            self.links.insert(hook, link);
+        }
+        if on {
+            self.ebpf
+                .map(MAP_JUMP)
+                .ok_or_else(|| anyhow!("map {MAP_JUMP} missing"))?
+                .pin(&jump)
+                .with_context(|| format!("pinning {}", jump.display()))?;
+        }
+        self.links_pinned = on;
+        Ok(())
+    }
+
+    /// Detaches the program at `hook` (an adopted port no longer used, a gone underlay): its
+    /// pin, if any, goes and its link is closed.
+    pub fn detach(&mut self, hook: Hook) {
+        if let Some(dir) = &self.pins {
+            let _ = remove_pin(&dir.join(hook.pin_name()));
+        }
+        self.links.remove(&hook);
+    }
+
+    /// Detaches every program (a full stop): no packet meets them after this returns.
+    pub fn detach_all(&mut self) {
+        let hooks: Vec<Hook> = self.links.keys().copied().collect();
+        for hook in hooks {
+            self.detach(hook);
+        }
     }
 
     /// A loaded program, for `BPF_PROG_TEST_RUN`.
@@ -91,8 +281,9 @@ impl Datapath {
         classifier(&mut self.ebpf, name)
     }
 
-    /// Pins every map under `dir` so `vtep fdb show` and `vtep stats` can read them.
-    pub fn pin_maps(&self, dir: &Path) -> Result<()> {
+    /// Pins every map under `dir` so `vtep fdb show` and `vtep stats` can read them (maps the
+    /// load reused are there already); links attached from now on are pinned there too.
+    pub fn pin(&mut self, dir: &Path) -> Result<()> {
         // Another instance that stops removes the shared parent directory when it is empty;
         // if that races with creating ours, try again.
         let mut attempt = 0;
@@ -102,19 +293,27 @@ impl Datapath {
                     tracing::debug!("pinning raced with a cleanup, retrying: {e:#}");
                     attempt += 1;
                 }
-                other => return other,
+                Err(e) => return Err(e),
+                Ok(()) => break,
             }
         }
+        self.pins = Some(dir.to_path_buf());
+        Ok(())
     }
 
     fn try_pin_maps(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for name in PINNED {
+            let path = dir.join(name);
+            if path.exists() {
+                // Reused by the load (the caller checked the directory is the instance's).
+                continue;
+            }
             let map = self
                 .ebpf
                 .map(name)
                 .ok_or_else(|| anyhow!("map {name} missing"))?;
-            map.pin(dir.join(name))
+            map.pin(&path)
                 .with_context(|| format!("pinning {name} in {}", dir.display()))?;
         }
         Ok(())
@@ -128,10 +327,87 @@ impl Datapath {
     }
 }
 
+/// Removes pin `path`; gone already is fine.
+fn remove_pin(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Fails, saying which map differs and how, unless every map pinned in `dir` has the type and
+/// sizes this build defines for it (the FDB holding `fdb_size` entries): programs of this build
+/// must never read another build's values under their own layout. The caller has checked the
+/// layout version ([`vtep_common::maps::LAYOUT`]) recorded beside them.
+pub fn check_compatible(dir: &Path, fdb_size: u32) -> Result<()> {
+    let object = aya_obj::Object::parse(OBJECT).context("reading the datapath object")?;
+    for name in PINNED {
+        let def = object
+            .maps
+            .get(name)
+            .ok_or_else(|| anyhow!("datapath object has no map {name}"))?;
+        let max_entries = if name == MAP_FDB {
+            fdb_size
+        } else {
+            def.max_entries()
+        };
+        let path = dir.join(name);
+        let info = MapData::from_pin(&path)
+            .with_context(|| format!("opening {}", path.display()))?
+            .info()
+            .with_context(|| format!("reading {}", path.display()))?;
+        let pinned = (
+            info.map_type().map(|t| t as u32).unwrap_or(u32::MAX),
+            info.key_size(),
+            info.value_size(),
+            info.max_entries(),
+        );
+        let wanted = (
+            def.map_type(),
+            def.key_size(),
+            def.value_size(),
+            max_entries,
+        );
+        if pinned != wanted {
+            let what = if pinned.0 != wanted.0 {
+                "another map type".to_string()
+            } else if pinned.3 != wanted.3 && name == MAP_FDB {
+                format!(
+                    "{} entries where fdb_size is {fdb_size} (fdb_size cannot change on a restart that keeps the datapath)",
+                    pinned.3
+                )
+            } else {
+                format!(
+                    "key/value/entries {}/{}/{} where this build has {}/{}/{}",
+                    pinned.1, pinned.2, pinned.3, wanted.1, wanted.2, wanted.3
+                )
+            };
+            bail!("pinned map {name} has {what}");
+        }
+    }
+    Ok(())
+}
+
 /// The TC program `name` of the object; fails when it has none.
 fn classifier<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut SchedClassifier> {
     let prog = ebpf
         .program_mut(name)
         .ok_or_else(|| anyhow!("program {name} missing"))?;
     Ok(prog.try_into()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_pin_names_read_back() {
+        for hook in [Hook::Underlay(3), Hook::Port(4_000_000)] {
+            assert_eq!(Hook::from_pin_name(&hook.pin_name()), Some(hook));
+        }
+        assert_eq!(Hook::from_pin_name("FDB"), None);
+        assert_eq!(Hook::from_pin_name("link-port-x"), None);
+    }
 }

@@ -6,7 +6,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf};
+use aya::{
+    Pod,
+    maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
+};
 use vtep_common::maps::{
     FdbEntry, FdbKey, FloodList, MAP_ACCEPT, MAP_DROPS, MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB,
     MAP_FLOOD, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_RESOLVER,
@@ -136,4 +139,21 @@ maps! {
     accept: MAP_ACCEPT => LpmTrie<[u8; 4], u32>;
     /// `RESOLVER`: what the resolver of remote VTEPs publishes and is told (`RESOLVER_*`).
     resolver: MAP_RESOLVER => Array<u64>;
+}
+
+/// Removes the entries of `table` that `expired` picks; returns how many it removed. Gone
+/// already (a `vtep fdb del`) is fine; an entry traffic refreshed after it was read is lost here
+/// and learned again on its next frame.
+pub fn remove_where<K: Pod, V: Pod>(
+    mut table: aya::maps::HashMap<&mut MapData, K, V>,
+    mut expired: impl FnMut(&K, &V) -> bool,
+) -> Result<usize> {
+    let mut stale = Vec::new();
+    for item in table.iter() {
+        let (key, value) = item?;
+        if expired(&key, &value) {
+            stale.push(key);
+        }
+    }
+    Ok(stale.iter().filter(|k| table.remove(k).is_ok()).count())
 }

@@ -1,16 +1,25 @@
 //! The contents of the datapath's maps, computed from a configuration and the interfaces it
-//! resolved to, and written in one place. Everything but [`fill`] is pure and unit-tested
+//! resolved to, and written in one place: [`fill`] into empty maps at a fresh start, [`sync`]
+//! into the maps of a running or adopted instance. Everything else is pure and unit-tested
 //! without a kernel.
 
-use std::net::{IpAddr, Ipv4Addr};
-
-use anyhow::{Context as _, Result};
-use vtep_common::maps::{
-    DatapathConfig, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, MAX_DSTPORTS, PORT_F_LEARN,
-    PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VNI_F_LEARN, VniConfig,
+use std::{
+    collections::{HashMap, HashSet},
+    net::{IpAddr, Ipv4Addr},
 };
 
-use crate::{datapath::loader::Datapath, mac::Mac};
+use anyhow::{Context as _, Result};
+use aya::maps::MapError;
+use vtep_common::maps::{
+    DatapathConfig, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, MAX_DSTPORTS,
+    MAX_FLOOD_REMOTES, PORT_F_LEARN, PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VNI_F_LEARN,
+    VniConfig, VniStats,
+};
+
+use crate::{
+    datapath::{loader::Datapath, maps::remove_where},
+    mac::Mac,
+};
 
 /// A local port as the datapath sees it.
 #[derive(Debug, Clone)]
@@ -179,14 +188,18 @@ pub fn datapath_config(local: Ipv4Addr, srcport: [u16; 2], dstports: &[u16]) -> 
 /// Writes every VNI's entries into the datapath's maps. Fails at the first entry a map
 /// refuses.
 pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
-    for vni in vnis {
+    let lists: Vec<FloodList> = vnis.iter().map(VniTable::flood_list).collect();
+    fill_with(dp, vnis, &lists)
+}
+
+/// [`fill`], with each VNI's flood list given (`lists`, in the order of `vnis`).
+fn fill_with(dp: &mut Datapath, vnis: &[VniTable], lists: &[FloodList]) -> Result<()> {
+    for (vni, list) in vnis.iter().zip(lists) {
         let at = || format!("VNI {}", vni.id);
         dp.vnis()?
             .insert(vni.id, vni.vni_config(), 0)
             .with_context(at)?;
-        dp.flood()?
-            .insert(vni.id, vni.flood_list(), 0)
-            .with_context(at)?;
+        dp.flood()?.insert(vni.id, list, 0).with_context(at)?;
         for port in &vni.ports {
             dp.ports()?
                 .insert(port.ifindex, vni.port_config(port), 0)
@@ -222,6 +235,135 @@ pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
             .with_context(|| format!("proxy table of {}", at()))?;
         }
     }
+    Ok(())
+}
+
+/// The stats slot of each of `vnis` (in order): a VNI the datapath serves already keeps its
+/// slot (`serving`: VNI → slot), so its counters and learned count carry on; a new one takes
+/// the lowest slot no VNI keeps.
+pub fn assign_slots(vnis: &[u32], serving: &HashMap<u32, u32>) -> Vec<u32> {
+    let mut taken: HashSet<u32> = vnis
+        .iter()
+        .filter_map(|v| serving.get(v).copied())
+        .collect();
+    let mut next = 0;
+    vnis.iter()
+        .map(|v| match serving.get(v) {
+            Some(slot) => *slot,
+            None => {
+                while taken.contains(&next) {
+                    next += 1;
+                }
+                taken.insert(next);
+                next
+            }
+        })
+        .collect()
+}
+
+/// The flood list's remotes after a reload: `config`'s, then those added at run time (`vtep fdb
+/// append`: in `current` but not in what the previous config listed, `old_config`), at most
+/// [`MAX_FLOOD_REMOTES`].
+pub fn merged_remotes(
+    config: &[Ipv4Addr],
+    current: &[Ipv4Addr],
+    old_config: &[Ipv4Addr],
+) -> Vec<Ipv4Addr> {
+    let mut out: Vec<Ipv4Addr> = config.to_vec();
+    for ip in current {
+        if !old_config.contains(ip) && !out.contains(ip) {
+            out.push(*ip);
+        }
+    }
+    out.truncate(MAX_FLOOD_REMOTES);
+    out
+}
+
+/// VNI → stats slot of the VNIs the datapath serves. Fails when `VNIS` cannot be read.
+pub fn serving(dp: &mut Datapath) -> Result<HashMap<u32, u32>> {
+    let vnis = dp.vnis()?;
+    let mut out = HashMap::new();
+    for item in vnis.iter() {
+        let (vni, config) = item.context("reading VNIS")?;
+        out.insert(vni, config.stats_slot);
+    }
+    Ok(out)
+}
+
+/// Makes the maps of a datapath that serves already (a reload, an adopted instance) hold what
+/// `vnis` describes, without a moment in which a kept station or VNI is missing: entries are
+/// written over, and only what the config no longer gives is removed. `old_remotes` is each
+/// VNI's remotes as the previous config listed them (see [`merged_remotes`]). What the config
+/// gives wins over a learned or runtime entry of the same key; learned and runtime entries
+/// stay unless their VNI or port is gone. A VNI given a slot it did not have starts with zero
+/// counters. Fails at the first map that cannot be read or written.
+pub fn sync(
+    dp: &mut Datapath,
+    vnis: &[VniTable],
+    old_remotes: &HashMap<u32, Vec<Ipv4Addr>>,
+) -> Result<()> {
+    let before = serving(dp)?;
+    let wanted: HashSet<u32> = vnis.iter().map(|v| v.id).collect();
+    let ports: HashSet<u32> = vnis
+        .iter()
+        .flat_map(|v| v.ports.iter().map(|p| p.ifindex))
+        .collect();
+    for vni in vnis {
+        if before.get(&vni.id) != Some(&vni.stats_slot) {
+            let zero = vec![VniStats::default(); aya::util::nr_cpus().map_err(|(_, e)| e)?];
+            dp.vni_stats()?
+                .set(vni.stats_slot, aya::maps::PerCpuValues::try_from(zero)?, 0)
+                .context("zeroing the VNI's counters")?;
+            dp.learned()?
+                .set(vni.stats_slot, 0, 0)
+                .context("zeroing the VNI's learned count")?;
+        }
+    }
+    // Written over first: nothing kept is ever missing.
+    let mut lists = Vec::new();
+    for vni in vnis {
+        let current = match dp.flood()?.get(&vni.id, 0) {
+            Ok(list) => list.remotes[..(list.n_remotes as usize).min(MAX_FLOOD_REMOTES)]
+                .iter()
+                .map(|r| Ipv4Addr::from(*r))
+                .collect(),
+            Err(MapError::KeyNotFound) => Vec::new(),
+            Err(e) => return Err(e).context("reading the flood list"),
+        };
+        let old = old_remotes.get(&vni.id).map(Vec::as_slice).unwrap_or(&[]);
+        let mut merged = vni.clone();
+        merged.remotes = merged_remotes(&vni.remotes, &current, old);
+        lists.push(merged.flood_list());
+    }
+    fill_with(dp, vnis, &lists)?;
+    // Then what the config no longer gives, and what sends to a VNI or port no longer there.
+    let fdb_wanted: HashSet<FdbKey> = vnis
+        .iter()
+        .flat_map(|v| v.fdb_entries().into_iter().map(|(k, _)| k))
+        .collect();
+    remove_where(dp.fdb()?, |k, e| {
+        !wanted.contains(&k.vni)
+            || (e.kind == FDB_LOCAL && !ports.contains(&e.ifindex))
+            || (e.flags == 0 && !fdb_wanted.contains(k))
+    })
+    .context("FDB")?;
+    let proxy_wanted: HashSet<(u32, IpAddr)> = vnis
+        .iter()
+        .flat_map(|v| v.proxy_entries.iter().map(|(ip, _)| (v.id, *ip)))
+        .collect();
+    remove_where(dp.proxy()?, |k, e| {
+        !wanted.contains(&k.vni)
+            || (e.flags == 0 && !proxy_wanted.contains(&(k.vni, IpAddr::from(k.ip))))
+    })
+    .context("PROXY")?;
+    remove_where(dp.proxy6()?, |k, e| {
+        !wanted.contains(&k.vni)
+            || (e.flags == 0 && !proxy_wanted.contains(&(k.vni, IpAddr::from(k.ip))))
+    })
+    .context("PROXY6")?;
+    remove_where(dp.ports()?, |ifindex, _| !ports.contains(ifindex)).context("PORTS")?;
+    remove_where(dp.flood()?, |vni, _| !wanted.contains(vni)).context("FLOOD")?;
+    remove_where(dp.vnis()?, |vni, _| !wanted.contains(vni)).context("VNIS")?;
     Ok(())
 }
 
@@ -271,6 +413,28 @@ mod tests {
             proxy_entries: Vec::new(),
             group: None,
         }
+    }
+
+    #[test]
+    fn kept_vnis_keep_their_stats_slots_and_new_ones_take_free_slots() {
+        // VNI 20 went, 30 stays at slot 2, 40 and 50 are new.
+        let serving = HashMap::from([(10, 0), (20, 1), (30, 2)]);
+        assert_eq!(
+            assign_slots(&[40, 30, 10, 50], &serving),
+            [1, 2, 0, 3],
+            "new VNIs fill the lowest free slots, around the kept ones"
+        );
+        assert_eq!(assign_slots(&[7, 8], &HashMap::new()), [0, 1]);
+    }
+
+    #[test]
+    fn a_reload_keeps_remotes_added_at_run_time_and_drops_those_the_config_dropped() {
+        let ip = |n| Ipv4Addr::new(198, 18, 0, n);
+        // The old config listed 2 and 3; `fdb append` added 9; the new config lists 3 and 4.
+        let merged = merged_remotes(&[ip(3), ip(4)], &[ip(2), ip(3), ip(9)], &[ip(2), ip(3)]);
+        assert_eq!(merged, [ip(3), ip(4), ip(9)]);
+        let many: Vec<Ipv4Addr> = (0..40).map(ip).collect();
+        assert_eq!(merged_remotes(&many, &[], &[]).len(), MAX_FLOOD_REMOTES);
     }
 
     #[test]

@@ -1,0 +1,316 @@
+//! Restarts that keep traffic flowing (issue 9, item 3), each under a 1,000 pps ping flow between
+//! two hosts' workloads that must lose nothing: `vtep up --keep` stopped and started again, the
+//! same killed with SIGKILL (no process runs for a while) and started again, SIGUSR2 without
+//! `--keep`, and `vtep reload` adding a VNI and a remote. What the restarted instance adopts
+//! must be the instance as it was: learned entries, counters, namespaces; and `vtep down` must
+//! still remove all of it.
+
+use std::{path::PathBuf, thread::sleep, time::Duration};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use vtep_tests::{
+    configs::{vni, workload},
+    lab::{Lab, PingFlow, list_netns, ping, vtep_run},
+    output::text,
+};
+
+use crate::{
+    ADDR_A, ADDR_B, header,
+    support::{pin_dir, state_file, tcx_ingress},
+};
+
+/// Echoes in each flow: 5 s at 1 ms.
+const FLOW: u32 = 5000;
+const INTERVAL: &str = "0.001";
+const MAC_A: &str = "02:00:00:00:0a:01";
+const MAC_B: &str = "02:00:00:00:0b:01";
+const MAC_B2: &str = "02:00:00:00:0b:02";
+const IP_A: &str = "192.0.2.1";
+const IP_B: &str = "192.0.2.2";
+
+/// Two hosts with one workload each on VNI 100, learning each other's station; a's config in
+/// a file of its own (a reload reads it again).
+struct Pair {
+    lab: Lab,
+    a: String,
+    name_a: String,
+    cfg_a: PathBuf,
+    va: usize,
+    /// a's workload namespace, made by vtep.
+    wa: String,
+    wb: String,
+}
+
+fn config_a(p: &Pair, extra: &str) -> String {
+    header(&p.name_a, &format!("local = \"{ADDR_A}\""))
+        + &vni(100, 4789, &[ADDR_B])
+        + &workload(&p.wa, &format!("{IP_A}/24"), MAC_A)
+        + extra
+}
+
+fn pair(up_args: &[&str]) -> Pair {
+    pair_with(up_args, "")
+}
+
+/// [`pair`], b's config with `b_extra` (its names of namespaces without the lab's prefix).
+fn pair_with(up_args: &[&str], b_extra: &str) -> Pair {
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts();
+    let (name_a, name_b) = (lab.name("va"), lab.name("vb"));
+    let (wa, wb) = (lab.name("wa"), lab.name("wb"));
+    let b_extra = b_extra.replace("netns = \"", &format!("netns = \"{}", lab.name("")));
+    let cfg_b = header(&name_b, &format!("local = \"{ADDR_B}\""))
+        + &vni(100, 4789, &[ADDR_A])
+        + &workload(&wb, &format!("{IP_B}/24"), MAC_B)
+        + &b_extra;
+    lab.start_vtep(&b, &cfg_b);
+    let mut p = Pair {
+        cfg_a: PathBuf::new(),
+        lab,
+        a,
+        name_a,
+        va: 0,
+        wa,
+        wb,
+    };
+    p.cfg_a = p.lab.file("a.toml", &config_a(&p, ""));
+    p.va = p.lab.start_vtep_file(&p.a, &p.cfg_a.clone(), up_args);
+    assert!(ping(&p.wa, IP_B, 2), "a's workload cannot reach b's");
+    p
+}
+
+/// a's FDB row for `mac` in VNI 100.
+fn fdb_row(p: &mut Pair, mac: &str) -> Option<Value> {
+    let name = p.name_a.clone();
+    p.lab
+        .vtep(p.va)
+        .fdb(&name)
+        .into_iter()
+        .find(|r| r["mac"] == mac && r["vni"] == 100)
+}
+
+/// a's VNI 100 counter `field`.
+fn counter(p: &mut Pair, field: &str) -> u64 {
+    let name = p.name_a.clone();
+    let stats = p.lab.vtep(p.va).stats(&name);
+    stats["vnis"]
+        .as_array()
+        .and_then(|v| v.iter().find(|c| c["vni"] == 100))
+        .and_then(|c| c[field].as_u64())
+        .unwrap_or_else(|| panic!("no {field} for VNI 100 in {stats}"))
+}
+
+/// Asserts that the flow lost nothing.
+#[track_caller]
+fn assert_nothing_lost(flow: PingFlow, what: &str) {
+    let result = flow.finish().unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        result.lost(),
+        0,
+        "{what}: {} of {} echoes lost",
+        result.lost(),
+        result.sent
+    );
+}
+
+/// Asserts the new `vtep up` of `p.va` adopted the kept datapath.
+#[track_caller]
+fn assert_adopted(p: &mut Pair) {
+    let log = p.lab.vtep(p.va).log();
+    assert!(
+        log.contains("adopting the datapath"),
+        "the new vtep did not adopt: {log}"
+    );
+}
+
+#[test]
+fn restart_in_keep_mode_loses_nothing_and_keeps_learned_entries_and_counters() {
+    let mut p = pair(&["--keep"]);
+    let learned = fdb_row(&mut p, MAC_B).expect("a learned b's station");
+    assert_eq!(learned["state"], "learned", "{learned}");
+    let encap_before = counter(&mut p, "encap_packets");
+
+    let flow = PingFlow::start(&p.wa, IP_B, FLOW, INTERVAL).unwrap();
+    sleep(Duration::from_millis(1000));
+    let status = p.lab.vtep(p.va).stop_with(Signal::SIGTERM).expect("runs");
+    assert!(status.success(), "{}", p.lab.vtep(p.va).log());
+    // No process serves the instance now; its datapath does, and what it made stays.
+    assert_eq!(tcx_ingress(&p.a, "eth0"), ["vtep_underlay"]);
+    assert!(list_netns().contains(&p.wa), "workload namespace deleted");
+    sleep(Duration::from_millis(500));
+    p.va = p.lab.start_vtep_file(&p.a, &p.cfg_a.clone(), &["--keep"]);
+    assert_adopted(&mut p);
+    assert_nothing_lost(flow, "restart with --keep");
+
+    let row = fdb_row(&mut p, MAC_B).expect("the learned entry is kept");
+    assert_eq!(row["state"], "learned", "{row}");
+    let encap_after = counter(&mut p, "encap_packets");
+    assert!(
+        encap_after >= encap_before + u64::from(FLOW),
+        "counters were reset: {encap_before} before, {encap_after} after {FLOW} echoes"
+    );
+    // One program on each interface: the new one replaced the old in place.
+    assert_eq!(tcx_ingress(&p.a, "eth0"), ["vtep_underlay"]);
+}
+
+#[test]
+fn killed_in_keep_mode_it_forwards_on_and_the_next_up_adopts() {
+    let mut p = pair(&["--keep"]);
+    let flow = PingFlow::start(&p.wa, IP_B, FLOW, INTERVAL).unwrap();
+    sleep(Duration::from_millis(800));
+    p.lab.vtep(p.va).kill().expect("runs");
+    // Well over a thousand echoes while no process runs.
+    sleep(Duration::from_millis(1500));
+    p.va = p.lab.start_vtep_file(&p.a, &p.cfg_a.clone(), &["--keep"]);
+    assert_adopted(&mut p);
+    assert_nothing_lost(flow, "kill -9 in keep mode, then up");
+
+    // `vtep down` after a stop that kept the datapath removes all of it.
+    p.lab.vtep(p.va).stop().expect("runs");
+    let out = vtep_run(
+        &["--netns", &p.a, "down", "-n", &p.name_a],
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(tcx_ingress(&p.a, "eth0").is_empty(), "program left on eth0");
+    assert!(!list_netns().contains(&p.wa), "workload namespace left");
+    assert!(!std::path::Path::new(&pin_dir(&p.name_a)).exists());
+    assert!(!std::path::Path::new(&state_file(&p.name_a)).exists());
+    assert!(!ping(&p.wb, IP_A, 1), "a's workload still answers");
+}
+
+#[test]
+fn sigusr2_keeps_the_datapath_of_an_instance_started_without_keep() {
+    let mut p = pair(&[]);
+    let flow = PingFlow::start(&p.wa, IP_B, FLOW, INTERVAL).unwrap();
+    sleep(Duration::from_millis(1000));
+    let status = p.lab.vtep(p.va).stop_with(Signal::SIGUSR2).expect("runs");
+    assert!(status.success(), "{}", p.lab.vtep(p.va).log());
+    p.va = p.lab.start_vtep_file(&p.a, &p.cfg_a.clone(), &[]);
+    assert_adopted(&mut p);
+    assert_nothing_lost(flow, "SIGUSR2, then up");
+    // Started without --keep, the adopted instance is a plain one again: SIGINT removes it.
+    let status = p.lab.vtep(p.va).stop().expect("runs");
+    assert!(status.success());
+    assert!(tcx_ingress(&p.a, "eth0").is_empty(), "program left on eth0");
+    assert!(!list_netns().contains(&p.wa));
+}
+
+#[test]
+fn reload_adding_a_vni_and_a_remote_loses_nothing_on_the_existing_flow() {
+    // b serves VNI 200 too, with a workload of its own, from the start.
+    let wb2 = "wb2";
+    let mut p = pair_with(
+        &[],
+        &(vni(200, 4789, &[ADDR_A]) + &workload(wb2, "192.0.2.22/24", MAC_B2)),
+    );
+    let (wa2, wb2) = (p.lab.name("wa2"), p.lab.name(wb2));
+    let flow = PingFlow::start(&p.wa, IP_B, FLOW, INTERVAL).unwrap();
+    sleep(Duration::from_millis(1000));
+
+    // A broken config is refused naming the field, and changes nothing.
+    std::fs::write(&p.cfg_a, config_a(&p, "[[vni]]\nid = 100\n")).unwrap();
+    let out = p.lab.vtep(p.va).cli(&["reload", "-n", &p.name_a]);
+    assert!(!out.status.success(), "a duplicate VNI was reloaded");
+    assert!(
+        text(&out.stderr).contains("vni[1].id"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // VNI 200 with a workload, and a third remote for VNI 100, whose flow must not notice.
+    let cfg = config_a(&p, "").replace(
+        &format!("remotes = [\"{ADDR_B}\"]"),
+        &format!("remotes = [\"{ADDR_B}\", \"198.18.0.9\"]"),
+    ) + &vni(200, 4789, &[ADDR_B])
+        + &workload(&wa2, "192.0.2.21/24", "02:00:00:00:0a:02");
+    std::fs::write(&p.cfg_a, cfg).unwrap();
+    let out = p.lab.vtep(p.va).cli(&["reload", "-n", &p.name_a]);
+    assert!(
+        out.status.success(),
+        "reload: {}{}",
+        text(&out.stderr),
+        p.lab.vtep(p.va).log()
+    );
+    assert!(
+        text(&out.stdout).contains("reloaded"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(ping(&wa2, "192.0.2.22", 2), "the added VNI does not carry");
+    assert_nothing_lost(flow, "reload adding a VNI and a remote");
+    let vni_show: Value = serde_json::from_slice(
+        &p.lab
+            .vtep(p.va)
+            .cli(&["vni", "show", "-j", "-n", &p.name_a])
+            .stdout,
+    )
+    .unwrap();
+    let remotes = vni_show
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["vni"] == 100))
+        .map(|v| v["remotes"].clone());
+    assert_eq!(
+        remotes,
+        Some(serde_json::json!([ADDR_B, "198.18.0.9"])),
+        "{vni_show}"
+    );
+    let _ = wb2;
+
+    // And a reload that removes VNI 200 again removes its workload's namespace, which vtep made.
+    std::fs::write(&p.cfg_a, config_a(&p, "")).unwrap();
+    let out = p.lab.vtep(p.va).cli(&["reload", "-n", &p.name_a]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !list_netns().contains(&wa2),
+        "the removed workload's namespace stays"
+    );
+    assert!(ping(&p.wa, IP_B, 2));
+}
+
+/// A kept datapath is only adopted by a vtep whose maps it fits: another FDB size, or a state
+/// file written by a build with another map layout, is refused before anything changes, saying
+/// what to do, and the kept datapath forwards on.
+#[test]
+fn a_kept_datapath_that_does_not_fit_is_refused_and_forwards_on() {
+    let mut p = pair(&["--keep"]);
+    let status = p.lab.vtep(p.va).stop().expect("runs");
+    assert!(status.success(), "{}", p.lab.vtep(p.va).log());
+    let up = |lab: &Lab, a: &str, text: &str| {
+        let path = lab.file("other.toml", text);
+        vtep_run(
+            &["--netns", a, "up", "-c", path.to_str().unwrap()],
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("up of a datapath that does not fit accepted: {e}"))
+    };
+
+    let bigger = config_a(&p, "").replacen('\n', "\nfdb_size = 1024\n", 1);
+    let out = up(&p.lab, &p.a, &bigger);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("fdb_size"), "{stderr}");
+    assert!(stderr.contains("forwards on"), "{stderr}");
+    assert!(ping(&p.wb, IP_A, 2), "the kept datapath stopped forwarding");
+
+    let state = state_file(&p.name_a);
+    let kept = std::fs::read_to_string(&state).unwrap();
+    let mut other: Value = serde_json::from_str(&kept).unwrap();
+    other["layout"] = serde_json::json!(999);
+    std::fs::write(&state, other.to_string()).unwrap();
+    let out = up(&p.lab, &p.a, &config_a(&p, ""));
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("incompatible"), "{stderr}");
+    assert!(stderr.contains("vtep down"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), other.to_string());
+    assert!(ping(&p.wb, IP_A, 2), "the kept datapath stopped forwarding");
+
+    // This build's own state again: adopted.
+    std::fs::write(&state, kept).unwrap();
+    p.va = p.lab.start_vtep_file(&p.a, &p.cfg_a.clone(), &[]);
+    assert_adopted(&mut p);
+    assert!(ping(&p.wa, IP_B, 2));
+}
