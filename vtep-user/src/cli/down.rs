@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 
 use crate::{
     cli::Instance,
-    daemon::undo::Undo,
+    daemon::{registry, undo::Undo},
     instance::{self, Namespace},
     sys::{netlink::Net, netns},
 };
@@ -19,6 +19,9 @@ use crate::{
 /// not this one and cannot be entered. No log is not an error: there is nothing to remove.
 pub async fn run(which: &Instance) -> Result<()> {
     let name = which.name()?;
+    // Held throughout: a `vtep up` adopting the instance meanwhile would take over a log whose
+    // objects are being removed.
+    let _lock = registry::lock()?;
     let path = instance::state_file(&name);
     let Some(undo) = Undo::load(&path)? else {
         println!("nothing to remove for instance `{name}`");

@@ -26,6 +26,12 @@ pub fn run(which: &Instance) -> Result<()> {
         bail!("no running instance `{name}`: nothing to reload");
     };
     let owner = undo.state().owner;
+    if owner.is_alive() && !undo.state().signals {
+        bail!(
+            "instance `{name}` runs an older `vtep up` (pid {}), which cannot reload (SIGHUP would end it); restart it with this vtep",
+            owner.pid
+        );
+    }
     if !owner.is_alive() {
         bail!(
             "instance `{name}` is not running (its process {} is gone): `vtep up` starts it, adopting its datapath when that was kept",

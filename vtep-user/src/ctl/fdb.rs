@@ -157,7 +157,11 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
             Action::Delete => fdb.remove(&key),
         };
         let Err(e) = result else {
-            note_change(&maps)?;
+            let new_vtep = match action {
+                Action::Create(_) | Action::Overwrite(_) => req.dst,
+                _ => None,
+            };
+            note_change(&maps, new_vtep)?;
             return Ok(Outcome::Changed);
         };
         match errno(&e) {
@@ -182,25 +186,35 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
 /// How long a `vtep fdb` command waits for the instance to act on its change.
 const RECOUNT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Tells the running instance that the remote VTEPs its FDB or flood lists name changed, and
-/// waits (up to [`RECOUNT_WAIT`]) until it counted them again: the new ones have their next
-/// hops kept resolved, so a new VTEP's first flood copy is not dropped as unresolved, and
-/// those no longer named are let go. SIGUSR1 wakes its `vtep up` at once; a kept instance
-/// without a process is not waited for. Fails when the instance's state cannot be written.
-pub(super) fn note_change(maps: &Pinned) -> Result<()> {
+/// Tells the running instance that the remote VTEPs its FDB or flood lists name changed; it
+/// counts them again at its next reconcile (within a second), resolving the new ones and letting
+/// go of those no longer named. When the change names `new_vtep` and the instance has no next
+/// hop cached for it, SIGUSR1 wakes its `vtep up` at once and this waits (up to
+/// [`RECOUNT_WAIT`]) until that recount is done, the VTEP's next hop resolved and cached: its
+/// first flood copy is then not dropped as unresolved. Only an owner whose state file says it
+/// acts on SIGUSR1 is signalled (to an older `vtep up` the signal would be fatal). Fails when
+/// the instance's state cannot be written.
+pub(super) fn note_change(maps: &Pinned, new_vtep: Option<Ipv4Addr>) -> Result<()> {
     let stamp = clock::monotonic_nanos();
     maps.resolver()?
         .set(RESOLVER_CHANGED, stamp, 0)
         .context("telling the instance about the change")?;
-    // The owner as the state file names it (pid and start time): never a process that took
-    // over a dead owner's pid, for which SIGUSR1 would be fatal.
+    let Some(ip) = new_vtep else {
+        return Ok(());
+    };
+    if maps.nexthops()?.get(&ip.octets(), 0).is_ok() {
+        return Ok(());
+    }
     let Ok(Some(undo)) = Undo::load(&instance::state_file(maps.name())) else {
         return Ok(());
     };
-    if !undo.state().owner.is_alive() {
+    // The owner as the state file names it (pid and start time): never a process that took
+    // over a dead owner's pid.
+    let owner = undo.state().owner;
+    if !undo.state().signals || !owner.is_alive() {
         return Ok(());
     }
-    let pid = nix::unistd::Pid::from_raw(undo.state().owner.pid as i32);
+    let pid = nix::unistd::Pid::from_raw(owner.pid as i32);
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1);
     let asked = std::time::Instant::now();
     while asked.elapsed() < RECOUNT_WAIT {

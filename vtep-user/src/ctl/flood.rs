@@ -73,5 +73,5 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
     lists
         .insert(vni, list, 0)
         .map_err(|e| anyhow!("writing the flood list of VNI {vni}: {e}"))?;
-    note_change(&maps)
+    note_change(&maps, (req.op == Op::Append).then_some(dst))
 }

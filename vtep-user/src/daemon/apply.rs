@@ -85,6 +85,7 @@ pub(super) async fn apply(
     keep: bool,
 ) -> Result<Started> {
     let pins = instance::pin_dir(&config.name);
+    let fresh = matches!(base, Base::Fresh);
     let mut datapath = load_datapath(config, checked, &base, &pins)?;
     let serving = match base {
         Base::Fresh => HashMap::new(),
@@ -101,18 +102,11 @@ pub(super) async fn apply(
             tables::sync(&mut datapath, &vnis, &old_remotes)?;
         }
     }
+    // What the new rule accepts is added now, what only the old one did goes once the new
+    // programs run: the old ones may filter sources when the new ones do not.
     let accept_rule = config.underlay.accept_rule();
-    match &base {
-        Base::Fresh => {
-            if let Some(rule) = &accept_rule {
-                accept::fill(&mut datapath.accept()?, rule, remote_vteps(&vnis))?;
-            }
-        }
-        _ => accept::sync(
-            &mut datapath.accept()?,
-            accept_rule.as_ref(),
-            remote_vteps(&vnis),
-        )?,
+    if let Some(rule) = &accept_rule {
+        accept::fill(&mut datapath.accept()?, rule, remote_vteps(&vnis))?;
     }
     pin(&mut datapath, &pins, undo)?;
     let ager = Ager::new(
@@ -122,40 +116,66 @@ pub(super) async fn apply(
             .map(|(t, v)| (t.id, t.stats_slot, v.ageing)),
     );
     warn_if_neighbour_table_small(config.underlay.max_remotes);
-    let accept_known = accept_rule.is_some_and(|r| r.known);
-    let mut nexthops = match &mut base {
-        Base::Fresh => Resolver::new(config.underlay.max_remotes, accept_known),
-        Base::Adopt { .. } => {
-            datapath.adopt_links(&pins)?;
-            let mut r = Resolver::new(config.underlay.max_remotes, accept_known);
-            r.adopt(&mut datapath, undo.items());
-            r
-        }
+    let accept_known = accept_rule.as_ref().is_some_and(|r| r.known);
+    let mut own_resolver = Resolver::new(config.underlay.max_remotes, accept_known);
+    if let Base::Adopt { .. } = base {
+        datapath.adopt_links(&pins)?;
+        own_resolver.adopt(&mut datapath, undo.items());
+    }
+    {
+        // A reload goes on with the running resolver (the neighbour entries it made), which
+        // it takes over only once nothing can fail any more.
+        let resolver = match &mut base {
+            Base::Reload { previous, .. } => {
+                previous
+                    .nexthops
+                    .set_limits(config.underlay.max_remotes, accept_known);
+                &mut previous.nexthops
+            }
+            _ => &mut own_resolver,
+        };
+        let changes = resolver.changes(&mut datapath);
+        resolver
+            .reconcile(net, &mut datapath, undo, changes, None)
+            .await?;
+    }
+    enable_forwarding(&vnis, undo)?;
+    let groups = join_groups(config, checked)?;
+
+    // From here on the programs change. A fresh start still fails (and is undone) on an
+    // error; an adoption or a reload logs it and goes on, for going back is no longer possible
+    // without a gap and the datapath forwards either way.
+    let nexthops = match &mut base {
         Base::Reload { previous, .. } => {
             datapath.take_links(&mut previous.datapath);
-            std::mem::replace(
-                &mut previous.nexthops,
-                Resolver::new(config.underlay.max_remotes, accept_known),
-            )
-            .with_limits(config.underlay.max_remotes, accept_known)
+            std::mem::replace(&mut previous.nexthops, own_resolver)
+        }
+        _ => own_resolver,
+    };
+    let later = |result: Result<()>| -> Result<()> {
+        match result {
+            Err(e) if !fresh => {
+                warn!("{e:#}");
+                Ok(())
+            }
+            other => other,
         }
     };
-    let changes = nexthops.changes(&mut datapath);
-    nexthops
-        .reconcile(net, &mut datapath, undo, changes, None)
-        .await?;
-    attach(&mut datapath, &vnis, checked, undo)?;
-    datapath.pin_links(keep)?;
-    undo.set_kept(keep)?;
-    if !matches!(base, Base::Fresh) {
+    later(attach(&mut datapath, &vnis, checked, fresh))?;
+    later(datapath.pin_links(keep))?;
+    later(undo.set_kept(keep))?;
+    if !fresh {
         for e in prune(net, config, &vnis, undo).await {
             warn!("removing what the config no longer has: {e:#}");
         }
+        later(accept::remove_stale(
+            &mut datapath.accept()?,
+            accept_rule.as_ref(),
+        ))?;
     }
-    let groups = join_groups(config, checked)?;
     let links = Links::new(config, info, &checked.underlay, &vnis, groups);
     // Links wrote its state into the info file, whole: a new file under the recorded name.
-    undo.file_rewritten(&instance::info_file(&config.name))?;
+    later(undo.file_rewritten(&instance::info_file(&config.name)))?;
     Ok(Started {
         datapath,
         nexthops,
@@ -324,23 +344,23 @@ async fn prune(
         .iter()
         .flat_map(|v| v.ports.iter().map(|p| (p.name.clone(), p.ifindex)))
         .collect();
-    let mut created: HashSet<String> = HashSet::new();
-    let mut namespaces: HashSet<&str> = HashSet::new();
-    for vni in &config.vnis {
-        if let Some(host) = &vni.host {
-            created.insert(host.interface_name(vni.id));
-        }
-        for w in &vni.workloads {
-            created.insert(w.host_interface_name());
-            namespaces.insert(&w.netns);
-        }
-    }
+    // The host interfaces are no ports: their veth's other end is.
+    let hosts: HashSet<String> = config
+        .vnis
+        .iter()
+        .filter_map(|v| Some(v.host.as_ref()?.interface_name(v.id)))
+        .collect();
+    let namespaces: HashSet<&str> = config
+        .vnis
+        .iter()
+        .flat_map(|v| v.workloads.iter().map(|w| w.netns.as_str()))
+        .collect();
     undo.prune(net, |item| match item {
         Item::Link {
             name,
             origin: Origin::Created,
             ..
-        } => !created.contains(name),
+        } if hosts.contains(name) => false,
         Item::Link { name, ifindex, .. } => !ports.contains(&(name.clone(), *ifindex)),
         Item::Netns { name, .. } => !namespaces.contains(name.as_str()),
         Item::Sysctl { link: Some(l), .. } => !ports.contains(&(l.name.clone(), l.ifindex)),
@@ -364,21 +384,12 @@ fn remote_vteps(vnis: &[VniTable]) -> Vec<Ipv4Addr> {
         .collect()
 }
 
-/// Attaches the port program to every port, then the underlay program: by the time VXLAN is
-/// decapsulated, every port it can be delivered to already sends. Where a link is held
-/// already (adopted, reloaded), the program in it is replaced; a held port link that no port
-/// of `vnis` uses is detached.
-fn attach(
-    datapath: &mut Datapath,
-    vnis: &[VniTable],
-    checked: &Checked,
-    undo: &mut Undo,
-) -> Result<()> {
-    let mut used = HashSet::new();
+/// Turns IPv4 forwarding on on every port, recording the old values. The datapath's route
+/// lookups are input lookups on the port (see vtep-ebpf nexthop.rs), which the kernel allows
+/// only with forwarding on. Port traffic never reaches the IP stack, so this changes nothing
+/// else. Fails when a sysctl cannot be set or the log written.
+fn enable_forwarding(vnis: &[VniTable], undo: &mut Undo) -> Result<()> {
     for port in vnis.iter().flat_map(|v| &v.ports) {
-        // The datapath's route lookups are input lookups on the port (see vtep-ebpf nexthop.rs),
-        // which the kernel allows only with forwarding on. Port traffic never reaches the IP
-        // stack, so this changes nothing else.
         let key = format!("net/ipv4/conf/{}/forwarding", port.name);
         let old = sysctl::set(&key, "1")?;
         let link = LinkId {
@@ -390,10 +401,39 @@ fn attach(
             value: old,
             link: Some(link),
         })?;
-        datapath.attach_port(&port.name, port.ifindex)?;
-        used.insert(port.ifindex);
     }
-    datapath.attach_underlay(&checked.underlay.name, checked.underlay.index)?;
+    Ok(())
+}
+
+/// Attaches the port program to every port, then the underlay program: by the time VXLAN is
+/// decapsulated, every port it can be delivered to already sends. Where a link is held
+/// already (adopted, reloaded), the program in it is replaced; a held port link that no port
+/// of `vnis` uses is detached. With `fail_fast` (a fresh start) the first failure is returned;
+/// otherwise every port is tried and the first failure returned at the end.
+fn attach(
+    datapath: &mut Datapath,
+    vnis: &[VniTable],
+    checked: &Checked,
+    fail_fast: bool,
+) -> Result<()> {
+    let mut first_error = None;
+    let mut used = HashSet::new();
+    for port in vnis.iter().flat_map(|v| &v.ports) {
+        used.insert(port.ifindex);
+        if let Err(e) = datapath.attach_port(&port.name, port.ifindex) {
+            if fail_fast {
+                return Err(e);
+            }
+            warn!("{e:#}");
+            first_error.get_or_insert(e);
+        }
+    }
+    if let Err(e) = datapath.attach_underlay(&checked.underlay.name, checked.underlay.index) {
+        if fail_fast {
+            return Err(e);
+        }
+        first_error.get_or_insert(e);
+    }
     for ifindex in datapath.port_hooks() {
         if !used.contains(&ifindex) {
             datapath.detach(Hook::Port(ifindex));
@@ -406,7 +446,7 @@ fn attach(
         ports = vnis.iter().map(|v| v.ports.len()).sum::<usize>(),
         "datapath attached"
     );
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Joins every VNI's multicast group on the underlay (by its address), so the kernel reports

@@ -155,7 +155,8 @@ impl Running {
             )
             .await?
         };
-        self.undo.set_adoptable(false, None)?;
+        // The instance stays adoptable throughout: what a crash half-way leaves is recorded,
+        // and the next start compares against the config it last ran whole.
         let info = write_info(&config, &self.source.path, &checked, &mut self.undo)?;
         let base = apply::Base::Reload {
             old: &self.config,
@@ -179,14 +180,9 @@ impl Running {
                 self.source.text = text;
                 Ok(())
             }
-            Err(e) => {
-                // The old config stays the one a later reload or adoption compares with: what
-                // was made meanwhile is in the log either way.
-                if let Err(e) = self.undo.set_adoptable(true, None) {
-                    warn!("{e:#}");
-                }
-                Err(e)
-            }
+            // The old config stays the one a later reload or adoption compares with: what was
+            // made meanwhile is in the log either way.
+            Err(e) => Err(e),
         }
     }
 
@@ -316,6 +312,18 @@ async fn claim(
     let path = instance::state_file(&config.name);
     let (mut undo, adopted) = match own {
         Some(state) => {
+            // Before the log changes hands: a datapath this build cannot use is refused with
+            // nothing changed.
+            crate::datapath::loader::check_compatible(
+                &instance::pin_dir(&config.name),
+                config.fdb_size,
+            )
+            .with_context(|| {
+                format!(
+                    "the kept datapath of instance `{}` does not fit this config and vtep; run `vtep down -n {}` to remove it (this interrupts its traffic), then start again; it forwards on meanwhile",
+                    config.name, config.name
+                )
+            })?;
             // A config the log holds that no longer parses (an older vtep's) only loses the
             // comparison: every port is made again.
             let old = state.config.as_deref().and_then(|t| Config::parse(t).ok());
@@ -334,10 +342,7 @@ async fn claim(
     };
     match write_info(config, source, &checked, &mut undo) {
         Ok(info) => Ok((checked, undo, info, adopted)),
-        Err(e) if adopted.is_some() => {
-            let _ = undo.set_adoptable(true, None);
-            Err(e)
-        }
+        Err(e) if adopted.is_some() => Err(e),
         Err(e) => {
             for err in undo.run(net).await {
                 warn!("cleanup after failed start: {err:#}");
@@ -389,6 +394,9 @@ fn write_info(
 pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Running> {
     bpffs::require_hosts()?;
     let net = Net::connect()?;
+    // What an adopted instance's info file said, put back if the adoption fails: the other
+    // commands and starts read what the kept datapath serves there.
+    let kept_info = std::fs::read(instance::info_file(&config.name)).ok();
     let (checked, mut undo, info, adopted) = claim(&net, config, &source.path).await?;
     let base = match adopted.clone() {
         Some(old) => apply::Base::Adopt { old },
@@ -403,13 +411,20 @@ pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Runnin
                 up,
                 config: config.clone(),
                 source,
-                reloads: 0,
+                // An adopted instance's `vtep reload` waits for a generation above the last.
+                reloads: ReloadOutcome::load(&config.name).map_or(0, |o| o.generation),
                 keep,
             })
         }
         Err(e) if adopted.is_some() => {
-            if let Err(e) = undo.set_adoptable(true, None) {
-                warn!("{e:#}");
+            if let Some(bytes) = kept_info {
+                let path = instance::info_file(&config.name);
+                let restored = std::fs::write(&path, bytes)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| undo.file_rewritten(&path));
+                if let Err(e) = restored {
+                    warn!("restoring {}: {e:#}", path.display());
+                }
             }
             undo.keep();
             Err(e.context(format!(

@@ -36,6 +36,11 @@ use crate::{
     sys::netlink::Net,
 };
 
+/// How long a reconcile that made neighbour entries waits for the kernel to resolve them:
+/// up to `SETTLE_TRIES` looks, `SETTLE_STEP` apart.
+const SETTLE_TRIES: usize = 10;
+const SETTLE_STEP: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Route lookups per reconcile: new VTEPs and those whose neighbour entry went missing first,
 /// then the others in turn. With up to this many VTEPs, every route is checked every second.
 pub const ROUTE_CHECKS: usize = 64;
@@ -108,13 +113,12 @@ impl Resolver {
         }
     }
 
-    /// This resolver with new limits (a reload): what it keeps beyond a lower `cap` goes at
-    /// its next recount.
-    pub fn with_limits(mut self, cap: u32, accept_known: bool) -> Self {
+    /// Gives this resolver new limits (a reload) and has it count again: what it keeps beyond
+    /// a lower `cap` goes.
+    pub fn set_limits(&mut self, cap: u32, accept_known: bool) {
         self.cap = cap as usize;
         self.accept_known = accept_known;
         self.changed_seen = None;
-        self
     }
 
     /// Takes over what a stopped instance's resolver left: the neighbour entries its undo log
@@ -213,8 +217,26 @@ impl Resolver {
             }
         };
         let checked = self.check_routes(net, &table).await;
-        self.keep_resolved(net, datapath, undo, &table, &checked)
+        let added = self
+            .keep_resolved(net, datapath, undo, &table, &checked)
             .await?;
+        if added > 0 {
+            // Resolving takes the kernel one ARP exchange: wait for it (briefly, whatever the
+            // answer), so the new VTEPs are cached before this returns and their first flood
+            // copy is not dropped as unresolved.
+            for attempt in 1..=SETTLE_TRIES {
+                tokio::time::sleep(SETTLE_STEP).await;
+                let Ok(now) = net.neighbours().await else {
+                    break;
+                };
+                let pending = self.created.iter().any(|hop| now.get(hop) == Some(&None));
+                if !pending || attempt == SETTLE_TRIES {
+                    self.keep_resolved(net, datapath, undo, &now, &checked)
+                        .await?;
+                    break;
+                }
+            }
+        }
         if let Some(seen) = self.changed_seen
             && let Err(e) = datapath
                 .resolver()
@@ -335,7 +357,7 @@ impl Resolver {
         undo: &mut Undo,
         table: &HashMap<(u32, Ipv4Addr), Option<[u8; 6]>>,
         checked: &HashSet<Ipv4Addr>,
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let mut failed = (0, None);
         let mut smacs = HashMap::new();
         let mut wanted = HashMap::new();
@@ -412,9 +434,10 @@ impl Resolver {
                 Err(e) => warn!("{e:#}"),
             }
         }
+        let n_added = added.len();
         undo.record_changes(added, &removed)?;
         self.sync_cache(datapath, wanted);
-        Ok(())
+        Ok(n_added)
     }
 
     /// Writes the changed entries of `wanted` to `NEXTHOPS` and removes the others. A failed

@@ -154,6 +154,11 @@ pub struct State {
     /// another one does not adopt them.
     #[serde(default)]
     pub layout: u32,
+    /// The owner acts on SIGHUP (reload), SIGUSR1 (recount the remote VTEPs) and SIGUSR2 (stop
+    /// keeping the datapath); a `vtep up` of an older build, which does not, is never sent them
+    /// (their default action would end it).
+    #[serde(default)]
+    pub signals: bool,
     /// The config text the instance runs (its last successful start or reload): what a reload
     /// or an adopting start compares the new config with.
     #[serde(default)]
@@ -180,6 +185,7 @@ impl Undo {
                 adoptable: false,
                 kept: false,
                 layout: vtep_common::maps::LAYOUT,
+                signals: true,
                 config: None,
             },
         };
@@ -189,14 +195,14 @@ impl Undo {
 
     /// The log `old` of a stopped instance, taken over by `owner`: everything in it stays
     /// recorded (and is removed at this owner's full stop) until [`Undo::prune`] removes what
-    /// the new config no longer wants. Not adoptable until the start completes. Fails when it
-    /// cannot be written.
+    /// the new config no longer wants. Fails when it cannot be written.
     pub fn take_over(path: PathBuf, old: State, owner: Process) -> Result<Self> {
         let undo = Self {
             path,
             state: State {
                 owner,
-                adoptable: false,
+                signals: true,
+                // Still whole: a crash while adopting leaves it for the next start to adopt.
                 ..old
             },
         };

@@ -81,18 +81,17 @@ pub fn sync_known<T: BorrowMut<MapData>>(
     Ok(stale.len())
 }
 
-/// Makes the allow-list what `rule` (none: accept any source) gives with the `known` VTEPs, in
-/// a datapath that had another rule (a reload): new entries are written before stale ones go,
-/// so no source the new rule accepts is refused meanwhile. Fails when the map cannot be read
-/// or written.
-pub fn sync<T: BorrowMut<MapData>>(
+/// Removes from the allow-list what `rule` (none: any source is accepted) no longer has: the
+/// prefixes it does not list, and the known VTEPs' /32s unless it accepts known ones (the
+/// resolver keeps those in step). A reload calls it once the programs of the new rule run,
+/// having added the new rule's entries before ([`fill`]). Fails when the map cannot be read or
+/// written.
+pub fn remove_stale<T: BorrowMut<MapData>>(
     map: &mut Accept<T>,
     rule: Option<&AcceptRule>,
-    known: impl IntoIterator<Item = Ipv4Addr>,
 ) -> Result<()> {
     let empty = AcceptRule::default();
     let rule = rule.unwrap_or(&empty);
-    fill(map, rule, known)?;
     let prefixes: HashSet<(Ipv4Addr, u8)> =
         rule.prefixes.iter().map(|n| (n.addr, n.prefix)).collect();
     let mut stale = Vec::new();
@@ -101,7 +100,6 @@ pub fn sync<T: BorrowMut<MapData>>(
         let entry = (Ipv4Addr::from(k.data()), k.prefix_len() as u8);
         let keep = match value {
             ACCEPT_PREFIX => prefixes.contains(&entry),
-            // Known /32s are kept in step by the resolver while `known` is on.
             _ => rule.known,
         };
         if !keep {

@@ -228,26 +228,30 @@ impl Datapath {
     /// `vtep up` to adopt) or removes their pins (the process's end detaches it). Call once
     /// every link runs this datapath's programs: a table only a program refers to is emptied
     /// by the kernel, so until then the previous datapath's pinned table serves its programs.
-    /// Fails when a pin cannot be made or removed.
+    /// The links are pinned before the table is swapped. Fails when a pin cannot be made or
+    /// removed; a link whose pin failed is closed (aya's `FdLink::pin` takes it), which
+    /// detaches it unless it was pinned before.
     pub fn pin_links(&mut self, on: bool) -> Result<()> {
         let dir = self
             .pins
             .clone()
             .ok_or_else(|| anyhow!("the datapath is not pinned yet"))?;
+        let hooks: Vec<Hook> = self.links.keys().copied().collect();
+        for hook in hooks {
+            let path = dir.join(hook.pin_name());
+            match on {
+                // Adopted or pinned before: the pin holds this very link.
+                true if path.exists() => {}
+                true => {
+                    let link = self.links.remove(&hook).expect("listed");
+                    let link = self.pin_link(hook, link)?;
+                    self.links.insert(hook, link);
+                }
+                false => remove_pin(&path)?,
+            }
+        }
         let jump = dir.join(MAP_JUMP);
         remove_pin(&jump)?;
-        for (hook, link) in std::mem::take(&mut self.links) {
-            let path = dir.join(hook.pin_name());
-            let link = match on {
-                true if path.exists() => link,
-                true => self.pin_link(hook, link)?,
-                false => {
-                    remove_pin(&path)?;
-                    link
-                }
-            };
-            self.links.insert(hook, link);
-        }
         if on {
             self.ebpf
                 .map(MAP_JUMP)
