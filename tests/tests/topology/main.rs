@@ -27,6 +27,7 @@ mod nexthop;
 mod overlay;
 mod ownership;
 mod restart;
+mod routed;
 mod support;
 mod underlay;
 mod wire;

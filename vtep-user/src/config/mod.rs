@@ -49,6 +49,19 @@ pub struct Config {
     pub underlay: Underlay,
     #[serde(default, rename = "vni")]
     pub vnis: Vec<Vni>,
+    /// Routes through the overlay (scenario S4: a far workload subnet via the far host's
+    /// address in a VNI); added to the host's routing table, with IPv4 forwarding on.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Route>,
+}
+
+/// `[[route]]`: `to` (a prefix) via `via`, an address in the subnet of one of the VNIs' host
+/// interfaces, like `ip route add TO via VIA`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub to: Ipv4Net,
+    pub via: Ipv4Addr,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +206,9 @@ pub struct Workload {
     pub interface: String,
     /// Host-side end of the veth pair. Default `<netns>-h`.
     pub host_interface: Option<String>,
+    /// The workload's default route goes via this address (the host interface of its VNI, as
+    /// the gateway of a routed segment); it must be in `address`'s subnet.
+    pub gateway: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -216,6 +232,26 @@ pub struct StaticFdb {
 pub struct Ipv4Net {
     pub addr: Ipv4Addr,
     pub prefix: u8,
+}
+
+impl Ipv4Net {
+    /// The address with the host bits cleared.
+    pub fn network(&self) -> Ipv4Addr {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0);
+        Ipv4Addr::from(u32::from(self.addr) & mask)
+    }
+
+    /// Whether `ip` is in this subnet.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        Self {
+            addr: ip,
+            prefix: self.prefix,
+        }
+        .network()
+            == self.network()
+    }
 }
 
 impl<'de> Deserialize<'de> for Ipv4Net {

@@ -471,3 +471,56 @@ fn input_is_bounded() {
     assert!(e.len() < 1000, "{} bytes: {}", e.len(), &e[..1000]);
     assert!(e.contains("xxxxxxxx…"), "{e}");
 }
+
+#[test]
+fn routes_go_via_a_next_hop_in_an_overlay_subnet() {
+    let route = |to: &str, via: &str| format!("{GOOD}[[route]]\nto = \"{to}\"\nvia = \"{via}\"\n");
+    let c = Config::parse(&route("10.1.8.0/24", "192.0.2.2")).unwrap();
+    assert_eq!(c.routes[0].via, Ipv4Addr::new(192, 0, 2, 2));
+    // Only the host interface's subnet (192.0.2.0/24) reaches the overlay.
+    let e = error(&route("10.1.8.0/24", "192.0.3.2"));
+    assert!(e.starts_with("route[0].via: 192.0.3.2 is in none"), "{e}");
+    assert!(e.contains("192.0.2.0/24"), "{e}");
+    assert_refused(
+        &route("10.1.8.0/24", "192.0.2.1"),
+        "route[0].via: 192.0.2.1 is this host's own",
+    );
+    assert_refused(
+        &route("10.1.8.1/24", "192.0.2.2"),
+        "route[0].to: `10.1.8.1/24` has bits set",
+    );
+    let twice = route("10.1.8.0/24", "192.0.2.2")
+        + "[[route]]\nto = \"10.1.8.0/24\"\nvia = \"192.0.2.3\"\n";
+    assert_refused(&twice, "route[1].to: 10.1.8.0/24 is routed twice");
+    assert_refused(
+        &format!("{GOOD}[[route]]\nto = \"10.1.8.0/24\"\n"),
+        "route[0]: missing field `via`",
+    );
+    // Without any host address there is no overlay subnet to route through.
+    let no_host = GOOD.replace("[vni.host]\naddress = \"192.0.2.1/24\"\n", "");
+    let e = error(&format!(
+        "{no_host}[[route]]\nto = \"10.1.8.0/24\"\nvia = \"192.0.2.2\"\n"
+    ));
+    assert!(e.contains("no [vni.host] has an address"), "{e}");
+}
+
+#[test]
+fn a_workload_gateway_is_another_address_of_its_subnet() {
+    let with = |gw: &str| {
+        GOOD.replace(
+            "mac = \"02:00:00:00:00:01\"\n",
+            &format!("mac = \"02:00:00:00:00:01\"\ngateway = \"{gw}\"\n"),
+        )
+    };
+    assert!(Config::parse(&with("192.0.2.1")).is_ok());
+    assert_refused(
+        &with("192.0.3.1"),
+        "vni[0].workload[0].gateway: 192.0.3.1 is not another address",
+    );
+    assert_refused(
+        &with("192.0.2.11"),
+        "vni[0].workload[0].gateway: 192.0.2.11 is not another address",
+    );
+    let no_address = with("192.0.2.1").replace("address = \"192.0.2.11/24\"\n", "");
+    assert_refused(&no_address, "vni[0].workload[0].gateway: a gateway needs");
+}

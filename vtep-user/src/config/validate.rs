@@ -57,7 +57,68 @@ impl Config {
             vni.check_proxy_entries(&format!("vni[{i}]"))?;
         }
         self.check_totals(seen.ports)?;
-        self.check_remote_vteps()
+        self.check_remote_vteps()?;
+        self.check_routes()
+    }
+
+    /// Each `[[route]]`: a prefix with no host bits set, listed once, via an address (not the
+    /// host's own) in the subnet of one of the VNIs' host interfaces, the only place the overlay
+    /// reaches from the host's routing table.
+    fn check_routes(&self) -> Result<(), ConfigError> {
+        let subnets: Vec<Ipv4Net> = self
+            .vnis
+            .iter()
+            .filter_map(|v| v.host.as_ref()?.address)
+            .collect();
+        let mut seen = HashSet::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            let at = format!("route[{i}]");
+            let to = route.to;
+            if to.network() != to.addr {
+                return Err(invalid(
+                    format!("{at}.to"),
+                    format!(
+                        "`{}/{}` has bits set past its prefix length; the prefix is {}/{}",
+                        to.addr,
+                        to.prefix,
+                        to.network(),
+                        to.prefix
+                    ),
+                ));
+            }
+            if !seen.insert((to.addr, to.prefix)) {
+                return Err(invalid(
+                    format!("{at}.to"),
+                    format!("{}/{} is routed twice", to.addr, to.prefix),
+                ));
+            }
+            let via = route.via;
+            if subnets.iter().any(|n| n.addr == via) {
+                return Err(invalid(
+                    format!("{at}.via"),
+                    format!("{via} is this host's own address in the overlay, not a next hop"),
+                ));
+            }
+            if !subnets.iter().any(|n| n.contains(via)) {
+                let list: Vec<String> = subnets
+                    .iter()
+                    .map(|n| format!("{}/{}", n.network(), n.prefix))
+                    .collect();
+                return Err(invalid(
+                    format!("{at}.via"),
+                    format!(
+                        "{via} is in none of the host's overlay subnets ({}); a route's next hop \
+                         must be reachable through a VNI's host interface",
+                        if list.is_empty() {
+                            "none: no [vni.host] has an address".to_string()
+                        } else {
+                            list.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// What the remote VTEPs of all VNIs need: room in `underlay.max_remotes` for every one the
@@ -215,10 +276,7 @@ fn accept_prefix(field: &str, entry: &str) -> Result<Ipv4Net, ConfigError> {
             format!("`{entry}` is neither \"known\" nor an IPv4 prefix: {e}"),
         )
     })?;
-    let mask = u32::MAX
-        .checked_shl(32 - u32::from(net.prefix))
-        .unwrap_or(0);
-    let network = Ipv4Addr::from(u32::from(net.addr) & mask);
+    let network = net.network();
     if network != net.addr {
         return Err(invalid(
             field,
@@ -389,6 +447,28 @@ impl Vni {
             check_mac(&format!("{at}.mac"), w.mac)?;
             if let Some(addr) = w.address {
                 check_interface_address(&format!("{at}.address"), addr.addr)?;
+            }
+            if let Some(gw) = w.gateway {
+                let field = format!("{at}.gateway");
+                match w.address {
+                    None => {
+                        return Err(invalid(
+                            field,
+                            "a gateway needs the workload's `address`, whose subnet it is in",
+                        ));
+                    }
+                    Some(addr) if !addr.contains(gw) || addr.addr == gw => {
+                        return Err(invalid(
+                            field,
+                            format!(
+                                "{gw} is not another address in the workload's subnet {}/{}",
+                                addr.network(),
+                                addr.prefix
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
             }
             ports.push(host_if);
         }

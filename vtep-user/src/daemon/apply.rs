@@ -140,6 +140,7 @@ pub(super) async fn apply(
             .await?;
     }
     enable_forwarding(&vnis, undo)?;
+    add_routes(net, config, undo).await?;
     let groups = join_groups(config, checked)?;
 
     // From here on the programs change. A fresh start still fails (and is undone) on an
@@ -364,6 +365,13 @@ async fn prune(
         Item::Link { name, ifindex, .. } => !ports.contains(&(name.clone(), *ifindex)),
         Item::Netns { name, .. } => !namespaces.contains(name.as_str()),
         Item::Sysctl { link: Some(l), .. } => !ports.contains(&(l.name.clone(), l.ifindex)),
+        Item::Sysctl {
+            key, link: None, ..
+        } => key == IP_FORWARD && config.routes.is_empty(),
+        Item::Route { to, prefix, via } => !config
+            .routes
+            .iter()
+            .any(|r| r.to.addr == *to && r.to.prefix == *prefix && r.via == *via),
         _ => false,
     })
     .await
@@ -401,6 +409,40 @@ fn enable_forwarding(vnis: &[VniTable], undo: &mut Undo) -> Result<()> {
             value: old,
             link: Some(link),
         })?;
+    }
+    Ok(())
+}
+
+/// The sysctl that makes the host route between its interfaces (the host interfaces of the
+/// VNIs, in a routed overlay).
+const IP_FORWARD: &str = "net/ipv4/ip_forward";
+
+/// Adds the config's `[[route]]`s (a route recorded already, an adopted or reloaded instance's,
+/// stays as it is) and, when there are any, turns IPv4 forwarding on, recording each. Fails,
+/// naming the route, when the kernel refuses one (another route to the prefix exists).
+async fn add_routes(net: &Net, config: &Config, undo: &mut Undo) -> Result<()> {
+    if config.routes.is_empty() {
+        return Ok(());
+    }
+    let old = sysctl::set(IP_FORWARD, "1")?;
+    undo.record(Item::Sysctl {
+        key: IP_FORWARD.to_string(),
+        value: old,
+        link: None,
+    })?;
+    for (i, route) in config.routes.iter().enumerate() {
+        let item = Item::Route {
+            to: route.to.addr,
+            prefix: route.to.prefix,
+            via: route.via,
+        };
+        if undo.items().contains(&item) {
+            continue;
+        }
+        net.add_route(Some((route.to.addr, route.to.prefix)), route.via)
+            .await
+            .with_context(|| format!("route[{i}]"))?;
+        undo.record(item)?;
     }
     Ok(())
 }

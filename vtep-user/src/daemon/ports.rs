@@ -211,6 +211,13 @@ async fn workload_port(net: &Net, w: &Workload, mtu: u32, undo: &mut Undo) -> Re
             .add_address(peer.index, addr.addr, addr.prefix)
             .await?;
     }
+    if let Some(gateway) = w.gateway {
+        // Goes with the interface: nothing to undo.
+        inner
+            .add_route(None, gateway)
+            .await
+            .with_context(|| format!("the default route of workload namespace `{}`", w.netns))?;
+    }
     if let Some(lo) = inner.link("lo").await? {
         let up = LinkSettings {
             up: true,

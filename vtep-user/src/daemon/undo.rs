@@ -82,6 +82,12 @@ pub enum Item {
     },
     /// A file vtep wrote (the instance info the CLI reads).
     File { path: PathBuf, id: FileId },
+    /// A route vtep added to the instance's namespace (`[[route]]`).
+    Route {
+        to: Ipv4Addr,
+        prefix: u8,
+        via: Ipv4Addr,
+    },
 }
 
 impl Item {
@@ -114,7 +120,7 @@ impl Item {
             ) => a == b && i == j,
             (Self::Pins { dir: a, .. }, Self::Pins { dir: b, .. }) => a == b,
             (Self::File { path: a, .. }, Self::File { path: b, .. }) => a == b,
-            (a @ Self::Nexthop { .. }, b) => a == b,
+            (a @ (Self::Nexthop { .. } | Self::Route { .. }), b) => a == b,
             _ => false,
         }
     }
@@ -129,6 +135,7 @@ impl std::fmt::Display for Item {
             Self::Pins { dir, .. } => write!(f, "pins in {}", dir.display()),
             Self::Sysctl { key, .. } => write!(f, "sysctl {key}"),
             Self::File { path, .. } => write!(f, "file {}", path.display()),
+            Self::Route { to, prefix, via } => write!(f, "route to {to}/{prefix} via {via}"),
         }
     }
 }
@@ -416,6 +423,7 @@ async fn undo_one(net: &Net, item: &Item) -> Result<Outcome> {
             net.del_link(*ifindex).await?;
         }
         Item::Nexthop { ifindex, ip } => net.del_neighbour(*ifindex, *ip).await?,
+        Item::Route { to, prefix, via } => net.del_route((*to, *prefix), *via).await?,
         Item::Sysctl { key, value, link } => {
             if let Some(link) = link
                 && let Some(why) = link_changed(net, &link.name, link.ifindex).await?

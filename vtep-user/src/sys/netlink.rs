@@ -241,6 +241,41 @@ impl Net {
         Ok(oif.map(|oif| (oif, gateway.unwrap_or(ip))))
     }
 
+    /// Adds the route `to/prefix via via` (`ip route add`), or, with no `to`, the default route
+    /// via `via`. Fails when the kernel refuses it (one to `to` exists, `via` is not on-link).
+    pub async fn add_route(&self, to: Option<(Ipv4Addr, u8)>, via: Ipv4Addr) -> Result<()> {
+        let (addr, prefix) = to.unwrap_or((Ipv4Addr::UNSPECIFIED, 0));
+        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(addr, prefix)
+            .gateway(via)
+            .build();
+        self.handle
+            .route()
+            .add(msg)
+            .execute()
+            .await
+            .with_context(|| format!("adding the route to {addr}/{prefix} via {via}"))
+    }
+
+    /// Removes the route `to/prefix via via`; a route already gone is fine.
+    pub async fn del_route(&self, to: (Ipv4Addr, u8), via: Ipv4Addr) -> Result<()> {
+        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(to.0, to.1)
+            .gateway(via)
+            .build();
+        match self.handle.route().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(m))
+                if matches!(m.code.map(|c| -c.get()), Some(libc::ESRCH | libc::ENOENT)) =>
+            {
+                Ok(())
+            }
+            Err(e) => {
+                Err(e).with_context(|| format!("removing the route to {}/{} via {via}", to.0, to.1))
+            }
+        }
+    }
+
     /// Asks the kernel to resolve `ip` on interface `index` and keep it resolved (a "managed"
     /// neighbour entry). Returns false when an entry exists already, which the kernel resolves on
     /// use anyway.
