@@ -19,6 +19,8 @@ pub const MAP_PROXY6: &str = "PROXY6";
 pub const MAP_DYNAMIC_VTEPS: &str = "DYNAMIC_VTEPS";
 pub const MAP_ACCEPT: &str = "ACCEPT";
 pub const MAP_RESOLVER: &str = "RESOLVER";
+pub const MAP_XDP_PORTS: &str = "XDP_PORTS";
+pub const MAP_XDP_UNDERLAY: &str = "XDP_UNDERLAY";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 

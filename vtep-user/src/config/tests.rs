@@ -471,3 +471,23 @@ fn input_is_bounded() {
     assert!(e.len() < 1000, "{} bytes: {}", e.len(), &e[..1000]);
     assert!(e.contains("xxxxxxxx…"), "{e}");
 }
+
+#[test]
+fn xdp_defaults_to_off_and_takes_the_four_modes() {
+    let xdp = |lines: &str| Config::parse(&with_underlay(lines)).unwrap().underlay.xdp;
+    assert_eq!(xdp(""), XdpSetting::Off);
+    assert_eq!(xdp("xdp = \"off\""), XdpSetting::Off);
+    assert_eq!(xdp("xdp = \"native\""), XdpSetting::Native);
+    assert_eq!(xdp("xdp = \"generic\""), XdpSetting::Generic);
+    assert_eq!(xdp("xdp = \"auto\""), XdpSetting::Auto);
+}
+
+#[test]
+fn unknown_xdp_mode_is_refused_naming_the_field_and_the_modes() {
+    let e = error(&with_underlay("xdp = \"driver\""));
+    assert!(
+        e.starts_with("underlay.xdp: unknown variant `driver`"),
+        "{e}"
+    );
+    assert!(e.contains("`off`, `native`, `generic`, `auto`"), "{e}");
+}

@@ -103,7 +103,8 @@ async fn build_vnis(
 ) -> Result<Vec<VniTable>> {
     let mut out = Vec::new();
     for (slot, vni) in config.vnis.iter().enumerate() {
-        let ports = ports::build(net, vni, checked.workload_mtu, undo).await?;
+        let xdp = checked.xdp.is_some();
+        let ports = ports::build(net, vni, checked.workload_mtu, xdp, undo).await?;
         out.push(vni_table(config, checked, slot as u32, vni, ports));
     }
     Ok(out)
@@ -227,8 +228,9 @@ fn remote_vteps(vnis: &[VniTable]) -> Vec<Ipv4Addr> {
         .collect()
 }
 
-/// Attaches the port program to every port, then the underlay program: by the time VXLAN is
-/// decapsulated, every port it can be delivered to already sends.
+/// Attaches the port program to every port, then the underlay program, then the XDP program in
+/// front of it: by the time VXLAN is decapsulated, every port it can be delivered to already
+/// sends.
 fn attach(
     datapath: &mut Datapath,
     vnis: &[VniTable],
@@ -253,9 +255,15 @@ fn attach(
         datapath.attach_port(&port.name)?;
     }
     datapath.attach_underlay(&checked.underlay.name)?;
+    // Last: it hands TC what it does not finish, so TC must be there first.
+    if let Some(mode) = checked.xdp {
+        let underlay = &checked.underlay;
+        datapath.attach_xdp(&underlay.name, underlay.mac, mode)?;
+    }
     info!(
         underlay = %checked.underlay.name,
         local = %checked.local,
+        xdp = ?checked.xdp,
         vnis = vnis.len(),
         ports = vnis.iter().map(|v| v.ports.len()).sum::<usize>(),
         "datapath attached"
@@ -315,6 +323,7 @@ mac = "02:00:00:00:00:99"
             ifindex,
             flags: 0,
             mac: Some(Mac([2, 0, 0, 0, 0, mac])),
+            xdp: false,
         }
     }
 

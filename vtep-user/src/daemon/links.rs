@@ -268,6 +268,9 @@ fn remove_port(dp: &mut Datapath, t: &Tracked) -> Result<()> {
         }
     };
     note(absent_ok(dp.ports()?.remove(&ifindex)).context("PORTS"));
+    if t.port.xdp {
+        note(absent_ok(dp.xdp_ports()?.remove(ifindex)).context("XDP_PORTS"));
+    }
     note(remove_from_flood_list(dp, t.vni, ifindex));
     // Stations behind the port, whatever made their entries (the config, traffic).
     note(

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{MapData, ProgramArray},
-    programs::{SchedClassifier, TcAttachType, tc::SchedClassifierLinkId},
+    programs::{SchedClassifier, TcAttachType, Xdp, XdpMode, tc::SchedClassifierLinkId},
 };
 use vtep_common::maps::{DatapathConfig, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_FDB, MAP_JUMP};
 
@@ -22,6 +22,8 @@ pub const PROG_PORT: &str = "vtep_port";
 pub const PROG_PORT_FLOOD: &str = "vtep_port_flood";
 /// Program on the ingress of the underlay interface.
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
+/// XDP program on the underlay interface, in front of [`PROG_UNDERLAY`] (`underlay.xdp`).
+pub const PROG_UNDERLAY_XDP: &str = "vtep_underlay_xdp";
 
 /// The loaded datapath. Dropping it detaches every program it attached.
 pub struct Datapath {
@@ -73,6 +75,35 @@ impl Datapath {
             let _ = classifier(&mut self.ebpf, PROG_UNDERLAY)?.detach(old);
         }
         Ok(())
+    }
+
+    /// Attaches the XDP program to `ifname` (MAC `mac`) in `mode`, loading it first (only
+    /// instances with `underlay.xdp` pay for its verification). Call it after the TC programs
+    /// are attached: it passes everything it does not finish to them. The attachment lives as
+    /// long as the datapath. Fails when the kernel refuses the program or the attachment (a
+    /// driver without native XDP asked for [`XdpMode::Driver`]).
+    pub fn attach_xdp(&mut self, ifname: &str, mac: [u8; 6], mode: XdpMode) -> Result<()> {
+        self.xdp_underlay()?
+            .set(0, mac, 0)
+            .context("writing the underlay's MAC for the XDP program")?;
+        self.xdp_program()?
+            .attach(ifname, mode)
+            .with_context(|| format!("attaching {PROG_UNDERLAY_XDP} to {ifname} ({mode:?} mode)"))
+            .map(drop)
+    }
+
+    /// The XDP program, loaded into the kernel on first use (for `BPF_PROG_TEST_RUN` too).
+    pub fn xdp_program(&mut self) -> Result<&mut Xdp> {
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(PROG_UNDERLAY_XDP)
+            .ok_or_else(|| anyhow!("program {PROG_UNDERLAY_XDP} missing"))?
+            .try_into()?;
+        if prog.fd().is_err() {
+            prog.load()
+                .with_context(|| format!("loading program {PROG_UNDERLAY_XDP}"))?;
+        }
+        Ok(prog)
     }
 
     /// Attaches the port program to the ingress of `ifname`.

@@ -21,6 +21,9 @@ pub struct Port {
     pub flags: u32,
     /// The station behind the port, when vtep knows it (it made the workload).
     pub mac: Option<Mac>,
+    /// Frames the XDP program redirects into the port arrive (vtep made its peer and turned
+    /// GRO on there): the port goes into `XDP_PORTS`.
+    pub xdp: bool,
 }
 
 /// Where an FDB entry points.
@@ -191,6 +194,11 @@ pub fn fill(dp: &mut Datapath, vnis: &[VniTable]) -> Result<()> {
             dp.ports()?
                 .insert(port.ifindex, vni.port_config(port), 0)
                 .with_context(at)?;
+            if port.xdp {
+                dp.xdp_ports()?
+                    .insert(port.ifindex, port.ifindex, None, 0)
+                    .with_context(|| format!("XDP_PORTS of {}", at()))?;
+            }
         }
         let mut fdb = dp.fdb()?;
         for (key, entry) in vni.fdb_entries() {
@@ -244,12 +252,14 @@ mod tests {
                     ifindex: 7,
                     flags: PORT_F_PEER,
                     mac: Some(Mac([2, 0, 0, 0, 0, 1])),
+                    xdp: false,
                 },
                 Port {
                     name: "b".into(),
                     ifindex: 8,
                     flags: 0,
                     mac: None,
+                    xdp: false,
                 },
             ],
             fdb: vec![
