@@ -3,11 +3,13 @@
 //! kernel's vxlan driver both ways, the ARP proxy, VNI isolation, nothing left after a stop),
 //! and proof that the XDP program did the decapsulation, not the TC program behind it.
 
+use std::time::{Duration, Instant};
+
 use nix::sys::signal::Signal;
 use vtep::sys::ethtool;
 use vtep_tests::{
     configs::{fdb, header as config_header, vni, workload},
-    lab::{Lab, in_netns, ping, tcp_transfer},
+    lab::{End, Lab, in_netns, ping, tcp_transfer},
     output::{fdb_row, vni_stat},
 };
 
@@ -71,6 +73,38 @@ fn xdp_s2_ping_and_bulk_tcp_are_decapsulated_in_xdp() {
     );
     let stats = lab.vtep(va).stats(&name_a);
     assert!(vni_stat(&stats, 200, "decap_packets") >= 1000, "{stats}");
+}
+
+/// A recreated underlay gets the XDP program again, in front of TC as at the start.
+#[test]
+fn xdp_underlay_recreated_gets_the_xdp_program_again() {
+    let S2 { lab, a, b, a1, .. } = s2_with(NATIVE);
+    assert_ping(&a1, "192.0.2.21", 1);
+    // One end of the underlay veth deletes both hosts' eth0; the same wire again.
+    vtep_tests::lab::ip(&["-n", &a, "link", "del", "eth0"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    lab.wire(
+        End::new(&a, "eth0", "198.18.0.1/24"),
+        End::new(&b, "eth0", "198.18.0.2/24"),
+        1500,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ping(&a1, "192.0.2.21", 1) {
+        assert!(Instant::now() < deadline, "a1 -> b1 not back within 10 s");
+    }
+    for host in [&a, &b] {
+        assert!(
+            xdp_prog(host, "eth0").is_some(),
+            "{host}: no XDP program on the new eth0"
+        );
+    }
+    let (xdp, tc) = underlay_runs(&a, || {
+        assert!(ping_n(&a1, "192.0.2.21", 20, "0.01"), "20 pings a1 -> b1");
+    });
+    assert!(
+        xdp >= 20 && tc * 4 < xdp,
+        "XDP ran {xdp} times, TC {tc} times"
+    );
 }
 
 #[test]

@@ -64,7 +64,7 @@ pub(super) async fn apply(
         .await?;
     attach(&mut datapath, &vnis, checked, undo)?;
     let groups = join_groups(config, checked)?;
-    let links = Links::new(config, info, &checked.underlay, &vnis, groups);
+    let links = Links::new(config, info, &checked.underlay, &vnis, groups).with_xdp(checked.xdp);
     // Links wrote its state into the info file, whole: a new file under the recorded name.
     undo.file_rewritten(&instance::info_file(&config.name))?;
     Ok(Started {
