@@ -1,7 +1,8 @@
 //! The namespace lab of the namespace tests, `cargo xtask demo` and `cargo xtask bench`:
 //! simulated hosts (network namespaces joined by veth pairs), `vtep` processes running on them,
 //! traffic (ping, a checked TCP transfer), packet capture with tcpdump, and the kernel's own VTEP
-//! (vxlan device in a bridge) to interoperate or compare with.
+//! (vxlan device in a bridge) to interoperate or compare with, and tiny BPF programs loaded from
+//! instructions for the measurements.
 //!
 //! Everything a [`Lab`] makes carries its name prefix and is removed when the lab is dropped or
 //! [`Lab::remove`]d, also from a signal handler through a [`Remover`]. A [`Netns`] is a single
@@ -11,6 +12,7 @@
 //! xtask reports it, the tests (`vtep_tests::lab`) turn it into a panic with that message. The
 //! crate depends on nothing of vtep's, so xtask can build it before bpf-linker exists.
 
+mod bpf;
 mod capture;
 mod cmd;
 mod kernel;
@@ -19,6 +21,7 @@ mod netns;
 mod traffic;
 mod vtep;
 
+pub use bpf::{ProgType, RawProgram};
 pub use capture::{Capture, parse_pcap};
 pub use cmd::{ip, ip_in, ns_exec, run, sysctl};
 pub use kernel::KernelVtep;

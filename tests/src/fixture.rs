@@ -37,6 +37,10 @@ use crate::{
 pub const TC_ACT_OK: u32 = 0;
 pub const TC_ACT_SHOT: u32 = 2;
 pub const TC_ACT_REDIRECT: u32 = 7;
+// XDP verdicts (include/uapi/linux/bpf.h, enum xdp_action).
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
+pub const XDP_REDIRECT: u32 = 4;
 
 /// `struct __sk_buff` of this kernel's uapi: 192 bytes, `ifindex` the u32 at offset 40
 /// (len, pkt_type, mark, queue_mapping, protocol, vlan_present, vlan_tci, vlan_proto, priority,
@@ -199,12 +203,14 @@ impl Fixture {
                     ifindex: self.port0,
                     flags: 0,
                     mac: Some(WL0_MAC),
+                    xdp: true,
                 },
                 Port {
                     name: "port1".into(),
                     ifindex: self.port1,
                     flags: 0,
                     mac: Some(WL1_MAC),
+                    xdp: true,
                 },
             ],
             fdb: vec![
@@ -346,4 +352,33 @@ pub fn try_test_run(
         out,
         duration: res.duration,
     })
+}
+
+/// Runs the XDP program once on `pkt`, loading it first if needed, with `ul0`'s MAC as the
+/// underlay's (what `vtep up` writes when it attaches the program). XDP test runs take no
+/// interface: the frame is seen as arriving on the namespace's loopback, which the program never
+/// asks about; a redirect is only reported in the verdict, not carried out.
+pub fn xdp_test_run(dp: &mut Datapath, pkt: &[u8]) -> Run {
+    dp.xdp_underlay()
+        .expect("XDP_UNDERLAY")
+        .set(0, UL_MAC.0, 0)
+        .expect("writing the underlay MAC");
+    // Big enough for a multi-buffer frame: the kernel splits data_in past one page into fragments.
+    let mut out = vec![0u8; pkt.len().max(4096)];
+    let res = dp
+        .xdp_program()
+        .expect("loading the XDP program")
+        .test_run(TestRunOptions {
+            data_in: Some(pkt),
+            data_out: Some(&mut out),
+            repeat: 1,
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of the XDP program: {e:?}"));
+    out.truncate(res.data_size_out as usize);
+    Run {
+        verdict: res.return_value,
+        out,
+        duration: res.duration,
+    }
 }

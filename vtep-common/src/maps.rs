@@ -24,6 +24,8 @@ pub const MAP_RESOLVER: &str = "RESOLVER";
 /// type and sizes this build defines: bump it whenever a shared key or value type changes
 /// meaning without changing size (a flag's bit, a field reused).
 pub const LAYOUT: u32 = 1;
+pub const MAP_XDP_PORTS: &str = "XDP_PORTS";
+pub const MAP_XDP_UNDERLAY: &str = "XDP_UNDERLAY";
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 

@@ -29,6 +29,13 @@ pub fn pseudo_header_sum(pseudo: &[u8; 12]) -> u16 {
     fold(words(pseudo))
 }
 
+/// The folded sum of the IPv6 pseudo header of an upper-layer packet of `len` bytes and
+/// protocol `next_header` from `src` to `dst`: as [`pseudo_header_sum`], for IPv6.
+#[inline(always)]
+pub fn ipv6_pseudo_header_sum(src: &[u8; 16], dst: &[u8; 16], len: u32, next_header: u8) -> u16 {
+    fold(words(src) + words(dst) + len + u32::from(next_header))
+}
+
 /// Folds a sum of 32-bit partial sums (as `bpf_csum_diff` returns them, in its byte order; all
 /// ones is all ones in either order) to 16 bits.
 #[inline(always)]

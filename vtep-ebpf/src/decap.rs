@@ -1,6 +1,8 @@
 //! The underlay program: VXLAN packets arriving on the underlay are checked, decapsulated and
 //! delivered to the local port the FDB names, or to every local port of the VNI when the
 //! destination is a group or unknown MAC. Everything that is not VXLAN for us passes untouched.
+//! The checks and learning are shared with the XDP program (`underlay_xdp.rs`), which runs them
+//! first where it is attached: they take any [`Packet`].
 
 use core::mem::offset_of;
 
@@ -29,15 +31,15 @@ use crate::{
     flood,
     learn::{self, Station},
     maps::{self, Traffic, VNIS, config, count_traffic},
-    parse::{self, ensure_linear, ether_type, is_fragment, is_ip, is_plain_ipv4},
+    parse::{self, Packet, ensure_linear, ether_type, is_fragment, is_ip, is_plain_ipv4},
     proxy,
     skb::{self, PACKET_HOST, PACKET_MULTICAST},
     udp_csum, verdict,
 };
 
 const OFF_IP: usize = offset_of!(Outer, ip);
-const OFF_UDP: usize = offset_of!(Outer, udp);
-const OFF_VXLAN: usize = offset_of!(Outer, vxlan);
+pub const OFF_UDP: usize = offset_of!(Outer, udp);
+pub const OFF_VXLAN: usize = offset_of!(Outer, vxlan);
 /// Shortest VXLAN packet we decapsulate: outer headers plus an inner Ethernet header.
 const MIN_LEN: usize = INNER_OFFSET + EthHdr::LEN;
 /// Shortest packet `adjust_room` shrinks by the outer headers: 20 bytes must stay after the MAC
@@ -75,7 +77,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
 /// Fails with `SourceNotAllowed` when the instance filters sources (`underlay.accept`) and the
 /// sender of `outer` is not in `ACCEPT`.
 #[inline(always)]
-fn check_source(cfg: &DatapathConfig, outer: &OuterInfo) -> Result<(), DropReason> {
+pub fn check_source(cfg: &DatapathConfig, outer: &OuterInfo) -> Result<(), DropReason> {
     if cfg.flags & DP_F_FILTER_SOURCES != 0 && !maps::source_allowed(outer.sender) {
         return Err(DropReason::SourceNotAllowed);
     }
@@ -83,19 +85,30 @@ fn check_source(cfg: &DatapathConfig, outer: &OuterInfo) -> Result<(), DropReaso
 }
 
 /// What the outer headers of a VXLAN packet for us say.
-struct OuterInfo {
+pub struct OuterInfo {
     /// The outer source: the remote VTEP that sent the packet.
-    sender: [u8; 4],
+    pub sender: [u8; 4],
     /// The outer destination: our address, or a multicast group (`to_group`).
-    dst: [u8; 4],
-    to_group: bool,
+    pub dst: [u8; 4],
+    pub to_group: bool,
     /// The UDP destination port, network order.
-    dstport: [u8; 2],
+    pub dstport: [u8; 2],
     /// What the IPv4 header says the IPv4 packet's length is.
-    ip_len: u32,
+    pub ip_len: u32,
     /// What the UDP header says the segment's length is, and its checksum.
-    udp_len: u32,
-    udp_check: u16,
+    pub udp_len: u32,
+    pub udp_check: u16,
+}
+
+impl OuterInfo {
+    /// The outer source and destination addresses, as the UDP pseudo header has them.
+    #[inline(always)]
+    pub fn addrs(&self) -> [u8; 8] {
+        let mut addrs = [0u8; 8];
+        addrs[..4].copy_from_slice(&self.sender);
+        addrs[4..].copy_from_slice(&self.dst);
+        addrs
+    }
 }
 
 /// The outer headers of a packet up to UDP when it is VXLAN for us, or `None` for everything
@@ -113,6 +126,13 @@ fn classify(ctx: &TcContext, cfg: &DatapathConfig) -> Option<OuterInfo> {
     if !ensure_linear(ctx, OFF_VXLAN) {
         return None;
     }
+    classify_ipv4(ctx, cfg, pkt_type == PACKET_HOST)
+}
+
+/// [`classify`] from the Ethernet header on, for a frame to this host's MAC (`to_host`) or to a
+/// multicast MAC (otherwise), whose headers up to UDP are linear.
+#[inline(always)]
+pub fn classify_ipv4(ctx: &impl Packet, cfg: &DatapathConfig, to_host: bool) -> Option<OuterInfo> {
     let eth: EthHdr = parse::load(ctx, 0)?;
     if ether_type(&eth) != ETH_P_IP {
         return None;
@@ -120,7 +140,7 @@ fn classify(ctx: &TcContext, cfg: &DatapathConfig) -> Option<OuterInfo> {
     let ip: Ipv4Hdr = parse::load(ctx, OFF_IP)?;
     // To us, or to a multicast group (which the VNI must then have, checked in `vni_of`).
     let to_group = ip.dst_addr[0] & 0xf0 == 0xe0;
-    let addressed = if pkt_type == PACKET_HOST {
+    let addressed = if to_host {
         ip.dst_addr == cfg.local_ip
     } else {
         to_group
@@ -168,7 +188,10 @@ fn is_vxlan_port(ports: &[[u8; 2]; MAX_DSTPORTS], port: &[u8; 2]) -> bool {
 /// judge. Fails with `VxlanTruncated`, `VxlanBadFlags` (I flag clear) or `UnknownVni` (not
 /// configured, or configured on another UDP port).
 #[inline(always)]
-fn vni_of(ctx: &TcContext, outer: &OuterInfo) -> Result<Option<(u32, VniConfig)>, DropReason> {
+pub fn vni_of(
+    ctx: &impl Packet,
+    outer: &OuterInfo,
+) -> Result<Option<(u32, VniConfig)>, DropReason> {
     if !ensure_linear(ctx, MIN_LEN) {
         return Err(DropReason::VxlanTruncated);
     }
@@ -201,32 +224,39 @@ fn vni_of(ctx: &TcContext, outer: &OuterInfo) -> Result<Option<(u32, VniConfig)>
 /// refuses the trim.
 #[inline(always)]
 fn check_outer(ctx: &TcContext, outer: &OuterInfo) -> Result<(), DropReason> {
-    const MIN_IP_LEN: u32 = (MIN_LEN - EthHdr::LEN) as u32;
-    if outer.ip_len < MIN_IP_LEN {
-        return Err(DropReason::VxlanTruncated);
-    }
-    let frame_len = EthHdr::LEN as u32 + outer.ip_len;
     let len = ctx.len();
-    if frame_len > len || outer.udp_len != outer.ip_len - Ipv4Hdr::LEN as u32 {
-        return Err(DropReason::VxlanBadLength);
-    }
+    let frame_len = check_lengths(outer, len)?;
     if frame_len < len {
         skb::change_tail(ctx, frame_len).ok_or(DropReason::DecapFailed)?;
     }
-    let mut addrs = [0u8; 8];
-    addrs[..4].copy_from_slice(&outer.sender);
-    addrs[4..].copy_from_slice(&outer.dst);
+    let addrs = outer.addrs();
     if !udp_csum::acceptable(ctx, OFF_UDP as u32, outer.udp_len, addrs, outer.udp_check) {
         return Err(DropReason::VxlanBadChecksum);
     }
     Ok(())
 }
 
+/// The length checks of [`check_outer`] for a packet of `len` bytes: returns the length the
+/// frame has without what follows the IPv4 packet (at most `len`). Fails with `VxlanTruncated`
+/// or `VxlanBadLength` as `check_outer` says.
+#[inline(always)]
+pub fn check_lengths(outer: &OuterInfo, len: u32) -> Result<u32, DropReason> {
+    const MIN_IP_LEN: u32 = (MIN_LEN - EthHdr::LEN) as u32;
+    if outer.ip_len < MIN_IP_LEN {
+        return Err(DropReason::VxlanTruncated);
+    }
+    let frame_len = EthHdr::LEN as u32 + outer.ip_len;
+    if frame_len > len || outer.udp_len != outer.ip_len - Ipv4Hdr::LEN as u32 {
+        return Err(DropReason::VxlanBadLength);
+    }
+    Ok(frame_len)
+}
+
 /// Learns from the inner frame (Ethernet header `inner_eth`) where the VNI learns: its source
 /// MAC behind the sending VTEP, and the proxy's addresses from ARP and advertisements.
 #[inline(always)]
-fn learn_from(
-    ctx: &TcContext,
+pub fn learn_from(
+    ctx: &impl Packet,
     cfg: &DatapathConfig,
     outer: &OuterInfo,
     vni: u32,
@@ -245,7 +275,7 @@ fn learn_from(
 /// or unknown MAC, which floods. Fails with `DecapToRemote` when the FDB puts `dst` behind a
 /// remote VTEP.
 #[inline(always)]
-fn local_target(vni: u32, dst: &[u8; 6]) -> Result<Option<(u32, u32)>, DropReason> {
+pub fn local_target(vni: u32, dst: &[u8; 6]) -> Result<Option<(u32, u32)>, DropReason> {
     match maps::fdb_entry(vni, dst) {
         Some(entry) if entry.kind == FDB_LOCAL => Ok(Some((entry.ifindex, entry.port_flags))),
         Some(_) => Err(DropReason::DecapToRemote),

@@ -11,7 +11,7 @@ use crate::{skb, verdict};
 
 /// Bytes of an 802.1Q tag, which a veth or bridge lets a frame have beyond its MTU and
 /// Ethernet header (`is_skb_forwardable`).
-const VLAN_HLEN: i32 = 4;
+pub const VLAN_HLEN: i32 = 4;
 
 /// Whether the frame fits local port `ifindex` the way the kernel's own forwarding would let it:
 /// at most the port's MTU plus the Ethernet header and a VLAN tag. A GSO packet fits: its

@@ -1,7 +1,9 @@
 //! vtep's datapath: one TC program on each local port (frames from workloads, `port.rs`), its
 //! flood path entered by tail call, and one on the underlay interface (VXLAN from remote VTEPs,
-//! `decap.rs`). Every drop goes through `verdict.rs`; packet bytes are reached only through
-//! `parse.rs`, the skb's metadata through `skb.rs`, map memory through `maps.rs`.
+//! `decap.rs`), optionally with an XDP program in front of it that decapsulates known unicast
+//! before an skb exists (`underlay_xdp.rs`). Every drop goes through `verdict.rs`; packet bytes
+//! are reached only through `parse.rs`, the skb's metadata through `skb.rs` (the xdp_buff's
+//! through `xdp_buff.rs`), map memory through `maps.rs`.
 #![no_std]
 #![no_main]
 // atomic_xadd, see maps.rs (`LearnedCount::add_one`); the datapath is built with the nightly
@@ -24,9 +26,14 @@ mod port;
 mod proxy;
 mod skb;
 mod udp_csum;
+mod underlay_xdp;
 mod verdict;
+mod xdp_buff;
 
-use aya_ebpf::{macros::classifier, programs::TcContext};
+use aya_ebpf::{
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
 
 /// TC ingress of a host-side port: frames a workload sends.
 #[classifier]
@@ -45,6 +52,14 @@ pub fn vtep_port_flood(ctx: TcContext) -> i32 {
 #[classifier]
 pub fn vtep_underlay(ctx: TcContext) -> i32 {
     decap::ingress(&ctx)
+}
+
+/// XDP on the underlay interface, in front of `vtep_underlay`: known unicast VXLAN decapsulated
+/// and redirected, malformed and unknown-VNI VXLAN dropped, everything else passed to TC.
+/// Fragment-aware (`xdp.frags`) so a jumbo underlay MTU can have it; multi-buffer frames pass.
+#[xdp(frags)]
+pub fn vtep_underlay_xdp(ctx: XdpContext) -> u32 {
+    underlay_xdp::ingress(&ctx)
 }
 
 #[cfg(target_arch = "bpf")]

@@ -17,7 +17,7 @@ use aya_ebpf::{
     helpers::bpf_csum_diff,
     macros::map,
     maps::lpm_trie::Key,
-    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
+    maps::{Array, DevMapHash, HashMap, LpmTrie, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
     programs::TcContext,
 };
 use vtep_common::{
@@ -30,7 +30,7 @@ use vtep_common::{
     },
 };
 
-use crate::{parse::is_group_mac, skb};
+use crate::parse::{Packet, is_group_mac};
 
 /// Filled by the loader (`EbpfLoader::override_global`); read-only once loaded.
 // SAFETY: the loader finds the global by this unmangled name (`GLOBAL_CONFIG`); no other symbol
@@ -118,6 +118,18 @@ pub static ACCEPT: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(MAX_ACCEPT,
 #[map]
 pub static RESOLVER: Array<u64> = Array::with_max_entries(RESOLVER_SLOTS, 0);
 
+/// Port ifindex → the port, for the XDP program's redirects (`bpf_redirect_map` reaches an
+/// interface only through a devmap). Userspace fills it beside `PORTS` when the XDP program is
+/// attached; a port missing here is left to TC.
+#[map]
+pub static XDP_PORTS: DevMapHash = DevMapHash::with_max_entries(MAX_PORTS, 0);
+
+/// Slot 0: the MAC of the underlay interface the XDP program is attached to, the one frames to
+/// this host carry (XDP has no `skb->pkt_type`). All zero until userspace fills it: then every
+/// frame passes to TC.
+#[map]
+pub static XDP_UNDERLAY: Array<[u8; 6]> = Array::with_max_entries(1, 0);
+
 /// Per-VNI counters, indexed by the `stats_slot` userspace assigns each VNI.
 #[map]
 pub static VNI_STATS: PerCpuArray<VniStats> = PerCpuArray::with_max_entries(MAX_VNIS, 0);
@@ -139,7 +151,7 @@ static SUM_SCRATCH: PerCpuArray<[u8; SUM_CHUNK as usize + 4]> = PerCpuArray::wit
 /// `offset`, zero-padded to a multiple of 4; read through a scratch buffer, so the bytes may lie
 /// in the packet's non-linear part. `None` when the packet is shorter or a helper fails.
 #[inline(always)]
-pub fn packet_sum(ctx: &TcContext, offset: u32, len: u32) -> Option<u64> {
+pub fn packet_sum(ctx: &impl Packet, offset: u32, len: u32) -> Option<u64> {
     // Only for the verifier: the copy and the padding below must fit the buffer.
     if len == 0 || len > SUM_CHUNK {
         return None;
@@ -147,7 +159,7 @@ pub fn packet_sum(ctx: &TcContext, offset: u32, len: u32) -> Option<u64> {
     let buf = SUM_SCRATCH.get_ptr_mut(0)?.cast::<u8>();
     // SAFETY: `buf` is this CPU's scratch value of SUM_CHUNK + 4 bytes, which nothing else uses
     // while the program runs; `len` <= SUM_CHUNK bytes are written to it.
-    unsafe { skb::load_bytes(ctx, offset, buf, len)? };
+    unsafe { ctx.load_bytes(offset, buf, len)? };
     // SAFETY: as above; `len + 4 <= SUM_CHUNK + 4`, so the four zero bytes stay inside.
     unsafe {
         buf.add(len as usize)

@@ -1,9 +1,11 @@
 //! Bounds-checked access to packet bytes: the only place raw packet pointers are made. Headers
 //! are copied out of the packet ([`load`]) and written into it ([`store`]) whole, unaligned, so
 //! no code elsewhere holds a pointer into the packet or reads a field through a typed pointer
-//! that assumes an alignment the packet need not have.
+//! that assumes an alignment the packet need not have. The TC programs (an skb) and the XDP
+//! program (an xdp_buff) reach their bytes the same way, through [`Packet`], so the checks of
+//! received VXLAN are written once for both.
 
-use aya_ebpf::programs::TcContext;
+use aya_ebpf::programs::{TcContext, XdpContext};
 use network_types::{
     arp::ArpHdr,
     eth::EthHdr,
@@ -54,11 +56,79 @@ const _: () = assert!(
         && size_of::<Icmpv6Hdr>() == 8
 );
 
+/// A program context with packet bytes: the linear part from `data()` to `data_end()`, and the
+/// rest (an skb's paged data, an xdp_buff's fragments) reached only by copying.
+pub trait Packet {
+    /// Address of the first byte of the linear part.
+    fn data(&self) -> usize;
+    /// Address one past the last byte of the linear part.
+    fn data_end(&self) -> usize;
+    /// The whole packet's length, the non-linear part included.
+    fn len(&self) -> u32;
+    /// Makes the first `len` bytes linear; `false` when the packet is shorter or the context
+    /// cannot pull (an xdp_buff's head is as linear as it gets).
+    fn pull(&self, len: u32) -> bool;
+    /// Copies `len` packet bytes from `offset` to `to`, also from the non-linear part. Returns
+    /// `None` when the packet is shorter.
+    ///
+    /// # Safety
+    /// `to` must be valid for writes of `len` bytes (the verifier checks it as well).
+    unsafe fn load_bytes(&self, offset: u32, to: *mut u8, len: u32) -> Option<()>;
+}
+
+impl Packet for TcContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        TcContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        TcContext::data_end(self)
+    }
+    #[inline(always)]
+    fn len(&self) -> u32 {
+        TcContext::len(self)
+    }
+    #[inline(always)]
+    fn pull(&self, len: u32) -> bool {
+        self.pull_data(len).is_ok()
+    }
+    #[inline(always)]
+    unsafe fn load_bytes(&self, offset: u32, to: *mut u8, len: u32) -> Option<()> {
+        // SAFETY: `to` is the caller's promise.
+        unsafe { crate::skb::load_bytes(self, offset, to, len) }
+    }
+}
+
+impl Packet for XdpContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        XdpContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        XdpContext::data_end(self)
+    }
+    #[inline(always)]
+    fn len(&self) -> u32 {
+        crate::xdp_buff::len(self)
+    }
+    #[inline(always)]
+    fn pull(&self, _len: u32) -> bool {
+        false
+    }
+    #[inline(always)]
+    unsafe fn load_bytes(&self, offset: u32, to: *mut u8, len: u32) -> Option<()> {
+        // SAFETY: `to` is the caller's promise.
+        unsafe { crate::xdp_buff::load_bytes(self, offset, to, len) }
+    }
+}
+
 /// A pointer to a `T` at `offset` bytes into the linear packet data, or `None` when the packet
 /// (its linear part) is shorter than `offset + size_of::<T>()`. The pointer is only valid until
 /// the next helper that changes the packet; [`load`] and [`store`] use it at once.
 #[inline(always)]
-fn ptr_at<T>(ctx: &TcContext, offset: usize) -> Option<*mut T> {
+fn ptr_at<T>(ctx: &impl Packet, offset: usize) -> Option<*mut T> {
     let start = ctx.data();
     let end = ctx.data_end();
     if start + offset + core::mem::size_of::<T>() > end {
@@ -70,7 +140,7 @@ fn ptr_at<T>(ctx: &TcContext, offset: usize) -> Option<*mut T> {
 /// A copy of the `T` at `offset` bytes into the linear packet data, or `None` when the linear
 /// part is too short for it.
 #[inline(always)]
-pub fn load<T: Plain>(ctx: &TcContext, offset: usize) -> Option<T> {
+pub fn load<T: Plain>(ctx: &impl Packet, offset: usize) -> Option<T> {
     let src = ptr_at::<T>(ctx, offset)?;
     // SAFETY: `ptr_at` checked that `size_of::<T>()` bytes from `src` lie inside the linear
     // packet data, which the kernel keeps mapped while the program runs; the read is unaligned
@@ -81,10 +151,10 @@ pub fn load<T: Plain>(ctx: &TcContext, offset: usize) -> Option<T> {
 /// Writes `value` at `offset` bytes into the linear packet data. Returns `None`, writing nothing,
 /// when the linear part is too short for it.
 #[inline(always)]
-pub fn store<T: Plain>(ctx: &TcContext, offset: usize, value: T) -> Option<()> {
+pub fn store<T: Plain>(ctx: &impl Packet, offset: usize, value: T) -> Option<()> {
     let dst = ptr_at::<T>(ctx, offset)?;
-    // SAFETY: as in `load`: the bytes lie inside the linear packet data, which a TC program may
-    // write (direct packet access); unaligned, and `T: Plain` has no padding to leak.
+    // SAFETY: as in `load`: the bytes lie inside the linear packet data, which TC and XDP programs
+    // may write (direct packet access); unaligned, and `T: Plain` has no padding to leak.
     unsafe { dst.write_unaligned(value) };
     Some(())
 }
@@ -92,11 +162,11 @@ pub fn store<T: Plain>(ctx: &TcContext, offset: usize, value: T) -> Option<()> {
 /// Makes the first `len` bytes linear so [`load`] and [`store`] can reach them. Returns `false`
 /// when the packet is shorter than `len` or cannot be pulled.
 #[inline(always)]
-pub fn ensure_linear(ctx: &TcContext, len: usize) -> bool {
+pub fn ensure_linear(ctx: &impl Packet, len: usize) -> bool {
     if ctx.data() + len <= ctx.data_end() {
         return true;
     }
-    ctx.len() as usize >= len && ctx.pull_data(len as u32).is_ok()
+    ctx.len() as usize >= len && ctx.pull(len as u32)
 }
 
 /// True for group (broadcast and multicast) MAC addresses.

@@ -17,6 +17,7 @@ use network_types::{ip::IpProto, udp::UdpHdr};
 use crate::{
     csum,
     maps::{SUM_CHUNK, packet_sum},
+    parse::Packet,
     skb,
 };
 
@@ -33,10 +34,7 @@ pub fn acceptable(ctx: &TcContext, udp_off: u32, udp_len: u32, addrs: [u8; 8], c
     if check == 0 || skb::csum_verified(ctx) || skb::gso_size(ctx) != 0 {
         return true;
     }
-    let mut pseudo = [0u8; 12];
-    pseudo[..8].copy_from_slice(&addrs);
-    pseudo[9] = IpProto::Udp as u8;
-    pseudo[10..12].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    let pseudo = pseudo_header(addrs, udp_len);
     if check == csum::pseudo_header_sum(&pseudo) {
         return true;
     }
@@ -45,6 +43,32 @@ pub fn acceptable(ctx: &TcContext, udp_off: u32, udp_len: u32, addrs: [u8; 8], c
         Some(false) => {}
         None => return false,
     }
+    sums_right(ctx, udp_off, udp_len, pseudo)
+}
+
+/// Whether the checksum is provably right from the bytes alone: zero, or summed here. An
+/// xdp_buff carries none of what makes the kernel trust a checksum (a device's verdict, GSO,
+/// an offload left pending), so `false` means "not proven", for a program that can hand the
+/// packet to one that knows (the XDP program passes it to TC, which applies [`acceptable`]).
+#[inline(always)]
+pub fn proven(ctx: &impl Packet, udp_off: u32, udp_len: u32, addrs: [u8; 8], check: u16) -> bool {
+    check == 0 || sums_right(ctx, udp_off, udp_len, pseudo_header(addrs, udp_len))
+}
+
+/// The IPv4 pseudo header of a `udp_len`-byte UDP segment between `addrs`.
+#[inline(always)]
+fn pseudo_header(addrs: [u8; 8], udp_len: u32) -> [u8; 12] {
+    let mut pseudo = [0u8; 12];
+    pseudo[..8].copy_from_slice(&addrs);
+    pseudo[9] = IpProto::Udp as u8;
+    pseudo[10..12].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    pseudo
+}
+
+/// Whether the segment and its pseudo header `pseudo` sum to all ones; `false` also for a
+/// segment too long to sum.
+#[inline(always)]
+fn sums_right(ctx: &impl Packet, udp_off: u32, udp_len: u32, mut pseudo: [u8; 12]) -> bool {
     if udp_len > SUM_CHUNK * MAX_CHUNKS {
         return false;
     }
@@ -60,7 +84,7 @@ pub fn acceptable(ctx: &TcContext, udp_off: u32, udp_len: u32, addrs: [u8; 8], c
 /// one state (the returned bool) instead of one per loop exit, which took the underlay program
 /// past the verifier's instruction limit.
 #[inline(never)]
-fn segment_sums_to_ones(ctx: &TcContext, udp_off: u32, udp_len: u32, seed: u64) -> bool {
+fn segment_sums_to_ones(ctx: &impl Packet, udp_off: u32, udp_len: u32, seed: u64) -> bool {
     let mut total = seed;
     // Whole chunks first, each of constant size, then the rest: a loop whose step depended on
     // the data would give the verifier a path per chunk length and iteration.

@@ -1,12 +1,12 @@
 //! The one verdict path: every drop is a `DropReason`, counted here and nowhere else. A program
-//! returns `or_drop(result)`; a copy that could not be sent while the program goes on (one
+//! returns `or_drop(result)` (the XDP program `xdp_or_drop(result)`); a copy that could not be sent while the program goes on (one
 //! flood copy of many) is counted with `copy_dropped`. TC verdicts are the `i32` a classifier
 //! returns; the bindings' constant types differ between the BPF target and the host (where
 //! clippy checks this crate), so they are converted once here.
 
 #![allow(clippy::unnecessary_cast)]
 
-use aya_ebpf::bindings::{TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT};
+use aya_ebpf::bindings::{TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, xdp_action};
 use vtep_common::drop::DropReason;
 
 use crate::maps::count_drop;
@@ -18,12 +18,28 @@ pub const SHOT: i32 = TC_ACT_SHOT as i32;
 /// Send the packet where a redirect helper pointed it.
 pub const REDIRECT: i32 = TC_ACT_REDIRECT as i32;
 
+/// XDP: let the kernel build an skb and go on (to the TC program).
+pub const XDP_PASS: u32 = xdp_action::XDP_PASS as u32;
+/// XDP: drop the frame before an skb exists.
+pub const XDP_DROP: u32 = xdp_action::XDP_DROP as u32;
+/// XDP: send the frame where `bpf_redirect_map` pointed it.
+pub const XDP_REDIRECT: u32 = xdp_action::XDP_REDIRECT as u32;
+
 /// The verdict of a program's result: its own verdict, or a counted drop.
 #[inline(always)]
 pub fn or_drop(result: Result<i32, DropReason>) -> i32 {
     result.unwrap_or_else(|reason| {
         count_drop(reason);
         SHOT
+    })
+}
+
+/// [`or_drop`] for the XDP program.
+#[inline(always)]
+pub fn xdp_or_drop(result: Result<u32, DropReason>) -> u32 {
+    result.unwrap_or_else(|reason| {
+        count_drop(reason);
+        XDP_DROP
     })
 }
 

@@ -1,11 +1,13 @@
-//! `cargo xtask bench`: the kernel's vxlan driver + bridge, vtep, and a direct veth (no tunnel),
-//! built side by side on the same machine and measured interleaved, round after round, so that
-//! drift of the machine hits every variant alike. Reports medians and ratios.
+//! `cargo xtask bench`: the kernel's vxlan driver + bridge, vtep (TC only), vtep with its XDP
+//! program on the underlay (`vtep-xdp`), the floor (the same hosts, veths and workloads as vtep
+//! with programs that only redirect: the limit of any VTEP on this topology), and a direct veth
+//! (no tunnel), built side by side on the same machine and measured interleaved, round after
+//! round, so that drift of the machine hits every variant alike. Reports medians and ratios.
 
 use std::{
     collections::BTreeMap,
     net::{SocketAddr, UdpSocket},
-    os::unix::process::CommandExt as _,
+    os::{fd::OwnedFd, unix::process::CommandExt as _},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -13,7 +15,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
-use vtep_lab::{End, KernelVtep, Lab, if_counter, in_netns, static_neighbour};
+use vtep_lab::{End, KernelVtep, Lab, RawProgram, if_counter, in_netns, link, static_neighbour};
 
 use crate::{cmd, lab};
 
@@ -40,15 +42,25 @@ pub struct Options {
 enum Variant {
     Kernel,
     Vtep,
+    VtepXdp,
+    Floor,
     Direct,
 }
 
 impl Variant {
-    const ALL: [Variant; 3] = [Variant::Kernel, Variant::Vtep, Variant::Direct];
+    const ALL: [Variant; 5] = [
+        Variant::Kernel,
+        Variant::Vtep,
+        Variant::VtepXdp,
+        Variant::Floor,
+        Variant::Direct,
+    ];
     fn key(self) -> &'static str {
         match self {
             Variant::Kernel => "kernel",
             Variant::Vtep => "vtep",
+            Variant::VtepXdp => "vtep-xdp",
+            Variant::Floor => "floor",
             Variant::Direct => "direct",
         }
     }
@@ -67,9 +79,13 @@ pub fn run(vtep: &Path, opts: &Options) -> Result<()> {
     let prefix = format!("vb{}", std::process::id() % 100_000);
     let mut samples: BTreeMap<(&str, Variant), Vec<f64>> = BTreeMap::new();
     lab::with_lab(&prefix, vtep, |lab| {
+        // The floor's programs stay attached as long as their links are open.
+        let (floor, _floor_links) = build_floor(lab)?;
         let pairs = [
             (Variant::Kernel, build_kernel(lab)?),
-            (Variant::Vtep, build_vtep(lab)?),
+            (Variant::Vtep, build_vtep(lab, false)?),
+            (Variant::VtepXdp, build_vtep(lab, true)?),
+            (Variant::Floor, floor),
             (Variant::Direct, build_direct(lab)?),
         ];
         for (v, p) in &pairs {
@@ -108,22 +124,33 @@ pub fn run(vtep: &Path, opts: &Options) -> Result<()> {
     }
     report.insert(
         "prog_ns".into(),
-        json!({"decap": prog.decap, "encap": prog.encap}),
+        json!({"decap": prog.decap, "encap": prog.encap, "xdp_decap": prog.xdp_decap}),
     );
     // Beyond the required fields: what the targets are stated in.
     let overhead =
         |v| 1e9 / median_of("udp_64b_pps", v) - 1e9 / median_of("udp_64b_pps", Variant::Direct);
     report.insert(
         "tunnel_overhead_ns".into(),
-        json!({"kernel": round2(overhead(Variant::Kernel)), "vtep": round2(overhead(Variant::Vtep))}),
+        json!({
+            "kernel": round2(overhead(Variant::Kernel)),
+            "vtep": round2(overhead(Variant::Vtep)),
+            "vtep-xdp": round2(overhead(Variant::VtepXdp)),
+            "floor": round2(overhead(Variant::Floor)),
+        }),
     );
     report.insert(
         "prog_ns_1m_fdb".into(),
-        json!({"decap": prog.decap_1m, "encap": prog.encap_1m}),
+        json!({"decap": prog.decap_1m, "encap": prog.encap_1m, "xdp_decap": prog.xdp_decap_1m}),
     );
     report.insert(
         "prog_ns_raw".into(),
-        json!({"decap": prog.decap_raw, "encap": prog.encap_raw, "empty_program": prog.floor}),
+        json!({
+            "decap": prog.decap_raw,
+            "encap": prog.encap_raw,
+            "xdp_decap": prog.xdp_decap_raw,
+            "empty_program": prog.floor,
+            "empty_xdp_program": prog.xdp_floor,
+        }),
     );
     report.insert("rounds".into(), json!(opts.rounds));
     report.insert(
@@ -199,17 +226,24 @@ fn build_kernel(lab: &Lab) -> Result<Pair> {
     Ok(pair)
 }
 
-/// (b) vtep on both hosts, one workload each, static FDB entries for the far workload.
-fn build_vtep(lab: &Lab) -> Result<Pair> {
-    let (ha, hb) = lab.two_hosts_named("vha", "vhb")?;
+/// (b) vtep on both hosts, one workload each, static FDB entries for the far workload; with
+/// `xdp`, the XDP program on both underlays in native mode (`vtep-xdp`).
+fn build_vtep(lab: &Lab, xdp: bool) -> Result<Pair> {
+    let (p, xdp_line) = if xdp {
+        ("x", "xdp = \"native\"\n")
+    } else {
+        ("v", "")
+    };
+    let n = |s: &str| format!("{p}{s}");
+    let (ha, hb) = lab.two_hosts_named(&n("ha"), &n("hb"))?;
     let pair = Pair {
-        a: lab.name("vwa"),
-        b: lab.name("vwb"),
+        a: lab.name(&n("wa")),
+        b: lab.name(&n("wb")),
     };
     for (host, name, remote, ws, addr, mac, far_mac) in [
         (
             &ha,
-            lab.name("va"),
+            lab.name(&n("a")),
             "198.18.0.2",
             &pair.a,
             IP_A,
@@ -218,7 +252,7 @@ fn build_vtep(lab: &Lab) -> Result<Pair> {
         ),
         (
             &hb,
-            lab.name("vb"),
+            lab.name(&n("b")),
             "198.18.0.1",
             &pair.b,
             IP_B,
@@ -227,7 +261,7 @@ fn build_vtep(lab: &Lab) -> Result<Pair> {
         ),
     ] {
         let config = format!(
-            "name = \"{name}\"\n[underlay]\ninterface = \"eth0\"\n[[vni]]\nid = {VNI}\nremotes = [\"{remote}\"]\n\
+            "name = \"{name}\"\n[underlay]\ninterface = \"eth0\"\n{xdp_line}[[vni]]\nid = {VNI}\nremotes = [\"{remote}\"]\n\
              [[vni.workload]]\nnetns = \"{ws}\"\naddress = \"{addr}/24\"\nmac = \"{mac}\"\n\
              [[vni.fdb]]\nmac = \"{far_mac}\"\ndst = \"{remote}\"\n"
         );
@@ -238,7 +272,58 @@ fn build_vtep(lab: &Lab) -> Result<Pair> {
     Ok(pair)
 }
 
-/// (c) The zero-overhead reference: the two workloads joined by one veth.
+/// (d) The floor: the hosts, veths and workloads of (b), with TC programs that only redirect and
+/// do no tunnel work: on each host's port (the workload's veth), to the egress of the underlay;
+/// on each underlay, `bpf_redirect_peer` into the workload. The underlays carry the workloads'
+/// MACs, so a frame arrives as addressed to its host (as vtep's outer header makes it), and
+/// `redirect_peer` keeps that. Returns the workloads and the links that hold the programs.
+fn build_floor(lab: &Lab) -> Result<(Pair, Vec<OwnedFd>)> {
+    let (ha, hb) = (lab.host("fha")?, lab.host("fhb")?);
+    lab.wire(
+        End {
+            mac: MAC_A,
+            ..End::new(&ha, "eth0", "198.18.0.1/24")
+        },
+        End {
+            mac: MAC_B,
+            ..End::new(&hb, "eth0", "198.18.0.2/24")
+        },
+        1500,
+    )?;
+    let pair = Pair {
+        a: lab.host("fwa")?,
+        b: lab.host("fwb")?,
+    };
+    let mut links = Vec::new();
+    for (host, ws, addr, mac) in [(&ha, &pair.a, IP_A, MAC_A), (&hb, &pair.b, IP_B, MAC_B)] {
+        lab.wire(
+            End::new(host, "port", ""),
+            End {
+                mac,
+                ..End::new(ws, "eth0", &format!("{addr}/24"))
+            },
+            WORKLOAD_MTU,
+        )?;
+        let index = |ifname: &str| -> Result<u32> {
+            link(host, ifname)?["ifindex"]
+                .as_u64()
+                .map(|i| i as u32)
+                .with_context(|| format!("no ifindex for {ifname} in {host}"))
+        };
+        let (port, underlay) = (index("port")?, index("eth0")?);
+        let to_underlay = RawProgram::redirecting(underlay, false)?;
+        let to_workload = RawProgram::redirecting(port, true)?;
+        in_netns(host, || -> Result<()> {
+            links.push(to_underlay.attach_tcx_ingress(port)?);
+            links.push(to_workload.attach_tcx_ingress(underlay)?);
+            Ok(())
+        })??;
+    }
+    pin_neighbours(&pair.a, &pair.b)?;
+    Ok((pair, links))
+}
+
+/// (e) The zero-overhead reference: the two workloads joined by one veth.
 fn build_direct(lab: &Lab) -> Result<Pair> {
     let pair = Pair {
         a: lab.host("dwa")?,
@@ -444,11 +529,15 @@ fn pin_current_thread(cpu: usize) {
 struct ProgCost {
     decap: f64,
     encap: f64,
+    xdp_decap: f64,
     decap_1m: f64,
     encap_1m: f64,
+    xdp_decap_1m: f64,
     floor: f64,
+    xdp_floor: f64,
     decap_raw: f64,
     encap_raw: f64,
+    xdp_decap_raw: f64,
 }
 
 /// Per-packet cost of the programs alone, from the `prog-cost` tool (BPF_PROG_TEST_RUN).
@@ -469,45 +558,76 @@ fn prog_cost() -> Result<ProgCost> {
     Ok(ProgCost {
         decap: get("decap_ns")?,
         encap: get("encap_ns")?,
+        xdp_decap: get("xdp_decap_ns")?,
         decap_1m: get("decap_ns_1m")?,
         encap_1m: get("encap_ns_1m")?,
+        xdp_decap_1m: get("xdp_decap_ns_1m")?,
         floor: get("floor_ns")?,
+        xdp_floor: get("xdp_floor_ns")?,
         decap_raw: get("decap_raw_ns")?,
         encap_raw: get("encap_raw_ns")?,
+        xdp_decap_raw: get("xdp_decap_raw_ns")?,
     })
 }
 
 fn print_table(r: &serde_json::Value) {
     let f = |m: &str, v: &str| r[m][v].as_f64().unwrap_or(f64::NAN);
     println!(
-        "\n{:<16} {:>12} {:>12} {:>12} {:>12} {:>12}",
-        "metric", "kernel", "vtep", "direct", "vtep/kernel", "vtep/direct"
+        "\n{:<14} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8}",
+        "metric",
+        "kernel",
+        "vtep",
+        "vtep-xdp",
+        "floor",
+        "direct",
+        "vtep/k",
+        "xdp/k",
+        "vtep/fl",
+        "xdp/fl"
     );
     for m in ["udp_64b_pps", "tcp_gbps", "rr_latency_us"] {
-        let (k, v, d) = (f(m, "kernel"), f(m, "vtep"), f(m, "direct"));
+        let (k, v, x, fl, d) = (
+            f(m, "kernel"),
+            f(m, "vtep"),
+            f(m, "vtep-xdp"),
+            f(m, "floor"),
+            f(m, "direct"),
+        );
         println!(
-            "{m:<16} {k:>12.2} {v:>12.2} {d:>12.2} {:>12.2} {:>12.2}",
+            "{m:<14} {k:>10.2} {v:>10.2} {x:>10.2} {fl:>10.2} {d:>10.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
             v / k,
-            v / d
+            x / k,
+            v / fl,
+            x / fl
         );
     }
-    let (ok, ov) = (
-        f("tunnel_overhead_ns", "kernel"),
-        f("tunnel_overhead_ns", "vtep"),
+    let o = |v: &str| f("tunnel_overhead_ns", v);
+    println!(
+        "overhead per 64-byte packet (1/pps - 1/pps_direct): kernel {:.0} ns, vtep {:.0} ns, vtep-xdp {:.0} ns, floor {:.0} ns",
+        o("kernel"),
+        o("vtep"),
+        o("vtep-xdp"),
+        o("floor")
+    );
+    let (d, e, x) = (
+        f("prog_ns", "decap"),
+        f("prog_ns", "encap"),
+        f("prog_ns", "xdp_decap"),
+    );
+    let (d1, e1, x1) = (
+        f("prog_ns_1m_fdb", "decap"),
+        f("prog_ns_1m_fdb", "encap"),
+        f("prog_ns_1m_fdb", "xdp_decap"),
     );
     println!(
-        "tunnel overhead per 64-byte packet (1/pps - 1/pps_direct): kernel {ok:.0} ns, vtep {ov:.0} ns (vtep/kernel {:.2})",
-        ov / ok
-    );
-    let (d, e) = (f("prog_ns", "decap"), f("prog_ns", "encap"));
-    let (d1, e1) = (f("prog_ns_1m_fdb", "decap"), f("prog_ns_1m_fdb", "encap"));
-    println!(
-        "prog_ns (BPF_PROG_TEST_RUN, median, net of an empty program's {:.0} ns): decap {d:.1} ns, encap {e:.1} ns; with 1,000,000 FDB entries: decap {d1:.1} ns ({:+.1}%), encap {e1:.1} ns ({:+.1}%)",
+        "prog_ns (BPF_PROG_TEST_RUN, median, net of an empty program of the same type: TC {:.0} ns, XDP {:.0} ns): decap {d:.1} ns, XDP decap {x:.1} ns, encap {e:.1} ns; with 1,000,000 FDB entries: {d1:.1}, {x1:.1}, {e1:.1} ns",
         f("prog_ns_raw", "empty_program"),
-        (d1 / d - 1.0) * 100.0,
-        (e1 / e - 1.0) * 100.0
+        f("prog_ns_raw", "empty_xdp_program"),
     );
-    println!("rounds: {} (kernel, vtep, direct interleaved)", r["rounds"]);
+    println!(
+        "rounds: {} (kernel, vtep, vtep-xdp, floor, direct interleaved)",
+        r["rounds"]
+    );
 }
 
 /// A PNG bar chart of every metric relative to the kernel driver (matplotlib).

@@ -39,9 +39,11 @@ enum Command {
     },
     /// Build, then show VXLAN between two simulated hosts, and remove everything again.
     Demo,
-    /// Measure vtep against the kernel vxlan driver + bridge and a direct veth, interleaved.
+    /// Measure vtep (TC, and with XDP decap) against the kernel vxlan driver + bridge, the
+    /// floor (redirect-only programs) and a direct veth, interleaved.
     Bench {
-        /// Interleaved rounds (kernel, vtep, direct per round); medians are reported.
+        /// Interleaved rounds (kernel, vtep, vtep-xdp, floor, direct per round); medians are
+        /// reported.
         #[arg(long, default_value_t = 3)]
         rounds: u32,
         /// Seconds per UDP and TCP measurement.

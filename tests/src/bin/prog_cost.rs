@@ -1,10 +1,13 @@
-//! prog-cost: what the decapsulation (`vtep_underlay`) and encapsulation (`vtep_port`) programs
-//! cost per packet by themselves, measured with `BPF_PROG_TEST_RUN`, with a small (1,000
-//! entries) and a large (1,000,000 entries) FDB.
+//! prog-cost: what the decapsulation (`vtep_underlay`, and `vtep_underlay_xdp` in XDP) and
+//! encapsulation (`vtep_port`) programs cost per packet by themselves, measured with
+//! `BPF_PROG_TEST_RUN`, with a small (1,000 entries) and a large (1,000,000 entries) FDB.
 //!
 //! Prints one JSON object on stdout (medians in nanoseconds; logs go to stderr):
-//! `{"decap_ns": N, "encap_ns": N, "decap_ns_1m": N, "encap_ns_1m": N, "floor_ns": N,
-//! "decap_raw_ns": N, "encap_raw_ns": N, "fdb_small": 1000, "fdb_large": 1000000, "samples": N}`.
+//! `{"decap_ns": N, "encap_ns": N, "xdp_decap_ns": N, "decap_ns_1m": N, "encap_ns_1m": N,
+//! "xdp_decap_ns_1m": N, "floor_ns": N, "xdp_floor_ns": N, "decap_raw_ns": N,
+//! "encap_raw_ns": N, "xdp_decap_raw_ns": N, "fdb_small": 1000, "fdb_large": 1000000,
+//! "samples": N}`. An XDP test run has no skb to build, so the XDP program is measured net of
+//! an empty XDP program (`xdp_floor_ns`), the TC programs net of an empty TC program.
 //!
 //! Both programs change the packet (encap grows it by 50 bytes, decap shrinks it), and with
 //! `repeat > 1` the kernel runs the program again on the same, already changed skb, which
@@ -40,10 +43,12 @@ use vtep_common::{
     maps::{BPF_NOEXIST, DEFAULT_FDB_SIZE, FDB_REMOTE, FdbEntry, FdbKey},
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN, OVERHEAD_IPV4},
 };
+use vtep_lab::{ProgType, RawProgram};
 use vtep_tests::{
     fixture::{
         Fixture, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_OK, TC_ACT_REDIRECT, TTL,
-        UL_MAC, VNI, WL0_MAC, cache_next_hop, config, load_sized, skb_ctx, standard_vxlan,
+        UL_MAC, VNI, WL0_MAC, XDP_PASS, XDP_REDIRECT, cache_next_hop, config, load_sized, skb_ctx,
+        standard_vxlan,
     },
     packet::{ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, eth, parse_vxlan, udp},
 };
@@ -203,7 +208,10 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
         ensure!(out == decap_in.as_slice(), "passed frame was changed");
         Ok(())
     };
-    let empty = EmptyProgram::load().context("loading the empty program")?;
+    let empty = RawProgram::returning(ProgType::Tc, TC_ACT_OK as i32)
+        .context("loading the empty program")?;
+    let empty_xdp = RawProgram::returning(ProgType::Xdp, XDP_PASS as i32)
+        .context("loading the empty XDP program")?;
 
     let cfg = config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX);
     let table = fx.table(VNI, PORT_IANA, TTL);
@@ -217,8 +225,10 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
         eprintln!("prog-cost: loading a datapath (FDB capacity {capacity})");
         let mut dp = load_sized(&cfg, std::slice::from_ref(&table), capacity);
         fill_fdb(&mut dp, total - fixed).context("filling the FDB")?;
-        // As `vtep up` does once the remote's neighbour is resolved.
+        // As `vtep up` does once the remote's neighbour is resolved, and when it attaches the
+        // XDP program.
         cache_next_hop(&mut dp, REMOTE_IP, fx.ul0, NEIGH_MAC, UL_MAC);
+        dp.xdp_underlay()?.set(0, UL_MAC.0, 0)?;
         eprintln!("prog-cost: its FDB holds {total} entries");
         dps.push(dp);
     }
@@ -226,7 +236,7 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
     let probes = [
         Probe {
             name: "floor: an empty program",
-            prog: None,
+            prog: Runner::Raw(&empty),
             ifindex: fx.ul0,
             pkt: &decap_in,
             verdict: TC_ACT_OK,
@@ -235,7 +245,7 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
         },
         Probe {
             name: "decap",
-            prog: Some(PROG_UNDERLAY),
+            prog: Runner::Tc(PROG_UNDERLAY),
             ifindex: fx.ul0,
             pkt: &decap_in,
             verdict: TC_ACT_REDIRECT,
@@ -244,11 +254,29 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
         },
         Probe {
             name: "encap",
-            prog: Some(PROG_PORT),
+            prog: Runner::Tc(PROG_PORT),
             ifindex: fx.port0,
             pkt: &encap_in,
             verdict: TC_ACT_REDIRECT,
             check: &check_encap,
+            samples,
+        },
+        Probe {
+            name: "XDP floor: an empty XDP program",
+            prog: Runner::RawXdp(&empty_xdp),
+            ifindex: fx.ul0,
+            pkt: &decap_in,
+            verdict: XDP_PASS,
+            check: &check_floor,
+            samples: floor_samples,
+        },
+        Probe {
+            name: "XDP decap",
+            prog: Runner::Xdp,
+            ifindex: fx.ul0,
+            pkt: &decap_in,
+            verdict: XDP_REDIRECT,
+            check: &check_decap,
             samples,
         },
     ];
@@ -265,7 +293,7 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
         })
         .collect();
     for case in &mut cases {
-        run_case(&mut dps[case.dp], &empty, case, WARMUP, 0)?;
+        run_case(&mut dps[case.dp], case, WARMUP, 0)?;
     }
     for round in 0..ROUNDS {
         for case in &mut cases {
@@ -273,7 +301,7 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
             // in between.
             let total = case.probe.samples;
             let n = total * (round + 1) / ROUNDS - total * round / ROUNDS;
-            run_case(&mut dps[case.dp], &empty, case, WARMUP / 10, n)?;
+            run_case(&mut dps[case.dp], case, WARMUP / 10, n)?;
         }
     }
     let medians: Vec<f64> = cases.iter_mut().map(Case::report).collect();
@@ -281,23 +309,30 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
         floor,
         decap_raw,
         encap_raw,
+        xdp_floor,
+        xdp_decap_raw,
         floor_1m,
         decap_raw_1m,
         encap_raw_1m,
+        xdp_floor_1m,
+        xdp_decap_raw_1m,
     ] = medians[..]
     else {
-        unreachable!("six cases");
+        unreachable!("ten cases");
     };
-    // The program's own cost: what a run takes beyond an empty program's run, measured in the
-    // same rounds.
+    // The program's own cost: what a run takes beyond an empty program's run (of its type),
+    // measured in the same rounds.
     let (decap, encap) = (decap_raw - floor, encap_raw - floor);
     let (decap_1m, encap_1m) = (decap_raw_1m - floor_1m, encap_raw_1m - floor_1m);
+    let (xdp_decap, xdp_decap_1m) = (xdp_decap_raw - xdp_floor, xdp_decap_raw_1m - xdp_floor_1m);
     // Written by hand to keep the documented key order (serde_json sorts keys).
     Ok(format!(
-        "{{\"decap_ns\": {decap:.1}, \"encap_ns\": {encap:.1}, \"decap_ns_1m\": {decap_1m:.1}, \
-         \"encap_ns_1m\": {encap_1m:.1}, \"floor_ns\": {floor:.1}, \"decap_raw_ns\": {decap_raw:.1}, \
-         \"encap_raw_ns\": {encap_raw:.1}, \"fdb_small\": {FDB_SMALL}, \"fdb_large\": {FDB_LARGE}, \
-         \"samples\": {samples}}}"
+        "{{\"decap_ns\": {decap:.1}, \"encap_ns\": {encap:.1}, \"xdp_decap_ns\": {xdp_decap:.1}, \
+         \"decap_ns_1m\": {decap_1m:.1}, \"encap_ns_1m\": {encap_1m:.1}, \
+         \"xdp_decap_ns_1m\": {xdp_decap_1m:.1}, \"floor_ns\": {floor:.1}, \
+         \"xdp_floor_ns\": {xdp_floor:.1}, \"decap_raw_ns\": {decap_raw:.1}, \
+         \"encap_raw_ns\": {encap_raw:.1}, \"xdp_decap_raw_ns\": {xdp_decap_raw:.1}, \
+         \"fdb_small\": {FDB_SMALL}, \"fdb_large\": {FDB_LARGE}, \"samples\": {samples}}}"
     ))
 }
 
@@ -348,12 +383,23 @@ fn fill_fdb(dp: &mut Datapath, n: u32) -> Result<()> {
     Ok(())
 }
 
+/// Which program a probe runs.
+enum Runner<'a> {
+    /// A TC program of the datapath, by name.
+    Tc(&'static str),
+    /// The datapath's XDP program.
+    Xdp,
+    /// A program loaded from instructions: the empty TC program, which takes the skb context.
+    Raw(&'a RawProgram),
+    /// The empty XDP program, which (as the datapath's) runs without a context.
+    RawXdp(&'a RawProgram),
+}
+
 /// A program run on a packet, and what it must give.
 struct Probe<'a> {
     name: &'static str,
-    /// The datapath program, or `None` for the empty program.
-    prog: Option<&'static str>,
-    /// The interface the packet arrives on.
+    prog: Runner<'a>,
+    /// The interface the packet arrives on (TC programs only: XDP test runs take no context).
     ifindex: u32,
     pkt: &'a [u8],
     /// The verdict every run must give.
@@ -401,46 +447,46 @@ impl Case<'_> {
 /// Runs `case` `warmup + n` times, one packet per test run, and keeps the last `n`
 /// kernel-measured durations. Fails when a verdict is not the case's, or when the first run
 /// of the case does not give the output it checks.
-fn run_case(
-    dp: &mut Datapath,
-    empty: &EmptyProgram,
-    case: &mut Case,
-    warmup: usize,
-    n: usize,
-) -> Result<()> {
+fn run_case(dp: &mut Datapath, case: &mut Case, warmup: usize, n: usize) -> Result<()> {
     let (name, probe) = (&case.name, case.probe);
-    let prog = probe.prog.unwrap_or("the empty program");
+    let prog = match probe.prog {
+        Runner::Tc(p) => p,
+        Runner::Xdp => "the XDP program",
+        Runner::Raw(_) | Runner::RawXdp(_) => "the empty program",
+    };
     let ctx = skb_ctx(probe.ifindex);
     let mut out = vec![0u8; 4096];
     let drops_before = drop_counts(dp)?;
-    let mut program = match probe.prog {
-        Some(p) => Some(dp.program(p)?),
-        None => None,
+    let summary = |r: aya::programs::TestRunResult| {
+        (
+            r.return_value,
+            r.data_size_out,
+            r.duration.as_nanos() as u64,
+        )
+    };
+    let mut run_once: Box<RunOnce> = match probe.prog {
+        Runner::Tc(p) => {
+            let program = dp.program(p)?;
+            Box::new(move |out| {
+                Ok(summary(program.test_run(opts(
+                    probe.pkt,
+                    out,
+                    Some(&ctx),
+                ))?))
+            })
+        }
+        Runner::Xdp => {
+            let program = dp.xdp_program()?;
+            Box::new(move |out| Ok(summary(program.test_run(opts(probe.pkt, out, None))?)))
+        }
+        Runner::Raw(p) => Box::new(move |out| p.test_run(probe.pkt, out, &ctx)),
+        Runner::RawXdp(p) => Box::new(move |out| p.test_run(probe.pkt, out, &[])),
     };
     let first = case.durations.is_empty() && warmup + n > 0;
     let mut wrong = None;
     for i in 0..warmup + n {
-        let run = match program.as_mut() {
-            Some(program) => program
-                .test_run(TestRunOptions {
-                    data_in: Some(probe.pkt),
-                    data_out: Some(&mut out),
-                    ctx_in: Some(&ctx),
-                    repeat: 1,
-                    ..Default::default()
-                })
-                .map(|r| {
-                    (
-                        r.return_value,
-                        r.data_size_out,
-                        r.duration.as_nanos() as u64,
-                    )
-                })
-                .map_err(anyhow::Error::from),
-            None => empty.test_run(probe.pkt, &mut out, &ctx),
-        };
         let (verdict, size_out, duration) =
-            run.with_context(|| format!("{name}: BPF_PROG_TEST_RUN of {prog}"))?;
+            run_once(&mut out).with_context(|| format!("{name}: BPF_PROG_TEST_RUN of {prog}"))?;
         if verdict != probe.verdict {
             wrong = Some(verdict);
             break;
@@ -453,6 +499,7 @@ fn run_case(
             case.durations.push(duration);
         }
     }
+    drop(run_once);
     if let Some(got) = wrong {
         let after = drop_counts(dp)?;
         let moved: Vec<&str> = DropReason::ALL
@@ -468,84 +515,19 @@ fn run_case(
     Ok(())
 }
 
-/// A TC program that returns `TC_ACT_OK` and does nothing else (`r0 = 0; exit`), loaded
-/// directly with bpf(2): what a `BPF_PROG_TEST_RUN` costs around any program (the kernel's
-/// clock reads, the run bracket, the context conversion) is measured on it and subtracted.
-struct EmptyProgram {
-    fd: std::os::fd::OwnedFd,
-}
+/// What one test run gave: verdict, output size, duration in ns.
+type RunSummary = (u32, u32, u64);
+/// One test run, its output written to the buffer given.
+type RunOnce<'a> = dyn FnMut(&mut [u8]) -> Result<RunSummary> + 'a;
 
-impl EmptyProgram {
-    const BPF_PROG_LOAD: libc::c_long = 5;
-    const BPF_PROG_TEST_RUN: libc::c_long = 10;
-    const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
-    /// `union bpf_attr` is larger than what either command uses; the rest stays zero.
-    const ATTR_LEN: usize = 160;
-
-    fn load() -> Result<Self> {
-        // mov64 r0, 0; exit
-        let insns: [u64; 2] = [0xb7, 0x95];
-        let license = c"GPL";
-        let mut attr = [0u8; Self::ATTR_LEN];
-        attr[0..4].copy_from_slice(&Self::BPF_PROG_TYPE_SCHED_CLS.to_ne_bytes());
-        attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
-        attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
-        attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-        // SAFETY: the instructions (2 of them, as stored) and the license string are locals
-        // that live until the call returns.
-        let fd = unsafe { Self::bpf(Self::BPF_PROG_LOAD, &mut attr) }.context("BPF_PROG_LOAD")?;
-        // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
-        let fd =
-            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
-        Ok(Self { fd })
-    }
-
-    /// bpf(2) command `cmd` with `attr`; returns what the call returns (a descriptor for a
-    /// load). Fails with the call's error.
-    ///
-    /// # Safety
-    ///
-    /// Every pointer in `attr` points to a live buffer at least as long as the length stored
-    /// next to it, writable where the kernel writes (the output and context of a test run).
-    unsafe fn bpf(
-        cmd: libc::c_long,
-        attr: &mut [u8; Self::ATTR_LEN],
-    ) -> std::io::Result<libc::c_long> {
-        // SAFETY: `attr` is a live, writable buffer of the length given, as large as what
-        // either command reads; the caller vouches for the pointers inside it.
-        let ret =
-            unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), Self::ATTR_LEN as u32) };
-        if ret < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(ret)
-    }
-
-    /// One test run on `pkt` with context `ctx`: (verdict, output size, duration in ns).
-    fn test_run(&self, pkt: &[u8], out: &mut [u8], ctx: &[u8]) -> Result<(u32, u32, u64)> {
-        use std::os::fd::AsRawFd as _;
-        let mut attr = [0u8; Self::ATTR_LEN];
-        let put32 = |a: &mut [u8; Self::ATTR_LEN], off: usize, v: u32| {
-            a[off..off + 4].copy_from_slice(&v.to_ne_bytes())
-        };
-        let put64 = |a: &mut [u8; Self::ATTR_LEN], off: usize, v: u64| {
-            a[off..off + 8].copy_from_slice(&v.to_ne_bytes())
-        };
-        // struct { prog_fd, retval, data_size_in, data_size_out, data_in, data_out, repeat,
-        // duration, ctx_size_in, ctx_size_out, ctx_in, ctx_out, ... } (include/uapi/linux/bpf.h)
-        put32(&mut attr, 0, self.fd.as_raw_fd() as u32);
-        put32(&mut attr, 8, pkt.len() as u32);
-        put32(&mut attr, 12, out.len() as u32);
-        put64(&mut attr, 16, pkt.as_ptr() as u64);
-        put64(&mut attr, 24, out.as_mut_ptr() as u64);
-        put32(&mut attr, 32, 1);
-        put32(&mut attr, 40, ctx.len() as u32);
-        put64(&mut attr, 48, ctx.as_ptr() as u64);
-        // SAFETY: `pkt`, `out` and `ctx` are borrowed for the call, with their own lengths
-        // stored; the kernel writes at most `out.len()` bytes of output.
-        unsafe { Self::bpf(Self::BPF_PROG_TEST_RUN, &mut attr) }.context("BPF_PROG_TEST_RUN")?;
-        let get32 = |off: usize| u32::from_ne_bytes(attr[off..off + 4].try_into().unwrap());
-        Ok((get32(4), get32(12), u64::from(get32(36))))
+/// Options for one test run of `pkt` (output to `out`, context `ctx`).
+fn opts<'a>(pkt: &'a [u8], out: &'a mut [u8], ctx: Option<&'a [u8]>) -> TestRunOptions<'a> {
+    TestRunOptions {
+        data_in: Some(pkt),
+        data_out: Some(out),
+        ctx_in: ctx,
+        repeat: 1,
+        ..Default::default()
     }
 }
 

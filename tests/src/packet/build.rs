@@ -316,12 +316,27 @@ pub fn udp6_frame(dst_mac: Mac, src_mac: Mac, src: Ipv6Addr, dst: Ipv6Addr) -> V
 /// `dst`: what a sender that leaves the checksum to offload writes in the field
 /// (`CHECKSUM_PARTIAL`), as a number whose big-endian bytes are the field.
 pub fn udp4_pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, udp_len: u16) -> u16 {
+    l4_pseudo_header_sum(src, dst, IPPROTO_UDP, udp_len)
+}
+
+/// As [`udp4_pseudo_header_sum`], for a segment of protocol `proto` (TCP or UDP).
+pub fn l4_pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: u16) -> u16 {
     // etherparse sums in native byte order and complements; undo both.
     let sum = etherparse::checksum::Sum16BitWords::new()
         .add_4bytes(src.octets())
         .add_4bytes(dst.octets())
-        .add_2bytes([0, IPPROTO_UDP])
-        .add_2bytes(udp_len.to_be_bytes());
+        .add_2bytes([0, proto])
+        .add_2bytes(len.to_be_bytes());
+    u16::from_be(!sum.ones_complement())
+}
+
+/// As [`l4_pseudo_header_sum`], for IPv6.
+pub fn l4_pseudo_header_sum6(src: Ipv6Addr, dst: Ipv6Addr, proto: u8, len: u16) -> u16 {
+    let sum = etherparse::checksum::Sum16BitWords::new()
+        .add_16bytes(src.octets())
+        .add_16bytes(dst.octets())
+        .add_2bytes([0, proto])
+        .add_2bytes(len.to_be_bytes());
     u16::from_be(!sum.ones_complement())
 }
 

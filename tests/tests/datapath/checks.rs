@@ -12,7 +12,7 @@ use vtep_common::{
 };
 use vtep_tests::{
     fixture::{
-        Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_REDIRECT,
+        Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, Run, TC_ACT_REDIRECT,
         TC_ACT_SHOT, TTL, UL_MAC, VNI, load_standard, test_run,
     },
     packet::{ETH_P_IP, VXLAN_I, parse_vxlan},
@@ -132,12 +132,25 @@ pub fn srcport_of(dp: &mut Datapath, port: u32, sport: u16, want: &Expect) -> u1
 
 /// Decapsulates `pkt` (carrying `inner`) and checks it is delivered as exactly `inner`.
 pub fn check_decap(dp: &mut Datapath, fx: &Fixture, pkt: &[u8], inner: &[u8]) {
+    let run = |dp: &mut Datapath| test_run(dp, PROG_UNDERLAY, fx.ul0, pkt);
+    check_delivered(dp, run, TC_ACT_REDIRECT, inner);
+}
+
+/// Checks that `run` (a program run on a packet carrying `inner`) returns `verdict` with
+/// exactly `inner` as output, counted as one decapsulated packet and nothing else.
+#[track_caller]
+pub fn check_delivered(
+    dp: &mut Datapath,
+    run: impl FnOnce(&mut Datapath) -> Run,
+    verdict: u32,
+    inner: &[u8],
+) {
     let before = Counters::read(dp);
-    let run = test_run(dp, PROG_UNDERLAY, fx.ul0, pkt);
+    let run = run(dp);
     let after = Counters::read(dp);
     assert_eq!(
         run.verdict,
-        TC_ACT_REDIRECT,
+        verdict,
         "delivered to the port; drops moved: {:?}",
         after.moved_drops(&before)
     );
@@ -173,15 +186,52 @@ fn check_dropped(
     reason: DropReason,
     what: &str,
 ) {
+    let run = |dp: &mut Datapath| test_run(dp, prog, ifindex, pkt);
+    check_counted_drop(dp, run, TC_ACT_SHOT, reason, what);
+}
+
+/// Checks that `run` returns the drop verdict `verdict`, counted under `reason` and nothing
+/// else.
+#[track_caller]
+pub fn check_counted_drop(
+    dp: &mut Datapath,
+    run: impl FnOnce(&mut Datapath) -> Run,
+    verdict: u32,
+    reason: DropReason,
+    what: &str,
+) {
     let before = Counters::read(dp);
-    let run = test_run(dp, prog, ifindex, pkt);
+    let run = run(dp);
     let after = Counters::read(dp);
-    assert_eq!(run.verdict, TC_ACT_SHOT, "{what}: dropped");
+    assert_eq!(run.verdict, verdict, "{what}: dropped");
     assert_eq!(
         after,
         before.with_drop(reason),
         "{what}: counted as {} and nothing else; drops moved: {:?}",
         reason.name(),
+        after.moved_drops(&before)
+    );
+}
+
+/// Checks that `run` on `pkt` returns the pass verdict `verdict` with `pkt` untouched and no
+/// counter moved.
+#[track_caller]
+pub fn check_passed(
+    dp: &mut Datapath,
+    run: impl FnOnce(&mut Datapath) -> Run,
+    verdict: u32,
+    pkt: &[u8],
+    what: &str,
+) {
+    let before = Counters::read(dp);
+    let run = run(dp);
+    let after = Counters::read(dp);
+    assert_eq!(run.verdict, verdict, "{what}: passed on");
+    assert_eq!(run.out, pkt, "{what}: bytes untouched");
+    assert_eq!(
+        after,
+        before,
+        "{what}: no counter moved; drops moved: {:?}",
         after.moved_drops(&before)
     );
 }

@@ -10,16 +10,13 @@ use vtep_tests::{
         Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, PORT_LEGACY, REMOTE_WL_MAC, TC_ACT_SHOT, TTL,
         UL_MAC, VNI, WL0_MAC, config, load, test_run,
     },
-    packet::{
-        ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, VXLAN_I, arp_request, eth, ipv6,
-        udp_no_checksum, udp6, vxlan_header,
-    },
+    packet::{ETH_P_ARP, ETH_P_IP, VXLAN_I, arp_request, eth, udp_no_checksum, vxlan_header},
 };
 
 use crate::{
-    BIG_VNI, REMOTE_WL_IP, REMOTE_WL_IP6, UNKNOWN_VNI, WL0_IP, WL0_IP6,
+    BIG_VNI, REMOTE_WL_IP, UNKNOWN_VNI, WL0_IP,
     checks::{check_decap, check_refused, check_standard_decap, standard},
-    frames::{outer_ip_to, remote_udp_frame, standard_vxlan, vxlan_to_us},
+    frames::{outer_ip_to, remote_udp_frame, remote_udp6_frame, standard_vxlan, vxlan_to_us},
 };
 use vtep_tests::counters::Counters;
 
@@ -69,23 +66,7 @@ fn decap_arp_frame() {
 
 #[test]
 fn decap_ipv6_inner_frame() {
-    check_standard_decap(&eth(
-        WL0_MAC,
-        REMOTE_WL_MAC,
-        ETH_P_IPV6,
-        &ipv6(
-            REMOTE_WL_IP6,
-            WL0_IP6,
-            IPPROTO_UDP,
-            &udp6(
-                REMOTE_WL_IP6,
-                WL0_IP6,
-                7000,
-                7001,
-                b"v6 from the remote side",
-            ),
-        ),
-    ));
+    check_standard_decap(&remote_udp6_frame(WL0_MAC));
 }
 
 /// Regression: `bpf_skb_adjust_room` refuses to shrink when fewer than 20 bytes (an IPv4

@@ -49,6 +49,11 @@ pub fn remote_udp_frame(dst_mac: Mac) -> Vec<u8> {
     remote_udp_frame_from(REMOTE_WL_MAC, dst_mac, b"from the remote side")
 }
 
+/// An IPv6/UDP frame from the remote workload to `dst_mac`, as it arrives inside VXLAN.
+pub fn remote_udp6_frame(dst_mac: Mac) -> Vec<u8> {
+    udp6_frame(dst_mac, REMOTE_WL_MAC, REMOTE_WL_IP6, WL0_IP6)
+}
+
 /// An IPv6/UDP frame from WL0 to the workload `dst_mac`.
 pub fn wl0_udp6_frame(dst_mac: Mac) -> Vec<u8> {
     udp6_frame(dst_mac, WL0_MAC, WL0_IP6, REMOTE_WL_IP6)

@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// A VXLAN packet from the remote VTEP to us whose outer UDP checksum is computed (RFC 768).
-fn checksummed_vxlan(inner: &[u8]) -> Vec<u8> {
+pub fn checksummed_vxlan(inner: &[u8]) -> Vec<u8> {
     eth(
         UL_MAC,
         NEIGH_MAC,

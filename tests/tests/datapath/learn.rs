@@ -34,7 +34,7 @@ fn vxlan_from(from: Ipv4Addr, src: Mac) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// The FDB entry of `mac` in the standard VNI, if any.
-fn fdb_entry(dp: &mut Datapath, mac: Mac) -> Option<FdbEntry> {
+pub fn fdb_entry(dp: &mut Datapath, mac: Mac) -> Option<FdbEntry> {
     dp.fdb().expect("FDB").get(&fdb_key(mac), 0).ok()
 }
 

@@ -16,7 +16,8 @@
 //! The output is read with etherparse (vtep_tests::packet), not with the project's own code.
 //! Modules: `encap`, `srcport`, `nexthop` and `local` (the port program sending), `decap` and
 //! `passthrough` (the underlay program receiving), `flood`, `learn`, `accept` (the source allow-list), `miss`, `proxy`, `group`,
-//! `vlan`; `counters`, `frames` and `checks` are what they share.
+//! `vlan`, `xdp` (the XDP program in front of the underlay program); `counters`, `frames` and
+//! `checks` are what they share.
 //!
 //! Run as root: `cargo test -p vtep-tests --test datapath -- --test-threads=1`.
 //!
@@ -40,6 +41,7 @@ mod passthrough;
 mod proxy;
 mod srcport;
 mod vlan;
+mod xdp;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

@@ -12,7 +12,10 @@ use vtep_tests::{
 
 use crate::{
     ADDR_B, header,
-    support::{assert_ping, host_with_a_port, ns_read, pin_dir, state_file, tcx_ingress, vtep_run},
+    support::{
+        assert_ping, host_with_a_port, ns_read, pin_dir, state_file, tcx_ingress, vtep_run,
+        xdp_prog,
+    },
 };
 
 /// Everything about host `ns` that vtep touches, for before/after comparisons.
@@ -26,6 +29,8 @@ struct HostState {
     tc_ingress_filters: String,
     tcx_eth0: Vec<String>,
     tcx_port: Vec<String>,
+    /// The XDP program on eth0, if any.
+    xdp_eth0: Option<u32>,
     port_forwarding: String,
     namespaces: Vec<String>,
 }
@@ -40,14 +45,14 @@ struct CleanupLab {
     config: String,
 }
 
-fn cleanup_lab() -> CleanupLab {
+fn cleanup_lab_with(underlay_extra: &str) -> CleanupLab {
     let (lab, a, port) = host_with_a_port();
     let name = lab.name("va");
     let workloads = [lab.name("w1"), lab.name("w2")];
     ip(&["-n", &lab.name("pw"), "link", "set", "eth0", "up"]);
     // vtep turns forwarding on for its ports; this one must get its old value back.
     sysctl(&a, &[&format!("net.ipv4.conf.{port}.forwarding=0")]);
-    let config = header(&name, "")
+    let config = header(&name, underlay_extra)
         + &vni(100, 4789, &[ADDR_B])
         + &host_port(&lab.name("x"), "192.0.2.1/24")
         + &workload(&workloads[0], "192.0.2.11/24", "02:00:00:00:00:01")
@@ -82,6 +87,7 @@ impl CleanupLab {
             tc_ingress_filters: cmd("tc", &["-n", a, "filter", "show", "dev", "eth0", "ingress"]),
             tcx_eth0: tcx_ingress(a, "eth0"),
             tcx_port: tcx_ingress(a, &self.port),
+            xdp_eth0: xdp_prog(a, "eth0"),
             port_forwarding: ns_read(
                 a,
                 &format!("/proc/sys/net/ipv4/conf/{}/forwarding", self.port),
@@ -132,6 +138,7 @@ impl CleanupLab {
             );
         }
         assert!(after.tcx_eth0.is_empty() && after.tcx_port.is_empty());
+        assert_eq!(after.xdp_eth0, None, "{when}: XDP program left on eth0");
         assert!(after.tc_ingress_filters.trim().is_empty());
         assert!(
             !after.qdiscs.contains("clsact") && !after.qdiscs.contains("ingress"),
@@ -152,7 +159,12 @@ impl CleanupLab {
 /// Starts the instance of a [`cleanup_lab`], stops it with `signal` and checks that it exits
 /// cleanly and leaves the host as it was.
 fn check_nothing_left_after(signal: Signal, when: &str) {
-    let mut c = cleanup_lab();
+    check_nothing_left_with(signal, when, "");
+}
+
+/// [`check_nothing_left_after`] for an instance with `underlay_extra` in its `[underlay]`.
+pub fn check_nothing_left_with(signal: Signal, when: &str, underlay_extra: &str) {
+    let mut c = cleanup_lab_with(underlay_extra);
     let before = c.state();
     assert_eq!(before.port_forwarding, "0");
     let a = c.a.clone();
@@ -213,7 +225,13 @@ fn existing_workload_namespace_is_kept() {
 
 #[test]
 fn nothing_left_after_kill_and_down() {
-    let mut c = cleanup_lab();
+    check_kill_and_down("");
+}
+
+/// Kills an instance with `underlay_extra` in its `[underlay]` (SIGKILL: no cleanup of its
+/// own) and checks that `vtep down` leaves the host as it was, and that it starts again.
+pub fn check_kill_and_down(underlay_extra: &str) {
+    let mut c = cleanup_lab_with(underlay_extra);
     let before = c.state();
     let a = c.a.clone();
     let config = c.config.clone();
@@ -237,8 +255,9 @@ fn nothing_left_after_kill_and_down() {
         "{}",
         text(&out.stderr)
     );
-    // TCX attachments belong to the process: they went with it.
+    // TCX and XDP link attachments belong to the process: they went with it.
     assert!(tcx_ingress(&a, "eth0").is_empty(), "program left on eth0");
+    assert_eq!(xdp_prog(&a, "eth0"), None, "XDP program left on eth0");
     assert!(tcx_ingress(&a, &c.port).is_empty(), "program left on port");
 
     let out = vtep_run(

@@ -11,6 +11,11 @@ use crate::{ADDR_A, ADDR_B, BULK, header, support::assert_ping};
 /// Host A runs vtep; host B runs the kernel's vxlan driver with a bridge and a workload, as
 /// seed 000 experiment 2 does.
 fn interop(dstport: u16) {
+    interop_with(dstport, "");
+}
+
+/// [`interop`] with `underlay_extra` lines in vtep's `[underlay]`.
+pub fn interop_with(dstport: u16, underlay_extra: &str) {
     const VNI: u32 = 42;
     let wb_mac = "02:00:00:00:0b:01";
     let mut lab = Lab::new();
@@ -32,7 +37,7 @@ fn interop(dstport: u16) {
     must(kernel.build(&b));
 
     // Host A: vtep with a static entry for B's workload.
-    let cfg_a = header(&lab.name("va"), "")
+    let cfg_a = header(&lab.name("va"), underlay_extra)
         + &vni(VNI, dstport, &[ADDR_B])
         + &workload(&wa, "192.0.2.11/24", "02:00:00:00:0a:01")
         + &fdb(wb_mac, ADDR_B);

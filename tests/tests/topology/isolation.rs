@@ -13,6 +13,12 @@ use crate::{
 
 #[test]
 fn vnis_isolated_with_overlapping_addresses() {
+    check_vnis_isolated("");
+}
+
+/// Two VNIs with the same inner addresses on two hosts whose `[underlay]` has
+/// `underlay_extra`: each reaches only its own.
+pub fn check_vnis_isolated(underlay_extra: &str) {
     let mut lab = Lab::new();
     let (a, b) = lab.two_hosts();
     // VNI 100: p1 (host A) and q1 (host B). VNI 200: p2 (A), q2 (B) with the same addresses,
@@ -24,7 +30,7 @@ fn vnis_isolated_with_overlapping_addresses() {
         "02:00:00:02:0b:01",
         "02:00:00:02:0b:03",
     );
-    let cfg_a = header(&lab.name("va"), "")
+    let cfg_a = header(&lab.name("va"), underlay_extra)
         + &vni(100, 4789, &[ADDR_B])
         + &workload(&p1, "192.0.2.11/24", m_p1)
         + &fdb(m_q1, ADDR_B)
@@ -32,7 +38,7 @@ fn vnis_isolated_with_overlapping_addresses() {
         + &workload(&p2, "192.0.2.11/24", m_p2)
         + &fdb(m_q2, ADDR_B)
         + &fdb(m_q3, ADDR_B);
-    let cfg_b = header(&lab.name("vb"), "")
+    let cfg_b = header(&lab.name("vb"), underlay_extra)
         + &vni(100, 4789, &[ADDR_A])
         + &workload(&q1, "192.0.2.21/24", m_q1)
         + &fdb(m_p1, ADDR_A)

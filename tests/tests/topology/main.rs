@@ -5,8 +5,8 @@
 //! interoperation with the kernel's vxlan driver (`interop`), the underlay's MTU, routing, link
 //! flaps and traffic (`underlay`, `nexthop`), the underlay or a workload deleted while vtep runs
 //! (`link_faults`), config errors that change nothing (`config`, `checks`), nothing left behind
-//! after a stop or a crash (`cleanup`), and instances that own what they made and nothing else
-//! (`ownership`).
+//! after a stop or a crash (`cleanup`), instances that own what they made and nothing else
+//! (`ownership`), and the scenarios again with the XDP program on the underlay (`xdp`).
 //!
 //! Every test builds its own hosts with a [`Lab`](vtep_tests::lab::Lab); every name
 //! (namespaces, interfaces, instance names) starts with the lab's unique prefix so parallel runs
@@ -31,6 +31,7 @@ mod routed;
 mod support;
 mod underlay;
 mod wire;
+mod xdp;
 
 use vtep_tests::configs;
 

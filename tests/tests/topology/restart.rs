@@ -18,7 +18,7 @@ use vtep_tests::{
 
 use crate::{
     ADDR_A, ADDR_B, header,
-    support::{pin_dir, state_file, tcx_ingress},
+    support::{pin_dir, state_file, tcx_ingress, underlay_runs, xdp_prog},
 };
 
 /// Echoes in each flow: 5 s at 1 ms.
@@ -43,12 +43,16 @@ struct Pair {
     wb: String,
     /// a's host interface of VNI 100, made by vtep (192.0.2.100).
     host_if: String,
+    /// Lines of a's `[underlay]` beyond `local`.
+    a_underlay: String,
 }
 
 /// a's config: VNI 100 with the host interface and workload `wa`, then `extra`.
 fn config_a(p: &Pair, extra: &str) -> String {
-    header(&p.name_a, &format!("local = \"{ADDR_A}\""))
-        + &vni(100, 4789, &[ADDR_B])
+    header(
+        &p.name_a,
+        &format!("local = \"{ADDR_A}\"\n{}", p.a_underlay),
+    ) + &vni(100, 4789, &[ADDR_B])
         + &host_port(&p.host_if, "192.0.2.100/24")
         + &workload(&p.wa, &format!("{IP_A}/24"), MAC_A)
         + extra
@@ -60,6 +64,11 @@ fn pair(up_args: &[&str]) -> Pair {
 
 /// [`pair`], b's config with `b_extra` (its names of namespaces without the lab's prefix).
 fn pair_with(up_args: &[&str], b_extra: &str) -> Pair {
+    pair_full(up_args, b_extra, "")
+}
+
+/// [`pair_with`], a's `[underlay]` with `a_underlay` too.
+fn pair_full(up_args: &[&str], b_extra: &str, a_underlay: &str) -> Pair {
     let mut lab = Lab::new();
     let (a, b) = lab.two_hosts();
     let (name_a, name_b) = (lab.name("va"), lab.name("vb"));
@@ -73,6 +82,7 @@ fn pair_with(up_args: &[&str], b_extra: &str) -> Pair {
     let mut p = Pair {
         cfg_a: PathBuf::new(),
         host_if: lab.name("h"),
+        a_underlay: a_underlay.to_string(),
         lab,
         a,
         name_a,
@@ -425,4 +435,37 @@ fn a_kept_datapath_that_does_not_fit_is_refused_and_forwards_on() {
     p.va = p.lab.start_vtep_file(&p.a, &p.cfg_a.clone(), &[]);
     assert_adopted(&mut p);
     assert!(ping(&p.wa, IP_B, 2));
+}
+
+/// The XDP program of `underlay.xdp` outlives a kill in keep mode like the TC programs, and the
+/// adopting start replaces it in its link (another program, the same attachment), as a reload
+/// does; it keeps decapsulating.
+#[test]
+fn the_xdp_program_stays_attached_across_a_kill_and_is_replaced_in_place() {
+    let mut p = pair_full(&["--keep"], "", "xdp = \"native\"");
+    let first = xdp_prog(&p.a, "eth0").expect("an XDP program on a's eth0");
+    let flow = PingFlow::start(&p.wa, IP_B, FLOW, INTERVAL).unwrap();
+    sleep(Duration::from_millis(800));
+    p.lab.vtep(p.va).kill().expect("runs");
+    sleep(Duration::from_millis(1000));
+    assert_eq!(
+        xdp_prog(&p.a, "eth0"),
+        Some(first),
+        "XDP went with the process"
+    );
+    p.va = p.lab.start_vtep_file(&p.a, &p.cfg_a.clone(), &["--keep"]);
+    assert_adopted(&mut p);
+    assert_nothing_lost(flow, "kill -9 and up with XDP");
+    let second = xdp_prog(&p.a, "eth0").expect("an XDP program on a's eth0");
+    assert_ne!(second, first, "the adopting start left the old XDP program");
+    let (xdp, _) = underlay_runs(&p.a, || {
+        assert!(ping(&p.wa, IP_B, 3));
+    });
+    assert!(
+        xdp >= 3,
+        "the new XDP program ran {xdp} times for 3 echo replies"
+    );
+    reload(&mut p);
+    let third = xdp_prog(&p.a, "eth0").expect("an XDP program after the reload");
+    assert_ne!(third, second, "the reload left the old XDP program");
 }

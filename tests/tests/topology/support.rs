@@ -95,6 +95,35 @@ pub fn tcx_ingress(ns: &str, ifname: &str) -> Vec<String> {
     })
 }
 
+/// The id of the XDP program attached to `ifname` in `ns`, if any.
+pub fn xdp_prog(ns: &str, ifname: &str) -> Option<u32> {
+    let link = vtep_tests::lab::link(ns, ifname);
+    link["xdp"]["prog"]["id"].as_u64().map(|id| id as u32)
+}
+
+/// Runs `f` with the kernel's per-program run counters on (`BPF_ENABLE_STATS`, undone when
+/// done); returns how many packets the XDP program on `ns`'s eth0 and the TC program on its
+/// ingress saw meanwhile: which of the two did the work.
+pub fn underlay_runs(ns: &str, f: impl FnOnce()) -> (u64, u64) {
+    let xdp = xdp_prog(ns, "eth0").unwrap_or_else(|| panic!("{ns}: no XDP program on eth0"));
+    let tc = in_netns(ns, || {
+        let (_, progs) = SchedClassifier::query_tcx("eth0", TcAttachType::Ingress)
+            .unwrap_or_else(|e| panic!("{ns}: querying TCX ingress of eth0: {e}"));
+        progs.first().map(|p| p.id()).expect("a TC program on eth0")
+    });
+    let runs = |id: u32| {
+        aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .find(|p| p.id() == id)
+            .map(|p| p.run_count())
+            .unwrap_or_else(|| panic!("program {id} not loaded"))
+    };
+    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("BPF_ENABLE_STATS");
+    let before = (runs(xdp), runs(tc));
+    f();
+    (runs(xdp) - before.0, runs(tc) - before.1)
+}
+
 pub fn pin_dir(name: &str) -> String {
     format!("/sys/fs/bpf/vtep/{name}")
 }
@@ -124,17 +153,22 @@ pub struct S2 {
 }
 
 pub fn s2() -> S2 {
+    s2_with("")
+}
+
+/// [`s2`] with `underlay_extra` lines in both hosts' `[underlay]`.
+pub fn s2_with(underlay_extra: &str) -> S2 {
     let mut lab = Lab::new();
     let (a, b) = lab.two_hosts();
     let [a1, a2, b1, b2] = ["a1", "a2", "b1", "b2"].map(|s| lab.name(s));
     let (name_a, name_b) = (lab.name("va"), lab.name("vb"));
-    let cfg_a = header(&name_a, &format!("local = \"{ADDR_A}\""))
+    let cfg_a = header(&name_a, &format!("local = \"{ADDR_A}\"\n{underlay_extra}"))
         + &vni(200, 4789, &[ADDR_B])
         + &workload(&a1, "192.0.2.11/24", S2_A1)
         + &workload(&a2, "192.0.2.12/24", S2_A2)
         + &fdb(S2_B1, ADDR_B)
         + &fdb(S2_B2, ADDR_B);
-    let cfg_b = header(&name_b, &format!("local = \"{ADDR_B}\""))
+    let cfg_b = header(&name_b, &format!("local = \"{ADDR_B}\"\n{underlay_extra}"))
         + &vni(200, 4789, &[ADDR_A])
         + &workload(&b1, "192.0.2.21/24", S2_B1)
         + &workload(&b2, "192.0.2.22/24", S2_B2)

@@ -11,7 +11,7 @@ use vtep_common::{
 use crate::{
     learn,
     maps::{self, PROXY},
-    parse::{self, Plain, is_group_mac},
+    parse::{self, Packet, Plain, is_group_mac},
 };
 
 /// An ARP reply as the proxy writes it over the request.
@@ -29,7 +29,7 @@ unsafe impl Plain for ReplyFrame {}
 /// The Ethernet/IPv4 ARP packet at `offset`, or `None` for any other ARP packet or a short
 /// frame.
 #[inline(always)]
-pub fn parse(ctx: &TcContext, offset: usize) -> Option<ArpHdr> {
+pub fn parse(ctx: &impl Packet, offset: usize) -> Option<ArpHdr> {
     let arp: ArpHdr = parse::load(ctx, offset)?;
     let eth_ipv4 = arp.htype() == ARP_HTYPE_ETHERNET
         && arp.ptype() == ETH_P_IP

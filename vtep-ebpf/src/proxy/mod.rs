@@ -18,7 +18,7 @@ use crate::{
     deliver,
     maps::{Traffic, count_traffic},
     miss,
-    parse::{ensure_linear, ether_type},
+    parse::{Packet, ensure_linear, ether_type},
 };
 
 /// Answers the frame from local port `ifindex` (`port`, in a VNI with `vcfg.flags`
@@ -88,7 +88,7 @@ fn report_l3_miss(vni: u32, ifindex: u32, request: &ArpHdr) {
 /// when the VNI has both `VNI_F_PROXY` and `VNI_F_LEARN`: the proxy learns only where the VNI
 /// learns (and ages what it learned).
 #[inline(always)]
-pub fn learn_from_decap(ctx: &TcContext, vni: u32, vcfg: &VniConfig, eth: &EthHdr) {
+pub fn learn_from_decap(ctx: &impl Packet, vni: u32, vcfg: &VniConfig, eth: &EthHdr) {
     if vcfg.flags & (VNI_F_PROXY | VNI_F_LEARN) != VNI_F_PROXY | VNI_F_LEARN {
         return;
     }

@@ -13,7 +13,7 @@ use vtep_common::{maps::Proxy6Key, wire::ETH_P_IPV6};
 use crate::{
     csum, learn,
     maps::{self, PROXY6},
-    parse::{self, Plain, is_group_mac},
+    parse::{self, Packet, Plain, is_group_mac},
     skb,
 };
 
@@ -79,7 +79,7 @@ pub struct Nd {
 /// The ND message of the IPv6 frame at offset `offset` (its Ethernet header), or `None` for
 /// anything else: other protocols, extension headers, a hop limit other than 255, a short frame.
 #[inline(always)]
-pub fn parse(ctx: &TcContext, offset: usize) -> Option<Nd> {
+pub fn parse(ctx: &impl Packet, offset: usize) -> Option<Nd> {
     let ip: Ipv6Hdr = parse::load(ctx, offset + EthHdr::LEN)?;
     if ip.version() != 6 || ip.next_hdr != IpProto::Ipv6Icmp as u8 || ip.hop_limit != ND_HOP_LIMIT {
         return None;

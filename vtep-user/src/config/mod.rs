@@ -85,6 +85,25 @@ pub struct Underlay {
     /// probing); further ones are refused and counted.
     #[serde(default = "default_max_remotes")]
     pub max_remotes: u32,
+    /// Whether an XDP program decapsulates known unicast in front of the TC program.
+    #[serde(default)]
+    pub xdp: XdpSetting,
+}
+
+/// `underlay.xdp`: where the XDP program runs, if anywhere. TC stays the complete path in
+/// every mode; XDP only takes the frames it can finish alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpSetting {
+    /// TC only.
+    #[default]
+    Off,
+    /// In the driver; `vtep up` refuses a driver without native XDP.
+    Native,
+    /// In the kernel's generic hook, after the skb is built (any driver; for testing).
+    Generic,
+    /// Native where the driver has it and is not a veth, TC only otherwise.
+    Auto,
 }
 
 /// The entries of `underlay.accept` as written: one string or a list of them.

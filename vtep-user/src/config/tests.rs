@@ -524,3 +524,23 @@ fn a_workload_gateway_is_another_address_of_its_subnet() {
     let no_address = with("192.0.2.1").replace("address = \"192.0.2.11/24\"\n", "");
     assert_refused(&no_address, "vni[0].workload[0].gateway: a gateway needs");
 }
+
+#[test]
+fn xdp_defaults_to_off_and_takes_the_four_modes() {
+    let xdp = |lines: &str| Config::parse(&with_underlay(lines)).unwrap().underlay.xdp;
+    assert_eq!(xdp(""), XdpSetting::Off);
+    assert_eq!(xdp("xdp = \"off\""), XdpSetting::Off);
+    assert_eq!(xdp("xdp = \"native\""), XdpSetting::Native);
+    assert_eq!(xdp("xdp = \"generic\""), XdpSetting::Generic);
+    assert_eq!(xdp("xdp = \"auto\""), XdpSetting::Auto);
+}
+
+#[test]
+fn unknown_xdp_mode_is_refused_naming_the_field_and_the_modes() {
+    let e = error(&with_underlay("xdp = \"driver\""));
+    assert!(
+        e.starts_with("underlay.xdp: unknown variant `driver`"),
+        "{e}"
+    );
+    assert!(e.contains("`off`, `native`, `generic`, `auto`"), "{e}");
+}

@@ -174,7 +174,7 @@ pub(super) async fn apply(
             accept_rule.as_ref(),
         ))?;
     }
-    let links = Links::new(config, info, &checked.underlay, &vnis, groups);
+    let links = Links::new(config, info, &checked.underlay, &vnis, groups).with_xdp(checked.xdp);
     // Links wrote its state into the info file, whole: a new file under the recorded name.
     later(undo.file_rewritten(&instance::info_file(&config.name)))?;
     Ok(Started {
@@ -217,9 +217,10 @@ async fn build_vnis(
     let ids: Vec<u32> = config.vnis.iter().map(|v| v.id).collect();
     let slots = tables::assign_slots(&ids, serving);
     let mut out = Vec::new();
+    let xdp = checked.xdp.is_some();
     for (vni, slot) in config.vnis.iter().zip(slots) {
         let old_vni = old.and_then(|o| o.vnis.iter().find(|v| v.id == vni.id));
-        let ports = ports::build(net, vni, old_vni, checked.workload_mtu, undo).await?;
+        let ports = ports::build(net, vni, old_vni, checked.workload_mtu, xdp, undo).await?;
         out.push(vni_table(config, checked, slot, vni, ports));
     }
     Ok(out)
@@ -476,6 +477,22 @@ fn attach(
         }
         first_error.get_or_insert(e);
     }
+    // Last: it hands TC what it does not finish, so TC must be there first.
+    let underlay = &checked.underlay;
+    let xdp = match checked.xdp {
+        Some(mode) => datapath.attach_xdp(&underlay.name, underlay.index, underlay.mac, mode),
+        None => {
+            // A reload that turned it off.
+            datapath.detach_xdp();
+            Ok(())
+        }
+    };
+    if let Err(e) = xdp {
+        if fail_fast {
+            return Err(e);
+        }
+        first_error.get_or_insert(e);
+    }
     for ifindex in datapath.port_hooks() {
         if !used.contains(&ifindex) {
             datapath.detach(Hook::Port(ifindex));
@@ -484,6 +501,7 @@ fn attach(
     info!(
         underlay = %checked.underlay.name,
         local = %checked.local,
+        xdp = ?checked.xdp,
         vnis = vnis.len(),
         ports = vnis.iter().map(|v| v.ports.len()).sum::<usize>(),
         "datapath attached"
@@ -543,6 +561,7 @@ mac = "02:00:00:00:00:99"
             ifindex,
             flags: 0,
             mac: Some(Mac([2, 0, 0, 0, 0, mac])),
+            xdp: false,
         }
     }
 

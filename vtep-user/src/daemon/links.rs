@@ -24,7 +24,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use aya::maps::MapError;
+use aya::{maps::MapError, programs::XdpMode};
 use futures::StreamExt as _;
 use tracing::{info, warn};
 use vtep_common::maps::{FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, MAX_FLOOD_PORTS, ProxyKey};
@@ -62,6 +62,8 @@ struct Underlay {
     /// None while no interface of that name exists.
     index: Option<u32>,
     up: bool,
+    /// The mode the XDP program is attached in, to attach it again to a recreated underlay.
+    xdp: Option<XdpMode>,
 }
 
 /// A local port and what goes with it in the datapath.
@@ -120,12 +122,20 @@ impl Links {
                 name: underlay.name.clone(),
                 index: Some(underlay.index),
                 up: underlay.up,
+                xdp: None,
             },
             ports,
             groups,
         };
         links.publish();
         links
+    }
+
+    /// These links, with the XDP program attached to the underlay in `mode` (`None`: not
+    /// attached): a recreated underlay gets it again.
+    pub(super) fn with_xdp(mut self, mode: Option<XdpMode>) -> Self {
+        self.underlay.xdp = mode;
+        self
     }
 
     /// The name of the instance whose links these are.
@@ -214,6 +224,15 @@ impl Links {
             );
             return true;
         }
+        // After TC, as at the start. Without it TC still does all the work, only slower.
+        if let Some(mode) = u.xdp
+            && let Err(e) = dp.attach_xdp(&u.name, new.index, new.mac, mode)
+        {
+            warn!(
+                "underlay `{}` is back, but attaching the XDP program to it failed; TC decapsulates everything: {e:#}",
+                u.name
+            );
+        }
         u.index = Some(new.index);
         u.up = new.up;
         warn!(
@@ -270,6 +289,9 @@ fn remove_port(dp: &mut Datapath, t: &Tracked) -> Result<()> {
         }
     };
     note(absent_ok(dp.ports()?.remove(&ifindex)).context("PORTS"));
+    if t.port.xdp {
+        note(absent_ok(dp.xdp_ports()?.remove(ifindex)).context("XDP_PORTS"));
+    }
     note(remove_from_flood_list(dp, t.vni, ifindex));
     // Stations behind the port, whatever made their entries (the config, traffic).
     note(

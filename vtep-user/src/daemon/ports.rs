@@ -17,6 +17,7 @@ use crate::{
     datapath::tables::Port,
     mac::Mac,
     sys::{
+        ethtool,
         netlink::{Link, LinkSettings, Net},
         netns,
     },
@@ -25,13 +26,15 @@ use crate::{
 /// Creates (or adopts) the local ports of `vni`, giving the created ones MTU `mtu`: the host
 /// interface's, then the workloads', then the adopted ones. `old` is the VNI as the previous
 /// config of this instance described it, whose ports the undo log records: those described
-/// alike are kept as they are. Fails on the first interface the kernel refuses to create or
-/// configure.
+/// alike are kept as they are. With `xdp`, the created ones are made ready for the XDP
+/// program's redirects (GRO on the far end of their veth) and marked so. Fails on the first
+/// interface the kernel refuses to create or configure.
 pub(super) async fn build(
     net: &Net,
     vni: &Vni,
     old: Option<&Vni>,
     mtu: u32,
+    xdp: bool,
     undo: &mut Undo,
 ) -> Result<Vec<Port>> {
     let mut ports = Vec::new();
@@ -51,6 +54,7 @@ pub(super) async fn build(
                     ifindex: port_if.index,
                     flags: 0,
                     mac: Some(Mac(host_if.mac)),
+                    xdp: false,
                 }
             }
             None => {
@@ -76,6 +80,7 @@ pub(super) async fn build(
                     ifindex: host_if.index,
                     flags: PORT_F_PEER,
                     mac: Some(Mac(mac)),
+                    xdp: false,
                 }
             }
             None => {
@@ -84,6 +89,19 @@ pub(super) async fn build(
             }
         };
         ports.push(port);
+    }
+    if xdp {
+        // A veth delivers XDP frames only to a peer with NAPI, which GRO gives it; an adopted
+        // port is not vtep's to change, and TC keeps delivering to it.
+        for (port, far_end) in ports.iter_mut().zip(far_ends(vni)) {
+            match &far_end.0 {
+                Some(ns) => {
+                    netns::run_in(&netns::path(ns), || ethtool::set_gro(&far_end.1, true))??
+                }
+                None => ethtool::set_gro(&far_end.1, true)?,
+            }
+            port.xdp = true;
+        }
     }
     for p in &vni.ports {
         ports.push(adopted_port(net, p, undo).await?);
@@ -129,6 +147,17 @@ async fn forget_changed(net: &Net, names: &[&str], undo: &mut Undo) -> Result<()
     }
 }
 
+/// The far end of each port `build` creates, in its order: the workload-side interface (its
+/// namespace, `None` for this one, and its name).
+fn far_ends(vni: &Vni) -> Vec<(Option<String>, String)> {
+    let host = vni.host.iter().map(|h| (None, h.interface_name(vni.id)));
+    let workloads = vni
+        .workloads
+        .iter()
+        .map(|w| (Some(w.netns.clone()), w.interface.clone()));
+    host.chain(workloads).collect()
+}
+
 /// The created interfaces' settings: MTU `mtu`, up.
 fn up_with_mtu(mtu: u32) -> LinkSettings<'static> {
     LinkSettings {
@@ -168,6 +197,7 @@ async fn host_port(
         ifindex: port_if.index,
         flags: 0,
         mac: Some(Mac(mac)),
+        xdp: false,
     })
 }
 
@@ -232,6 +262,7 @@ async fn workload_port(net: &Net, w: &Workload, mtu: u32, undo: &mut Undo) -> Re
         ifindex: host_if.index,
         flags: PORT_F_PEER,
         mac: Some(Mac(mac)),
+        xdp: false,
     })
 }
 
@@ -266,5 +297,6 @@ async fn adopted_port(net: &Net, p: &AdoptedPort, undo: &mut Undo) -> Result<Por
         ifindex: link.index,
         flags,
         mac: None,
+        xdp: false,
     })
 }

@@ -1,5 +1,6 @@
 //! The checks `vtep up` makes against the system before it changes anything: no instance of the
-//! same name, the underlay and its address and MTU, adopted ports present, the interfaces to
+//! same name, the underlay and its address and MTU (and XDP support, when asked for), adopted
+//! ports present, the interfaces to
 //! create absent, and nothing another instance serves or holds (its underlay UDP ports and
 //! VNIs, its namespaces and interfaces). A config that passes [`crate::config`] and these fails
 //! later only on a race or a kernel refusal. None of them changes anything, so `vtep check
@@ -8,16 +9,18 @@
 use std::net::Ipv4Addr;
 
 use anyhow::{Result, anyhow, bail};
+use aya::programs::XdpMode;
 use vtep_common::wire::OVERHEAD_IPV4;
 
 use crate::{
-    config::{Config, Vni},
+    config::{Config, Vni, XdpSetting},
     daemon::{
         registry::Known,
         undo::{Item, Origin, State},
     },
     instance::{self, Namespace},
     sys::{
+        netdev,
         netlink::{Link, Net},
         netns,
     },
@@ -33,6 +36,8 @@ pub(super) struct Checked {
     pub local: Ipv4Addr,
     /// The MTU of the workloads' interfaces: the underlay's, less the VXLAN overhead.
     pub workload_mtu: u32,
+    /// How the XDP program is attached to the underlay (`underlay.xdp` resolved); `None`: not.
+    pub xdp: Option<XdpMode>,
 }
 
 /// Checks everything about `config` that can fail because of the system's state, for an
@@ -50,7 +55,7 @@ pub(super) async fn check(
     if own.is_none() {
         check_not_running(config, known)?;
     }
-    let checked = check_underlay(net, config).await?;
+    let checked = check_underlay(net, config, own.is_some()).await?;
     // Before the interfaces: what another instance holds exists, and which one holds it is
     // the better answer.
     let others: Vec<&Known> = known.iter().filter(|k| k.name != config.name).collect();
@@ -240,7 +245,7 @@ async fn check_not_held(
 
 /// The underlay interface exists, has (or is given) a local address, and its MTU leaves room
 /// for encapsulated frames.
-async fn check_underlay(net: &Net, config: &Config) -> Result<Checked> {
+async fn check_underlay(net: &Net, config: &Config, own: bool) -> Result<Checked> {
     let underlay = net.link(&config.underlay.interface).await?.ok_or_else(|| {
         anyhow!(
             "underlay.interface: interface `{}` does not exist",
@@ -268,11 +273,51 @@ async fn check_underlay(net: &Net, config: &Config) -> Result<Checked> {
             underlay.name
         );
     }
+    let xdp = xdp_mode(config.underlay.xdp, &underlay, own)?;
     Ok(Checked {
         underlay,
         local,
         workload_mtu,
+        xdp,
     })
+}
+
+/// The XDP mode `setting` asks for on `underlay`, as this system can have it: `native` needs a
+/// driver with native XDP (`auto` then falls back to TC only, as it does on a veth, where XDP
+/// in front of TC costs more than it saves: see the README), and no mode takes an interface
+/// another XDP program holds (for an instance that exists already, `own`, the program there is
+/// its own, which the new one replaces). Fails naming `underlay.xdp` when the asked-for mode is
+/// impossible.
+fn xdp_mode(setting: XdpSetting, underlay: &Link, own: bool) -> Result<Option<XdpMode>> {
+    let name = &underlay.name;
+    if setting == XdpSetting::Off {
+        return Ok(None);
+    }
+    if underlay.has_xdp && !own {
+        if setting == XdpSetting::Auto {
+            tracing::warn!(underlay = %name, "underlay.xdp = \"auto\": the underlay already has an XDP program; running TC only");
+            return Ok(None);
+        }
+        bail!(
+            "underlay.xdp: `{name}` already has an XDP program attached; detach it, or set underlay.xdp = \"off\""
+        );
+    }
+    if setting == XdpSetting::Generic {
+        return Ok(Some(XdpMode::Skb));
+    }
+    // `None` (a kernel older than 6.3 cannot tell): native is tried, and the attach says.
+    let native = netdev::xdp_features(underlay.index)?.map(|f| f & netdev::XDP_ACT_BASIC != 0);
+    match setting {
+        XdpSetting::Native if native == Some(false) => bail!(
+            "underlay.xdp: the driver of `{name}` has no native XDP; use \"generic\" (slower than TC alone) or \"auto\""
+        ),
+        XdpSetting::Native => Ok(Some(XdpMode::Driver)),
+        _ if native == Some(true) && !underlay.veth => Ok(Some(XdpMode::Driver)),
+        _ => {
+            tracing::info!(underlay = %name, "underlay.xdp = \"auto\": no native XDP worth having on this interface; running TC only");
+            Ok(None)
+        }
+    }
 }
 
 /// `local` (the config's `underlay.local`) is an address of the host: of the underlay (its

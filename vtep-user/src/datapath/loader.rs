@@ -18,9 +18,10 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{MapData, ProgramArray},
     programs::{
-        SchedClassifier, TcAttachType,
+        SchedClassifier, TcAttachType, Xdp, XdpMode,
         links::{FdLink, PinnedLink},
         tc::SchedClassifierLink,
+        xdp::XdpLink,
     },
 };
 use vtep_common::maps::{DatapathConfig, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_FDB, MAP_JUMP};
@@ -36,6 +37,8 @@ pub const PROG_PORT: &str = "vtep_port";
 pub const PROG_PORT_FLOOD: &str = "vtep_port_flood";
 /// Program on the ingress of the underlay interface.
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
+/// XDP program on the underlay interface, in front of [`PROG_UNDERLAY`] (`underlay.xdp`).
+pub const PROG_UNDERLAY_XDP: &str = "vtep_underlay_xdp";
 
 /// Where a program of the datapath is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,6 +47,8 @@ pub enum Hook {
     Underlay(u32),
     /// The local port with this index.
     Port(u32),
+    /// The XDP program on the underlay interface with this index.
+    Xdp(u32),
 }
 
 impl Hook {
@@ -53,6 +58,7 @@ impl Hook {
         match self {
             Self::Underlay(i) => format!("link-underlay-{i}"),
             Self::Port(i) => format!("link-port-{i}"),
+            Self::Xdp(i) => format!("link-xdp-{i}"),
         }
     }
 
@@ -60,6 +66,9 @@ impl Hook {
     fn from_pin_name(name: &str) -> Option<Self> {
         if let Some(i) = name.strip_prefix("link-underlay-") {
             return i.parse().ok().map(Self::Underlay);
+        }
+        if let Some(i) = name.strip_prefix("link-xdp-") {
+            return i.parse().ok().map(Self::Xdp);
         }
         name.strip_prefix("link-port-")?
             .parse()
@@ -153,7 +162,7 @@ impl Datapath {
             .keys()
             .filter_map(|h| match h {
                 Hook::Port(i) => Some(*i),
-                Hook::Underlay(_) => None,
+                Hook::Underlay(_) | Hook::Xdp(_) => None,
             })
             .collect()
     }
@@ -173,6 +182,87 @@ impl Datapath {
             self.detach(hook);
         }
         self.attach(PROG_UNDERLAY, Hook::Underlay(ifindex), ifname)
+    }
+
+    /// Attaches the XDP program to `ifname` (index `ifindex`, MAC `mac`) in `mode`, loading it
+    /// first (only instances with `underlay.xdp` pay for its verification): replacing the
+    /// program in the link there, or, on another interface, closing that link and making a new
+    /// one. Call it after the TC programs are attached: it passes everything it does not finish
+    /// to them. Fails when the kernel refuses the program or the attachment (a driver without
+    /// native XDP asked for [`XdpMode::Driver`]).
+    pub fn attach_xdp(
+        &mut self,
+        ifname: &str,
+        ifindex: u32,
+        mac: [u8; 6],
+        mode: XdpMode,
+    ) -> Result<()> {
+        self.xdp_underlay()?
+            .set(0, mac, 0)
+            .context("writing the underlay's MAC for the XDP program")?;
+        let stale: Vec<Hook> = self
+            .links
+            .keys()
+            .filter(|h| matches!(h, Hook::Xdp(i) if *i != ifindex))
+            .copied()
+            .collect();
+        for hook in stale {
+            self.detach(hook);
+        }
+        let hook = Hook::Xdp(ifindex);
+        let held = self.links.remove(&hook);
+        let replacing = held.is_some();
+        let program = self.xdp_program()?;
+        let id = match held {
+            Some(link) => {
+                let link = XdpLink::try_from(link)
+                    .with_context(|| format!("the XDP link on {ifname} is not an XDP link"))?;
+                program.attach_to_link(link).with_context(|| {
+                    format!("replacing the XDP program on {ifname} with {PROG_UNDERLAY_XDP}")
+                })?
+            }
+            None => program.attach(ifname, mode).with_context(|| {
+                format!("attaching {PROG_UNDERLAY_XDP} to {ifname} ({mode:?} mode)")
+            })?,
+        };
+        let link = FdLink::try_from(program.take_link(id)?).with_context(|| {
+            format!("the XDP link on {ifname} is not a BPF link (a kernel before 5.9?)")
+        })?;
+        let link = if self.links_pinned && !replacing {
+            self.pin_link(hook, link)?
+        } else {
+            link
+        };
+        self.links.insert(hook, link);
+        Ok(())
+    }
+
+    /// Detaches the XDP program from the underlay, if it is attached (a reload that turned
+    /// `underlay.xdp` off).
+    pub fn detach_xdp(&mut self) {
+        let hooks: Vec<Hook> = self
+            .links
+            .keys()
+            .filter(|h| matches!(h, Hook::Xdp(_)))
+            .copied()
+            .collect();
+        for hook in hooks {
+            self.detach(hook);
+        }
+    }
+
+    /// The XDP program, loaded into the kernel on first use (for `BPF_PROG_TEST_RUN` too).
+    pub fn xdp_program(&mut self) -> Result<&mut Xdp> {
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(PROG_UNDERLAY_XDP)
+            .ok_or_else(|| anyhow!("program {PROG_UNDERLAY_XDP} missing"))?
+            .try_into()?;
+        if prog.fd().is_err() {
+            prog.load()
+                .with_context(|| format!("loading program {PROG_UNDERLAY_XDP}"))?;
+        }
+        Ok(prog)
     }
 
     /// Attaches the port program to the ingress of `ifname` (index `ifindex`), replacing the

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use anyhow::Result;
 use aya::{
     Pod,
-    maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
+    maps::{Array, DevMapHash, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
 };
 use vtep_common::maps::{
     FdbEntry, FdbKey, FloodList, MAP_ACCEPT, MAP_DROPS, MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB,
     MAP_FLOOD, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_RESOLVER,
-    MAP_VNI_STATS, MAP_VNIS, NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig,
-    VniStats,
+    MAP_VNI_STATS, MAP_VNIS, MAP_XDP_PORTS, MAP_XDP_UNDERLAY, NextHopEntry, PortConfig, Proxy6Key,
+    ProxyEntry, ProxyKey, VniConfig, VniStats,
 };
 
 use crate::{datapath::loader::Datapath, instance, sys::bpffs};
@@ -139,6 +139,10 @@ maps! {
     accept: MAP_ACCEPT => LpmTrie<[u8; 4], u32>;
     /// `RESOLVER`: what the resolver of remote VTEPs publishes and is told (`RESOLVER_*`).
     resolver: MAP_RESOLVER => Array<u64>;
+    /// `XDP_PORTS`: port ifindex → the port, for the XDP program's redirects.
+    xdp_ports: MAP_XDP_PORTS => DevMapHash;
+    /// `XDP_UNDERLAY`: the underlay's MAC, for the XDP program.
+    xdp_underlay: MAP_XDP_UNDERLAY => Array<[u8; 6]>;
 }
 
 /// Removes the entries of `table` that `expired` picks; returns how many it removed. Gone

@@ -30,6 +30,9 @@ pub struct Port {
     pub flags: u32,
     /// The station behind the port, when vtep knows it (it made the workload).
     pub mac: Option<Mac>,
+    /// Frames the XDP program redirects into the port arrive (vtep made its peer and turned
+    /// GRO on there): the port goes into `XDP_PORTS`.
+    pub xdp: bool,
 }
 
 /// Where an FDB entry points.
@@ -204,6 +207,11 @@ fn fill_with(dp: &mut Datapath, vnis: &[VniTable], lists: &[FloodList]) -> Resul
             dp.ports()?
                 .insert(port.ifindex, vni.port_config(port), 0)
                 .with_context(at)?;
+            if port.xdp {
+                dp.xdp_ports()?
+                    .insert(port.ifindex, port.ifindex, None, 0)
+                    .with_context(|| format!("XDP_PORTS of {}", at()))?;
+            }
         }
         let mut fdb = dp.fdb()?;
         for (key, entry) in vni.fdb_entries() {
@@ -362,6 +370,20 @@ pub fn sync(
     })
     .context("PROXY6")?;
     remove_where(dp.ports()?, |ifindex, _| !ports.contains(ifindex)).context("PORTS")?;
+    let xdp_ports: HashSet<u32> = vnis
+        .iter()
+        .flat_map(|v| v.ports.iter().filter(|p| p.xdp).map(|p| p.ifindex))
+        .collect();
+    let mut redirects = dp.xdp_ports()?;
+    let stale: Vec<u32> = redirects
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|i| !xdp_ports.contains(i))
+        .collect();
+    for ifindex in stale {
+        // Gone already is fine.
+        let _ = redirects.remove(ifindex);
+    }
     remove_where(dp.flood()?, |vni, _| !wanted.contains(vni)).context("FLOOD")?;
     remove_where(dp.vnis()?, |vni, _| !wanted.contains(vni)).context("VNIS")?;
     Ok(())
@@ -386,12 +408,14 @@ mod tests {
                     ifindex: 7,
                     flags: PORT_F_PEER,
                     mac: Some(Mac([2, 0, 0, 0, 0, 1])),
+                    xdp: false,
                 },
                 Port {
                     name: "b".into(),
                     ifindex: 8,
                     flags: 0,
                     mac: None,
+                    xdp: false,
                 },
             ],
             fdb: vec![

@@ -1,12 +1,15 @@
-//! The kernel interfaces vtep uses, each wrapped once: rtnetlink ([`netlink`]), named network
+//! The kernel interfaces vtep uses, each wrapped once: rtnetlink ([`netlink`]), the driver's XDP
+//! features ([`netdev`]), the GRO setting ([`ethtool`]), named network
 //! namespaces ([`netns`]) and interface names inside one ([`ifnames`]), sysctls ([`sysctl`]), the
 //! monotonic clock the datapath stamps entries with ([`clock`]), the BPF filesystem ([`bpffs`]),
 //! and what tells objects of one name apart ([`identity`]).
 
 pub mod bpffs;
 pub mod clock;
+pub mod ethtool;
 pub mod identity;
 pub mod ifnames;
+pub mod netdev;
 pub mod netlink;
 pub mod netns;
 pub mod sysctl;

@@ -12,7 +12,10 @@ use rtnetlink::{
     packet_route::{
         AddressFamily,
         address::AddressAttribute,
-        link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage},
+        link::{
+            InfoKind, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage, LinkXdp,
+            XdpAttached,
+        },
         neighbour::{
             NeighbourAddress, NeighbourAttribute, NeighbourExtFlags, NeighbourMessage,
             NeighbourState,
@@ -32,6 +35,10 @@ pub struct Link {
     pub veth_peer_elsewhere: bool,
     /// Set up and with a carrier (`UP` and `LOWER_UP`).
     pub up: bool,
+    /// A veth (wherever its peer is).
+    pub veth: bool,
+    /// Some XDP program is attached to it (vtep's or another's).
+    pub has_xdp: bool,
 }
 
 /// What [`Net::configure`] sets on an interface; `None` leaves a setting as it is.
@@ -385,6 +392,8 @@ fn link_from(msg: &LinkMessage) -> Link {
             .header
             .flags
             .contains(LinkFlags::Up | LinkFlags::LowerUp),
+        veth: false,
+        has_xdp: false,
     };
     let mut is_veth = false;
     let mut peer_netns = false;
@@ -399,9 +408,15 @@ fn link_from(msg: &LinkMessage) -> Link {
                     .iter()
                     .any(|i| matches!(i, NlLinkInfo::Kind(InfoKind::Veth)));
             }
+            LinkAttribute::Xdp(xdp) => {
+                link.has_xdp |= xdp
+                    .iter()
+                    .any(|x| matches!(x, LinkXdp::Attached(a) if *a != XdpAttached::None));
+            }
             _ => {}
         }
     }
+    link.veth = is_veth;
     link.veth_peer_elsewhere = is_veth && peer_netns;
     link
 }
