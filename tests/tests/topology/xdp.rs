@@ -19,7 +19,9 @@ use crate::{
     config::bad_config_lab,
     interop::interop_with,
     isolation::check_vnis_isolated,
-    support::{S2, assert_ping, ping_n, s2_with, underlay_runs, xdp_prog},
+    support::{
+        S2, assert_ping, assert_ping_df, ping_n, s2_with, s2_with_mtu, underlay_runs, xdp_prog,
+    },
 };
 
 const NATIVE: &str = "xdp = \"native\"";
@@ -120,6 +122,25 @@ fn xdp_auto_on_a_veth_underlay_is_tc_only() {
         "GRO turned on without XDP"
     );
     assert_ping(&a1, "192.0.2.21", 2);
+}
+
+/// A jumbo underlay MTU keeps working with the XDP program: it is `xdp.frags`-aware (a veth
+/// refuses a program that is not at this MTU), and the multi-buffer frames of 9000-byte packets
+/// go to TC unchanged.
+#[test]
+fn xdp_jumbo_underlay_mtu_keeps_working() {
+    let S2 {
+        lab: _lab,
+        a,
+        a1,
+        b1,
+        ..
+    } = s2_with_mtu(NATIVE, 9000);
+    assert!(xdp_prog(&a, "eth0").is_some(), "no XDP program at MTU 9000");
+    assert_ping_df(&a1, "192.0.2.21", 8950);
+    assert_ping_df(&b1, "192.0.2.11", 8950);
+    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    assert_eq!(got, BULK, "TCP a1 -> b1 at MTU 8950: bytes received intact");
 }
 
 /// A recreated underlay gets the XDP program again, in front of TC as at the start.
