@@ -359,6 +359,12 @@ pub fn try_test_run(
 /// interface: the frame is seen as arriving on the namespace's loopback, which the program never
 /// asks about; a redirect is only reported in the verdict, not carried out.
 pub fn xdp_test_run(dp: &mut Datapath, pkt: &[u8]) -> Run {
+    try_xdp_test_run(dp, pkt)
+        .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of the XDP program: {e:?}"))
+}
+
+/// As [`xdp_test_run`]; `Err` when the kernel refuses the run itself.
+pub fn try_xdp_test_run(dp: &mut Datapath, pkt: &[u8]) -> Result<Run, aya::programs::ProgramError> {
     dp.xdp_underlay()
         .expect("XDP_UNDERLAY")
         .set(0, UL_MAC.0, 0)
@@ -373,12 +379,11 @@ pub fn xdp_test_run(dp: &mut Datapath, pkt: &[u8]) -> Run {
             data_out: Some(&mut out),
             repeat: 1,
             ..Default::default()
-        })
-        .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of the XDP program: {e:?}"));
+        })?;
     out.truncate(res.data_size_out as usize);
-    Run {
+    Ok(Run {
         verdict: res.return_value,
         out,
         duration: res.duration,
-    }
+    })
 }

@@ -5,9 +5,9 @@
 //!
 //! - the verdict is one the program may give (pass, drop, redirect);
 //! - a pass leaves the bytes untouched and no counter moved (the packet was not ours);
-//! - the underlay program delivers (redirects) only a packet that passes every decapsulation
-//!   check written out independently in [`Decap::judge`], and delivers exactly its inner frame,
-//!   of the configured VNI;
+//! - the underlay programs (TC, and the XDP one in front of it) deliver (redirect) only a packet
+//!   that passes every decapsulation check written out independently in [`Decap::judge`], and
+//!   deliver exactly its inner frame, of the configured VNI;
 //! - every drop or delivery is accounted for in some counter (counters add up).
 //!
 //! `cargo xtask fuzz --packets N` runs it long (`src/bin/fuzz.rs`); the datapath tests run a short
@@ -15,14 +15,15 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use vtep::datapath::loader::Datapath;
 use vtep_common::maps::VNI_F_PROXY;
 
 use crate::{
     counters::Counters,
     fixture::{
-        Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_OK,
-        TC_ACT_REDIRECT, TC_ACT_SHOT, UL_MAC, VNI, WL0_MAC, WL1_MAC, load_changed, standard_vxlan,
-        try_test_run,
+        Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, Run, TC_ACT_OK,
+        TC_ACT_REDIRECT, TC_ACT_SHOT, UL_MAC, VNI, WL0_MAC, WL1_MAC, XDP_DROP, XDP_PASS,
+        XDP_REDIRECT, load_changed, standard_vxlan, try_test_run, try_xdp_test_run,
     },
     packet::{
         BROADCAST, ETH_P_ARP, ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, VXLAN_I, arp_request, eth,
@@ -47,19 +48,50 @@ const MAX_PACKET: usize = 3000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Program {
     Underlay,
+    /// The XDP program in front of `Underlay`; its verdicts are read as the TC ones they stand
+    /// for (pass, drop, redirect), so the same invariants apply.
+    UnderlayXdp,
     Port,
     PortFlood,
 }
 
 impl Program {
-    pub const ALL: [Program; 3] = [Self::Underlay, Self::Port, Self::PortFlood];
+    pub const ALL: [Program; 4] = [
+        Self::Underlay,
+        Self::UnderlayXdp,
+        Self::Port,
+        Self::PortFlood,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Underlay => "vtep_underlay",
+            Self::UnderlayXdp => "vtep_underlay_xdp",
             Self::Port => "vtep_port",
             Self::PortFlood => "vtep_port_flood",
         }
+    }
+
+    /// Whether the program receives on the underlay (decapsulates).
+    fn on_underlay(self) -> bool {
+        matches!(self, Self::Underlay | Self::UnderlayXdp)
+    }
+
+    /// One run of the program on `pkt` arriving on `ifindex`, its verdict as TC's; `None` when
+    /// the kernel refused the run.
+    fn run(self, dp: &mut Datapath, ifindex: u32, pkt: &[u8]) -> Option<Run> {
+        if self != Self::UnderlayXdp {
+            return try_test_run(dp, self.name(), ifindex, pkt).ok();
+        }
+        let mut run = try_xdp_test_run(dp, pkt).ok()?;
+        run.verdict = match run.verdict {
+            XDP_PASS => TC_ACT_OK,
+            XDP_DROP => TC_ACT_SHOT,
+            XDP_REDIRECT => TC_ACT_REDIRECT,
+            // Anything else (XDP_ABORTED, XDP_TX) fails as an unexpected verdict.
+            other => 1000 + other,
+        };
+        Some(run)
     }
 }
 
@@ -314,7 +346,7 @@ pub fn fuzz(program: Program, packets: u64, seed: u64) -> Report {
             table.proxy_entries = vec![(REMOTE_WL_IP.into(), REMOTE_WL_MAC)];
         });
         let (seeds, ifindex) = match program {
-            Program::Underlay => (underlay_seeds(), fx.ul0),
+            Program::Underlay | Program::UnderlayXdp => (underlay_seeds(), fx.ul0),
             Program::Port | Program::PortFlood => (port_seeds(), fx.port0),
         };
         let port_mtu = 1500;
@@ -322,9 +354,9 @@ pub fn fuzz(program: Program, packets: u64, seed: u64) -> Report {
         let mut report = Report::default();
         for n in 0..packets {
             let seed_pkt = &seeds[rng.below(seeds.len())];
-            let (pkt, what) = mutate(&mut rng, seed_pkt, program == Program::Underlay);
+            let (pkt, what) = mutate(&mut rng, seed_pkt, program.on_underlay());
             let before = Counters::read(&mut dp);
-            let Ok(run) = try_test_run(&mut dp, program.name(), ifindex, &pkt) else {
+            let Some(run) = program.run(&mut dp, ifindex, &pkt) else {
                 report.refused += 1;
                 continue;
             };
@@ -359,7 +391,7 @@ pub fn fuzz(program: Program, packets: u64, seed: u64) -> Report {
                         fail("dropped without a counted reason".into());
                     }
                     // Decapsulated copies went to the local ports: the same checks apply.
-                    if program == Program::Underlay
+                    if program.on_underlay()
                         && flooded
                         && let Err(why) = Decap::judge(&pkt, port_mtu)
                     {
@@ -371,7 +403,7 @@ pub fn fuzz(program: Program, packets: u64, seed: u64) -> Report {
                     if after.total_traffic() == before.total_traffic() {
                         fail("redirected, but no traffic counter moved".into());
                     }
-                    if program == Program::Underlay {
+                    if program.on_underlay() {
                         match Decap::judge(&pkt, port_mtu) {
                             Err(why) => fail(format!("delivered, but {why}")),
                             Ok(inner) if run.out != inner => {

@@ -30,6 +30,10 @@ const WORKLOAD_MTU: u32 = 1450;
 const UDP_PORT: u16 = 9;
 /// The CPU the UDP generator is pinned to.
 const GENERATOR_CPU: &str = "0";
+/// Host B's underlay address, where the host-traffic stream goes.
+const HOST_B: &str = "198.18.0.2";
+/// The VNI of the attack's VXLAN: configured nowhere.
+const ATTACK_VNI: u32 = 999;
 
 pub struct Options {
     pub rounds: u32,
@@ -66,10 +70,12 @@ impl Variant {
     }
 }
 
-/// The two workload namespaces of one variant.
+/// The two workload namespaces of one variant, and its two hosts (underlay `eth0`, 198.18.0.1
+/// and .2) where the variant has hosts of its own.
 struct Pair {
     a: String,
     b: String,
+    hosts: Option<[String; 2]>,
 }
 
 pub fn run(vtep: &Path, opts: &Options) -> Result<()> {
@@ -108,6 +114,24 @@ pub fn run(vtep: &Path, opts: &Options) -> Result<()> {
                     .entry(("rr_latency_us", *v))
                     .or_default()
                     .push(rr_latency_us(p)?);
+                let Some(hosts) = &p.hosts else { continue };
+                if *v != Variant::Kernel {
+                    // The host's own traffic beside the datapath: TCP between the underlays.
+                    let host_tcp = tcp_gbps_to(&hosts[0], &hosts[1], HOST_B, opts.seconds)?;
+                    samples
+                        .entry(("host_tcp_gbps", *v))
+                        .or_default()
+                        .push(host_tcp);
+                }
+                let (tcp, absorbed) = under_attack(lab, p, hosts, opts.seconds)?;
+                samples
+                    .entry(("attack_tcp_gbps", *v))
+                    .or_default()
+                    .push(tcp);
+                samples
+                    .entry(("attack_pps_absorbed", *v))
+                    .or_default()
+                    .push(absorbed);
             }
         }
         Ok(())
@@ -119,6 +143,16 @@ pub fn run(vtep: &Path, opts: &Options) -> Result<()> {
         let mut m = serde_json::Map::new();
         for v in Variant::ALL {
             m.insert(v.key().into(), json!(round2(median_of(metric, v))));
+        }
+        report.insert(metric.into(), m.into());
+    }
+    // Measured on the variants with hosts of their own only.
+    for metric in ["host_tcp_gbps", "attack_tcp_gbps", "attack_pps_absorbed"] {
+        let mut m = serde_json::Map::new();
+        for v in Variant::ALL {
+            if let Some(s) = samples.get(&(metric, v)) {
+                m.insert(v.key().into(), json!(round2(median(s))));
+            }
         }
         report.insert(metric.into(), m.into());
     }
@@ -205,6 +239,7 @@ fn build_kernel(lab: &Lab) -> Result<Pair> {
     let pair = Pair {
         a: lab.host("kwa")?,
         b: lab.host("kwb")?,
+        hosts: Some([ha.clone(), hb.clone()]),
     };
     for (host, local, remote, ws, addr, mac, far_mac) in [
         (&ha, "198.18.0.1", "198.18.0.2", &pair.a, IP_A, MAC_A, MAC_B),
@@ -239,6 +274,7 @@ fn build_vtep(lab: &Lab, xdp: bool) -> Result<Pair> {
     let pair = Pair {
         a: lab.name(&n("wa")),
         b: lab.name(&n("wb")),
+        hosts: Some([ha.clone(), hb.clone()]),
     };
     for (host, name, remote, ws, addr, mac, far_mac) in [
         (
@@ -293,6 +329,7 @@ fn build_floor(lab: &Lab) -> Result<(Pair, Vec<OwnedFd>)> {
     let pair = Pair {
         a: lab.host("fwa")?,
         b: lab.host("fwb")?,
+        hosts: None,
     };
     let mut links = Vec::new();
     for (host, ws, addr, mac) in [(&ha, &pair.a, IP_A, MAC_A), (&hb, &pair.b, IP_B, MAC_B)] {
@@ -328,6 +365,7 @@ fn build_direct(lab: &Lab) -> Result<Pair> {
     let pair = Pair {
         a: lab.host("dwa")?,
         b: lab.host("dwb")?,
+        hosts: None,
     };
     let (ca, cb) = (format!("{IP_A}/24"), format!("{IP_B}/24"));
     lab.wire(
@@ -361,38 +399,95 @@ fn udp_pps(lab: &Lab, p: &Pair, seconds: u32) -> Result<f64> {
         ),
     )?;
     let sink = UdpSink::start(&p.b)?;
-    let mut generator = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &p.a,
-            "taskset",
-            "-c",
-            GENERATOR_CPU,
-            "trafgen",
-            "-o",
-            "eth0",
-            "-P",
-            "1",
-            "-C",
-            "-i",
-        ])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .context("starting trafgen")?;
+    let generator = Trafgen::start(&p.a, &cfg)?;
     std::thread::sleep(Duration::from_secs(1));
     let (t0, r0) = (Instant::now(), rx_packets(&p.b)?);
     std::thread::sleep(Duration::from_secs(u64::from(seconds)));
     let (t1, r1) = (Instant::now(), rx_packets(&p.b)?);
-    // trafgen forks its sender and only stops on SIGTERM: signal the whole group.
-    let group = nix::unistd::Pid::from_raw(generator.id() as i32);
-    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
-    let _ = generator.wait();
+    generator.stop();
     sink.stop();
     Ok((r1 - r0) as f64 / (t1 - t0).as_secs_f64())
+}
+
+/// trafgen sending the frames of config file `cfg` out of `eth0` of namespace `ns` as fast as
+/// it can, on one pinned CPU, until stopped.
+struct Trafgen {
+    child: std::process::Child,
+}
+
+impl Trafgen {
+    fn start(ns: &str, cfg: &Path) -> Result<Self> {
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "taskset",
+                "-c",
+                GENERATOR_CPU,
+                "trafgen",
+                "-o",
+                "eth0",
+                "-P",
+                "1",
+                "-C",
+                "-i",
+            ])
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("starting trafgen")?;
+        Ok(Self { child })
+    }
+
+    fn stop(mut self) {
+        // trafgen forks its sender and only stops on SIGTERM: signal the whole group. One that
+        // cannot drain its ring never exits on it: killed after a grace period.
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// The attack mix: while workload A sends workload B one TCP stream, host A floods host B's
+/// underlay with VXLAN of a VNI nobody configured (60-byte inner frames, as fast as one CPU
+/// sends them; the inner bytes are never read: trafgen's `eth()` after the VXLAN header made it
+/// send a dozen frames and then hang). Returns the stream's Gbit/s and the flood's packets per second host B took in
+/// (its underlay's received packets less what reached workload B).
+fn under_attack(lab: &Lab, p: &Pair, hosts: &[String; 2], seconds: u32) -> Result<(f64, f64)> {
+    let mac = |ns: &str| -> Result<String> {
+        link(ns, "eth0")?["address"]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("no MAC on eth0 of {ns}"))
+    };
+    let (mac_a, mac_b) = (mac(&hosts[0])?, mac(&hosts[1])?);
+    let vni = ATTACK_VNI.to_be_bytes();
+    let cfg = lab.file(
+        "attack.trafgen",
+        &format!(
+            "{{ eth(da={mac_b}, sa={mac_a}), ipv4(saddr=198.18.0.1, daddr={HOST_B}, ttl=64), \
+             udp(sp=4000, dp=4789), 0x08, 0x00, 0x00, 0x00, {:#04x}, {:#04x}, {:#04x}, 0x00, \
+             fill(0x41, 60) }}\n",
+            vni[1], vni[2], vni[3]
+        ),
+    )?;
+    let generator = Trafgen::start(&hosts[0], &cfg)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let taken =
+        || -> Result<u64> { Ok(if_counter(&hosts[1], "eth0", "rx_packets")? - rx_packets(&p.b)?) };
+    let (t0, n0) = (Instant::now(), taken()?);
+    let tcp = tcp_gbps(p, seconds);
+    let (t1, n1) = (Instant::now(), taken()?);
+    generator.stop();
+    Ok((tcp?, n1.saturating_sub(n0) as f64 / (t1 - t0).as_secs_f64()))
 }
 
 /// A UDP socket bound to workload B's generator port and never read: once its buffer is full,
@@ -417,8 +512,16 @@ impl UdpSink {
 
 /// One TCP stream (iperf3) from workload A to workload B for `seconds`; Gbit/s received.
 fn tcp_gbps(p: &Pair, seconds: u32) -> Result<f64> {
+    tcp_gbps_to(&p.a, &p.b, IP_B, seconds)
+}
+
+/// One TCP stream (iperf3) from namespace `client` to address `server_ip` in namespace `server`
+/// for `seconds`; Gbit/s received.
+fn tcp_gbps_to(client: &str, server: &str, server_ip: &str, seconds: u32) -> Result<f64> {
     let mut server = Command::new("ip")
-        .args(["netns", "exec", &p.b, "iperf3", "-s", "-1", "-B", IP_B])
+        .args([
+            "netns", "exec", server, "iperf3", "-s", "-1", "-B", server_ip,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -429,10 +532,10 @@ fn tcp_gbps(p: &Pair, seconds: u32) -> Result<f64> {
         &[
             "netns",
             "exec",
-            &p.a,
+            client,
             "iperf3",
             "-c",
-            IP_B,
+            server_ip,
             "-t",
             &seconds.to_string(),
             "-J",
@@ -623,6 +726,20 @@ fn print_table(r: &serde_json::Value) {
         "prog_ns (BPF_PROG_TEST_RUN, median, net of an empty program of the same type: TC {:.0} ns, XDP {:.0} ns): decap {d:.1} ns, XDP decap {x:.1} ns, encap {e:.1} ns; with 1,000,000 FDB entries: {d1:.1}, {x1:.1}, {e1:.1} ns",
         f("prog_ns_raw", "empty_program"),
         f("prog_ns_raw", "empty_xdp_program"),
+    );
+    println!(
+        "host TCP to the underlay address (Gbit/s): vtep {:.2}, vtep-xdp {:.2}",
+        f("host_tcp_gbps", "vtep"),
+        f("host_tcp_gbps", "vtep-xdp")
+    );
+    println!(
+        "under an unknown-VNI flood: workload TCP Gbit/s kernel {:.2}, vtep {:.2}, vtep-xdp {:.2}; flood pps absorbed kernel {:.0}, vtep {:.0}, vtep-xdp {:.0}",
+        f("attack_tcp_gbps", "kernel"),
+        f("attack_tcp_gbps", "vtep"),
+        f("attack_tcp_gbps", "vtep-xdp"),
+        f("attack_pps_absorbed", "kernel"),
+        f("attack_pps_absorbed", "vtep"),
+        f("attack_pps_absorbed", "vtep-xdp")
     );
     println!(
         "rounds: {} (kernel, vtep, vtep-xdp, floor, direct interleaved)",

@@ -28,6 +28,11 @@ fn fuzz_underlay_program() {
 }
 
 #[test]
+fn fuzz_underlay_xdp_program() {
+    round(Program::UnderlayXdp);
+}
+
+#[test]
 fn fuzz_port_program() {
     round(Program::Port);
 }

@@ -158,8 +158,16 @@ pub fn s2() -> S2 {
 
 /// [`s2`] with `underlay_extra` lines in both hosts' `[underlay]`.
 pub fn s2_with(underlay_extra: &str) -> S2 {
+    s2_with_mtu(underlay_extra, 1500)
+}
+
+/// [`s2_with`] on an underlay of MTU `mtu` (the workloads get 50 bytes less).
+pub fn s2_with_mtu(underlay_extra: &str, mtu: u32) -> S2 {
     let mut lab = Lab::new();
     let (a, b) = lab.two_hosts();
+    for host in [&a, &b] {
+        ip(&["-n", host, "link", "set", "eth0", "mtu", &mtu.to_string()]);
+    }
     let [a1, a2, b1, b2] = ["a1", "a2", "b1", "b2"].map(|s| lab.name(s));
     let (name_a, name_b) = (lab.name("va"), lab.name("vb"));
     let cfg_a = header(&name_a, &format!("local = \"{ADDR_A}\"\n{underlay_extra}"))

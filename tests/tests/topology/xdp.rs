@@ -19,7 +19,9 @@ use crate::{
     config::bad_config_lab,
     interop::interop_with,
     isolation::check_vnis_isolated,
-    support::{S2, assert_ping, ping_n, s2_with, underlay_runs, xdp_prog},
+    support::{
+        S2, assert_ping, assert_ping_df, ping_n, s2_with, s2_with_mtu, underlay_runs, xdp_prog,
+    },
 };
 
 const NATIVE: &str = "xdp = \"native\"";
@@ -73,6 +75,72 @@ fn xdp_s2_ping_and_bulk_tcp_are_decapsulated_in_xdp() {
     );
     let stats = lab.vtep(va).stats(&name_a);
     assert!(vni_stat(&stats, 200, "decap_packets") >= 1000, "{stats}");
+}
+
+/// `generic`: the kernel's skb-based XDP hook, any driver. The program runs there, but the
+/// kernel skips generic XDP for skbs a TC program redirected (`skb_is_tc_redirected`), which is
+/// every frame another vtep sends over a veth: those reach TC as before, and the overlay works.
+#[test]
+fn xdp_generic_mode_runs_in_the_skb_hook_and_the_overlay_works() {
+    let S2 {
+        lab: _lab,
+        a,
+        b,
+        a1,
+        b1,
+        ..
+    } = s2_with("xdp = \"generic\"");
+    // XDP_ATTACHED_SKB.
+    let mode = vtep_tests::lab::link(&a, "eth0")["xdp"]["mode"].as_u64();
+    assert_eq!(mode, Some(2), "generic XDP on eth0");
+    // Host b's own pings to host a are skbs nobody redirected: the program sees them first.
+    let (xdp, _) = underlay_runs(&a, || {
+        assert!(
+            ping_n(&b, ADDR_A, 5, "0.01"),
+            "5 pings b -> a on the underlay"
+        );
+    });
+    assert!(xdp >= 5, "XDP ran {xdp} times for 5 echo requests");
+    assert_ping(&a1, "192.0.2.21", 2);
+    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    assert_eq!(
+        got, BULK,
+        "TCP a1 -> b1 with generic XDP: bytes received intact"
+    );
+}
+
+/// `auto` on a veth underlay is TC only (XDP measured slower there): no XDP program, and the
+/// workloads' interfaces left as they were.
+#[test]
+fn xdp_auto_on_a_veth_underlay_is_tc_only() {
+    let S2 {
+        lab: _lab, a, a1, ..
+    } = s2_with("xdp = \"auto\"");
+    assert_eq!(xdp_prog(&a, "eth0"), None, "auto attached XDP to a veth");
+    assert!(
+        !in_netns(&a1, || ethtool::gro("eth0")).unwrap(),
+        "GRO turned on without XDP"
+    );
+    assert_ping(&a1, "192.0.2.21", 2);
+}
+
+/// A jumbo underlay MTU keeps working with the XDP program: it is `xdp.frags`-aware (a veth
+/// refuses a program that is not at this MTU), and the multi-buffer frames of 9000-byte packets
+/// go to TC unchanged.
+#[test]
+fn xdp_jumbo_underlay_mtu_keeps_working() {
+    let S2 {
+        lab: _lab,
+        a,
+        a1,
+        b1,
+        ..
+    } = s2_with_mtu(NATIVE, 9000);
+    assert!(xdp_prog(&a, "eth0").is_some(), "no XDP program at MTU 9000");
+    assert_ping_df(&a1, "192.0.2.21", 8950);
+    assert_ping_df(&b1, "192.0.2.11", 8950);
+    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    assert_eq!(got, BULK, "TCP a1 -> b1 at MTU 8950: bytes received intact");
 }
 
 /// A recreated underlay gets the XDP program again, in front of TC as at the start.
