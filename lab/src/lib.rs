@@ -18,6 +18,7 @@ mod cmd;
 mod kernel;
 mod lab;
 mod netns;
+mod routed;
 mod traffic;
 mod vtep;
 
@@ -29,6 +30,7 @@ pub use lab::{End, Lab, Remover, leftovers};
 pub use netns::{
     Netns, delete_netns, if_counter, in_netns, link, list_netns, no_ipv6, static_neighbour,
 };
+pub use routed::ArticleHost;
 pub use traffic::{FlowResult, PingFlow, ping, ping_output, ping_with, tcp_transfer};
 pub use vtep::Vtep;
 

@@ -12,7 +12,7 @@ use std::{
 
 use crate::output::text;
 
-pub use vtep_lab::{End, FlowResult, KernelVtep, PingFlow, list_netns};
+pub use vtep_lab::{ArticleHost, End, FlowResult, KernelVtep, PingFlow, list_netns};
 
 /// The value of `result`; panics with its error (and the error's causes) otherwise.
 #[track_caller]

@@ -511,6 +511,93 @@ impl UdpSink {
 }
 
 /// One TCP stream (iperf3) from workload A to workload B for `seconds`; Gbit/s received.
+/// Scenario S4's routed path (seed 001): one TCP stream from the workload behind host A
+/// (10.1.5.10) to the one behind host B (10.1.8.10), routed by each host onto the tunnel, with
+/// the article's kernel commands on both hosts against vtep with `examples/s4-host-{a,b}.toml`,
+/// interleaved over `rounds`; prints the medians as JSON.
+pub fn routed(vtep: &Path, rounds: u32, seconds: u32) -> Result<()> {
+    let prefix = format!("vr{}", std::process::id() % 100_000);
+    let mut kernel = Vec::new();
+    let mut ours = Vec::new();
+    lab::with_lab(&prefix, vtep, |lab| {
+        let (ka, kb) = lab.two_hosts_named("kra", "krb")?;
+        let (kwa, kwb) = (lab.host("krwa")?, lab.host("krwb")?);
+        for (host, workload, gateway, workload_ip, overlay, peer, peer_overlay, far) in [
+            (
+                &ka,
+                &kwa,
+                "10.1.5.1",
+                "10.1.5.10",
+                "1.1.1.1",
+                "198.18.0.2",
+                "1.1.1.2",
+                "10.1.8.0/24",
+            ),
+            (
+                &kb,
+                &kwb,
+                "10.1.8.1",
+                "10.1.8.10",
+                "1.1.1.2",
+                "198.18.0.1",
+                "1.1.1.1",
+                "10.1.5.0/24",
+            ),
+        ] {
+            vtep_lab::ArticleHost {
+                host,
+                workload,
+                gateway,
+                workload_ip,
+                overlay,
+                vni: 20,
+                dstport: 4789,
+                peer_underlay: peer,
+                peer_overlay,
+                far_subnet: far,
+            }
+            .build()?;
+        }
+        let (va, vb) = lab.two_hosts_named("vra", "vrb")?;
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        for (host, file, ns) in [
+            (&va, "s4-host-a.toml", "vrwa"),
+            (&vb, "s4-host-b.toml", "vrwb"),
+        ] {
+            let text = std::fs::read_to_string(examples.join(file))
+                .with_context(|| format!("reading examples/{file}"))?
+                .replace("name = \"s4a\"", &format!("name = \"{}\"", lab.name("s4a")))
+                .replace("name = \"s4b\"", &format!("name = \"{}\"", lab.name("s4b")))
+                .replace("netns = \"ns1\"", &format!("netns = \"{}\"", lab.name(ns)));
+            lab::start_vtep(lab, host, &text, false)?;
+        }
+        let (vwa, vwb) = (lab.name("vrwa"), lab.name("vrwb"));
+        for (what, a, b) in [("kernel", &kwa, &kwb), ("vtep", &vwa, &vwb)] {
+            vtep_lab::no_ipv6(a)?;
+            vtep_lab::no_ipv6(b)?;
+            if !vtep_lab::ping(a, "10.1.8.10", 2)? {
+                bail!("{what}: the workloads cannot reach each other");
+            }
+        }
+        for round in 1..=rounds {
+            eprintln!("bench: round {round}/{rounds}: routed kernel, routed vtep");
+            kernel.push(tcp_gbps_to(&kwa, &kwb, "10.1.8.10", seconds)?);
+            ours.push(tcp_gbps_to(&vwa, &vwb, "10.1.8.10", seconds)?);
+        }
+        Ok(())
+    })?;
+    let (k, v) = (median(&kernel), median(&ours));
+    let report = json!({
+        "routed_tcp_gbps": {"kernel": round2(k), "vtep": round2(v)},
+        "vtep/kernel": round2(v / k),
+        "rounds": rounds,
+        "seconds": seconds,
+        "samples": {"kernel": kernel, "vtep": ours},
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
 fn tcp_gbps(p: &Pair, seconds: u32) -> Result<f64> {
     tcp_gbps_to(&p.a, &p.b, IP_B, seconds)
 }

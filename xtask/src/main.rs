@@ -55,6 +55,10 @@ enum Command {
         /// Draw the comparison as a PNG to FILE.
         #[arg(long, value_name = "FILE")]
         plot: Option<std::path::PathBuf>,
+        /// Instead, measure scenario S4's routed path (one TCP stream between workloads in two
+        /// subnets): the article's kernel setup against vtep with the example configs.
+        #[arg(long)]
+        routed: bool,
     },
     /// Run every datapath program through BPF_PROG_TEST_RUN on mutated packets and check the
     /// invariants of tests/src/fuzz.rs; fails on a violation, printing how to replay it.
@@ -101,8 +105,12 @@ fn main() -> Result<()> {
             seconds,
             json,
             plot,
+            routed,
         } => {
             let bin = build(false)?;
+            if routed {
+                return bench::routed(&bin, rounds, seconds);
+            }
             bench::run(
                 &bin,
                 &bench::Options {

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 
 use etherparse::{NetSlice, SlicedPacket};
 use vtep_tests::{
-    lab::{Lab, ip, ping, sysctl, tcp_transfer},
+    lab::{ArticleHost, Lab, ip, must, ping, tcp_transfer},
     output::text,
     packet::{Mac, parse_vxlan},
 };
@@ -128,65 +128,27 @@ fn s4_examples_route_between_the_subnets_through_the_tunnel() {
     }
 }
 
-/// The article's commands for one host (its br0 gateway, ns1 behind it, vxlan0 with the overlay
-/// address and the route to the far subnet), run in namespace `host` of `lab`.
+/// The article's commands for host `host` of `lab` (`a` or `b`): its br0 gateway, ns1 behind
+/// it, vxlan0 (VNI 20 on 4789) with the overlay address, the route to the far subnet.
 fn article_host(lab: &Lab, host: &str, me: (&str, &str, &str), peer: (&str, &str, &str)) {
-    let (gateway, workload, overlay) = me;
+    let (gateway, workload_ip, overlay) = me;
     let (far_subnet, peer_underlay, peer_overlay) = peer;
-    let ns1 = lab.name(&format!("{host}ns1"));
-    let h = lab.name(host);
-    lab.host(&format!("{host}ns1"));
-    let run = |args: &[&str]| ip(&[&["-n", &h], args].concat());
-    run(&["link", "add", "br0", "type", "bridge"]);
-    run(&["link", "set", "br0", "up"]);
-    run(&[
-        "link", "add", "int0", "type", "veth", "peer", "name", "br-int0",
-    ]);
-    run(&["link", "set", "int0", "netns", &ns1]);
-    ip(&["-n", &ns1, "link", "set", "int0", "up"]);
-    ip(&[
-        "-n",
-        &ns1,
-        "addr",
-        "add",
-        &format!("{workload}/24"),
-        "dev",
-        "int0",
-    ]);
-    ip(&[
-        "-n", &ns1, "route", "add", "default", "via", gateway, "dev", "int0",
-    ]);
-    run(&["link", "set", "br-int0", "master", "br0"]);
-    run(&["link", "set", "br-int0", "up"]);
-    run(&["addr", "add", &format!("{gateway}/24"), "dev", "br0"]);
-    run(&[
-        "link",
-        "add",
-        "vxlan0",
-        "type",
-        "vxlan",
-        "id",
-        "20",
-        "dstport",
-        "4789",
-        "remote",
-        peer_underlay,
-        "dev",
-        "eth0",
-    ]);
-    run(&["addr", "add", &format!("{overlay}/24"), "dev", "vxlan0"]);
-    run(&["link", "set", "vxlan0", "up"]);
-    run(&[
-        "route",
-        "add",
-        far_subnet,
-        "via",
-        peer_overlay,
-        "dev",
-        "vxlan0",
-    ]);
-    // The article's hosts route already; a fresh namespace does not.
-    sysctl(&h, &["net.ipv4.ip_forward=1"]);
+    let workload = lab.host(&format!("{host}ns1"));
+    must(
+        ArticleHost {
+            host: &lab.name(host),
+            workload: &workload,
+            gateway,
+            workload_ip,
+            overlay,
+            vni: 20,
+            dstport: 4789,
+            peer_underlay,
+            peer_overlay,
+            far_subnet,
+        }
+        .build(),
+    );
 }
 
 /// vtep on one host (the example config), the article's kernel commands on the other, each way
