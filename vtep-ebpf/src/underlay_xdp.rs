@@ -80,15 +80,16 @@ fn try_ingress(ctx: &XdpContext) -> Result<u32, DropReason> {
         // Flooding, or a port only TC reaches.
         Ok(_) => return Ok(XDP_PASS),
         Err(reason) => {
-            // TC learns before it drops these too.
+            // TC learns before it drops these too, from the packet its lengths say.
+            trim(ctx, len, frame_len)?;
             decap::learn_from(ctx, &cfg, &outer, vni, &vcfg, &inner_eth);
             return Err(reason);
         }
     };
+    // Bug (review of issue 10's merge): learning ran before the trim, so the proxy learned
+    // ARP and ND from bytes past the end of the IPv4 packet, which TC never reads.
+    trim(ctx, len, frame_len)?;
     decap::learn_from(ctx, &cfg, &outer, vni, &vcfg, &inner_eth);
-    if frame_len < len {
-        xdp_buff::cut_tail(ctx, len - frame_len).ok_or(DropReason::DecapFailed)?;
-    }
     xdp_buff::cut_head(ctx, INNER_OFFSET as u32).ok_or(DropReason::DecapFailed)?;
     if !xdp_buff::fits_mtu(ctx, ifindex, VLAN_HLEN) {
         return Err(DropReason::InnerTooBig);
@@ -102,6 +103,16 @@ fn try_ingress(ctx: &XdpContext) -> Result<u32, DropReason> {
         .redirect(ifindex, 0)
         .map_err(|_| DropReason::RedirectFailed)
         .map(|_| XDP_REDIRECT)
+}
+
+/// Cuts what follows the outer IPv4 packet (the frame is `len` bytes, the packet `frame_len`),
+/// as TC does before it learns or delivers: only for a frame that is redirected or dropped.
+#[inline(always)]
+fn trim(ctx: &XdpContext, len: u32, frame_len: u32) -> Result<(), DropReason> {
+    if frame_len < len {
+        xdp_buff::cut_tail(ctx, len - frame_len).ok_or(DropReason::DecapFailed)?;
+    }
+    Ok(())
 }
 
 /// Where the inner frame's L3 header starts.

@@ -21,7 +21,7 @@ use crate::{
 use vtep_tests::counters::Counters;
 
 /// The standard table with the proxy on (and `extra` flags), knowing REMOTE_WL_IP.
-fn load_proxy(fx: &Fixture, extra: u32) -> Datapath {
+pub fn load_proxy(fx: &Fixture, extra: u32) -> Datapath {
     load_changed(fx, |table| {
         table.flags = VNI_F_PROXY | extra;
         table.proxy_entries = vec![(REMOTE_WL_IP.into(), REMOTE_WL_MAC)];

@@ -29,6 +29,7 @@ use crate::{
     hardening::checksummed_vxlan,
     learn::fdb_entry,
     passthrough::not_vxlan_for_us,
+    proxy::load_proxy,
 };
 
 /// Runs the XDP program on `pkt` (carrying `inner`) and checks it redirects exactly `inner`,
@@ -270,5 +271,57 @@ fn xdp_learns_the_inner_source_behind_the_sending_vtep() {
         assert_eq!(entry.kind, FDB_REMOTE);
         assert_eq!(entry.remote, REMOTE_IP.octets());
         assert_ne!(entry.flags & FDB_F_LEARNED, 0, "marked learned");
+    });
+}
+
+/// Bug (review of issue 10's merge): the XDP program learned proxy entries before it cut what
+/// follows the outer IPv4 packet, so an ARP reply cut short by the outer length, its rest in
+/// trailing bytes, taught the proxy an address TC would never have learned from it.
+#[test]
+fn xdp_learns_nothing_from_bytes_after_the_outer_packet() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let mut dp = load_proxy(&fx, 0);
+        let roaming_ip = std::net::Ipv4Addr::new(10, 0, 0, 77);
+        let inner = eth(
+            WL0_MAC,
+            ROAMING_MAC,
+            ETH_P_ARP,
+            &arp_reply(ROAMING_MAC, roaming_ip, WL0_MAC, WL0_IP),
+        );
+        let whole = standard_vxlan(&inner);
+        // The outer lengths end the inner frame 10 bytes into the ARP header: its sender
+        // addresses only follow the packet.
+        let cut = (inner.len() - 14 - 10) as u16;
+        let mut pkt = whole.clone();
+        let tot_len = u16::from_be_bytes([pkt[16], pkt[17]]) - cut;
+        pkt[16..18].copy_from_slice(&tot_len.to_be_bytes());
+        let udp_len = u16::from_be_bytes([pkt[38], pkt[39]]) - cut;
+        pkt[38..40].copy_from_slice(&udp_len.to_be_bytes());
+        pkt[24..26].copy_from_slice(&[0, 0]);
+        let sum = (14..34)
+            .step_by(2)
+            .map(|i| u32::from(u16::from_be_bytes([pkt[i], pkt[i + 1]])))
+            .sum::<u32>();
+        let sum = (sum & 0xffff) + (sum >> 16);
+        let sum = !((sum & 0xffff) + (sum >> 16)) as u16;
+        pkt[24..26].copy_from_slice(&sum.to_be_bytes());
+        let learned = |dp: &mut Datapath| {
+            dp.proxy()
+                .unwrap()
+                .get(
+                    &vtep_common::maps::ProxyKey {
+                        vni: VNI,
+                        ip: roaming_ip.octets(),
+                    },
+                    0,
+                )
+                .is_ok()
+        };
+        let _ = xdp_test_run(&mut dp, &pkt);
+        assert!(!learned(&mut dp), "XDP learned from the trailing bytes");
+        // The whole reply does teach it: the test's frame is one the proxy learns from.
+        let _ = xdp_test_run(&mut dp, &whole);
+        assert!(learned(&mut dp), "XDP did not learn from the whole reply");
     });
 }
