@@ -313,6 +313,18 @@ pub struct Run {
     pub duration: Duration,
 }
 
+impl Run {
+    /// The run the kernel reported as `res`, its output written into `out`.
+    fn of(res: aya::programs::TestRunResult, mut out: Vec<u8>) -> Self {
+        out.truncate(res.data_size_out as usize);
+        Self {
+            verdict: res.return_value,
+            out,
+            duration: res.duration,
+        }
+    }
+}
+
 /// The `__sk_buff` context that makes a test run look as if the packet arrived on `ifindex`.
 pub fn skb_ctx(ifindex: u32) -> [u8; SKB_CTX_LEN] {
     let mut ctx = [0u8; SKB_CTX_LEN];
@@ -346,12 +358,7 @@ pub fn try_test_run(
             repeat: 1,
             ..Default::default()
         })?;
-    out.truncate(res.data_size_out as usize);
-    Ok(Run {
-        verdict: res.return_value,
-        out,
-        duration: res.duration,
-    })
+    Ok(Run::of(res, out))
 }
 
 /// Runs the XDP program once on `pkt`, loading it first if needed, with `ul0`'s MAC as the
@@ -380,10 +387,5 @@ pub fn try_xdp_test_run(dp: &mut Datapath, pkt: &[u8]) -> Result<Run, aya::progr
             repeat: 1,
             ..Default::default()
         })?;
-    out.truncate(res.data_size_out as usize);
-    Ok(Run {
-        verdict: res.return_value,
-        out,
-        duration: res.duration,
-    })
+    Ok(Run::of(res, out))
 }

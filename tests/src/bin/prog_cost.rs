@@ -300,19 +300,7 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
             })
         })
         .collect();
-    for case in &mut cases {
-        run_case(&mut dps[case.dp], case, WARMUP, 0)?;
-    }
-    for round in 0..ROUNDS {
-        for case in &mut cases {
-            // This round's share of the samples, after a short warm-up: the other cases ran
-            // in between.
-            let total = case.probe.samples;
-            let n = total * (round + 1) / ROUNDS - total * round / ROUNDS;
-            run_case(&mut dps[case.dp], case, WARMUP / 10, n)?;
-        }
-    }
-    let medians: Vec<f64> = cases.iter_mut().map(Case::report).collect();
+    let medians = measure(&mut dps, &mut cases)?;
     let [
         floor,
         decap_raw,
@@ -446,16 +434,7 @@ fn stages(fx: &Fixture, samples: usize) -> Result<String> {
             durations: Vec::with_capacity(samples),
         })
         .collect();
-    for case in &mut cases {
-        run_case(&mut dps[case.dp], case, WARMUP, 0)?;
-    }
-    for round in 0..ROUNDS {
-        for case in &mut cases {
-            let n = samples * (round + 1) / ROUNDS - samples * round / ROUNDS;
-            run_case(&mut dps[case.dp], case, WARMUP / 10, n)?;
-        }
-    }
-    let medians: Vec<f64> = cases.iter_mut().map(Case::report).collect();
+    let medians = measure(&mut dps, &mut cases)?;
     let [floor, not_ours, unknown_vni, flood, decap, no_learning] = medians[..] else {
         unreachable!("six cases");
     };
@@ -469,6 +448,25 @@ fn stages(fx: &Fixture, samples: usize) -> Result<String> {
         decap - floor,
         no_learning - floor,
     ))
+}
+
+/// Runs every case (in its datapath of `dps`) through a warm-up, then [`ROUNDS`] rounds in
+/// which the cases take turns, each measuring its share of its samples; returns each case's
+/// median in nanoseconds, in order.
+fn measure(dps: &mut [Datapath], cases: &mut [Case]) -> Result<Vec<f64>> {
+    for case in cases.iter_mut() {
+        run_case(&mut dps[case.dp], case, WARMUP, 0)?;
+    }
+    for round in 0..ROUNDS {
+        for case in cases.iter_mut() {
+            // This round's share of the samples, after a short warm-up: the other cases ran
+            // in between.
+            let total = case.probe.samples;
+            let n = total * (round + 1) / ROUNDS - total * round / ROUNDS;
+            run_case(&mut dps[case.dp], case, WARMUP / 10, n)?;
+        }
+    }
+    Ok(cases.iter_mut().map(Case::report).collect())
 }
 
 /// A 60-byte Ethernet/IPv4/UDP frame (18 bytes of payload), the smallest Ethernet frame

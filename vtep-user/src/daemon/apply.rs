@@ -460,39 +460,34 @@ fn attach(
     fail_fast: bool,
 ) -> Result<()> {
     let mut first_error = None;
+    // Returns the error when failing fast; otherwise logs it and keeps the first.
+    let mut note = |result: Result<()>| -> Result<()> {
+        match result {
+            Err(e) if fail_fast => Err(e),
+            Err(e) => {
+                warn!("{e:#}");
+                first_error.get_or_insert(e);
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    };
     let mut used = HashSet::new();
     for port in vnis.iter().flat_map(|v| &v.ports) {
         used.insert(port.ifindex);
-        if let Err(e) = datapath.attach_port(&port.name, port.ifindex) {
-            if fail_fast {
-                return Err(e);
-            }
-            warn!("{e:#}");
-            first_error.get_or_insert(e);
-        }
+        note(datapath.attach_port(&port.name, port.ifindex))?;
     }
-    if let Err(e) = datapath.attach_underlay(&checked.underlay.name, checked.underlay.index) {
-        if fail_fast {
-            return Err(e);
-        }
-        first_error.get_or_insert(e);
-    }
-    // Last: it hands TC what it does not finish, so TC must be there first.
     let underlay = &checked.underlay;
-    let xdp = match checked.xdp {
+    note(datapath.attach_underlay(&underlay.name, underlay.index))?;
+    // Last: it hands TC what it does not finish, so TC must be there first.
+    note(match checked.xdp {
         Some(mode) => datapath.attach_xdp(&underlay.name, underlay.index, underlay.mac, mode),
         None => {
             // A reload that turned it off.
             datapath.detach_xdp();
             Ok(())
         }
-    };
-    if let Err(e) = xdp {
-        if fail_fast {
-            return Err(e);
-        }
-        first_error.get_or_insert(e);
-    }
+    })?;
     for ifindex in datapath.port_hooks() {
         if !used.contains(&ifindex) {
             datapath.detach(Hook::Port(ifindex));

@@ -155,6 +155,11 @@ impl Running {
             )
             .await?
         };
+        // The running maps take a config of another `fdb_size` no better than a kept datapath.
+        crate::datapath::loader::check_compatible(
+            &instance::pin_dir(&config.name),
+            config.fdb_size,
+        )?;
         // The instance stays adoptable throughout: what a crash half-way leaves is recorded,
         // and the next start compares against the config it last ran whole.
         let info = write_info(&config, &self.source.path, &checked, &mut self.undo)?;
@@ -175,7 +180,7 @@ impl Running {
         match result {
             Ok(up) => {
                 self.up = up;
-                self.undo.set_adoptable(true, Some(&text))?;
+                self.undo.mark_whole(&text)?;
                 self.config = config;
                 self.source.text = text;
                 Ok(())
@@ -404,7 +409,7 @@ pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Runnin
     };
     match apply::apply(&net, config, &checked, info, &mut undo, base, keep).await {
         Ok(up) => {
-            undo.set_adoptable(true, Some(&source.text))?;
+            undo.mark_whole(&source.text)?;
             Ok(Running {
                 net,
                 undo,

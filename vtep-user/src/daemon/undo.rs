@@ -217,13 +217,11 @@ impl Undo {
         Ok(undo)
     }
 
-    /// Marks the instance whole (after a start or reload) or not (while a reload changes it),
-    /// with `config` the text it runs once whole. Fails when the log cannot be written.
-    pub fn set_adoptable(&mut self, adoptable: bool, config: Option<&str>) -> Result<()> {
-        self.state.adoptable = adoptable;
-        if let Some(text) = config {
-            self.state.config = Some(text.to_string());
-        }
+    /// Marks the instance whole (its start or a reload completed), running config text
+    /// `config`. Fails when the log cannot be written.
+    pub fn mark_whole(&mut self, config: &str) -> Result<()> {
+        self.state.adoptable = true;
+        self.state.config = Some(config.to_string());
         self.persist()
     }
 

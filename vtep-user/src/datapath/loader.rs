@@ -92,15 +92,15 @@ pub struct Datapath {
 impl Datapath {
     /// Loads the object with `config` and an FDB of `fdb_size` entries, and loads its programs
     /// into the kernel (the verifier runs here). With `reuse`, the maps are the ones pinned
-    /// there (an instance's state: FDB, counters, next hops), which must be what this build
-    /// defines ([`check_compatible`]). Nothing is attached yet.
+    /// there (an instance's state: FDB, counters, next hops), which the caller has checked are
+    /// what this build defines ([`check_compatible`], before anything changed). Nothing is
+    /// attached yet.
     pub fn load(config: &DatapathConfig, fdb_size: u32, reuse: Option<&Path>) -> Result<Self> {
         let mut loader = EbpfLoader::new();
         loader
             .override_global(GLOBAL_CONFIG, config, true)
             .map_max_entries(MAP_FDB, fdb_size);
         if let Some(dir) = reuse {
-            check_compatible(dir, fdb_size)?;
             for name in PINNED {
                 loader.map_pin_path(name, dir.join(name));
             }
@@ -172,15 +172,7 @@ impl Datapath {
     /// changed, or was deleted and is back with a new index), closing that link and making a
     /// new one.
     pub fn attach_underlay(&mut self, ifname: &str, ifindex: u32) -> Result<()> {
-        let stale: Vec<Hook> = self
-            .links
-            .keys()
-            .filter(|h| matches!(h, Hook::Underlay(i) if *i != ifindex))
-            .copied()
-            .collect();
-        for hook in stale {
-            self.detach(hook);
-        }
+        self.detach_where(|h| matches!(h, Hook::Underlay(i) if i != ifindex));
         self.attach(PROG_UNDERLAY, Hook::Underlay(ifindex), ifname)
     }
 
@@ -200,15 +192,7 @@ impl Datapath {
         self.xdp_underlay()?
             .set(0, mac, 0)
             .context("writing the underlay's MAC for the XDP program")?;
-        let stale: Vec<Hook> = self
-            .links
-            .keys()
-            .filter(|h| matches!(h, Hook::Xdp(i) if *i != ifindex))
-            .copied()
-            .collect();
-        for hook in stale {
-            self.detach(hook);
-        }
+        self.detach_where(|h| matches!(h, Hook::Xdp(i) if i != ifindex));
         let hook = Hook::Xdp(ifindex);
         let held = self.links.remove(&hook);
         let replacing = held.is_some();
@@ -228,27 +212,13 @@ impl Datapath {
         let link = FdLink::try_from(program.take_link(id)?).with_context(|| {
             format!("the XDP link on {ifname} is not a BPF link (a kernel before 5.9?)")
         })?;
-        let link = if self.links_pinned && !replacing {
-            self.pin_link(hook, link)?
-        } else {
-            link
-        };
-        self.links.insert(hook, link);
-        Ok(())
+        self.hold(hook, link, replacing)
     }
 
     /// Detaches the XDP program from the underlay, if it is attached (a reload that turned
     /// `underlay.xdp` off).
     pub fn detach_xdp(&mut self) {
-        let hooks: Vec<Hook> = self
-            .links
-            .keys()
-            .filter(|h| matches!(h, Hook::Xdp(_)))
-            .copied()
-            .collect();
-        for hook in hooks {
-            self.detach(hook);
-        }
+        self.detach_where(|h| matches!(h, Hook::Xdp(_)));
     }
 
     /// The XDP program, loaded into the kernel on first use (for `BPF_PROG_TEST_RUN` too).
@@ -289,7 +259,12 @@ impl Datapath {
         };
         let link = FdLink::try_from(program.take_link(id)?)
             .with_context(|| format!("the link of {prog} on {ifname} is not a TCX link"))?;
-        // Replaced in place, a pinned link's pin holds this very link.
+        self.hold(hook, link, replacing)
+    }
+
+    /// Keeps `link`, just made or (`replacing`) updated in place, at `hook`, pinning a new one
+    /// when links are pinned: a link updated in place is the one its pin holds already.
+    fn hold(&mut self, hook: Hook, link: FdLink, replacing: bool) -> Result<()> {
         let link = if self.links_pinned && !replacing {
             self.pin_link(hook, link)?
         } else {
@@ -364,7 +339,12 @@ impl Datapath {
 
     /// Detaches every program (a full stop): no packet meets them after this returns.
     pub fn detach_all(&mut self) {
-        let hooks: Vec<Hook> = self.links.keys().copied().collect();
+        self.detach_where(|_| true);
+    }
+
+    /// Detaches every program whose hook `stale` picks.
+    fn detach_where(&mut self, stale: impl Fn(Hook) -> bool) {
+        let hooks: Vec<Hook> = self.links.keys().copied().filter(|h| stale(*h)).collect();
         for hook in hooks {
             self.detach(hook);
         }
