@@ -159,10 +159,10 @@ pub fn cached_next_hop(name: &str, remote: &str) -> Option<(u32, crate::packet::
             .unwrap_or_else(|e| panic!("opening {}: {e}", path.display())),
     )
     .expect("NEXTHOPS map");
-    let map: aya::maps::HashMap<_, [u8; 4], vtep_common::maps::NextHopEntry> =
+    let map: aya::maps::HashMap<_, vtep_common::maps::VtepAddr, vtep_common::maps::NextHopEntry> =
         aya::maps::HashMap::try_from(map).expect("NEXTHOPS is a hash map");
-    let ip: std::net::Ipv4Addr = remote.parse().expect("an IPv4 address");
-    map.get(&ip.octets(), 0)
+    let ip: std::net::IpAddr = remote.parse().expect("an IP address");
+    map.get(&vtep_common::maps::vtep_addr(ip), 0)
         .ok()
         .map(|e| (e.ifindex, crate::packet::Mac(e.dmac)))
 }
