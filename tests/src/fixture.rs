@@ -34,7 +34,9 @@ use crate::{
 };
 
 // TC verdicts (include/uapi/linux/pkt_cls.h).
-pub const TC_ACT_OK: u32 = 0;
+/// What the programs return for a packet that is not theirs: `TCX_NEXT` (`TC_ACT_UNSPEC`, -1),
+/// so the next program on the hook, or the kernel, gets it.
+pub const TC_PASS: u32 = u32::MAX;
 pub const TC_ACT_SHOT: u32 = 2;
 pub const TC_ACT_REDIRECT: u32 = 7;
 // XDP verdicts (include/uapi/linux/bpf.h, enum xdp_action).

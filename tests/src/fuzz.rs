@@ -21,9 +21,9 @@ use vtep_common::maps::VNI_F_PROXY;
 use crate::{
     counters::Counters,
     fixture::{
-        Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, Run, TC_ACT_OK,
-        TC_ACT_REDIRECT, TC_ACT_SHOT, UL_MAC, VNI, WL0_MAC, WL1_MAC, XDP_DROP, XDP_PASS,
-        XDP_REDIRECT, load_changed, standard_vxlan, try_test_run, try_xdp_test_run,
+        Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, Run, TC_ACT_REDIRECT,
+        TC_ACT_SHOT, TC_PASS, UL_MAC, VNI, WL0_MAC, WL1_MAC, XDP_DROP, XDP_PASS, XDP_REDIRECT,
+        load_changed, standard_vxlan, try_test_run, try_xdp_test_run,
     },
     packet::{
         BROADCAST, ETH_P_ARP, ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, VXLAN_I, arp_request, eth,
@@ -85,7 +85,7 @@ impl Program {
         }
         let mut run = try_xdp_test_run(dp, pkt).ok()?;
         run.verdict = match run.verdict {
-            XDP_PASS => TC_ACT_OK,
+            XDP_PASS => TC_PASS,
             XDP_DROP => TC_ACT_SHOT,
             XDP_REDIRECT => TC_ACT_REDIRECT,
             // Anything else (XDP_ABORTED, XDP_TX) fails as an unexpected verdict.
@@ -373,7 +373,7 @@ pub fn fuzz(program: Program, packets: u64, seed: u64) -> Report {
                 }
             };
             match run.verdict {
-                TC_ACT_OK => {
+                TC_PASS => {
                     report.passed += 1;
                     if run.out != pkt {
                         fail("passed with changed bytes".into());

@@ -26,6 +26,18 @@ pub const MAP_RESOLVER: &str = "RESOLVER";
 pub const LAYOUT: u32 = 2;
 pub const MAP_XDP_PORTS: &str = "XDP_PORTS";
 pub const MAP_XDP_UNDERLAY: &str = "XDP_UNDERLAY";
+pub const MAP_SEGMENTER: &str = "SEGMENTER";
+/// The bit of `skb->mark` the port program sets on a GSO frame it hands the segmenter (see
+/// `SEGMENTER` in vtep-ebpf's maps), beside the ifindex of the port it came from: the segments
+/// come back on the segmenter's other end carrying both.
+pub const MARK_SEGMENTED: u32 = 0x8000_0000;
+/// `SEGMENTER` slots: the end GSO frames are sent out of, and the end segments come back on.
+pub const SEGMENTER_OUT: u32 = 0;
+pub const SEGMENTER_BACK: u32 = 1;
+
+/// Port flag: the interface is the segmenter's return end, not a port: a frame on it belongs to
+/// the port its mark names (`MARK_SEGMENTED`).
+pub const PORT_F_SEGMENTER: u32 = 4;
 /// The read-only global the loader fills with [`DatapathConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
 

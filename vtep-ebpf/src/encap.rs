@@ -283,12 +283,18 @@ impl<I: OuterIp> OuterHeaders<I> {
     }
 
     /// Writes the UDP checksum of the packet whose bytes after the UDP header (VXLAN header on)
-    /// sum to partial `body` (`outer_csum::body_sum`), for the addresses the header has now.
+    /// sum to partial `body` (`outer_csum`), for the addresses the header has now; for a GSO
+    /// packet, the checksum of each of its segments, whose UDP length is `segment_udp_len`.
     #[inline(always)]
-    pub fn set_udp_checksum(&mut self, body: u64) {
+    pub fn set_udp_checksum(&mut self, body: u64, segment_udp_len: Option<u16>) {
         self.outer.udp.check = [0; 2];
+        let whole = self.outer.udp.len;
+        if let Some(len) = segment_udp_len {
+            self.outer.udp.len = len.to_be_bytes();
+        }
         let udp_len = u16::from_be_bytes(self.outer.udp.len);
         let partial = self.outer.ip.pseudo_partial(udp_len) + csum::partial(&self.outer.udp) + body;
+        self.outer.udp.len = whole;
         let sum = csum::from_partials(partial);
         // A computed zero is sent as all ones: zero means "no checksum" (RFC 768).
         let check = match !sum {

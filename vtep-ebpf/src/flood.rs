@@ -23,7 +23,7 @@ use crate::{
     nexthop::{self, NextHop},
     outer_csum,
     parse::ether_type,
-    verdict,
+    segment, verdict,
 };
 
 /// Copies the frame to every local port of the flood list except `except_ifindex`. A copy too
@@ -65,6 +65,10 @@ pub fn from_port<I: OuterIp>(
     ingress: u32,
     inner_eth: &EthHdr,
 ) -> Result<i32, DropReason> {
+    // Segmented first, before any copy goes (each segment floods on its own).
+    if segment::needed(ctx, I::checksummed(cfg)) {
+        return segment::hand_over(ctx, ingress);
+    }
     let list = maps::flood_list(port.vni).ok_or(DropReason::NoFloodTarget)?;
     let n_remotes = list.n_remotes;
     let to_group = !vtep_addr_is_zero(&list.group);
@@ -95,7 +99,7 @@ pub fn from_port<I: OuterIp>(
     if to_group {
         hdr.aim_at_group(&list.group, &list.group_smac, list.group_ttl);
         if checksummed {
-            hdr.set_udp_checksum(body);
+            hdr.set_udp_checksum(body, None);
         }
         send_copy(ctx, port, list.group_ifindex, hdr, room, inner_len)?;
     } else {
@@ -106,7 +110,7 @@ pub fn from_port<I: OuterIp>(
             let remote = list.remotes[i];
             hdr.set_remote(&remote);
             if checksummed {
-                hdr.set_udp_checksum(body);
+                hdr.set_udp_checksum(body, None);
             }
             match resolved_next_hop(ctx, ingress, I::FAMILY, &cfg.local_ip, &remote) {
                 Ok(hop) => {

@@ -25,6 +25,7 @@ mod outer_csum;
 mod parse;
 mod port;
 mod proxy;
+mod segment;
 mod skb;
 mod udp_csum;
 mod underlay_xdp;

@@ -144,6 +144,12 @@ pub static XDP_PORTS: DevMapHash = DevMapHash::with_max_entries(MAX_PORTS, 0);
 #[map]
 pub static XDP_UNDERLAY: Array<[u8; 6]> = Array::with_max_entries(1, 0);
 
+/// The instance's segmenter, a veth pair (see `segment.rs`): slot `SEGMENTER_OUT`, the ifindex
+/// of the end with segmentation offloads off, whose egress GSO frames are redirected to; slot
+/// `SEGMENTER_BACK`, the other end, where the segments come back (0: no segmenter).
+#[map]
+pub static SEGMENTER: Array<u32> = Array::with_max_entries(2, 0);
+
 /// Per-VNI counters, indexed by the `stats_slot` userspace assigns each VNI.
 #[map]
 pub static VNI_STATS: PerCpuArray<VniStats> = PerCpuArray::with_max_entries(MAX_VNIS, 0);

@@ -61,6 +61,73 @@ pub fn body_sum(ctx: &TcContext, vni: u32, inner_eth: &EthHdr) -> Result<u64, Dr
     }
 }
 
+/// For a GSO frame (segment size `mss`) at offset 0, Ethernet header `inner_eth`, of VNI `vni`:
+/// the partial sum of what follows the outer UDP header in every one of its segments, and the
+/// outer UDP length of a segment, when every segment has them alike: TCP over IPv4 without
+/// options or over IPv6 without extension headers, with a payload of whole segments (as TCP
+/// sends bulk data). Every segment then has the same outer checksum, the one the segmenter
+/// copies into each (`SKB_GSO_UDP_TUNNEL` without `_CSUM`, see `segment.rs`): an inner IPv4
+/// header sums to zero in every segment (its checksum is rewritten per segment), an IPv6 one
+/// differs only by the payload length, and a TCP segment sums to the complement of its pseudo
+/// header whatever it carries. `None` for any other frame, which must be segmented first.
+#[inline(always)]
+pub fn gso_body_sum(ctx: &TcContext, vni: u32, inner_eth: &EthHdr, mss: u32) -> Option<(u64, u16)> {
+    let len = ctx.len();
+    let proto = ether_type(inner_eth);
+    // The IP header's length, where the addresses are and how long, the IP packet's length,
+    // and (IPv6) the payload length field to replace.
+    let (hlen, addrs_at, addrs_len, ip_total, v6_len) = match proto {
+        ETH_P_IP => {
+            let h: [u8; 10] = parse::load(ctx, L3)?;
+            let frags = u16::from_be_bytes([h[6], h[7]]);
+            if h[0] != 0x45 || frags & 0x3fff != 0 || h[9] != IpProto::Tcp as u8 {
+                return None;
+            }
+            let total = u32::from(u16::from_be_bytes([h[2], h[3]]));
+            (Ipv4Hdr::LEN as u32, L3 + 12, 8, total, 0)
+        }
+        ETH_P_IPV6 => {
+            let h: [u8; 8] = parse::load(ctx, L3)?;
+            if h[6] != IpProto::Tcp as u8 {
+                return None;
+            }
+            let payload = u16::from_be_bytes([h[4], h[5]]);
+            let total = Ipv6Hdr::LEN as u32 + u32::from(payload);
+            (Ipv6Hdr::LEN as u32, L3 + 8, 32, total, payload)
+        }
+        _ => return None,
+    };
+    if L3 as u32 + ip_total != len || mss == 0 {
+        return None;
+    }
+    // The TCP data offset: the header's length in 32-bit words.
+    let doff: [u8; 1] = parse::load(ctx, L3 + hlen as usize + 12)?;
+    let tcp_hlen = u32::from(doff[0] >> 4) * 4;
+    let payload = ip_total.checked_sub(hlen + tcp_hlen)?;
+    if tcp_hlen < 20 || payload == 0 || payload % mss != 0 {
+        return None;
+    }
+    let seg_l4 = (tcp_hlen + mss) as u16;
+    let l3 = if proto == ETH_P_IP {
+        0
+    } else {
+        packet_sum(ctx, L3 as u32, hlen)? + csum::negate(csum::word(v6_len)) + csum::word(seg_l4)
+    };
+    let addrs = packet_sum(ctx, addrs_at as u32, addrs_len)?;
+    let l4 = csum::negate(addrs + csum::word(seg_l4) + csum::word(u16::from(IpProto::Tcp as u8)));
+    // The Ethernet header, padded with zeroes (which add nothing) to 16 bytes.
+    let eth = packet_sum(ctx, 0, L3 as u32)?;
+    let mut vxlan = VxlanHdr {
+        flags: VXLAN_I_FLAG_MASK,
+        _reserved1: [0; 3],
+        vni: [0; 3],
+        _reserved2: 0,
+    };
+    vxlan.set_vni(vni);
+    let udp_len = (UdpHdr::LEN + VxlanHdr::LEN) as u32 + L3 as u32 + hlen + u32::from(seg_l4);
+    Some((csum::partial(&vxlan) + eth + l3 + l4, udp_len as u16))
+}
+
 /// [`body_sum`]'s sum of `vxlan` and the `inner_len`-byte frame of Ethernet type `proto`, or
 /// [`UNSUMMABLE`].
 #[inline(always)]

@@ -7,8 +7,8 @@ use network_types::{eth::EthHdr, vlan::VlanHdr};
 use vtep_common::{
     drop::DropReason,
     maps::{
-        FDB_LOCAL, JUMP_PORT_FLOOD, MISS_L2, MissEvent, PORT_F_LEARN, PORT_F_PEER, PortConfig,
-        VNI_F_L2MISS, VNI_F_PROXY, VtepAddr,
+        FDB_LOCAL, JUMP_PORT_FLOOD, MISS_L2, MissEvent, PORT_F_LEARN, PORT_F_PEER,
+        PORT_F_SEGMENTER, PortConfig, VNI_F_L2MISS, VNI_F_PROXY, VtepAddr,
     },
 };
 
@@ -20,7 +20,7 @@ use crate::{
     maps::{self, PORTS, Traffic, VNIS, config, count_traffic},
     miss, nexthop, outer_csum,
     parse::{self, Plain, ether_type, is_group_mac, is_ip},
-    proxy,
+    proxy, segment,
     skb::{self, VlanTag},
     verdict,
 };
@@ -54,19 +54,26 @@ fn try_ingress<I: OuterIp>(ctx: &TcContext) -> Result<i32, DropReason> {
     encap_to_remote::<I>(ctx, &port, ifindex, &eth, &entry.remote)
 }
 
-/// The local port the program runs on: its ifindex and configuration. Fails with `UnknownPort`
-/// when the interface has no port entry.
+/// The local port the frame is from: its ifindex and configuration; on the segmenter's return
+/// end, the port the segment's mark names (see `segment.rs`). Fails with `UnknownPort` when the
+/// interface has no port entry, or a segment names none.
 #[inline(always)]
 fn port_of(ctx: &TcContext) -> Result<(u32, PortConfig), DropReason> {
     let ifindex = skb::ifindex(ctx);
     let port = maps::get(&PORTS, &ifindex).ok_or(DropReason::UnknownPort)?;
-    Ok((ifindex, port))
+    if port.flags & PORT_F_SEGMENTER == 0 {
+        return Ok((ifindex, port));
+    }
+    let from = segment::came_from(ctx).ok_or(DropReason::UnknownPort)?;
+    let port = maps::get(&PORTS, &from).ok_or(DropReason::UnknownPort)?;
+    Ok((from, port))
 }
 
 /// Encapsulates the frame from local port `ingress` (config `port`, Ethernet header `eth`) to
 /// remote VTEP `remote` over the underlay family of `I` and sends it to the underlay next hop.
-/// Returns the TC verdict; fails with `NoRoute`, `NexthopUnresolved` (a non-IP frame cannot wait
-/// for the neighbour), `GsoNeedsChecksum`, `EncapFailed` or `RedirectFailed`.
+/// Returns the TC verdict (also for a GSO frame handed to the segmenter first, see
+/// `segment.rs`); fails with `NoRoute`, `NexthopUnresolved` (a non-IP frame cannot wait for the
+/// neighbour), `GsoNeedsChecksum`, `EncapFailed` or `RedirectFailed`.
 #[inline(always)]
 fn encap_to_remote<I: OuterIp>(
     ctx: &TcContext,
@@ -76,6 +83,18 @@ fn encap_to_remote<I: OuterIp>(
     remote: &VtepAddr,
 ) -> Result<i32, DropReason> {
     let cfg = config();
+    // Over IPv6 with checksums: the sum of what follows the outer UDP header; for a GSO frame,
+    // of each of its segments, or the frame goes to the segmenter first (`segment.rs`).
+    let mut body = (0, None);
+    if I::checksummed(&cfg) {
+        body = match skb::gso_size(ctx) {
+            0 => (outer_csum::body_sum(ctx, port.vni, eth)?, None),
+            mss => match outer_csum::gso_body_sum(ctx, port.vni, eth, mss) {
+                Some((sum, segment_udp_len)) => (sum, Some(segment_udp_len)),
+                None => return segment::hand_over(ctx, ingress),
+            },
+        };
+    }
     let len = ctx.len();
     let proto = ether_type(eth);
     let hop = nexthop::next_hop(ctx, ingress, I::FAMILY, &cfg.local_ip, remote)?;
@@ -88,7 +107,7 @@ fn encap_to_remote<I: OuterIp>(
     let hash = encap::flow_hash(ctx, eth);
     let mut hdr = OuterHeaders::<I>::new(&cfg, port, remote, len, hash, eth);
     if I::checksummed(&cfg) {
-        hdr.set_udp_checksum(outer_csum::body_sum(ctx, port.vni, eth)?);
+        hdr.set_udp_checksum(body.0, body.1);
     }
     hdr.set_macs(&hop.dmac, &hop.smac);
     let room = encap::grow::<I>(ctx, proto)?;

@@ -41,6 +41,21 @@ pub fn hash(ctx: &TcContext) -> u32 {
     unsafe { (*ctx.skb.skb).hash }
 }
 
+/// `skb->mark`.
+#[inline(always)]
+pub fn mark(ctx: &TcContext) -> u32 {
+    // SAFETY: a field read of the program's own context (module doc).
+    unsafe { (*ctx.skb.skb).mark }
+}
+
+/// Sets `skb->mark`, which TC programs may write.
+#[inline(always)]
+pub fn set_mark(ctx: &TcContext, mark: u32) {
+    // SAFETY: a field write of the program's own context, which the verifier allows TC programs
+    // for `mark` (module doc).
+    unsafe { (*ctx.skb.skb).mark = mark }
+}
+
 /// `skb->pkt_type`: whom the frame's destination MAC addresses (`PACKET_*`).
 #[inline(always)]
 pub fn pkt_type(ctx: &TcContext) -> u32 {

@@ -6,13 +6,16 @@
 
 #![allow(clippy::unnecessary_cast)]
 
-use aya_ebpf::bindings::{TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, xdp_action};
+use aya_ebpf::bindings::{TC_ACT_REDIRECT, TC_ACT_SHOT, TC_ACT_UNSPEC, xdp_action};
 use vtep_common::drop::DropReason;
 
 use crate::maps::count_drop;
 
-/// Let the kernel handle the packet as if no program ran.
-pub const PASS: i32 = TC_ACT_OK as i32;
+/// Hand the packet on: to the next program on the interface's TCX hook, or, after the last, to
+/// the kernel as if no program ran (`TCX_NEXT`, the value of `TC_ACT_UNSPEC`). Not `TC_ACT_OK`,
+/// which ends the chain: a second instance on the same underlay (another dstport) would never
+/// see its VXLAN.
+pub const PASS: i32 = TC_ACT_UNSPEC as i32;
 /// Drop the packet (also: consume an original whose clones went out).
 pub const SHOT: i32 = TC_ACT_SHOT as i32;
 /// Send the packet where a redirect helper pointed it.

@@ -659,11 +659,14 @@ fn build_ipv6_pair(lab: &Lab, i: usize, variant: &str) -> Result<Pair> {
         "kernel" => (host("wa")?, host("wb")?),
         _ => (lab.name(&format!("6{i}wa")), lab.name(&format!("6{i}wb"))),
     };
-    // Usable at once, without waiting for duplicate address detection.
+    // The lab's hosts start without IPv6 (quiet); the underlay needs it, usable at once,
+    // without waiting for duplicate address detection.
     for host in [&ha, &hb] {
         vtep_lab::sysctl(
             host,
             &[
+                "net.ipv6.conf.all.disable_ipv6=0",
+                "net.ipv6.conf.default.disable_ipv6=0",
                 "net.ipv6.conf.all.accept_dad=0",
                 "net.ipv6.conf.default.accept_dad=0",
             ],

@@ -46,7 +46,7 @@ use vtep_common::{
 use vtep_lab::{ProgType, RawProgram};
 use vtep_tests::{
     fixture::{
-        Fixture, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_OK, TC_ACT_REDIRECT, TTL,
+        Fixture, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_REDIRECT, TC_PASS, TTL,
         UL_MAC, VNI, WL0_MAC, XDP_DROP, XDP_PASS, XDP_REDIRECT, cache_next_hop, config, load_sized,
         skb_ctx, standard_vxlan, vxlan_to_us,
     },
@@ -216,8 +216,8 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
         ensure!(out == decap_in.as_slice(), "passed frame was changed");
         Ok(())
     };
-    let empty = RawProgram::returning(ProgType::Tc, TC_ACT_OK as i32)
-        .context("loading the empty program")?;
+    let empty =
+        RawProgram::returning(ProgType::Tc, TC_PASS as i32).context("loading the empty program")?;
     let empty_xdp = RawProgram::returning(ProgType::Xdp, XDP_PASS as i32)
         .context("loading the empty XDP program")?;
 
@@ -247,7 +247,7 @@ fn bench(fx: &Fixture, samples: usize) -> Result<String> {
             prog: Runner::Raw(&empty),
             ifindex: fx.ul0,
             pkt: &decap_in,
-            verdict: TC_ACT_OK,
+            verdict: TC_PASS,
             check: &check_floor,
             samples: floor_samples,
         },

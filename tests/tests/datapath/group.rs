@@ -9,7 +9,7 @@ use vtep::datapath::{
 };
 use vtep_tests::{
     fixture::{
-        Fixture, NEIGH_MAC, PORT_IANA, REMOTE_IP, TC_ACT_OK, TC_ACT_SHOT, UL_MAC, VNI, WL0_MAC,
+        Fixture, NEIGH_MAC, PORT_IANA, REMOTE_IP, TC_ACT_SHOT, TC_PASS, UL_MAC, VNI, WL0_MAC,
         load_changed, load_standard, test_run,
     },
     packet::{BROADCAST, IPPROTO_UDP, Ipv4, Mac, VXLAN_I, vxlan_header, vxlan_packet},
@@ -60,7 +60,7 @@ fn decap_accepts_vxlan_to_the_vnis_group_and_leaves_other_groups_alone() {
 
         let other = vxlan_to_group(Ipv4Addr::new(239, 9, 9, 9), &inner);
         let run = test_run(&mut dp, PROG_UNDERLAY, fx.ul0, &other);
-        assert_eq!(run.verdict, TC_ACT_OK, "another group passes");
+        assert_eq!(run.verdict, TC_PASS, "another group passes");
         assert_eq!(run.out, other, "untouched");
 
         // Without a group, group-addressed VXLAN is not ours either.
@@ -71,7 +71,7 @@ fn decap_accepts_vxlan_to_the_vnis_group_and_leaves_other_groups_alone() {
             fx.ul0,
             &vxlan_to_group(GROUP, &inner),
         );
-        assert_eq!(run.verdict, TC_ACT_OK);
+        assert_eq!(run.verdict, TC_PASS);
     });
 }
 

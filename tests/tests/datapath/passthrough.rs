@@ -4,9 +4,7 @@ use std::net::Ipv6Addr;
 
 use vtep::datapath::loader::PROG_UNDERLAY;
 use vtep_tests::{
-    fixture::{
-        LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, TC_ACT_OK, UL_MAC, VNI, WL0_MAC, test_run,
-    },
+    fixture::{LOCAL_IP, NEIGH_MAC, PORT_IANA, REMOTE_IP, TC_PASS, UL_MAC, VNI, WL0_MAC, test_run},
     packet::{
         BROADCAST, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IP_MF, IPPROTO_TCP, IPPROTO_UDP, Ipv4, VXLAN_I,
         arp_request, eth, ipv6, tcp, udp, udp_no_checksum, vxlan_header, vxlan_packet,
@@ -24,7 +22,7 @@ fn underlay_passes_what_is_not_vxlan_for_us() {
     standard(|fx, dp| {
         for (what, pkt) in not_vxlan_for_us() {
             let run = |dp: &mut _| test_run(dp, PROG_UNDERLAY, fx.ul0, &pkt);
-            check_passed(dp, run, TC_ACT_OK, &pkt, what);
+            check_passed(dp, run, TC_PASS, &pkt, what);
         }
     });
 }

@@ -25,6 +25,7 @@ use crate::{
         nexthop::Resolver,
         ports,
         preflight::Checked,
+        segmenter,
         undo::{Item, LinkId, Origin, Undo},
     },
     datapath::{
@@ -144,6 +145,14 @@ pub(super) async fn apply(
             .await?;
     }
     enable_forwarding(&vnis, config.underlay_ipv6(), undo)?;
+    let segmenter = match segmenter::needed(config) {
+        true => Some(segmenter::ensure(net, &config.name, undo).await?),
+        false => None,
+    };
+    tables::set_segmenter(
+        &mut datapath,
+        segmenter.as_ref().map(|s| (s.out.index, s.back.index)),
+    )?;
     add_routes(net, config, undo).await?;
     let groups = join_groups(config, checked)?;
 
@@ -166,7 +175,8 @@ pub(super) async fn apply(
             other => other,
         }
     };
-    later(attach(&mut datapath, &vnis, checked, fresh))?;
+    let back = segmenter.as_ref().map(|s| &s.back);
+    later(attach(&mut datapath, &vnis, back, checked, fresh))?;
     later(datapath.pin_links(keep))?;
     later(undo.set_kept(keep))?;
     if !fresh {
@@ -221,13 +231,10 @@ async fn build_vnis(
     let ids: Vec<u32> = config.vnis.iter().map(|v| v.id).collect();
     let slots = tables::assign_slots(&ids, serving);
     let mut out = Vec::new();
-    let offloads = ports::Offloads {
-        xdp: checked.xdp.is_some(),
-        segmented: config.underlay_ipv6() && !config.underlay.udp6_zero_csum_tx,
-    };
+    let xdp = checked.xdp.is_some();
     for (vni, slot) in config.vnis.iter().zip(slots) {
         let old_vni = old.and_then(|o| o.vnis.iter().find(|v| v.id == vni.id));
-        let ports = ports::build(net, vni, old_vni, checked.workload_mtu, offloads, undo).await?;
+        let ports = ports::build(net, vni, old_vni, checked.workload_mtu, xdp, undo).await?;
         out.push(vni_table(config, checked, slot, vni, ports));
     }
     Ok(out)
@@ -368,12 +375,17 @@ async fn prune(
         .iter()
         .flat_map(|v| v.workloads.iter().map(|w| w.netns.as_str()))
         .collect();
+    // The segmenter stays while the config needs one.
+    let segmenter = match segmenter::needed(config) {
+        true => segmenter::names(&config.name).to_vec(),
+        false => Vec::new(),
+    };
     undo.prune(net, |item| match item {
         Item::Link {
             name,
             origin: Origin::Created,
             ..
-        } if hosts.contains(name) => false,
+        } if hosts.contains(name) || segmenter.contains(name) => false,
         Item::Link { name, ifindex, .. } => !ports.contains(&(name.clone(), *ifindex)),
         Item::Netns { name, .. } => !namespaces.contains(name.as_str()),
         Item::Sysctl { link: Some(l), .. } => !ports.contains(&(l.name.clone(), l.ifindex)),
@@ -468,6 +480,7 @@ async fn add_routes(net: &Net, config: &Config, undo: &mut Undo) -> Result<()> {
 fn attach(
     datapath: &mut Datapath,
     vnis: &[VniTable],
+    segmenter: Option<&crate::sys::netlink::Link>,
     checked: &Checked,
     fail_fast: bool,
 ) -> Result<()> {
@@ -488,6 +501,11 @@ fn attach(
     for port in vnis.iter().flat_map(|v| &v.ports) {
         used.insert(port.ifindex);
         note(datapath.attach_port(&port.name, port.ifindex))?;
+    }
+    // The segmenter's return end: segments of the ports' GSO frames come in there.
+    if let Some(back) = segmenter {
+        used.insert(back.index);
+        note(datapath.attach_port(&back.name, back.index))?;
     }
     let underlay = &checked.underlay;
     note(datapath.attach_underlay(&underlay.name, underlay.index))?;

@@ -14,6 +14,7 @@ mod ports;
 mod preflight;
 pub mod registry;
 pub mod remotes;
+mod segmenter;
 pub mod undo;
 
 use anyhow::{Context as _, Result, bail};

@@ -13,8 +13,8 @@ use aya::{
 use vtep_common::maps::{
     FdbEntry, FdbKey, FloodList, MAP_ACCEPT, MAP_DROPS, MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB,
     MAP_FLOOD, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_RESOLVER,
-    MAP_VNI_STATS, MAP_VNIS, MAP_XDP_PORTS, MAP_XDP_UNDERLAY, NextHopEntry, PortConfig, Proxy6Key,
-    ProxyEntry, ProxyKey, VniConfig, VniStats, VtepAddr,
+    MAP_SEGMENTER, MAP_VNI_STATS, MAP_VNIS, MAP_XDP_PORTS, MAP_XDP_UNDERLAY, NextHopEntry,
+    PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig, VniStats, VtepAddr,
 };
 
 use crate::{datapath::loader::Datapath, instance, sys::bpffs};
@@ -143,6 +143,9 @@ maps! {
     xdp_ports: MAP_XDP_PORTS => DevMapHash;
     /// `XDP_UNDERLAY`: the underlay's MAC, for the XDP program.
     xdp_underlay: MAP_XDP_UNDERLAY => Array<[u8; 6]>;
+    /// `SEGMENTER`: the segmenter's ifindex (slot 0), for GSO frames over an IPv6 underlay with
+    /// UDP checksums.
+    segmenter: MAP_SEGMENTER => Array<u32>;
 }
 
 /// Removes the entries of `table` that `expired` picks; returns how many it removed. Gone

@@ -12,8 +12,9 @@ use anyhow::{Context as _, Result};
 use aya::maps::MapError;
 use vtep_common::maps::{
     DP_F_IPV6, DP_F_UDP6_ZERO_CSUM_TX, DatapathConfig, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey,
-    FloodList, MAX_DSTPORTS, MAX_FLOOD_REMOTES, PORT_F_LEARN, PortConfig, Proxy6Key, ProxyEntry,
-    ProxyKey, VNI_F_LEARN, VniConfig, VniStats, vtep_addr, vtep_ip,
+    FloodList, MAX_DSTPORTS, MAX_FLOOD_REMOTES, PORT_F_LEARN, PORT_F_SEGMENTER, PortConfig,
+    Proxy6Key, ProxyEntry, ProxyKey, SEGMENTER_BACK, SEGMENTER_OUT, VNI_F_LEARN, VniConfig,
+    VniStats, vtep_addr, vtep_ip,
 };
 
 use crate::{
@@ -169,6 +170,34 @@ fn local_entry(ifindex: u32, flags: u32) -> FdbEntry {
         flags: 0,
         seen: 0,
     }
+}
+
+/// Tells the datapath its segmenter (`SEGMENTER` and the return end's `PORTS` entry): the ends'
+/// ifindexes (out, back), or none; a segmenter no longer there is forgotten. Fails when a map
+/// cannot be written.
+pub fn set_segmenter(dp: &mut Datapath, ends: Option<(u32, u32)>) -> Result<()> {
+    let (out, back) = ends.unwrap_or((0, 0));
+    let mut slots = dp.segmenter()?;
+    slots
+        .set(SEGMENTER_OUT, out, 0)
+        .context("writing the segmenter")?;
+    slots
+        .set(SEGMENTER_BACK, back, 0)
+        .context("writing the segmenter")?;
+    remove_where(dp.ports()?, |ifindex, p| {
+        p.flags & PORT_F_SEGMENTER != 0 && *ifindex != back
+    })
+    .context("PORTS")?;
+    if back != 0 {
+        let entry = PortConfig {
+            flags: PORT_F_SEGMENTER,
+            ..PortConfig::default()
+        };
+        dp.ports()?
+            .insert(back, entry, 0)
+            .context("writing the segmenter's port entry")?;
+    }
+    Ok(())
 }
 
 /// The datapath's load-time configuration: the local VTEP address (its family is the
@@ -375,7 +404,11 @@ pub fn sync(
             || (e.flags == 0 && !proxy_wanted.contains(&(k.vni, IpAddr::from(k.ip))))
     })
     .context("PROXY6")?;
-    remove_where(dp.ports()?, |ifindex, _| !ports.contains(ifindex)).context("PORTS")?;
+    // The segmenter's entry is `set_segmenter`'s.
+    remove_where(dp.ports()?, |ifindex, p| {
+        !ports.contains(ifindex) && p.flags & PORT_F_SEGMENTER == 0
+    })
+    .context("PORTS")?;
     let xdp_ports: HashSet<u32> = vnis
         .iter()
         .flat_map(|v| v.ports.iter().filter(|p| p.xdp).map(|p| p.ifindex))

@@ -1,9 +1,10 @@
-//! The ethtool settings vtep changes, on the workload-side veth of a port it created: GRO, so
+//! The ethtool settings vtep changes, on interfaces it created: GRO on the workload-side veth of a
+//! port, so
 //! frames the XDP program redirects into the port are delivered (a veth hands XDP frames on only
-//! to a peer with NAPI, which GRO turns on: `veth_gro_requested` in drivers/net/veth.c); and,
-//! over an IPv6 underlay with UDP checksums, TSO and GSO off, so the workload's stack hands the
-//! port segments the datapath can checksum (see the `gso_needs_checksum` drop reason). Through
-//! the `SIOCETHTOOL` ioctl in the calling thread's network namespace.
+//! to a peer with NAPI, which GRO turns on: `veth_gro_requested` in drivers/net/veth.c); and TSO
+//! and GSO off on the out end of an instance's segmenter, so the kernel segments what is sent
+//! there (`daemon/segmenter.rs`). Through the `SIOCETHTOOL` ioctl in the calling thread's network
+//! namespace.
 
 use std::{io, os::fd::AsRawFd as _};
 

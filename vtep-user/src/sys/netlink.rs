@@ -12,7 +12,7 @@ use std::{
 use anyhow::{Context as _, Result, anyhow};
 use futures::TryStreamExt as _;
 use rtnetlink::{
-    Handle, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkIfb, LinkUnspec, LinkVeth, RouteMessageBuilder,
     packet_route::{
         AddressFamily,
         address::AddressAttribute,
@@ -132,6 +132,16 @@ impl Net {
             .execute()
             .await
             .with_context(|| format!("creating veth pair {name}/{peer}"))
+    }
+
+    /// Creates an `ifb` device `name` (down).
+    pub async fn add_ifb(&self, name: &str) -> Result<()> {
+        self.handle
+            .link()
+            .add(LinkIfb::new(name).build())
+            .execute()
+            .await
+            .with_context(|| format!("creating ifb device {name}"))
     }
 
     /// Deletes interface `index`; one that is gone already is fine.
