@@ -12,7 +12,7 @@ use std::{
 
 use crate::output::text;
 
-pub use vtep_lab::{ArticleHost, End, FlowResult, KernelVtep, PingFlow, list_netns};
+pub use vtep_lab::{ArticleHost, End, FlowResult, KernelOptions, KernelVtep, PingFlow, list_netns};
 
 /// The value of `result`; panics with its error (and the error's causes) otherwise.
 #[track_caller]
@@ -228,6 +228,20 @@ impl Lab {
     #[track_caller]
     pub fn three_hosts(&self) -> [String; 3] {
         must(self.lab.three_hosts())
+    }
+
+    /// Hosts `<prefix>a` (2001:db8::1) and `<prefix>b` (2001:db8::2) on an IPv6 `eth0`
+    /// underlay (see `vtep_lab::Lab::two_hosts_ipv6`).
+    #[track_caller]
+    pub fn two_hosts_ipv6(&self) -> (String, String) {
+        must(self.lab.two_hosts_ipv6())
+    }
+
+    /// Hosts `<prefix>a`, `b`, `c` (2001:db8::1, ::2, ::3) on switch `<prefix>sw`, whose
+    /// bridge floods multicast (see `vtep_lab::Lab::three_hosts_ipv6`).
+    #[track_caller]
+    pub fn three_hosts_ipv6(&self) -> [String; 3] {
+        must(self.lab.three_hosts_ipv6())
     }
 
     /// Writes `text` to a file of this lab and returns its path.
