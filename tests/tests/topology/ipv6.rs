@@ -4,11 +4,14 @@
 //! driver over the same underlay, so a failure elsewhere here is vtep's), then S2 over IPv6 with
 //! bulk TCP (`overlay`), the kernel's driver on the other side both ways and the zero-checksum
 //! mode against it (`interop`), every outer field and checksum of captured packets (`wire`), and
-//! the XDP program decapsulating IPv6 (`xdp`).
+//! the XDP program decapsulating IPv6 (`xdp`); `vtep fdb` with IPv6 VTEPs on a running instance
+//! (`runtime`), and configs that mix families (`config`).
 
+mod config;
 mod interop;
 mod lab;
 mod overlay;
+mod runtime;
 mod wire;
 mod xdp;
 
