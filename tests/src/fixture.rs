@@ -23,7 +23,7 @@ use vtep::datapath::{
     tables::{Port, Target, VniTable, fill},
 };
 use vtep_common::{
-    maps::{DEFAULT_FDB_SIZE, DatapathConfig, NextHopEntry},
+    maps::{DEFAULT_FDB_SIZE, DatapathConfig, NextHopEntry, vtep_addr_v4},
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
 };
 use vtep_lab::{Netns, ip_in, no_ipv6, sysctl};
@@ -196,7 +196,7 @@ impl Fixture {
             dstport,
             ttl,
             stats_slot: SLOT,
-            remotes: vec![REMOTE_IP],
+            remotes: vec![REMOTE_IP.into()],
             ports: vec![
                 Port {
                     name: "port0".into(),
@@ -214,9 +214,9 @@ impl Fixture {
                 },
             ],
             fdb: vec![
-                (REMOTE_WL_MAC, Target::Remote(REMOTE_IP)),
-                (UNROUTABLE_WL_MAC, Target::Remote(UNROUTABLE_IP)),
-                (UNRESOLVED_WL_MAC, Target::Remote(UNRESOLVED_IP)),
+                (REMOTE_WL_MAC, Target::Remote(REMOTE_IP.into())),
+                (UNROUTABLE_WL_MAC, Target::Remote(UNROUTABLE_IP.into())),
+                (UNRESOLVED_WL_MAC, Target::Remote(UNRESOLVED_IP.into())),
             ],
             learning: true,
             max_learned: 0,
@@ -233,7 +233,7 @@ impl Fixture {
 /// The instance configuration: we are LOCAL_IP, VXLAN arrives on 4789 and 8472.
 pub fn config(srcport_min: u16, srcport_max: u16) -> DatapathConfig {
     DatapathConfig {
-        local_ip: LOCAL_IP.octets(),
+        local_ip: vtep_addr_v4(LOCAL_IP.octets()),
         srcport_min,
         srcport_max,
         dstports: [
@@ -264,7 +264,7 @@ pub fn cache_next_hop(dp: &mut Datapath, remote: Ipv4Addr, ifindex: u32, dmac: M
     dp.nexthops()
         .expect("next-hop map")
         .insert(
-            remote.octets(),
+            vtep_addr_v4(remote.octets()),
             NextHopEntry {
                 ifindex,
                 dmac: dmac.0,

@@ -73,8 +73,9 @@ drop_reasons! {
     /// The proxy could not rewrite an ARP request or neighbour solicitation into its answer (the
     /// frame could not be resized or written).
     ProxyReplyFailed = 14, "proxy_reply_failed";
-    /// VXLAN for us whose outer IPv4 total length is longer than the frame, or whose UDP length
-    /// disagrees with it (a length-field lie; the kernel's IP and UDP layers drop these).
+    /// VXLAN for us whose outer IPv4 total length (IPv6 payload length) is longer than the
+    /// frame, or whose UDP length disagrees with it (a length-field lie; the kernel's IP and UDP
+    /// layers drop these).
     VxlanBadLength = 15, "vxlan_bad_length";
     /// VXLAN for us with a non-zero outer UDP checksum that is wrong (the kernel's UDP layer
     /// verifies it).
@@ -85,6 +86,12 @@ drop_reasons! {
     /// VXLAN for us from an outer source `underlay.accept` does not allow (a spoofed or unknown
     /// VTEP), dropped before anything is learned from it.
     SourceNotAllowed = 18, "source_not_allowed";
+    /// A GSO frame (several segments in one skb) from a local port on an IPv6 underlay that
+    /// sends UDP checksums: `bpf_skb_adjust_room` cannot mark it for per-segment outer checksums
+    /// (`SKB_GSO_UDP_TUNNEL_CSUM`), and one checksum copied into every segment would be wrong in
+    /// all of them. vtep turns segmentation offloads off where it creates workloads; this counts
+    /// what other senders (adopted ports) still hand over.
+    GsoNeedsChecksum = 19, "gso_needs_checksum";
 }
 
 // The counters are indexed by the discriminant: the list must be dense and in order.

@@ -23,7 +23,7 @@ pub const MAP_RESOLVER: &str = "RESOLVER";
 /// datapath (hitless restart or upgrade) only when its maps have this layout and each map the
 /// type and sizes this build defines: bump it whenever a shared key or value type changes
 /// meaning without changing size (a flag's bit, a field reused).
-pub const LAYOUT: u32 = 1;
+pub const LAYOUT: u32 = 2;
 pub const MAP_XDP_PORTS: &str = "XDP_PORTS";
 pub const MAP_XDP_UNDERLAY: &str = "XDP_UNDERLAY";
 /// The read-only global the loader fills with [`DatapathConfig`].
@@ -138,12 +138,64 @@ pub const FDB_REFRESH_S: u32 = 1;
 pub const BPF_NOEXIST: u64 = 1;
 pub const BPF_EXIST: u64 = 2;
 
+/// A VTEP's underlay address: IPv6, or IPv4 as an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`,
+/// RFC 4291 section 2.5.5.2). One type for both families keeps one set of maps and one key
+/// layout; an instance's underlay is one family (`DP_F_IPV6`), so the datapath never has to tell
+/// a mapped address from a native one on the wire.
+pub type VtepAddr = [u8; 16];
+
+/// The IPv4-mapped [`VtepAddr`] of `ip` (network order).
+#[inline(always)]
+pub const fn vtep_addr_v4(ip: [u8; 4]) -> VtepAddr {
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ip[0], ip[1], ip[2], ip[3],
+    ]
+}
+
+/// The IPv4 address an IPv4-mapped [`VtepAddr`] holds, or `None` for an IPv6 address.
+#[inline(always)]
+pub fn vtep_addr_as_v4(a: &VtepAddr) -> Option<[u8; 4]> {
+    (a[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]).then_some([a[12], a[13], a[14], a[15]])
+}
+
+/// The [`VtepAddr`] of `ip`: IPv4 mapped, IPv6 as it is.
+#[inline(always)]
+pub const fn vtep_addr(ip: core::net::IpAddr) -> VtepAddr {
+    match ip {
+        core::net::IpAddr::V4(v4) => vtep_addr_v4(v4.octets()),
+        core::net::IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The address a [`VtepAddr`] holds: IPv4 for an IPv4-mapped one, IPv6 otherwise.
+#[inline(always)]
+pub fn vtep_ip(a: &VtepAddr) -> core::net::IpAddr {
+    match vtep_addr_as_v4(a) {
+        Some(v4) => core::net::IpAddr::from(v4),
+        None => core::net::IpAddr::from(*a),
+    }
+}
+
+/// Whether `a` is unset (all zeroes: no group, no address).
+#[inline(always)]
+pub fn vtep_addr_is_zero(a: &VtepAddr) -> bool {
+    u128::from_ne_bytes(*a) == 0
+}
+
+/// `DatapathConfig::flags`: the underlay is IPv6: encapsulation writes outer IPv6 and
+/// decapsulation takes only IPv6 outer headers (one family per instance).
+pub const DP_F_IPV6: u32 = 2;
+/// `DatapathConfig::flags`: send IPv6 VXLAN with a zero UDP checksum (the kernel's
+/// `udp6zerocsumtx`, RFC 6935), for peers that accept it: vtep, or a kernel driver with
+/// `udp6zerocsumrx`. Without it every packet carries a valid checksum.
+pub const DP_F_UDP6_ZERO_CSUM_TX: u32 = 4;
+
 /// Load-time configuration of one instance, a read-only global of the eBPF object.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DatapathConfig {
     /// The local VTEP address: outer source on send, outer destination we accept.
-    pub local_ip: [u8; 4],
+    pub local_ip: VtepAddr,
     /// Outer UDP source port range, inclusive, host byte order.
     pub srcport_min: u16,
     pub srcport_max: u16,
@@ -169,7 +221,7 @@ pub struct FdbKey {
 pub struct FdbEntry {
     pub kind: u32,
     pub ifindex: u32,
-    pub remote: [u8; 4],
+    pub remote: VtepAddr,
     pub port_flags: u32,
     /// `FDB_F_*`.
     pub flags: u32,
@@ -178,7 +230,7 @@ pub struct FdbEntry {
     pub seen: u32,
 }
 
-/// How to reach one remote VTEP on the underlay, keyed by its IPv4 address (network order).
+/// How to reach one remote VTEP on the underlay, keyed by its [`VtepAddr`].
 /// Userspace copies it from the kernel's route and (resolved) neighbour entry, so encapsulation
 /// skips a FIB lookup per packet; a remote without an entry takes the FIB lookup.
 #[repr(C)]
@@ -221,8 +273,8 @@ pub struct VniConfig {
     /// Most learned entries this VNI may hold; 0 for no limit (the kernel's `maxaddress`).
     pub max_learned: u32,
     /// The multicast group this VNI's broadcast and unknown unicast are sent to and received
-    /// on (network order); zero without one.
-    pub group: [u8; 4],
+    /// on; zero without one.
+    pub group: VtepAddr,
     pub _pad2: u32,
 }
 
@@ -233,14 +285,14 @@ pub struct VniConfig {
 pub struct FloodList {
     pub n_remotes: u32,
     pub n_ports: u32,
-    pub remotes: [[u8; 4]; MAX_FLOOD_REMOTES],
+    pub remotes: [VtepAddr; MAX_FLOOD_REMOTES],
     /// Ifindexes of the local ports that get a copy (the host end of a workload's veth, a port
     /// interface), entered at egress so the copy crosses the veth.
     pub ports: [u32; MAX_FLOOD_PORTS],
     /// With a multicast group (non-zero), frames from local ports go to it in one copy,
     /// instead of one copy per remote: sent on `group_ifindex` from `group_smac` with outer TTL
     /// `group_ttl`.
-    pub group: [u8; 4],
+    pub group: VtepAddr,
     pub group_ifindex: u32,
     pub group_smac: [u8; 6],
     pub group_ttl: u8,
@@ -252,9 +304,9 @@ impl Default for FloodList {
         Self {
             n_remotes: 0,
             n_ports: 0,
-            remotes: [[0; 4]; MAX_FLOOD_REMOTES],
+            remotes: [[0; 16]; MAX_FLOOD_REMOTES],
             ports: [0; MAX_FLOOD_PORTS],
-            group: [0; 4],
+            group: [0; 16],
             group_ifindex: 0,
             group_smac: [0; 6],
             group_ttl: 0,
@@ -372,14 +424,14 @@ vni_counters! {
     proxy_replies,
 }
 
-const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 20);
+const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 32);
 const _: () = assert!(core::mem::size_of::<FdbKey>() == 12);
-const _: () = assert!(core::mem::size_of::<FdbEntry>() == 24);
+const _: () = assert!(core::mem::size_of::<FdbEntry>() == 36);
 const _: () = assert!(core::mem::size_of::<NextHopEntry>() == 16);
 const _: () = assert!(core::mem::size_of::<PortConfig>() == 16);
-const _: () = assert!(core::mem::size_of::<VniConfig>() == 24);
+const _: () = assert!(core::mem::size_of::<VniConfig>() == 36);
 const _: () = assert!(
-    core::mem::size_of::<FloodList>() == 8 + 4 * MAX_FLOOD_REMOTES + 4 * MAX_FLOOD_PORTS + 16
+    core::mem::size_of::<FloodList>() == 8 + 16 * MAX_FLOOD_REMOTES + 4 * MAX_FLOOD_PORTS + 28
 );
 const _: () = assert!(core::mem::size_of::<VniStats>() == 80);
 const _: () = assert!(core::mem::size_of::<ProxyKey>() == 8);

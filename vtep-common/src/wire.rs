@@ -6,7 +6,7 @@
 
 use network_types::{
     eth::{EthHdr, EtherType},
-    ip::Ipv4Hdr,
+    ip::{Ipv4Hdr, Ipv6Hdr},
     udp::UdpHdr,
     vxlan::VxlanHdr,
 };
@@ -21,6 +21,9 @@ pub const DSTPORT_IANA: u16 = 4789;
 pub const OVERHEAD_IPV4: usize = Ipv4Hdr::LEN + UdpHdr::LEN + VxlanHdr::LEN + EthHdr::LEN;
 /// Outer Ethernet + outer IPv4 + UDP + VXLAN: where the inner frame starts in a VXLAN packet.
 pub const INNER_OFFSET: usize = EthHdr::LEN + Ipv4Hdr::LEN + UdpHdr::LEN + VxlanHdr::LEN;
+/// As [`OVERHEAD_IPV4`] and [`INNER_OFFSET`], over an IPv6 underlay.
+pub const OVERHEAD_IPV6: usize = Ipv6Hdr::LEN + UdpHdr::LEN + VxlanHdr::LEN + EthHdr::LEN;
+pub const INNER_OFFSET_IPV6: usize = EthHdr::LEN + Ipv6Hdr::LEN + UdpHdr::LEN + VxlanHdr::LEN;
 
 // Ethernet types in host byte order, as `u16::from_be_bytes` of the field gives them (and as the
 // flow hash mixes them in). network-types has them only as network-order discriminants of
@@ -44,6 +47,7 @@ pub const DEFAULT_SRCPORT_MAX: u16 = 60999;
 
 const _: () = assert!(OVERHEAD_IPV4 == 50);
 const _: () = assert!(INNER_OFFSET == 50);
+const _: () = assert!(OVERHEAD_IPV6 == 70 && INNER_OFFSET_IPV6 == 70);
 const _: () = assert!(ETH_P_IP == 0x0800 && ETH_P_IPV6 == 0x86DD && ETH_P_ARP == 0x0806);
 
 /// Whether `ip` (network order) can be a remote VTEP: a unicast address a packet can be sent to
@@ -53,4 +57,26 @@ const _: () = assert!(ETH_P_IP == 0x0800 && ETH_P_IPV6 == 0x86DD && ETH_P_ARP ==
 #[inline(always)]
 pub const fn is_unicast_vtep_ipv4(ip: [u8; 4]) -> bool {
     ip[0] != 0 && ip[0] != 127 && ip[0] < 224
+}
+
+/// Whether `ip` can be a remote VTEP on an IPv6 underlay: as [`is_unicast_vtep_ipv4`], for
+/// IPv6. Not the unspecified address (::), loopback (::1), multicast (ff00::/8), or an
+/// IPv4-mapped or -compatible address (::/96 and ::ffff:0:0/96), which no IPv6 packet comes
+/// from.
+#[inline(always)]
+pub fn is_unicast_vtep_ipv6(ip: &[u8; 16]) -> bool {
+    let high = u64::from_be_bytes([ip[0], ip[1], ip[2], ip[3], ip[4], ip[5], ip[6], ip[7]]);
+    let mid = u32::from_be_bytes([ip[8], ip[9], ip[10], ip[11]]);
+    ip[0] != 0xff && !(high == 0 && (mid == 0 || mid == 0xffff))
+}
+
+/// Whether `addr` can be a remote VTEP of an instance whose underlay is IPv6 (`ipv6`) or IPv4
+/// (`addr` then IPv4-mapped): the rule of [`is_unicast_vtep_ipv4`] or [`is_unicast_vtep_ipv6`].
+#[inline(always)]
+pub fn is_unicast_vtep(addr: &crate::maps::VtepAddr, ipv6: bool) -> bool {
+    if ipv6 {
+        is_unicast_vtep_ipv6(addr)
+    } else {
+        crate::maps::vtep_addr_as_v4(addr).is_some_and(is_unicast_vtep_ipv4)
+    }
 }

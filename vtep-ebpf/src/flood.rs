@@ -10,14 +10,18 @@ use aya_ebpf::programs::TcContext;
 use network_types::eth::EthHdr;
 use vtep_common::{
     drop::DropReason,
-    maps::{DatapathConfig, FloodList, MAX_FLOOD_PORTS, MAX_FLOOD_REMOTES, PortConfig},
+    maps::{
+        DatapathConfig, FloodList, MAX_FLOOD_PORTS, MAX_FLOOD_REMOTES, PortConfig, VtepAddr,
+        vtep_addr_is_zero,
+    },
 };
 
 use crate::{
     deliver,
-    encap::{self, OuterHeaders, Room},
+    encap::{self, OuterHeaders, OuterIp, Room},
     maps::{self, Traffic, count_traffic},
     nexthop::{self, NextHop},
+    outer_csum,
     parse::ether_type,
     verdict,
 };
@@ -49,11 +53,12 @@ pub fn to_local_ports(ctx: &TcContext, list: &FloodList, except_ifindex: u32) {
 
 /// Floods a frame that entered on local port `ingress` (config `port`, Ethernet header
 /// `inner_eth`): raw copies to the other local ports, then one encapsulated copy per remote
-/// VTEP, or one to the VNI's multicast group. The original is consumed: returns `SHOT` once the
-/// copies are out; fails with `NoFloodTarget` when there is nowhere to send the frame, or
-/// `EncapFailed` when it cannot be encapsulated.
+/// VTEP, or one to the VNI's multicast group, over the underlay family of `I`. The original is
+/// consumed: returns `SHOT` once the copies are out; fails with `NoFloodTarget` when there is
+/// nowhere to send the frame, `GsoNeedsChecksum`, or `EncapFailed` when it cannot be
+/// encapsulated.
 #[inline(always)]
-pub fn from_port(
+pub fn from_port<I: OuterIp>(
     ctx: &TcContext,
     cfg: &DatapathConfig,
     port: &PortConfig,
@@ -62,7 +67,7 @@ pub fn from_port(
 ) -> Result<i32, DropReason> {
     let list = maps::flood_list(port.vni).ok_or(DropReason::NoFloodTarget)?;
     let n_remotes = list.n_remotes;
-    let to_group = list.group != [0; 4];
+    let to_group = !vtep_addr_is_zero(&list.group);
     let only_ingress = list.n_ports == 0 || (list.n_ports == 1 && list.ports[0] == ingress);
     if n_remotes == 0 && !to_group && only_ingress {
         return Err(DropReason::NoFloodTarget);
@@ -75,12 +80,24 @@ pub fn from_port(
         return Ok(verdict::SHOT);
     }
 
-    let srcport = encap::source_port(ctx, cfg, inner_eth);
-    let mut hdr = OuterHeaders::new(cfg, port, list.remotes[0], inner_len, srcport, inner_eth);
-    let room = encap::grow(ctx, ether_type(inner_eth))?;
+    let hash = encap::flow_hash(ctx, inner_eth);
+    let hdr = maps::headers_scratch::<OuterHeaders<I>>().ok_or(DropReason::EncapFailed)?;
+    *hdr = OuterHeaders::<I>::new(cfg, port, &list.remotes[0], inner_len, hash, inner_eth);
+    // The copies differ only in their outer addresses: what follows the UDP header is summed
+    // once, before the room is made.
+    let checksummed = I::checksummed(cfg);
+    let body = if checksummed {
+        outer_csum::body_sum(ctx, port.vni, inner_eth)?
+    } else {
+        0
+    };
+    let room = encap::grow::<I>(ctx, ether_type(inner_eth))?;
     if to_group {
-        aim_at_group(&mut hdr, list);
-        send_copy(ctx, port, list.group_ifindex, &hdr, room, inner_len)?;
+        hdr.aim_at_group(&list.group, &list.group_smac, list.group_ttl);
+        if checksummed {
+            hdr.set_udp_checksum(body);
+        }
+        send_copy(ctx, port, list.group_ifindex, hdr, room, inner_len)?;
     } else {
         for i in 0..MAX_FLOOD_REMOTES {
             if i as u32 >= n_remotes {
@@ -88,10 +105,13 @@ pub fn from_port(
             }
             let remote = list.remotes[i];
             hdr.set_remote(&remote);
-            match resolved_next_hop(ctx, ingress, &cfg.local_ip, &remote) {
+            if checksummed {
+                hdr.set_udp_checksum(body);
+            }
+            match resolved_next_hop(ctx, ingress, I::FAMILY, &cfg.local_ip, &remote) {
                 Ok(hop) => {
                     hdr.set_macs(&hop.dmac, &hop.smac);
-                    send_copy(ctx, port, hop.ifindex, &hdr, room, inner_len)?;
+                    send_copy(ctx, port, hop.ifindex, hdr, room, inner_len)?;
                 }
                 Err(reason) => verdict::copy_dropped(reason),
             }
@@ -101,17 +121,6 @@ pub fn from_port(
     Ok(verdict::SHOT)
 }
 
-/// Points `hdr` at the multicast group of `list`: the group address and its multicast MAC
-/// (RFC 1112), from the MAC of the interface userspace named, with the group's TTL.
-#[inline(always)]
-fn aim_at_group(hdr: &mut OuterHeaders, list: &FloodList) {
-    let group = list.group;
-    hdr.outer.ip.ttl = list.group_ttl;
-    hdr.set_remote(&group);
-    let mac = [0x01, 0x00, 0x5e, group[1] & 0x7f, group[2], group[3]];
-    hdr.set_macs(&mac, &list.group_smac);
-}
-
 /// The resolved next hop to `remote`. Fails with `NoRoute`, or with `NexthopUnresolved`: flood
 /// copies cannot wait for neighbour resolution, and userspace keeps the remote VTEPs' next hops
 /// resolved, so that is a transient state.
@@ -119,10 +128,11 @@ fn aim_at_group(hdr: &mut OuterHeaders, list: &FloodList) {
 fn resolved_next_hop(
     ctx: &TcContext,
     ingress: u32,
-    local_ip: &[u8; 4],
-    remote: &[u8; 4],
+    family: u8,
+    local: &VtepAddr,
+    remote: &VtepAddr,
 ) -> Result<NextHop, DropReason> {
-    let hop = nexthop::next_hop(ctx, ingress, local_ip, remote)?;
+    let hop = nexthop::next_hop(ctx, ingress, family, local, remote)?;
     if !hop.resolved {
         return Err(DropReason::NexthopUnresolved);
     }
@@ -133,11 +143,11 @@ fn resolved_next_hop(
 /// traffic of `port`. Fails with `EncapFailed` when the headers cannot be written (no copy can
 /// go then); a clone the kernel refuses is counted as `RedirectFailed` and is no error.
 #[inline(always)]
-fn send_copy(
+fn send_copy<I: OuterIp>(
     ctx: &TcContext,
     port: &PortConfig,
     ifindex: u32,
-    hdr: &OuterHeaders,
+    hdr: &OuterHeaders<I>,
     room: Room,
     inner_len: u32,
 ) -> Result<(), DropReason> {

@@ -24,10 +24,10 @@
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, maps::HashMap};
 use vtep_common::{
     maps::{
-        BPF_EXIST, BPF_NOEXIST, FDB_F_LEARNED, FDB_LOCAL, FDB_REFRESH_S, FDB_REMOTE, FdbEntry,
-        FdbKey, ProxyEntry, VniConfig,
+        BPF_EXIST, BPF_NOEXIST, DP_F_IPV6, FDB_F_LEARNED, FDB_LOCAL, FDB_REFRESH_S, FDB_REMOTE,
+        FdbEntry, FdbKey, ProxyEntry, VniConfig, VtepAddr,
     },
-    wire::is_unicast_vtep_ipv4,
+    wire::is_unicast_vtep,
 };
 
 use crate::{
@@ -38,7 +38,7 @@ use crate::{
 /// Where a learned station is.
 #[derive(Clone, Copy)]
 pub enum Station {
-    Remote([u8; 4]),
+    Remote(VtepAddr),
     Port { ifindex: u32, port_flags: u32 },
 }
 
@@ -57,7 +57,7 @@ pub fn learn(
         return;
     }
     if let Station::Remote(ip) = station
-        && !is_unicast_vtep_ipv4(ip)
+        && !is_unicast_vtep(&ip, maps::config().flags & DP_F_IPV6 != 0)
     {
         return;
     }
@@ -147,7 +147,7 @@ fn entry(station: Station, now: u32) -> FdbEntry {
         } => FdbEntry {
             kind: FDB_LOCAL,
             ifindex,
-            remote: [0; 4],
+            remote: [0; 16],
             port_flags,
             flags: FDB_F_LEARNED,
             seen: now,

@@ -21,6 +21,7 @@ mod learn;
 mod maps;
 mod miss;
 mod nexthop;
+mod outer_csum;
 mod parse;
 mod port;
 mod proxy;
@@ -34,24 +35,45 @@ use aya_ebpf::{
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
+use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
+
+// Each program comes twice, for an IPv4 (`…`) and an IPv6 (`…6`) underlay: the loader loads the
+// family of `underlay.local`. One program per family, not one branching on it, so each is
+// verified with the whole 512-byte stack for its own path: the IPv6 headers and checksum did
+// not fit beside the IPv4 path.
 
 /// TC ingress of a host-side port: frames a workload sends.
 #[classifier]
 pub fn vtep_port(ctx: TcContext) -> i32 {
-    port::ingress(&ctx)
+    port::ingress::<Ipv4Hdr>(&ctx)
+}
+
+#[classifier]
+pub fn vtep_port6(ctx: TcContext) -> i32 {
+    port::ingress::<Ipv6Hdr>(&ctx)
 }
 
 /// The port program's continuation for broadcast, multicast and unknown-unicast frames
 /// (`JUMP_PORT_FLOOD`): never attached, entered by tail call.
 #[classifier]
 pub fn vtep_port_flood(ctx: TcContext) -> i32 {
-    port::flood(&ctx)
+    port::flood::<Ipv4Hdr>(&ctx)
+}
+
+#[classifier]
+pub fn vtep_port_flood6(ctx: TcContext) -> i32 {
+    port::flood::<Ipv6Hdr>(&ctx)
 }
 
 /// TC ingress of the underlay interface: VXLAN to decapsulate; everything else passes.
 #[classifier]
 pub fn vtep_underlay(ctx: TcContext) -> i32 {
-    decap::ingress(&ctx)
+    decap::ingress::<Ipv4Hdr>(&ctx)
+}
+
+#[classifier]
+pub fn vtep_underlay6(ctx: TcContext) -> i32 {
+    decap::ingress::<Ipv6Hdr>(&ctx)
 }
 
 /// XDP on the underlay interface, in front of `vtep_underlay`: known unicast VXLAN decapsulated
@@ -59,7 +81,12 @@ pub fn vtep_underlay(ctx: TcContext) -> i32 {
 /// Fragment-aware (`xdp.frags`) so a jumbo underlay MTU can have it; multi-buffer frames pass.
 #[xdp(frags)]
 pub fn vtep_underlay_xdp(ctx: XdpContext) -> u32 {
-    underlay_xdp::ingress(&ctx)
+    underlay_xdp::ingress::<Ipv4Hdr>(&ctx)
+}
+
+#[xdp(frags)]
+pub fn vtep_underlay_xdp6(ctx: XdpContext) -> u32 {
+    underlay_xdp::ingress::<Ipv6Hdr>(&ctx)
 }
 
 #[cfg(target_arch = "bpf")]

@@ -14,6 +14,7 @@
 //! length itself, so a torn read can pick a wrong target but never an out-of-bounds one.
 
 use aya_ebpf::{
+    bindings::bpf_fib_lookup,
     helpers::bpf_csum_diff,
     macros::map,
     maps::lpm_trie::Key,
@@ -26,32 +27,44 @@ use vtep_common::{
         DEFAULT_FDB_SIZE, DatapathConfig, EVENTS_BYTES, FdbEntry, FdbKey, FloodList, JUMP_SLOTS,
         MAX_ACCEPT, MAX_DSTPORTS, MAX_DYNAMIC_VTEPS, MAX_NEXTHOPS, MAX_PORTS, MAX_PROXY, MAX_VNIS,
         MISS_KEYS, MissEvent, NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey,
-        RESOLVER_SLOTS, VniConfig, VniStats,
+        RESOLVER_SLOTS, VniConfig, VniStats, VtepAddr,
     },
 };
 
-use crate::parse::{Packet, is_group_mac};
+use crate::parse::{Packet, Plain, is_group_mac};
 
 /// Filled by the loader (`EbpfLoader::override_global`); read-only once loaded.
 // SAFETY: the loader finds the global by this unmangled name (`GLOBAL_CONFIG`); no other symbol
 // has it.
 #[unsafe(no_mangle)]
 static CONFIG: DatapathConfig = DatapathConfig {
-    local_ip: [0; 4],
+    local_ip: [0; 16],
     srcport_min: 0,
     srcport_max: 0,
     dstports: [[0; 2]; MAX_DSTPORTS],
     flags: 0,
 };
 
+/// [`DatapathConfig`] as the 4-byte words it is read in (its alignment is 4).
+type ConfigWords = [u32; size_of::<DatapathConfig>() / 4];
+const _: () = assert!(
+    size_of::<ConfigWords>() == size_of::<DatapathConfig>()
+        && align_of::<DatapathConfig>() == align_of::<ConfigWords>()
+);
+
 /// The instance configuration. The volatile read keeps the compiler from folding the
 /// placeholder values above into the code.
 #[inline(always)]
 pub fn config() -> DatapathConfig {
-    // SAFETY: `CONFIG` is an aligned, initialised static; the loader sets its bytes before the
-    // object is loaded and the kernel keeps it read-only afterwards, so nothing writes it while
-    // it is read.
-    unsafe { core::ptr::read_volatile(&raw const CONFIG) }
+    // Read as words: a volatile read of the struct loads (and spills) it byte by byte, which
+    // with a 16-byte address took hundreds of bytes of the programs' 512-byte stack.
+    // SAFETY: `CONFIG` is an aligned (as `ConfigWords`, asserted above), initialised static;
+    // the loader sets its bytes before the object is loaded and the kernel keeps it read-only
+    // afterwards, so nothing writes it while it is read.
+    let words = unsafe { core::ptr::read_volatile((&raw const CONFIG).cast::<ConfigWords>()) };
+    // SAFETY: `ConfigWords` has `DatapathConfig`'s size (asserted above) and any bytes are a
+    // valid `DatapathConfig` (integers and byte arrays only).
+    unsafe { core::mem::transmute::<ConfigWords, DatapathConfig>(words) }
 }
 
 /// (VNI, MAC) → remote VTEP or local port. Capacity set at load time from `fdb_size`.
@@ -72,7 +85,7 @@ pub static FLOOD: HashMap<u32, FloodList> = HashMap::with_max_entries(MAX_VNIS, 
 
 /// Remote VTEP address → its resolved underlay next hop (see `NextHopEntry`).
 #[map]
-pub static NEXTHOPS: HashMap<[u8; 4], NextHopEntry> = HashMap::with_max_entries(MAX_NEXTHOPS, 0);
+pub static NEXTHOPS: HashMap<VtepAddr, NextHopEntry> = HashMap::with_max_entries(MAX_NEXTHOPS, 0);
 
 /// Programs the main programs continue in (`JUMP_*` slots), filled by the loader.
 #[map]
@@ -92,7 +105,7 @@ pub static PROXY: HashMap<ProxyKey, ProxyEntry> = HashMap::with_max_entries(MAX_
 /// hops resolved, as it does for the configured ones (flood copies and ARP replies cannot wait
 /// for resolution).
 #[map]
-pub static DYNAMIC_VTEPS: LruHashMap<[u8; 4], u32> =
+pub static DYNAMIC_VTEPS: LruHashMap<VtepAddr, u32> =
     LruHashMap::with_max_entries(MAX_DYNAMIC_VTEPS, 0);
 
 /// (VNI, IPv6) → MAC, for the proxy's neighbour advertisements.
@@ -109,9 +122,10 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 pub static MISS_SEEN: LruHashMap<MissEvent, u64> = LruHashMap::with_max_entries(MISS_KEYS, 0);
 
 /// The outer sources VXLAN is accepted from, when `DP_F_FILTER_SOURCES` is set: the prefixes of
-/// `underlay.accept` and the /32s of known VTEPs (values `ACCEPT_*`, which only userspace reads).
+/// `underlay.accept` and the host prefixes of known VTEPs (values `ACCEPT_*`, which only
+/// userspace reads), keyed by `VtepAddr`: an IPv4 prefix /n is its IPv4-mapped address /96+n.
 #[map]
-pub static ACCEPT: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(MAX_ACCEPT, 0);
+pub static ACCEPT: LpmTrie<VtepAddr, u32> = LpmTrie::with_max_entries(MAX_ACCEPT, 0);
 
 /// What `vtep up`'s resolver of remote VTEPs publishes and the commands tell it (`RESOLVER_*`
 /// slots). Only userspace reads and writes it; it lives here so it is pinned with the rest.
@@ -137,6 +151,30 @@ pub static VNI_STATS: PerCpuArray<VniStats> = PerCpuArray::with_max_entries(MAX_
 /// Drop counters, indexed by `DropReason`.
 #[map]
 pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DropReason::COUNT, 0);
+
+/// Scratch space for the parameters of a FIB lookup (`nexthop.rs`): 64 bytes the port
+/// programs' call chains cannot spare on their 512-byte stack. Per CPU: a program runs on one
+/// CPU, unpreempted, and uses it for one lookup at a time.
+#[map]
+pub static FIB_SCRATCH: PerCpuArray<bpf_fib_lookup> = PerCpuArray::with_max_entries(1, 0);
+
+/// Scratch space for the outer headers the flood path writes for each copy (`flood.rs`): 84
+/// bytes over IPv6 that the flood program, with the checksum's subprograms on top, has no
+/// stack for. Per CPU, as `FIB_SCRATCH`; 8-byte words, so it is aligned for any header.
+#[map]
+static HEADERS_SCRATCH: PerCpuArray<[u64; 12]> = PerCpuArray::with_max_entries(1, 0);
+
+/// This CPU's [`HEADERS_SCRATCH`], as outer headers of type `T`. Only the flood path takes it,
+/// once per run: the one reference to it while the program runs.
+#[inline(always)]
+pub fn headers_scratch<T: Plain>() -> Option<&'static mut T> {
+    const { assert!(size_of::<T>() <= size_of::<[u64; 12]>()) };
+    let p = HEADERS_SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: the value is this CPU's, big enough for `T` (asserted), 8-byte aligned, and any
+    // bytes are a valid `T: Plain`; nothing else uses it while the program runs (one program
+    // runs per CPU at a time, unpreempted, and it takes the reference once).
+    Some(unsafe { &mut *p.cast::<T>() })
+}
 
 /// Bytes of packet [`packet_sum`] sums per call: even, so every chunk of a segment starts on
 /// one of its 16-bit words, and a multiple of 4 as `bpf_csum_diff` wants.
@@ -207,11 +245,11 @@ pub fn fdb_entry(vni: u32, mac: &[u8; 6]) -> Option<FdbEntry> {
     )
 }
 
-/// Whether outer source `ip` (network order) is within a prefix of `ACCEPT`.
+/// Whether outer source `ip` is within a prefix of `ACCEPT`.
 #[inline(always)]
-pub fn source_allowed(ip: [u8; 4]) -> bool {
+pub fn source_allowed(ip: VtepAddr) -> bool {
     // Only presence matters: the value is never read.
-    ACCEPT.get(Key::new(32, ip)).is_some()
+    ACCEPT.get(Key::new(128, ip)).is_some()
 }
 
 /// Continues in the program in `JUMP` slot `slot` (a tail call): returns only when it could

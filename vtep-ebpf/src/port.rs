@@ -8,31 +8,32 @@ use vtep_common::{
     drop::DropReason,
     maps::{
         FDB_LOCAL, JUMP_PORT_FLOOD, MISS_L2, MissEvent, PORT_F_LEARN, PORT_F_PEER, PortConfig,
-        VNI_F_L2MISS, VNI_F_PROXY,
+        VNI_F_L2MISS, VNI_F_PROXY, VtepAddr,
     },
 };
 
 use crate::{
-    deliver, encap,
-    encap::OuterHeaders,
+    deliver,
+    encap::{self, OuterHeaders, OuterIp},
     flood,
     learn::{self, Station},
     maps::{self, PORTS, Traffic, VNIS, config, count_traffic},
-    miss, nexthop,
+    miss, nexthop, outer_csum,
     parse::{self, Plain, ether_type, is_group_mac, is_ip},
     proxy,
     skb::{self, VlanTag},
     verdict,
 };
 
-/// TC ingress of a host-side port. Returns the TC verdict; every drop is counted.
+/// TC ingress of a host-side port, on an underlay of `I`'s family. Returns the TC verdict;
+/// every drop is counted.
 #[inline(always)]
-pub fn ingress(ctx: &TcContext) -> i32 {
-    verdict::or_drop(try_ingress(ctx))
+pub fn ingress<I: OuterIp>(ctx: &TcContext) -> i32 {
+    verdict::or_drop(try_ingress::<I>(ctx))
 }
 
 #[inline(always)]
-fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
+fn try_ingress<I: OuterIp>(ctx: &TcContext) -> Result<i32, DropReason> {
     let (ifindex, port) = port_of(ctx)?;
     restore_vlan_tag(ctx)?;
     let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::FrameTruncated)?;
@@ -50,7 +51,7 @@ fn try_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         // The frame came through a veth, so skb->protocol matches it.
         return deliver::to_port(entry.ifindex, entry.port_flags, true);
     }
-    encap_to_remote(ctx, &port, ifindex, &eth, entry.remote)
+    encap_to_remote::<I>(ctx, &port, ifindex, &eth, &entry.remote)
 }
 
 /// The local port the program runs on: its ifindex and configuration. Fails with `UnknownPort`
@@ -63,35 +64,39 @@ fn port_of(ctx: &TcContext) -> Result<(u32, PortConfig), DropReason> {
 }
 
 /// Encapsulates the frame from local port `ingress` (config `port`, Ethernet header `eth`) to
-/// remote VTEP `remote` and sends it to the underlay next hop. Returns the TC verdict; fails
-/// with `NoRoute`, `NexthopUnresolved` (a non-IP frame cannot wait for the neighbour),
-/// `EncapFailed` or `RedirectFailed`.
+/// remote VTEP `remote` over the underlay family of `I` and sends it to the underlay next hop.
+/// Returns the TC verdict; fails with `NoRoute`, `NexthopUnresolved` (a non-IP frame cannot wait
+/// for the neighbour), `GsoNeedsChecksum`, `EncapFailed` or `RedirectFailed`.
 #[inline(always)]
-fn encap_to_remote(
+fn encap_to_remote<I: OuterIp>(
     ctx: &TcContext,
     port: &PortConfig,
     ingress: u32,
     eth: &EthHdr,
-    remote: [u8; 4],
+    remote: &VtepAddr,
 ) -> Result<i32, DropReason> {
     let cfg = config();
     let len = ctx.len();
     let proto = ether_type(eth);
-    let hop = nexthop::next_hop(ctx, ingress, &cfg.local_ip, &remote)?;
-    // Only IPv4 skbs can wait for the neighbour layer, and only IP frames leave encapsulation
-    // with skb->protocol IPv4: anything else is dropped before any work is done on it.
+    let hop = nexthop::next_hop(ctx, ingress, I::FAMILY, &cfg.local_ip, remote)?;
+    // Only IP frames leave encapsulation with skb->protocol of the outer family, which the
+    // neighbour layer needs to wait for a neighbour: anything else is dropped before any work
+    // is done on it.
     if !hop.resolved && !is_ip(proto) {
         return Err(DropReason::NexthopUnresolved);
     }
-    let srcport = encap::source_port(ctx, &cfg, eth);
-    let mut hdr = OuterHeaders::new(&cfg, port, remote, len, srcport, eth);
+    let hash = encap::flow_hash(ctx, eth);
+    let mut hdr = OuterHeaders::<I>::new(&cfg, port, remote, len, hash, eth);
+    if I::checksummed(&cfg) {
+        hdr.set_udp_checksum(outer_csum::body_sum(ctx, port.vni, eth)?);
+    }
     hdr.set_macs(&hop.dmac, &hop.smac);
-    let room = encap::grow(ctx, proto)?;
+    let room = encap::grow::<I>(ctx, proto)?;
     encap::write_direct(ctx, &hdr, room)?;
     let verdict = if hop.resolved {
         deliver::redirect(hop.ifindex)
     } else {
-        nexthop::redirect_resolving(hop.ifindex, hop.nexthop)
+        nexthop::redirect_resolving(hop.ifindex, I::FAMILY, hop.nexthop)
     }?;
     count_traffic(port.stats_slot, Traffic::Encap, len);
     Ok(verdict)
@@ -113,14 +118,15 @@ fn learn_source(port: &PortConfig, ifindex: u32, eth: &EthHdr) {
 }
 
 /// The port program's flood path, entered by tail call with the frame as `ingress` left it
-/// (VLAN tag back in the frame). Returns the TC verdict; every drop is counted.
+/// (VLAN tag back in the frame), on an underlay of `I`'s family. Returns the TC verdict; every
+/// drop is counted.
 #[inline(always)]
-pub fn flood(ctx: &TcContext) -> i32 {
-    verdict::or_drop(try_flood(ctx))
+pub fn flood<I: OuterIp>(ctx: &TcContext) -> i32 {
+    verdict::or_drop(try_flood::<I>(ctx))
 }
 
 #[inline(always)]
-fn try_flood(ctx: &TcContext) -> Result<i32, DropReason> {
+fn try_flood<I: OuterIp>(ctx: &TcContext) -> Result<i32, DropReason> {
     let (ifindex, port) = port_of(ctx)?;
     let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::FrameTruncated)?;
     let vcfg = maps::get(&VNIS, &port.vni).ok_or(DropReason::UnknownVni)?;
@@ -139,7 +145,7 @@ fn try_flood(ctx: &TcContext) -> Result<i32, DropReason> {
             ifindex,
         });
     }
-    flood::from_port(ctx, &config(), &port, ifindex, &eth)
+    flood::from_port::<I>(ctx, &config(), &port, ifindex, &eth)
 }
 
 /// The start of an 802.1Q-tagged frame up to the tag: MACs, the tag protocol identifier where

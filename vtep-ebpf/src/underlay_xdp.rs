@@ -19,13 +19,13 @@ use network_types::{
 };
 use vtep_common::{
     drop::DropReason,
-    wire::{ETH_P_IP, ETH_P_IPV6, INNER_OFFSET},
+    wire::{ETH_P_IP, ETH_P_IPV6},
 };
 
 use crate::{
-    csum,
-    decap::{self, OFF_UDP, OFF_VXLAN},
+    csum, decap,
     deliver::VLAN_HLEN,
+    encap::OuterIp,
     maps::{Traffic, XDP_PORTS, XDP_UNDERLAY, config, count_traffic},
     parse::{self, ensure_linear, ether_type, is_fragment, is_group_mac, is_plain_ipv4},
     udp_csum,
@@ -33,47 +33,43 @@ use crate::{
     xdp_buff,
 };
 
-/// XDP on the underlay interface. Returns the XDP verdict; every drop is counted.
+/// XDP on the underlay interface, an underlay of `I`'s family. Returns the XDP verdict; every
+/// drop is counted.
 #[inline(always)]
-pub fn ingress(ctx: &XdpContext) -> u32 {
-    verdict::xdp_or_drop(try_ingress(ctx))
+pub fn ingress<I: OuterIp>(ctx: &XdpContext) -> u32 {
+    verdict::xdp_or_drop(try_ingress::<I>(ctx))
 }
 
-/// Parse, check, decide, decapsulate, redirect. `Ok(XDP_PASS)` for all that TC is to do.
+/// Parse, check, decide, decapsulate, redirect, for VXLAN over `I`. `Ok(XDP_PASS)` for all that
+/// TC is to do.
 #[inline(always)]
-fn try_ingress(ctx: &XdpContext) -> Result<u32, DropReason> {
+fn try_ingress<I: OuterIp>(ctx: &XdpContext) -> Result<u32, DropReason> {
     // Headers split over fragments are beyond this program; TC pulls them.
-    if xdp_buff::has_frags(ctx) || !ensure_linear(ctx, OFF_VXLAN) {
+    if xdp_buff::has_frags(ctx) || !ensure_linear(ctx, I::OFF_VXLAN) {
         return Ok(XDP_PASS);
     }
     let Some(to_host) = addressed(ctx) else {
         return Ok(XDP_PASS);
     };
     let cfg = config();
-    let Some(outer) = decap::classify_ipv4(ctx, &cfg, to_host) else {
+    let Some(outer) = decap::classify_outer::<I>(ctx, &cfg, to_host) else {
         return Ok(XDP_PASS);
     };
-    let Some((vni, vcfg)) = decap::vni_of(ctx, &outer)? else {
+    let Some((vni, vcfg)) = decap::vni_of::<I>(ctx, &outer)? else {
         return Ok(XDP_PASS);
     };
     decap::check_source(&cfg, &outer)?;
     let len = xdp_buff::len(ctx);
     let frame_len = decap::check_lengths(&outer, len)?;
-    let proven = udp_csum::proven(
-        ctx,
-        OFF_UDP as u32,
-        outer.udp_len,
-        outer.addrs(),
-        outer.udp_check,
-    );
-    if !proven {
+    let (off, pseudo) = (I::OFF_UDP as u32, || outer.pseudo_partial());
+    if !udp_csum::proven(ctx, off, outer.udp_len, pseudo, outer.udp_check) {
         return Ok(XDP_PASS);
     }
-    let inner_eth: EthHdr = parse::load(ctx, INNER_OFFSET).ok_or(DropReason::VxlanTruncated)?;
+    let inner_eth: EthHdr = parse::load(ctx, I::INNER).ok_or(DropReason::VxlanTruncated)?;
     let ifindex = match decap::local_target(vni, &inner_eth.dst_addr) {
         Ok(Some((ifindex, _)))
             if XDP_PORTS.get_ifindex(ifindex).is_some()
-                && !inner_checksum_pending(ctx, ether_type(&inner_eth)) =>
+                && !inner_checksum_pending(ctx, I::INNER + EthHdr::LEN, ether_type(&inner_eth)) =>
         {
             ifindex
         }
@@ -82,30 +78,26 @@ fn try_ingress(ctx: &XdpContext) -> Result<u32, DropReason> {
         Err(reason) => {
             // TC learns before it drops these too, from the packet its lengths say.
             trim(ctx, len, frame_len)?;
-            decap::learn_from(ctx, &cfg, &outer, vni, &vcfg, &inner_eth);
+            decap::learn_from::<I>(ctx, &cfg, &outer, vni, &vcfg, &inner_eth);
             return Err(reason);
         }
     };
     // Bug (review of issue 10's merge): learning ran before the trim, so the proxy learned
     // ARP and ND from bytes past the end of the IPv4 packet, which TC never reads.
     trim(ctx, len, frame_len)?;
-    decap::learn_from(ctx, &cfg, &outer, vni, &vcfg, &inner_eth);
-    xdp_buff::cut_head(ctx, INNER_OFFSET as u32).ok_or(DropReason::DecapFailed)?;
+    decap::learn_from::<I>(ctx, &cfg, &outer, vni, &vcfg, &inner_eth);
+    xdp_buff::cut_head(ctx, I::INNER as u32).ok_or(DropReason::DecapFailed)?;
     if !xdp_buff::fits_mtu(ctx, ifindex, VLAN_HLEN) {
         return Err(DropReason::InnerTooBig);
     }
-    count_traffic(
-        vcfg.stats_slot,
-        Traffic::Decap,
-        frame_len - INNER_OFFSET as u32,
-    );
+    count_traffic(vcfg.stats_slot, Traffic::Decap, frame_len - I::INNER as u32);
     XDP_PORTS
         .redirect(ifindex, 0)
         .map_err(|_| DropReason::RedirectFailed)
         .map(|_| XDP_REDIRECT)
 }
 
-/// Cuts what follows the outer IPv4 packet (the frame is `len` bytes, the packet `frame_len`),
+/// Cuts what follows the outer IP packet (the frame is `len` bytes, the packet `frame_len`),
 /// as TC does before it learns or delivers: only for a frame that is redirected or dropped.
 #[inline(always)]
 fn trim(ctx: &XdpContext, len: u32, frame_len: u32) -> Result<(), DropReason> {
@@ -115,15 +107,14 @@ fn trim(ctx: &XdpContext, len: u32, frame_len: u32) -> Result<(), DropReason> {
     Ok(())
 }
 
-/// Where the inner frame's L3 header starts.
-const INNER_L3: usize = INNER_OFFSET + EthHdr::LEN;
 const TCP_CHECK: usize = offset_of!(TcpHdr, check);
 const UDP_CHECK: usize = offset_of!(UdpHdr, check);
 /// VLAN tag protocols (802.1Q, 802.1ad).
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 
-/// Whether the inner TCP or UDP checksum (of an inner frame of Ethernet type `proto`) may still be
+/// Whether the inner TCP or UDP checksum (of an inner frame of Ethernet type `proto`, whose L3
+/// header is at `inner_l3`) may still be
 /// to fill in: its field holds just the pseudo-header sum, which is what a sender on this host
 /// leaves for an offload (`CHECKSUM_PARTIAL`). Over a veth underlay the skb carries that state to
 /// TC, which delivers the frame with it; XDP has no skb, and a frame it redirected would reach
@@ -132,10 +123,10 @@ const ETH_P_8021AD: u16 = 0x88a8;
 /// read (IPv4 options, a VLAN tag), go to TC. A complete checksum equal to the pseudo-header sum
 /// (one in 65,536) goes to TC as well, which is only slower.
 #[inline(always)]
-fn inner_checksum_pending(ctx: &XdpContext, proto: u16) -> bool {
+fn inner_checksum_pending(ctx: &XdpContext, inner_l3: usize, proto: u16) -> bool {
     let (sum, l4, next) = match proto {
         ETH_P_IP => {
-            let Some(ip) = parse::load::<Ipv4Hdr>(ctx, INNER_L3) else {
+            let Some(ip) = parse::load::<Ipv4Hdr>(ctx, inner_l3) else {
                 return false;
             };
             if !is_plain_ipv4(&ip) {
@@ -145,23 +136,18 @@ fn inner_checksum_pending(ctx: &XdpContext, proto: u16) -> bool {
             if is_fragment(&ip) {
                 return false;
             }
-            let l4_len = u32::from(u16::from_be_bytes(ip.tot_len)).saturating_sub(20);
-            let mut pseudo = [0u8; 12];
-            pseudo[..4].copy_from_slice(&ip.src_addr);
-            pseudo[4..8].copy_from_slice(&ip.dst_addr);
-            pseudo[9] = ip.proto;
-            pseudo[10..12].copy_from_slice(&(l4_len as u16).to_be_bytes());
-            let sum = csum::pseudo_header_sum(&pseudo);
-            (sum, INNER_L3 + Ipv4Hdr::LEN, ip.proto)
+            let l4_len = u16::from_be_bytes(ip.tot_len).saturating_sub(20);
+            let sum = csum::ipv4_pseudo_sum(&ip.src_addr, &ip.dst_addr, l4_len, ip.proto);
+            (sum, inner_l3 + Ipv4Hdr::LEN, ip.proto)
         }
         ETH_P_IPV6 => {
-            let Some(ip) = parse::load::<Ipv6Hdr>(ctx, INNER_L3) else {
+            let Some(ip) = parse::load::<Ipv6Hdr>(ctx, inner_l3) else {
                 return false;
             };
             let len = u32::from(u16::from_be_bytes(ip.payload_len));
             let next = ip.next_hdr;
             let sum = csum::ipv6_pseudo_header_sum(&ip.src_addr, &ip.dst_addr, len, next);
-            (sum, INNER_L3 + Ipv6Hdr::LEN, next)
+            (sum, inner_l3 + Ipv6Hdr::LEN, next)
         }
         // The L3 header is further in; not read here.
         ETH_P_8021Q | ETH_P_8021AD => return true,

@@ -58,7 +58,7 @@ impl std::fmt::Display for Namespace {
 pub struct Info {
     /// The local VTEP address (from the config or the underlay interface), which `vtep fdb
     /// add` refuses as a remote.
-    pub local: std::net::Ipv4Addr,
+    pub local: std::net::IpAddr,
     /// `underlay.accept` includes `known`: `vtep fdb` adds the remote VTEPs it names to the
     /// allow-list.
     #[serde(default)]

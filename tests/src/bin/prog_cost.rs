@@ -40,7 +40,7 @@ use nix::{
 use vtep::datapath::loader::{Datapath, PROG_PORT, PROG_UNDERLAY};
 use vtep_common::{
     drop::DropReason,
-    maps::{BPF_NOEXIST, DEFAULT_FDB_SIZE, FDB_REMOTE, FdbEntry, FdbKey},
+    maps::{BPF_NOEXIST, DEFAULT_FDB_SIZE, FDB_REMOTE, FdbEntry, FdbKey, vtep_addr_v4},
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN, OVERHEAD_IPV4},
 };
 use vtep_lab::{ProgType, RawProgram};
@@ -490,7 +490,7 @@ fn fill_fdb(dp: &mut Datapath, n: u32) -> Result<()> {
     let entry = FdbEntry {
         kind: FDB_REMOTE,
         ifindex: 0,
-        remote: REMOTE_IP.octets(),
+        remote: vtep_addr_v4(REMOTE_IP.octets()),
         port_flags: 0,
         flags: 0,
         seen: 0,

@@ -5,12 +5,12 @@
 use std::{collections::HashSet, net::Ipv4Addr};
 
 use vtep::{
-    config::{AcceptRule, Ipv4Net},
+    config::{AcceptRule, IpNet},
     datapath::{accept, loader::Datapath},
 };
 use vtep_common::{
     drop::DropReason,
-    maps::{DP_F_FILTER_SOURCES, FdbKey},
+    maps::{DP_F_FILTER_SOURCES, FdbKey, VtepAddr},
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
 };
 use vtep_tests::{
@@ -53,7 +53,7 @@ fn with_allow_list(fx: &Fixture, filter: bool, rule: &AcceptRule) -> Datapath {
         cfg.flags |= DP_F_FILTER_SOURCES;
     }
     let mut dp = load(&cfg, &[fx.table(VNI, PORT_IANA, 64)]);
-    accept::fill(&mut dp.accept().expect("ACCEPT"), rule, [REMOTE_IP]).expect("allow-list");
+    accept::fill(&mut dp.accept().expect("ACCEPT"), rule, [REMOTE_IP.into()]).expect("allow-list");
     dp
 }
 
@@ -65,8 +65,8 @@ fn allow_list_decapsulates_allowed_sources_and_drops_others_before_learning() {
     fx.run(|| {
         let rule = AcceptRule {
             known: true,
-            prefixes: vec![Ipv4Net {
-                addr: Ipv4Addr::new(203, 0, 113, 0),
+            prefixes: vec![IpNet {
+                addr: Ipv4Addr::new(203, 0, 113, 0).into(),
                 prefix: 24,
             }],
         };
@@ -80,7 +80,7 @@ fn allow_list_decapsulates_allowed_sources_and_drops_others_before_learning() {
         assert!(knows(dp, station(2)), "learned behind a VTEP of the prefix");
 
         let learned = dp.learned().unwrap().get(&SLOT, 0).unwrap();
-        let dynamic_before: HashSet<[u8; 4]> =
+        let dynamic_before: HashSet<VtepAddr> =
             dp.dynamic_vteps().unwrap().keys().flatten().collect();
         for (n, spoofed) in [
             OTHER_IP,
@@ -106,7 +106,7 @@ fn allow_list_decapsulates_allowed_sources_and_drops_others_before_learning() {
             learned,
             "learned count"
         );
-        let dynamic_after: HashSet<[u8; 4]> =
+        let dynamic_after: HashSet<VtepAddr> =
             dp.dynamic_vteps().unwrap().keys().flatten().collect();
         assert_eq!(dynamic_after, dynamic_before, "a spoofed VTEP was noted");
 

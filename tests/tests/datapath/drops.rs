@@ -82,7 +82,9 @@ fn check_one_flood_copy_dropped(unreachable: Ipv4Addr, reason: DropReason) {
     let fx = Fixture::new();
     let (port1_tx, ul0_tx) = (fx.tx_packets("port1"), fx.tx_packets("ul0"));
     fx.run(|| {
-        let mut dp = load_changed(&fx, |t| t.remotes = vec![unreachable, REMOTE_IP]);
+        let mut dp = load_changed(&fx, |t| {
+            t.remotes = vec![unreachable.into(), REMOTE_IP.into()]
+        });
         let before = Counters::read(&mut dp);
         let run = test_run(&mut dp, PROG_PORT, fx.port0, &broadcast_from_wl0());
         let after = Counters::read(&mut dp);

@@ -28,7 +28,7 @@ fn load_group(fx: &Fixture) -> Datapath {
     load_changed(fx, |table| {
         table.remotes.clear();
         table.group = Some(Group {
-            ip: GROUP,
+            ip: GROUP.into(),
             ttl: 1,
             ifindex: fx.ul0,
             smac: UL_MAC,

@@ -7,7 +7,7 @@ use vtep::{
     datapath::loader::{Datapath, PROG_PORT, PROG_UNDERLAY},
     sys::clock::monotonic_secs,
 };
-use vtep_common::maps::{FDB_F_LEARNED, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey};
+use vtep_common::maps::{FDB_F_LEARNED, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, vtep_addr_v4};
 use vtep_tests::{
     fixture::{
         self, Fixture, LOCAL_IP, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, SLOT, TC_ACT_REDIRECT, VNI,
@@ -63,7 +63,10 @@ fn decap_learns_the_inner_source_behind_the_sending_vtep() {
         check_decap(dp, fx, &pkt, &inner);
 
         let e = fdb_entry(dp, ROAMING_MAC).expect("learned");
-        assert_eq!((e.kind, e.remote), (FDB_REMOTE, REMOTE_IP.octets()));
+        assert_eq!(
+            (e.kind, e.remote),
+            (FDB_REMOTE, vtep_addr_v4(REMOTE_IP.octets()))
+        );
         assert_eq!(e.flags, FDB_F_LEARNED);
         let now = monotonic_secs();
         assert!(
@@ -75,7 +78,7 @@ fn decap_learns_the_inner_source_behind_the_sending_vtep() {
         assert!(
             dp.dynamic_vteps()
                 .unwrap()
-                .get(&REMOTE_IP.octets(), 0)
+                .get(&vtep_addr_v4(REMOTE_IP.octets()), 0)
                 .is_ok(),
             "the VTEP is noted for userspace to resolve"
         );
@@ -113,7 +116,11 @@ fn learned_mac_moves_to_another_vtep_but_static_entries_never_do() {
         let (pkt, inner) = vxlan_from(OTHER_VTEP, ROAMING_MAC);
         check_decap(dp, fx, &pkt, &inner);
         let e = fdb_entry(dp, ROAMING_MAC).expect("still known");
-        assert_eq!(e.remote, OTHER_VTEP.octets(), "moved with the station");
+        assert_eq!(
+            e.remote,
+            vtep_addr_v4(OTHER_VTEP.octets()),
+            "moved with the station"
+        );
         assert_eq!(e.flags, FDB_F_LEARNED);
         assert_eq!(
             dp.learned().unwrap().get(&SLOT, 0).unwrap(),

@@ -6,7 +6,7 @@
 use vtep::datapath::loader::Datapath;
 use vtep_common::{
     drop::DropReason,
-    maps::{FDB_F_LEARNED, FDB_REMOTE},
+    maps::{FDB_F_LEARNED, FDB_REMOTE, vtep_addr_v4},
 };
 use vtep_tests::{
     fixture::{
@@ -269,7 +269,7 @@ fn xdp_learns_the_inner_source_behind_the_sending_vtep() {
         check_xdp_decap(dp, &standard_vxlan(&inner), &inner);
         let entry = fdb_entry(dp, ROAMING_MAC).expect("learned from the XDP path");
         assert_eq!(entry.kind, FDB_REMOTE);
-        assert_eq!(entry.remote, REMOTE_IP.octets());
+        assert_eq!(entry.remote, vtep_addr_v4(REMOTE_IP.octets()));
         assert_ne!(entry.flags & FDB_F_LEARNED, 0, "marked learned");
     });
 }

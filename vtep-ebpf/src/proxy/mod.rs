@@ -11,7 +11,7 @@ use network_types::{arp::ArpHdr, eth::EthHdr};
 use vtep_common::{
     drop::DropReason,
     maps::{MISS_L3, MissEvent, PortConfig, VNI_F_L3MISS, VNI_F_LEARN, VNI_F_PROXY, VniConfig},
-    wire::{ETH_P_ARP, ETH_P_IPV6, INNER_OFFSET},
+    wire::{ETH_P_ARP, ETH_P_IPV6},
 };
 
 use crate::{
@@ -84,17 +84,17 @@ fn report_l3_miss(vni: u32, ifindex: u32, request: &ArpHdr) {
 }
 
 /// Learns from the decapsulated frame of VNI `vni` whose inner Ethernet header `eth` is at
-/// `INNER_OFFSET`: the sender of an ARP packet, the target of a neighbour advertisement. Only
+/// `inner`: the sender of an ARP packet, the target of a neighbour advertisement. Only
 /// when the VNI has both `VNI_F_PROXY` and `VNI_F_LEARN`: the proxy learns only where the VNI
 /// learns (and ages what it learned).
 #[inline(always)]
-pub fn learn_from_decap(ctx: &impl Packet, vni: u32, vcfg: &VniConfig, eth: &EthHdr) {
+pub fn learn_from_decap(ctx: &impl Packet, inner: usize, vni: u32, vcfg: &VniConfig, eth: &EthHdr) {
     if vcfg.flags & (VNI_F_PROXY | VNI_F_LEARN) != VNI_F_PROXY | VNI_F_LEARN {
         return;
     }
     match ether_type(eth) {
         ETH_P_ARP => {
-            let offset = INNER_OFFSET + EthHdr::LEN;
+            let offset = inner + EthHdr::LEN;
             if ensure_linear(ctx, offset + ArpHdr::LEN)
                 && let Some(arp) = arp::parse(ctx, offset)
             {
@@ -102,8 +102,8 @@ pub fn learn_from_decap(ctx: &impl Packet, vni: u32, vcfg: &VniConfig, eth: &Eth
             }
         }
         ETH_P_IPV6 => {
-            if ensure_linear(ctx, INNER_OFFSET + nd::ADVERT_MIN_LEN)
-                && let Some(advert) = nd::parse(ctx, INNER_OFFSET)
+            if ensure_linear(ctx, inner + nd::ADVERT_MIN_LEN)
+                && let Some(advert) = nd::parse(ctx, inner)
             {
                 nd::learn_advert(vni, &advert, &eth.src_addr);
             }

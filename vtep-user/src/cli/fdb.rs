@@ -2,7 +2,7 @@
 //! keyword-value pairs in any order. The all-zeros MAC stands for the flood list
 //! ([`crate::ctl::flood`]), any other for a station's entry ([`crate::ctl::fdb`]).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -149,16 +149,19 @@ fn flood_request(op: flood::Op, mac: &str, words: &[String]) -> Result<flood::Re
 
 /// A remote VTEP address as `dst IP` gives it. Our own address is known only from the
 /// instance; `ctl` checks it.
-fn parse_dst(dst: &str) -> Result<Ipv4Addr> {
+fn parse_dst(dst: &str) -> Result<IpAddr> {
     let ip = dst
-        .parse::<Ipv4Addr>()
-        .map_err(|_| invalid("dst", format!("`{dst}` is not an IPv4 address")))?;
-    check_remote("dst", ip, None)?;
+        .parse::<IpAddr>()
+        .map_err(|_| invalid("dst", format!("`{dst}` is not an IP address")))?;
+    // The instance's family is known only from the instance too.
+    check_remote("dst", ip, None, ip.is_ipv6())?;
     Ok(ip)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use fdb::{Op, Request};
 
     use super::*;
@@ -180,7 +183,7 @@ mod tests {
             op: Op::Add,
             mac: MAC.parse().unwrap(),
             vni: 100,
-            dst: Some(Ipv4Addr::new(198, 18, 0, 2)),
+            dst: Some(Ipv4Addr::new(198, 18, 0, 2).into()),
         };
         assert_eq!(parse(Op::Add, MAC, "dst 198.18.0.2 vni 100").unwrap(), want);
         assert_eq!(parse(Op::Add, MAC, "vni 100 dst 198.18.0.2").unwrap(), want);
@@ -244,7 +247,7 @@ mod tests {
             "dst 198.18.0.3 vni 7",
         )
         .unwrap();
-        assert_eq!((r.dst, r.vni), (Ipv4Addr::new(198, 18, 0, 3), 7));
+        assert_eq!((r.dst, r.vni), (Ipv4Addr::new(198, 18, 0, 3).into(), 7));
         let e = format!(
             "{:#}",
             parse(

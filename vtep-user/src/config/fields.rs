@@ -47,19 +47,56 @@ pub fn check_interface_address(field: &str, ip: Ipv4Addr) -> Result<(), ConfigEr
 }
 
 /// The local VTEP address: one remote VTEPs can send VXLAN to (the rule the datapath applies
-/// to remote VTEPs, [`vtep_common::wire::is_unicast_vtep_ipv4`]).
-pub fn check_local(field: &str, ip: Ipv4Addr) -> Result<(), ConfigError> {
-    if vtep_common::wire::is_unicast_vtep_ipv4(ip.octets()) {
+/// to remote VTEPs, [`vtep_common::wire::is_unicast_vtep`]).
+pub fn check_local(field: &str, ip: IpAddr) -> Result<(), ConfigError> {
+    match not_a_vtep(ip) {
+        None => Ok(()),
+        Some(kind) => Err(invalid(
+            field,
+            format!("{ip} is not a unicast address other VTEPs can reach ({kind})"),
+        )),
+    }
+}
+
+/// What kind of address `ip` is when it cannot be a VTEP's, `None` when it can: the datapath's
+/// rule ([`vtep_common::wire::is_unicast_vtep`]), and no IPv6 link-local address (its scope, an
+/// interface, is not part of a VTEP address, and the kernel's FIB lookups for the datapath
+/// refuse it).
+fn not_a_vtep(ip: IpAddr) -> Option<&'static str> {
+    let vtep = vtep_common::maps::vtep_addr(ip);
+    let ipv6 = ip.is_ipv6();
+    if vtep_common::wire::is_unicast_vtep(&vtep, ipv6) {
+        return match ip {
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => Some("link-local"),
+            _ => None,
+        };
+    }
+    Some(not_a_station(ip).unwrap_or(match ip {
+        IpAddr::V4(v4) if v4.octets()[0] == 0 => "\"this network\" (0.0.0.0/8)",
+        IpAddr::V4(_) => "reserved (240.0.0.0/4)",
+        IpAddr::V6(_) => "IPv4-mapped or -compatible",
+    }))
+}
+
+/// Which IP version an address is, for the one-family-per-instance rule.
+pub fn family(ip: IpAddr) -> &'static str {
+    if ip.is_ipv6() { "IPv6" } else { "IPv4" }
+}
+
+/// An underlay address (a remote VTEP, a group, an accepted prefix) of the instance's family:
+/// `ipv6` when its underlay is IPv6 (see `Config::underlay_ipv6`).
+pub fn check_family(field: &str, ip: IpAddr, ipv6: bool) -> Result<(), ConfigError> {
+    if ip.is_ipv6() == ipv6 {
         return Ok(());
     }
-    let kind = not_a_station(ip.into()).unwrap_or(if ip.octets()[0] == 0 {
-        "\"this network\" (0.0.0.0/8)"
-    } else {
-        "reserved (240.0.0.0/4)"
-    });
     Err(invalid(
         field,
-        format!("{ip} is not a unicast address other VTEPs can reach ({kind})"),
+        format!(
+            "{ip} is an {} address and this instance's underlay is {}: one address family per \
+             instance (the family of underlay.local)",
+            family(ip),
+            if ipv6 { "IPv6" } else { "IPv4" },
+        ),
     ))
 }
 
@@ -163,12 +200,21 @@ pub fn check_vni(field: &str, id: u32) -> Result<(), ConfigError> {
 }
 
 /// A remote VTEP: a unicast address (the rule the datapath applies to learned sources,
-/// [`vtep_common::wire::is_unicast_vtep_ipv4`]) other than our own (`local`, when known), or the
-/// datapath would send VXLAN to nobody or to itself.
-pub fn check_remote(field: &str, ip: Ipv4Addr, local: Option<Ipv4Addr>) -> Result<(), ConfigError> {
-    if !vtep_common::wire::is_unicast_vtep_ipv4(ip.octets()) {
-        return Err(invalid(field, format!("{ip} is not a unicast address")));
+/// [`vtep_common::wire::is_unicast_vtep`]) of the instance's family (`ipv6`) other than our
+/// own (`local`, when known), or the datapath would send VXLAN to nobody or to itself.
+pub fn check_remote(
+    field: &str,
+    ip: IpAddr,
+    local: Option<IpAddr>,
+    ipv6: bool,
+) -> Result<(), ConfigError> {
+    if let Some(kind) = not_a_vtep(ip) {
+        return Err(invalid(
+            field,
+            format!("{ip} is not a unicast address ({kind})"),
+        ));
     }
+    check_family(field, ip, ipv6)?;
     if Some(ip) == local {
         return Err(invalid(field, format!("{ip} is the local VTEP address")));
     }

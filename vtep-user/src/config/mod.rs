@@ -69,15 +69,16 @@ pub struct Route {
 pub struct Underlay {
     /// Interface VXLAN packets arrive on and leave through.
     pub interface: String,
-    /// Local VTEP address; default: the interface's first IPv4 address.
-    pub local: Option<Ipv4Addr>,
+    /// Local VTEP address, IPv4 or IPv6: its family is the underlay's (see
+    /// [`Config::underlay_ipv6`]). Default: the interface's first address of that family.
+    pub local: Option<IpAddr>,
     #[serde(default = "default_ttl")]
     pub ttl: u8,
     /// Outer UDP source port range, inclusive.
     #[serde(default = "default_srcport")]
     pub srcport: [u16; 2],
     /// Outer sources VXLAN is accepted from: `"any"` (the default, as the kernel), `"known"`
-    /// (the VTEPs vtep knows), or a list of IPv4 prefixes, which may include `"known"`. Read
+    /// (the VTEPs vtep knows), or a list of prefixes, which may include `"known"`. Read
     /// it through [`Underlay::accept_rule`].
     #[serde(default)]
     pub accept: Option<AcceptList>,
@@ -88,6 +89,11 @@ pub struct Underlay {
     /// Whether an XDP program decapsulates known unicast in front of the TC program.
     #[serde(default)]
     pub xdp: XdpSetting,
+    /// Over IPv6, send VXLAN with a zero UDP checksum (the kernel's `udp6zerocsumtx`), for
+    /// peers that accept it (vtep, or the kernel driver with `udp6zerocsumrx`). Off by default:
+    /// IPv6 requires the checksum unless both ends agree (RFC 6935).
+    #[serde(default)]
+    pub udp6_zero_csum_tx: bool,
 }
 
 /// `underlay.xdp`: where the XDP program runs, if anywhere. TC stays the complete path in
@@ -120,7 +126,7 @@ impl<'de> Deserialize<'de> for AcceptList {
         }
         match OneOrMany::deserialize(d).map_err(|_| {
             serde::de::Error::custom(
-                "expected \"any\", \"known\" or a list of IPv4 prefixes and \"known\"",
+                "expected \"any\", \"known\" or a list of prefixes and \"known\"",
             )
         })? {
             OneOrMany::One(s) => Ok(Self(vec![s])),
@@ -135,8 +141,8 @@ pub struct AcceptRule {
     /// The remote VTEPs vtep knows: in a flood list or the destination of a static or runtime
     /// FDB entry.
     pub known: bool,
-    /// Sources within these prefixes (host bits zero).
-    pub prefixes: Vec<Ipv4Net>,
+    /// Sources within these prefixes (host bits zero), of the underlay's family.
+    pub prefixes: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,7 +153,7 @@ pub struct Vni {
     pub dstport: u16,
     /// Remote VTEPs that get this VNI's broadcast and unknown-unicast frames.
     #[serde(default)]
-    pub remotes: Vec<Ipv4Addr>,
+    pub remotes: Vec<IpAddr>,
     /// An interface on the host itself, attached to this VNI (the vxlan device's address in
     /// `ip link add vxlan…` setups).
     pub host: Option<HostPort>,
@@ -185,7 +191,7 @@ pub struct Vni {
     pub proxy_entries: Vec<StaticProxyEntry>,
     /// A multicast group (the kernel's `group`): broadcast and unknown unicast are sent to it
     /// in one copy instead of to `remotes`, and vtep joins it on the underlay to receive.
-    pub group: Option<Ipv4Addr>,
+    pub group: Option<IpAddr>,
     /// Outer TTL of packets to the group; 1 (the kernel's default for a group) keeps them on
     /// the underlay segment.
     #[serde(default = "default_group_ttl")]
@@ -241,7 +247,7 @@ pub struct AdoptedPort {
 pub struct StaticFdb {
     pub mac: Mac,
     /// Remote VTEP address...
-    pub dst: Option<Ipv4Addr>,
+    pub dst: Option<IpAddr>,
     /// ...or a local port of this VNI (an adopted port or a workload's host interface).
     pub port: Option<String>,
 }
@@ -300,6 +306,61 @@ impl std::str::FromStr for Ipv4Net {
 }
 
 impl std::fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// An IPv4 or IPv6 prefix, written `192.0.2.0/24` or `2001:db8::/32`: an underlay prefix
+/// (`underlay.accept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IpNet {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    /// The address with the host bits cleared.
+    pub fn network(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(v4) => IpAddr::V4(
+                Ipv4Net {
+                    addr: v4,
+                    prefix: self.prefix,
+                }
+                .network(),
+            ),
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not ADDRESS/PREFIX"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{addr}` is not an IP address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| format!("`{prefix}` is not a prefix length"))?;
+        let max = if addr.is_ipv6() { 128 } else { 32 };
+        if prefix > max {
+            return Err(format!("prefix length {prefix} is over {max}"));
+        }
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for IpNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
     }

@@ -5,7 +5,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    net::Ipv4Addr,
+    net::IpAddr,
 };
 
 use vtep_common::maps::{
@@ -14,10 +14,10 @@ use vtep_common::maps::{
 
 use crate::{
     config::{
-        AcceptRule, Config, ConfigError, Ipv4Net, MAX_AGEING, Underlay, Vni,
+        AcceptRule, Config, ConfigError, IpNet, Ipv4Net, MAX_AGEING, Underlay, Vni,
         fields::{
-            IFNAME_MAX, check_ifname, check_instance_name, check_interface_address, check_local,
-            check_mac, check_netns, check_remote, check_vni, check_workload_ifname,
+            IFNAME_MAX, check_family, check_ifname, check_instance_name, check_interface_address,
+            check_local, check_mac, check_netns, check_remote, check_vni, check_workload_ifname,
             is_station_address,
         },
         invalid,
@@ -26,6 +26,22 @@ use crate::{
 };
 
 impl Config {
+    /// Whether the instance's underlay is IPv6: one family per instance, that of
+    /// `underlay.local`; without it, IPv6 when any remote VTEP or group the config names is
+    /// IPv6 (the local address is then the interface's first global IPv6 address), else IPv4.
+    pub fn underlay_ipv6(&self) -> bool {
+        match self.underlay.local {
+            Some(local) => local.is_ipv6(),
+            None => self.vnis.iter().any(|v| {
+                v.remotes
+                    .iter()
+                    .chain(v.group.iter())
+                    .chain(v.fdb.iter().filter_map(|f| f.dst.as_ref()))
+                    .any(IpAddr::is_ipv6)
+            }),
+        }
+    }
+
     /// Checks everything that can be checked without looking at the system. Fails with the first
     /// problem found, naming its field.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -43,15 +59,17 @@ impl Config {
         let mut seen = Seen::default();
         seen.interface("underlay.interface", &self.underlay.interface)?;
         let local = self.underlay.local;
+        let ipv6 = self.underlay_ipv6();
+        self.underlay.check_accept_family(ipv6)?;
         for (i, vni) in self.vnis.iter().enumerate() {
             let at = format!("vni[{i}]");
             seen.vni(&at, vni.id)?;
-            vni.check_settings(&at, self.fdb_size)?;
+            vni.check_settings(&at, self.fdb_size, ipv6)?;
             seen.dstport(&at, vni.dstport)?;
-            vni.check_remotes(&at, local)?;
+            vni.check_remotes(&at, local, ipv6)?;
             let ports = vni.check_ports(&at, &mut seen)?;
             let stations = vni.check_station_macs(&at)?;
-            vni.check_fdb(&at, &ports, &stations, local)?;
+            vni.check_fdb(&at, &ports, &stations, local, ipv6)?;
         }
         for (i, vni) in self.vnis.iter().enumerate() {
             vni.check_proxy_entries(&format!("vni[{i}]"))?;
@@ -125,7 +143,7 @@ impl Config {
     /// config names, and, when only known VTEPs are accepted, no VNI whose VTEPs are not named
     /// (a multicast group's members).
     fn check_remote_vteps(&self) -> Result<(), ConfigError> {
-        let named: HashSet<Ipv4Addr> = self
+        let named: HashSet<IpAddr> = self
             .vnis
             .iter()
             .flat_map(|v| {
@@ -198,6 +216,19 @@ impl Config {
 }
 
 impl Underlay {
+    /// Every prefix of `underlay.accept` of the underlay's family (`ipv6`).
+    fn check_accept_family(&self, ipv6: bool) -> Result<(), ConfigError> {
+        let Some(list) = &self.accept else {
+            return Ok(());
+        };
+        for (i, entry) in list.0.iter().enumerate() {
+            if let Ok(net) = entry.parse::<IpNet>() {
+                check_family(&format!("underlay.accept[{i}]"), net.addr, ipv6)?;
+            }
+        }
+        Ok(())
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
         check_ifname("underlay.interface", &self.interface)?;
         if let Some(local) = self.local {
@@ -269,11 +300,11 @@ pub(super) fn accept_rule(entries: &[String]) -> Result<Option<AcceptRule>, Conf
 }
 
 /// One prefix of `underlay.accept`, written ADDRESS/LENGTH with the host bits zero.
-fn accept_prefix(field: &str, entry: &str) -> Result<Ipv4Net, ConfigError> {
-    let net: Ipv4Net = entry.parse().map_err(|e: String| {
+fn accept_prefix(field: &str, entry: &str) -> Result<IpNet, ConfigError> {
+    let net: IpNet = entry.parse().map_err(|e: String| {
         invalid(
             field,
-            format!("`{entry}` is neither \"known\" nor an IPv4 prefix: {e}"),
+            format!("`{entry}` is neither \"known\" nor an IP prefix: {e}"),
         )
     })?;
     let network = net.network();
@@ -352,16 +383,34 @@ impl Seen {
 }
 
 impl Vni {
-    /// The settings of one VNI that stand alone: dstport, group, ageing, maxaddress.
-    fn check_settings(&self, at: &str, fdb_size: u32) -> Result<(), ConfigError> {
+    /// The settings of one VNI that stand alone: dstport, group (of the underlay's family,
+    /// `ipv6`), ageing, maxaddress.
+    fn check_settings(&self, at: &str, fdb_size: u32, ipv6: bool) -> Result<(), ConfigError> {
         if self.dstport == 0 {
             return Err(invalid(format!("{at}.dstport"), "must be within 1..=65535"));
         }
         if let Some(group) = self.group {
             if !group.is_multicast() {
+                let range = if group.is_ipv6() {
+                    "ff00::/8"
+                } else {
+                    "224.0.0.0/4"
+                };
                 return Err(invalid(
                     format!("{at}.group"),
-                    format!("{group} is not a multicast address (224.0.0.0/4)"),
+                    format!("{group} is not a multicast address ({range})"),
+                ));
+            }
+            check_family(&format!("{at}.group"), group, ipv6)?;
+            if let IpAddr::V6(v6) = group
+                && v6.segments()[0] & 0x000f <= 2
+            {
+                return Err(invalid(
+                    format!("{at}.group"),
+                    format!(
+                        "{group} is interface- or link-local in scope; VTEPs need a group that \
+                         crosses routers, such as ff0e::/16 (global) or ff05::/16 (site)"
+                    ),
                 ));
             }
             if !self.remotes.is_empty() {
@@ -394,7 +443,12 @@ impl Vni {
     }
 
     /// The flood list: at most [`MAX_FLOOD_REMOTES`] distinct remote VTEPs.
-    fn check_remotes(&self, at: &str, local: Option<Ipv4Addr>) -> Result<(), ConfigError> {
+    fn check_remotes(
+        &self,
+        at: &str,
+        local: Option<IpAddr>,
+        ipv6: bool,
+    ) -> Result<(), ConfigError> {
         if self.remotes.len() > MAX_FLOOD_REMOTES {
             return Err(invalid(
                 format!("{at}.remotes"),
@@ -403,7 +457,7 @@ impl Vni {
         }
         let mut remotes = HashSet::new();
         for (j, r) in self.remotes.iter().enumerate() {
-            check_remote(&format!("{at}.remotes[{j}]"), *r, local)?;
+            check_remote(&format!("{at}.remotes[{j}]"), *r, local, ipv6)?;
             if !remotes.insert(*r) {
                 return Err(invalid(
                     format!("{at}.remotes[{j}]"),
@@ -521,7 +575,8 @@ impl Vni {
         at: &str,
         ports: &[String],
         stations: &HashMap<Mac, String>,
-        local: Option<Ipv4Addr>,
+        local: Option<IpAddr>,
+        ipv6: bool,
     ) -> Result<(), ConfigError> {
         let mut macs = HashSet::new();
         for (j, f) in self.fdb.iter().enumerate() {
@@ -543,7 +598,7 @@ impl Vni {
                 ));
             }
             match (&f.dst, &f.port) {
-                (Some(dst), None) => check_remote(&format!("{at}.dst"), *dst, local)?,
+                (Some(dst), None) => check_remote(&format!("{at}.dst"), *dst, local, ipv6)?,
                 (None, Some(port)) if !ports.contains(port) => {
                     return Err(invalid(
                         format!("{at}.port"),

@@ -7,13 +7,13 @@
 //! ports, which the config describes and `vtep up` built; pointing one elsewhere or deleting it
 //! would cut a local workload off until the next restart.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::maps::{MapError, MapInfo};
 use vtep_common::maps::{
     BPF_NOEXIST, FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, MAP_FDB,
-    RESOLVER_CHANGED, RESOLVER_DONE,
+    RESOLVER_CHANGED, RESOLVER_DONE, vtep_addr, vtep_ip,
 };
 
 use crate::{
@@ -43,7 +43,7 @@ pub struct Request {
     pub mac: Mac,
     pub vni: u32,
     /// The remote VTEP (`add` and `replace` only).
-    pub dst: Option<Ipv4Addr>,
+    pub dst: Option<IpAddr>,
 }
 
 impl Request {
@@ -71,16 +71,16 @@ enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
     LocalPort { ifindex: u32 },
-    PointsElsewhere { dst: Ipv4Addr },
+    PointsElsewhere { dst: IpAddr },
     Missing,
 }
 
 /// The remote entry `vtep fdb add` writes.
-fn runtime_entry(dst: Ipv4Addr) -> FdbEntry {
+fn runtime_entry(dst: IpAddr) -> FdbEntry {
     FdbEntry {
         kind: FDB_REMOTE,
         ifindex: 0,
-        remote: dst.octets(),
+        remote: vtep_addr(dst),
         port_flags: 0,
         flags: FDB_F_RUNTIME,
         seen: 0,
@@ -103,9 +103,9 @@ fn decide(req: &Request, existing: Option<FdbEntry>) -> Result<Action, Refusal> 
         (_, _, None) => unreachable!("add and replace always have a dst"),
         // Same target: leave it, also its origin (re-adding a config entry does not make it a
         // runtime one).
-        (_, Some(e), Some(dst)) if e.remote == dst.octets() => Ok(Action::Nothing),
+        (_, Some(e), Some(dst)) if e.remote == vtep_addr(dst) => Ok(Action::Nothing),
         (Op::Add, Some(e), _) => Err(Refusal::PointsElsewhere {
-            dst: Ipv4Addr::from(e.remote),
+            dst: vtep_ip(&e.remote),
         }),
         (_, Some(_), Some(dst)) => Ok(Action::Overwrite(runtime_entry(dst))),
         (_, None, Some(dst)) => Ok(Action::Create(runtime_entry(dst))),
@@ -128,7 +128,7 @@ pub fn apply(name: &str, req: &Request) -> Result<Outcome> {
     let info = match req.dst {
         Some(dst) => {
             let info = instance::Info::load(name)?;
-            check_remote("dst", dst, Some(info.local))?;
+            check_remote("dst", dst, Some(info.local), info.local.is_ipv6())?;
             Some(info)
         }
         None => None,
@@ -194,7 +194,7 @@ const RECOUNT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// first flood copy is then not dropped as unresolved. Only an owner whose state file says it
 /// acts on SIGUSR1 is signalled (to an older `vtep up` the signal would be fatal). Fails when
 /// the instance's state cannot be written.
-pub(super) fn note_change(maps: &Pinned, new_vtep: Option<Ipv4Addr>) -> Result<()> {
+pub(super) fn note_change(maps: &Pinned, new_vtep: Option<IpAddr>) -> Result<()> {
     let stamp = clock::monotonic_nanos();
     maps.resolver()?
         .set(RESOLVER_CHANGED, stamp, 0)
@@ -202,7 +202,7 @@ pub(super) fn note_change(maps: &Pinned, new_vtep: Option<Ipv4Addr>) -> Result<(
     let Some(ip) = new_vtep else {
         return Ok(());
     };
-    if maps.nexthops()?.get(&ip.octets(), 0).is_ok() {
+    if maps.nexthops()?.get(&vtep_addr(ip), 0).is_ok() {
         return Ok(());
     }
     let Ok(Some(undo)) = Undo::load(&instance::state_file(maps.name())) else {
@@ -230,7 +230,7 @@ pub(super) fn note_change(maps: &Pinned, new_vtep: Option<Ipv4Addr>) -> Result<(
 /// Accepts traffic from remote VTEP `dst` before an entry names it, when the instance accepts
 /// only the VTEPs it knows (`info`); `vtep up` removes it once nothing names `dst`. Fails when
 /// the allow-list is full.
-pub(super) fn accept_vtep(maps: &Pinned, info: &instance::Info, dst: Ipv4Addr) -> Result<()> {
+pub(super) fn accept_vtep(maps: &Pinned, info: &instance::Info, dst: IpAddr) -> Result<()> {
     if info.accept_known {
         accept::add_known(&mut maps.accept()?, dst)?;
     }
@@ -264,6 +264,8 @@ fn refusal(name: &str, req: &Request, r: Refusal) -> anyhow::Error {
 
 #[cfg(test)]
 mod tests {
+    use vtep_common::maps::vtep_addr_v4;
+
     use super::*;
 
     const MAC: &str = "02:00:00:00:00:02";
@@ -273,7 +275,7 @@ mod tests {
             op,
             mac: MAC.parse().unwrap(),
             vni: 100,
-            dst: dst.map(Ipv4Addr::from),
+            dst: dst.map(IpAddr::from),
         }
     }
 
@@ -281,7 +283,7 @@ mod tests {
         FdbEntry {
             kind: FDB_REMOTE,
             ifindex: 0,
-            remote: ip,
+            remote: vtep_addr_v4(ip),
             port_flags: 0,
             flags: 0,
             seen: 0,
@@ -291,7 +293,7 @@ mod tests {
     const LOCAL: FdbEntry = FdbEntry {
         kind: FDB_LOCAL,
         ifindex: 7,
-        remote: [0; 4],
+        remote: [0; 16],
         port_flags: 1,
         flags: 0,
         seen: 0,

@@ -3,10 +3,10 @@
 //! the all-zeros entries of a kernel `vxlan` device. The list of a VNI is one map value,
 //! replaced whole, so the datapath sees the old list or the new one.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use vtep_common::maps::MAX_FLOOD_REMOTES;
+use vtep_common::maps::{MAX_FLOOD_REMOTES, vtep_addr, vtep_addr_is_zero, vtep_ip};
 
 use crate::{
     config::fields::check_remote,
@@ -28,7 +28,7 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub op: Op,
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     pub vni: u32,
 }
 
@@ -39,20 +39,20 @@ pub struct Request {
 pub fn apply(name: &str, req: &Request) -> Result<()> {
     let maps = Pinned::of(name);
     let info = instance::Info::load(name)?;
-    check_remote("dst", req.dst, Some(info.local))?;
+    check_remote("dst", req.dst, Some(info.local), info.local.is_ipv6())?;
     let mut lists = maps.flood()?;
     let (vni, dst) = (req.vni, req.dst);
     require_vni(&maps, vni)?;
     let mut list = lists.get(&vni, 0).context("reading the flood list")?;
-    if list.group != [0; 4] {
+    if !vtep_addr_is_zero(&list.group) {
         bail!(
             "vni: VNI {vni} floods to multicast group {}; it has no list of remote VTEPs",
-            Ipv4Addr::from(list.group)
+            vtep_ip(&list.group)
         );
     }
     // A count from a map is data: never trust it to index.
     let n = (list.n_remotes as usize).min(MAX_FLOOD_REMOTES);
-    let at = list.remotes[..n].iter().position(|r| *r == dst.octets());
+    let at = list.remotes[..n].iter().position(|r| *r == vtep_addr(dst));
     match (req.op, at) {
         (Op::Append, Some(_)) => return Ok(()),
         (Op::Append, None) if n == MAX_FLOOD_REMOTES => bail!(
@@ -60,13 +60,13 @@ pub fn apply(name: &str, req: &Request) -> Result<()> {
         ),
         (Op::Append, None) => {
             accept_vtep(&maps, &info, dst)?;
-            list.remotes[n] = dst.octets();
+            list.remotes[n] = vtep_addr(dst);
             list.n_remotes = n as u32 + 1;
         }
         (Op::Del, None) => bail!("dst: VNI {vni} does not flood to {dst}"),
         (Op::Del, Some(i)) => {
             list.remotes.copy_within(i + 1..n, i);
-            list.remotes[n - 1] = [0; 4];
+            list.remotes[n - 1] = [0; 16];
             list.n_remotes = n as u32 - 1;
         }
     }

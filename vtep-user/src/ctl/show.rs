@@ -1,12 +1,12 @@
 //! Reading a running instance's tables: `vtep fdb show`, `vtep neigh show` (the proxy table) and
 //! `vtep vni show`. Each returns rows sorted for display; `cli::render` prints them.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use anyhow::{Context as _, Result};
 use aya::maps::MapError;
 use serde::Serialize;
-use vtep_common::maps::{FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, ProxyEntry};
+use vtep_common::maps::{FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, ProxyEntry, vtep_ip};
 
 use crate::{ctl::PortNames, datapath::maps::Pinned, instance, mac::Mac, sys::clock};
 
@@ -49,7 +49,7 @@ pub struct FdbRow {
     pub vni: u32,
     /// Remote VTEP, for remote entries.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dst: Option<Ipv4Addr>,
+    pub dst: Option<IpAddr>,
     /// Local port name, for local entries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
@@ -71,7 +71,7 @@ pub fn fdb(name: &str) -> Result<Vec<FdbRow>> {
         rows.push(FdbRow {
             mac: Mac(key.mac),
             vni: key.vni,
-            dst: (!local).then(|| Ipv4Addr::from(entry.remote)),
+            dst: (!local).then(|| vtep_ip(&entry.remote)),
             port: local.then(|| names.name(entry.ifindex)),
             provenance: Provenance::of(entry.flags, entry.seen, now),
         });
@@ -143,7 +143,7 @@ pub struct VniRow {
     /// Local ports of the VNI, by name.
     pub ports: Vec<String>,
     /// Remote VTEPs that get the VNI's broadcast, multicast and unknown-unicast frames.
-    pub remotes: Vec<Ipv4Addr>,
+    pub remotes: Vec<IpAddr>,
     /// FDB entries of the VNI, local and remote.
     pub fdb_entries: u64,
 }
@@ -162,7 +162,7 @@ pub fn vnis(name: &str) -> Result<Vec<VniRow>> {
             // The count is data from a map: never trust it to index.
             Ok(list) => list.remotes[..(list.n_remotes as usize).min(list.remotes.len())]
                 .iter()
-                .map(|ip| Ipv4Addr::from(*ip))
+                .map(vtep_ip)
                 .collect(),
             Err(MapError::KeyNotFound) => Vec::new(),
             Err(e) => return Err(e).context("reading flood lists"),

@@ -10,7 +10,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    net::{IpAddr, Ipv4Addr, UdpSocket},
+    net::{IpAddr, UdpSocket},
 };
 
 use anyhow::{Context as _, Result};
@@ -117,7 +117,11 @@ pub(super) async fn apply(
     );
     warn_if_neighbour_table_small(config.underlay.max_remotes);
     let accept_known = accept_rule.as_ref().is_some_and(|r| r.known);
-    let mut own_resolver = Resolver::new(config.underlay.max_remotes, accept_known);
+    let mut own_resolver = Resolver::new(
+        config.underlay.max_remotes,
+        config.underlay_ipv6(),
+        accept_known,
+    );
     if let Base::Adopt { .. } = base {
         datapath.adopt_links(&pins)?;
         own_resolver.adopt(&mut datapath, undo.items());
@@ -139,7 +143,7 @@ pub(super) async fn apply(
             .reconcile(net, &mut datapath, undo, changes, None)
             .await?;
     }
-    enable_forwarding(&vnis, undo)?;
+    enable_forwarding(&vnis, config.underlay_ipv6(), undo)?;
     add_routes(net, config, undo).await?;
     let groups = join_groups(config, checked)?;
 
@@ -217,10 +221,13 @@ async fn build_vnis(
     let ids: Vec<u32> = config.vnis.iter().map(|v| v.id).collect();
     let slots = tables::assign_slots(&ids, serving);
     let mut out = Vec::new();
-    let xdp = checked.xdp.is_some();
+    let offloads = ports::Offloads {
+        xdp: checked.xdp.is_some(),
+        segmented: config.underlay_ipv6() && !config.underlay.udp6_zero_csum_tx,
+    };
     for (vni, slot) in config.vnis.iter().zip(slots) {
         let old_vni = old.and_then(|o| o.vnis.iter().find(|v| v.id == vni.id));
-        let ports = ports::build(net, vni, old_vni, checked.workload_mtu, xdp, undo).await?;
+        let ports = ports::build(net, vni, old_vni, checked.workload_mtu, offloads, undo).await?;
         out.push(vni_table(config, checked, slot, vni, ports));
     }
     Ok(out)
@@ -306,8 +313,12 @@ fn load_datapath(
     base: &Base<'_>,
     pins: &std::path::Path,
 ) -> Result<Datapath> {
-    let mut global =
-        tables::datapath_config(checked.local, config.underlay.srcport, &config.dstports());
+    let mut global = tables::datapath_config(
+        checked.local,
+        config.underlay.srcport,
+        &config.dstports(),
+        config.underlay.udp6_zero_csum_tx,
+    );
     if config.underlay.accept_rule().is_some() {
         global.flags |= DP_F_FILTER_SOURCES;
     }
@@ -379,7 +390,7 @@ async fn prune(
 }
 
 /// Every remote VTEP the config names: flood lists and static FDB entries.
-fn remote_vteps(vnis: &[VniTable]) -> Vec<Ipv4Addr> {
+fn remote_vteps(vnis: &[VniTable]) -> Vec<IpAddr> {
     vnis.iter()
         .flat_map(|v| {
             v.remotes
@@ -393,13 +404,14 @@ fn remote_vteps(vnis: &[VniTable]) -> Vec<Ipv4Addr> {
         .collect()
 }
 
-/// Turns IPv4 forwarding on on every port, recording the old values. The datapath's route
-/// lookups are input lookups on the port (see vtep-ebpf nexthop.rs), which the kernel allows
-/// only with forwarding on. Port traffic never reaches the IP stack, so this changes nothing
-/// else. Fails when a sysctl cannot be set or the log written.
-fn enable_forwarding(vnis: &[VniTable], undo: &mut Undo) -> Result<()> {
+/// Turns forwarding of the underlay's family (IPv6 with `ipv6`) on on every port, recording
+/// the old values. The datapath's route lookups are input lookups on the port (see vtep-ebpf
+/// nexthop.rs), which the kernel allows only with forwarding on. Port traffic never reaches the
+/// IP stack, so this changes nothing else. Fails when a sysctl cannot be set or the log written.
+fn enable_forwarding(vnis: &[VniTable], ipv6: bool, undo: &mut Undo) -> Result<()> {
+    let family = if ipv6 { "ipv6" } else { "ipv4" };
     for port in vnis.iter().flat_map(|v| &v.ports) {
-        let key = format!("net/ipv4/conf/{}/forwarding", port.name);
+        let key = format!("net/{family}/conf/{}/forwarding", port.name);
         let old = sysctl::set(&key, "1")?;
         let link = LinkId {
             name: port.name.clone(),
@@ -504,15 +516,13 @@ fn attach(
     first_error.map_or(Ok(()), Err)
 }
 
-/// Joins every VNI's multicast group on the underlay (by its address), so the kernel reports
-/// membership and lets the group's packets in; returns each group with the socket that holds
-/// it joined.
-fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<(Ipv4Addr, UdpSocket)>> {
+/// Joins every VNI's multicast group on the underlay (IGMP by its address, MLD by its index),
+/// so the kernel reports membership and lets the group's packets in; returns each group with
+/// the socket that holds it joined.
+fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<(IpAddr, UdpSocket)>> {
     let mut out = Vec::new();
     for group in config.vnis.iter().filter_map(|v| v.group) {
-        let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
-            .context("opening a socket for multicast membership")?;
-        sock.join_multicast_v4(&group, &checked.local)
+        let sock = super::links::join_group(group, checked.local, checked.underlay.index)
             .with_context(|| {
                 format!(
                     "joining group {group} on {} ({})",
@@ -527,6 +537,8 @@ fn join_groups(config: &Config, checked: &Checked) -> Result<Vec<(Ipv4Addr, UdpS
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     const CONFIG: &str = r#"

@@ -19,7 +19,7 @@
 //! Both are written to the instance's info file for `vtep stats` and `vtep fdb show`.
 
 use std::{
-    net::{Ipv4Addr, UdpSocket},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket},
     time::{Duration, Instant},
 };
 
@@ -27,7 +27,9 @@ use anyhow::{Context as _, Result};
 use aya::{maps::MapError, programs::XdpMode};
 use futures::StreamExt as _;
 use tracing::{info, warn};
-use vtep_common::maps::{FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, MAX_FLOOD_PORTS, ProxyKey};
+use vtep_common::maps::{
+    FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, MAX_FLOOD_PORTS, ProxyKey, vtep_addr_is_zero,
+};
 
 use crate::{
     config::Config,
@@ -53,7 +55,7 @@ pub struct Links {
     underlay: Underlay,
     ports: Vec<Tracked>,
     /// The sockets holding each VNI's multicast group joined on the underlay, by group.
-    groups: Vec<(Ipv4Addr, UdpSocket)>,
+    groups: Vec<(IpAddr, UdpSocket)>,
 }
 
 /// The underlay interface: its name is what identifies it across a deletion.
@@ -87,7 +89,7 @@ impl Links {
         info: Info,
         underlay: &Link,
         vnis: &[VniTable],
-        groups: Vec<(Ipv4Addr, UdpSocket)>,
+        groups: Vec<(IpAddr, UdpSocket)>,
     ) -> Self {
         let mut ports = Vec::new();
         for (table, vni) in vnis.iter().zip(&config.vnis) {
@@ -245,7 +247,7 @@ impl Links {
         if let Err(e) = repoint_groups(dp, new) {
             warn!("pointing the multicast groups at the new underlay: {e:#}");
         }
-        rejoin_groups(&self.groups, self.info.local);
+        rejoin_groups(&self.groups, self.info.local, new.index);
         true
     }
 
@@ -345,7 +347,7 @@ fn repoint_groups(dp: &mut Datapath, link: &Link) -> Result<()> {
     let vnis: Vec<u32> = lists.keys().collect::<Result<_, _>>()?;
     for vni in vnis {
         let mut list = lists.get(&vni, 0)?;
-        if list.group == [0; 4] {
+        if vtep_addr_is_zero(&list.group) {
             continue;
         }
         list.group_ifindex = link.index;
@@ -357,13 +359,40 @@ fn repoint_groups(dp: &mut Datapath, link: &Link) -> Result<()> {
     Ok(())
 }
 
-/// Joins each group again on the underlay with address `local`: the kernel dropped the
-/// memberships with the old interface. A failure is logged (the address may not be back yet).
-fn rejoin_groups(groups: &[(Ipv4Addr, UdpSocket)], local: Ipv4Addr) {
+/// A socket that holds multicast `group` joined on the underlay: by its address `local` for
+/// IPv4 (IGMP), by its interface index `ifindex` for IPv6 (MLD). Fails when the kernel refuses.
+pub fn join_group(group: IpAddr, local: IpAddr, ifindex: u32) -> std::io::Result<UdpSocket> {
+    match (group, local) {
+        (IpAddr::V4(group), IpAddr::V4(local)) => {
+            let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+            sock.join_multicast_v4(&group, &local)?;
+            Ok(sock)
+        }
+        (IpAddr::V6(group), IpAddr::V6(_)) => {
+            let sock = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0))?;
+            sock.join_multicast_v6(&group, ifindex)?;
+            Ok(sock)
+        }
+        // Validation keeps one family per instance.
+        _ => Err(std::io::Error::from(std::io::ErrorKind::InvalidInput)),
+    }
+}
+
+/// Joins each group again on the underlay (address `local`, interface `ifindex`): the kernel
+/// dropped the memberships with the old interface. A failure is logged (the address may not be
+/// back yet).
+fn rejoin_groups(groups: &[(IpAddr, UdpSocket)], local: IpAddr, ifindex: u32) {
     for (group, sock) in groups {
         // The old membership names the old interface; leaving it fails harmlessly.
-        let _ = sock.leave_multicast_v4(group, &local);
-        match sock.join_multicast_v4(group, &local) {
+        let joined = match (group, local) {
+            (IpAddr::V4(group), IpAddr::V4(local)) => {
+                let _ = sock.leave_multicast_v4(group, &local);
+                sock.join_multicast_v4(group, &local)
+            }
+            (IpAddr::V6(group), _) => sock.join_multicast_v6(group, ifindex),
+            _ => Err(std::io::Error::from(std::io::ErrorKind::InvalidInput)),
+        };
+        match joined {
             Ok(()) => info!(%group, "joined multicast group again"),
             Err(e) => warn!("joining group {group} again on {local}: {e}"),
         }

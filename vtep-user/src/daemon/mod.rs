@@ -261,7 +261,7 @@ fn record_file(undo: &mut Undo, path: std::path::PathBuf) -> Result<()> {
 pub struct SystemChecked {
     pub underlay: String,
     pub mtu: u32,
-    pub local: std::net::Ipv4Addr,
+    pub local: std::net::IpAddr,
     /// Other instances with a state file (running or crashed), checked against.
     pub others: usize,
 }

@@ -17,14 +17,15 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     ops::Bound,
 };
 
 use anyhow::Result;
 use tracing::{debug, info, warn};
 use vtep_common::maps::{
-    NextHopEntry, RESOLVER_CHANGED, RESOLVER_DONE, RESOLVER_KEPT, RESOLVER_REFUSED,
+    NextHopEntry, RESOLVER_CHANGED, RESOLVER_DONE, RESOLVER_KEPT, RESOLVER_REFUSED, VtepAddr,
+    vtep_addr, vtep_ip,
 };
 
 use crate::{
@@ -56,7 +57,7 @@ enum Route {
     SubnetEdge,
     Via {
         oif: u32,
-        nexthop: Ipv4Addr,
+        nexthop: IpAddr,
     },
 }
 
@@ -65,7 +66,7 @@ enum Route {
 #[derive(Debug, Default)]
 pub struct Changes {
     /// VTEPs the datapath learned stations behind.
-    noted: Vec<Ipv4Addr>,
+    noted: Vec<IpAddr>,
     /// References must be counted again: a `vtep fdb` command changed them, or they never were.
     recount: bool,
 }
@@ -75,32 +76,36 @@ pub struct Changes {
 pub struct Resolver {
     /// `underlay.max_remotes`.
     cap: usize,
+    /// The underlay is IPv6 (its neighbours are the kernel's IPv6 ones).
+    ipv6: bool,
     /// Keep the allow-list's known VTEPs (`underlay.accept` has `known`) in step.
     accept_known: bool,
     /// The VTEPs kept, and their routes.
-    kept: BTreeMap<Ipv4Addr, Route>,
+    kept: BTreeMap<IpAddr, Route>,
     /// Named VTEPs not kept for want of room.
-    refused: HashSet<Ipv4Addr>,
+    refused: HashSet<IpAddr>,
     /// VTEPs refused since start, each counted when it is refused anew.
     refused_total: u64,
     /// The `RESOLVER_CHANGED` value last acted on; `None` before the first count.
     changed_seen: Option<u64>,
     /// Where the last turn of route checks stopped.
-    cursor: Option<Ipv4Addr>,
+    cursor: Option<IpAddr>,
     /// Neighbour entries this instance created (and recorded for removal).
-    created: HashSet<(u32, Ipv4Addr)>,
+    created: HashSet<(u32, IpAddr)>,
     /// What `NEXTHOPS` holds, so the map is written only on a change.
-    cached: HashMap<Ipv4Addr, NextHopEntry>,
+    cached: HashMap<IpAddr, NextHopEntry>,
     /// What `RESOLVER` was last given (kept, refused).
     published: Option<(u64, u64)>,
 }
 
 impl Resolver {
-    /// A resolver keeping at most `cap` VTEPs, and the allow-list's known VTEPs when
-    /// `accept_known`. It knows of no VTEP before its first reconcile counts them.
-    pub fn new(cap: u32, accept_known: bool) -> Self {
+    /// A resolver keeping at most `cap` VTEPs of an IPv6 (`ipv6`) or IPv4 underlay, and the
+    /// allow-list's known VTEPs when `accept_known`. It knows of no VTEP before its first
+    /// reconcile counts them.
+    pub fn new(cap: u32, ipv6: bool, accept_known: bool) -> Self {
         Self {
             cap: cap as usize,
+            ipv6,
             accept_known,
             kept: BTreeMap::new(),
             refused: HashSet::new(),
@@ -133,7 +138,7 @@ impl Resolver {
         match datapath.nexthops() {
             Ok(map) => {
                 for (ip, entry) in map.iter().flatten() {
-                    self.cached.insert(Ipv4Addr::from(ip), entry);
+                    self.cached.insert(vtep_ip(&ip), entry);
                 }
             }
             Err(e) => warn!("next-hop cache: {e:#}"),
@@ -158,12 +163,12 @@ impl Resolver {
         }
         match dp.dynamic_vteps() {
             Ok(mut map) => {
-                let keys: Vec<[u8; 4]> = map.keys().flatten().collect();
+                let keys: Vec<VtepAddr> = map.keys().flatten().collect();
                 for key in &keys {
                     // Gone already (evicted) is fine: the key was read.
                     let _ = map.remove(key);
                 }
-                out.noted = keys.into_iter().map(Ipv4Addr::from).collect();
+                out.noted = keys.iter().map(vtep_ip).collect();
             }
             Err(e) => warn!("learned VTEPs: {e:#}"),
         }
@@ -209,7 +214,7 @@ impl Resolver {
             None => self.add_noted(&changes.noted),
         }
         self.publish(datapath);
-        let table = match net.neighbours().await {
+        let table = match net.neighbours(self.ipv6).await {
             Ok(t) => t,
             Err(e) => {
                 warn!("{e:#}");
@@ -226,7 +231,7 @@ impl Resolver {
             // copy is not dropped as unresolved.
             for attempt in 1..=SETTLE_TRIES {
                 tokio::time::sleep(SETTLE_STEP).await;
-                let Ok(now) = net.neighbours().await else {
+                let Ok(now) = net.neighbours(self.ipv6).await else {
                     break;
                 };
                 let pending = self.created.iter().any(|hop| now.get(hop) == Some(&None));
@@ -260,7 +265,7 @@ impl Resolver {
             debug!(remote = %ip, "remote VTEP no longer named");
         }
         self.kept = kept;
-        let refused: HashSet<Ipv4Addr> = refused.into_iter().collect();
+        let refused: HashSet<IpAddr> = refused.into_iter().collect();
         self.count_refused(refused.difference(&self.refused).count());
         self.refused = refused;
         if self.accept_known {
@@ -276,7 +281,7 @@ impl Resolver {
     }
 
     /// Keeps the VTEPs `noted` (learned behind) while there is room; refuses the rest.
-    fn add_noted(&mut self, noted: &[Ipv4Addr]) {
+    fn add_noted(&mut self, noted: &[IpAddr]) {
         let mut refused = 0;
         for ip in noted {
             if self.kept.contains_key(ip) {
@@ -328,8 +333,8 @@ impl Resolver {
     async fn check_routes(
         &mut self,
         net: &Net,
-        table: &HashMap<(u32, Ipv4Addr), Option<[u8; 6]>>,
-    ) -> HashSet<Ipv4Addr> {
+        table: &HashMap<(u32, IpAddr), Option<[u8; 6]>>,
+    ) -> HashSet<IpAddr> {
         let (due, cursor) = plan_route_checks(&self.kept, self.cursor, ROUTE_CHECKS, |hop| {
             table.contains_key(&hop)
         });
@@ -355,15 +360,15 @@ impl Resolver {
         net: &Net,
         datapath: &mut Datapath,
         undo: &mut Undo,
-        table: &HashMap<(u32, Ipv4Addr), Option<[u8; 6]>>,
-        checked: &HashSet<Ipv4Addr>,
+        table: &HashMap<(u32, IpAddr), Option<[u8; 6]>>,
+        checked: &HashSet<IpAddr>,
     ) -> Result<usize> {
         let mut failed = (0, None);
         let mut smacs = HashMap::new();
         let mut wanted = HashMap::new();
         let mut in_use = HashSet::new();
         let mut added = Vec::new();
-        let hops: Vec<(Ipv4Addr, u32, Ipv4Addr)> = self
+        let hops: Vec<(IpAddr, u32, IpAddr)> = self
             .kept
             .iter()
             .filter_map(|(ip, route)| match route {
@@ -417,7 +422,7 @@ impl Resolver {
                 "cannot keep next hops resolved; the first: {first}"
             );
         }
-        let unused: Vec<(u32, Ipv4Addr)> = self
+        let unused: Vec<(u32, IpAddr)> = self
             .created
             .iter()
             .filter(|hop| !in_use.contains(*hop))
@@ -442,7 +447,7 @@ impl Resolver {
 
     /// Writes the changed entries of `wanted` to `NEXTHOPS` and removes the others. A failed
     /// write leaves the remote uncached (the datapath's FIB lookup serves it).
-    fn sync_cache(&mut self, datapath: &mut Datapath, wanted: HashMap<Ipv4Addr, NextHopEntry>) {
+    fn sync_cache(&mut self, datapath: &mut Datapath, wanted: HashMap<IpAddr, NextHopEntry>) {
         let mut map = match datapath.nexthops() {
             Ok(m) => m,
             Err(e) => {
@@ -450,14 +455,14 @@ impl Resolver {
                 return;
             }
         };
-        let gone: Vec<Ipv4Addr> = self
+        let gone: Vec<IpAddr> = self
             .cached
             .keys()
             .filter(|ip| !wanted.contains_key(ip))
             .copied()
             .collect();
         for ip in gone {
-            if let Err(e) = map.remove(&ip.octets()) {
+            if let Err(e) = map.remove(&vtep_addr(ip)) {
                 warn!("next-hop cache: removing {ip}: {e}");
             }
             debug!(remote = %ip, "next hop no longer cached");
@@ -467,7 +472,7 @@ impl Resolver {
             if self.cached.get(&ip) == Some(&entry) {
                 continue;
             }
-            match map.insert(ip.octets(), entry, 0) {
+            match map.insert(vtep_addr(ip), entry, 0) {
                 Ok(()) => {
                     debug!(remote = %ip, ifindex = entry.ifindex, "next hop cached");
                     self.cached.insert(ip, entry);
@@ -475,7 +480,7 @@ impl Resolver {
                 Err(e) => {
                     warn!("next-hop cache: writing {ip}: {e}");
                     // Whatever the map holds for it is no longer trusted.
-                    let _ = map.remove(&ip.octets());
+                    let _ = map.remove(&vtep_addr(ip));
                     self.cached.remove(&ip);
                 }
             }
@@ -488,17 +493,20 @@ impl Resolver {
 /// (`has_neighbour` says), then the others. Returns them and where the turn stopped (`None` when
 /// nothing was picked).
 fn plan_route_checks(
-    kept: &BTreeMap<Ipv4Addr, Route>,
-    cursor: Option<Ipv4Addr>,
+    kept: &BTreeMap<IpAddr, Route>,
+    cursor: Option<IpAddr>,
     budget: usize,
-    has_neighbour: impl Fn((u32, Ipv4Addr)) -> bool,
-) -> (Vec<Ipv4Addr>, Option<Ipv4Addr>) {
+    has_neighbour: impl Fn((u32, IpAddr)) -> bool,
+) -> (Vec<IpAddr>, Option<IpAddr>) {
     // After the cursor to the end, then from the start up to and with the cursor.
     let (after, upto) = match cursor {
         Some(c) => (Bound::Excluded(c), Bound::Included(c)),
-        None => (Bound::Unbounded, Bound::Excluded(Ipv4Addr::UNSPECIFIED)),
+        None => (
+            Bound::Unbounded,
+            Bound::Excluded(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        ),
     };
-    let in_turn: Vec<(Ipv4Addr, bool)> = kept
+    let in_turn: Vec<(IpAddr, bool)> = kept
         .range((after, Bound::Unbounded))
         .chain(kept.range((Bound::Unbounded, upto)))
         .map(|(ip, route)| {
@@ -538,7 +546,7 @@ fn plan_route_checks(
 /// once per reconcile (`subnets`). Lookup errors are logged and count as no route.
 async fn route(
     net: &Net,
-    remote: Ipv4Addr,
+    remote: IpAddr,
     subnets: &mut HashMap<u32, Vec<(Ipv4Addr, u8)>>,
 ) -> Route {
     let (oif, nexthop) = match net.route_to(remote).await {
@@ -552,7 +560,9 @@ async fn route(
             return Route::Unreachable;
         }
     };
-    if nexthop == remote {
+    // IPv6 has no broadcast address; its subnet-router anycast address answers neighbour
+    // solicitations like any other.
+    if let (true, IpAddr::V4(remote)) = (nexthop == remote, remote) {
         if let std::collections::hash_map::Entry::Vacant(slot) = subnets.entry(oif) {
             slot.insert(net.ipv4_subnets(oif).await.unwrap_or_else(|e| {
                 warn!("{e:#}");
@@ -592,8 +602,8 @@ async fn link_mac(
 mod tests {
     use super::*;
 
-    fn ip(n: u16) -> Ipv4Addr {
-        Ipv4Addr::new(198, 18, (n >> 8) as u8, n as u8)
+    fn ip(n: u16) -> IpAddr {
+        Ipv4Addr::new(198, 18, (n >> 8) as u8, n as u8).into()
     }
 
     /// The bug this pins: the turn wrapped around to the VTEPs before the cursor but never to
@@ -625,14 +635,14 @@ mod tests {
             );
         }
         let missing = ip(90);
-        let has = |(_, hop): (u32, Ipv4Addr)| hop != missing;
+        let has = |(_, hop): (u32, IpAddr)| hop != missing;
         let (due, cursor) = plan_route_checks(&kept, None, 10, has);
         assert_eq!(due.len(), 10);
         assert!(
             due.contains(&missing),
             "the VTEP without neighbour entry first"
         );
-        let mut seen: HashSet<Ipv4Addr> = due.into_iter().collect();
+        let mut seen: HashSet<IpAddr> = due.into_iter().collect();
         let mut cursor = cursor;
         for _ in 0..10 {
             let (due, c) = plan_route_checks(&kept, cursor, 10, has);

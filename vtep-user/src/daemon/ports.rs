@@ -23,18 +23,29 @@ use crate::{
     },
 };
 
+/// What the far ends of the ports vtep creates need (see [`build`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Offloads {
+    /// GRO on, for the XDP program's redirects.
+    pub xdp: bool,
+    /// TSO and GSO off, for an IPv6 underlay with UDP checksums.
+    pub segmented: bool,
+}
+
 /// Creates (or adopts) the local ports of `vni`, giving the created ones MTU `mtu`: the host
 /// interface's, then the workloads', then the adopted ones. `old` is the VNI as the previous
 /// config of this instance described it, whose ports the undo log records: those described
 /// alike are kept as they are. With `xdp`, the created ones are made ready for the XDP
-/// program's redirects (GRO on the far end of their veth) and marked so. Fails on the first
-/// interface the kernel refuses to create or configure.
+/// program's redirects (GRO on the far end of their veth) and marked so. With `segmented`
+/// (an IPv6 underlay with UDP checksums), the far ends of the created ones send no GSO frames
+/// (TSO and GSO off): the datapath cannot checksum those. Fails on the first interface the
+/// kernel refuses to create or configure.
 pub(super) async fn build(
     net: &Net,
     vni: &Vni,
     old: Option<&Vni>,
     mtu: u32,
-    xdp: bool,
+    offloads: Offloads,
     undo: &mut Undo,
 ) -> Result<Vec<Port>> {
     let mut ports = Vec::new();
@@ -90,17 +101,20 @@ pub(super) async fn build(
         };
         ports.push(port);
     }
-    if xdp {
-        // A veth delivers XDP frames only to a peer with NAPI, which GRO gives it; an adopted
-        // port is not vtep's to change, and TC keeps delivering to it.
-        for (port, far_end) in ports.iter_mut().zip(far_ends(vni)) {
-            match &far_end.0 {
-                Some(ns) => {
-                    netns::run_in(&netns::path(ns), || ethtool::set_gro(&far_end.1, true))??
-                }
-                None => ethtool::set_gro(&far_end.1, true)?,
-            }
+    // An adopted port is not vtep's to change: TC keeps delivering to it, and its GSO frames
+    // are counted as `gso_needs_checksum`.
+    for (port, far_end) in ports.iter_mut().zip(far_ends(vni)) {
+        let set = |f: &(dyn Fn(&str) -> Result<()> + Sync)| match &far_end.0 {
+            Some(ns) => netns::run_in(&netns::path(ns), || f(&far_end.1))?,
+            None => f(&far_end.1),
+        };
+        if offloads.xdp {
+            // A veth delivers XDP frames only to a peer with NAPI, which GRO gives it.
+            set(&|name| ethtool::set_gro(name, true))?;
             port.xdp = true;
+        }
+        if offloads.segmented {
+            set(&|name| ethtool::set_segmentation(name, false))?;
         }
     }
     for p in &vni.ports {

@@ -6,11 +6,11 @@
 //! later only on a race or a kernel refusal. None of them changes anything, so `vtep check
 //! --system` runs them too.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use anyhow::{Result, anyhow, bail};
 use aya::programs::XdpMode;
-use vtep_common::wire::OVERHEAD_IPV4;
+use vtep_common::wire::{OVERHEAD_IPV4, OVERHEAD_IPV6};
 
 use crate::{
     config::{Config, Vni, XdpSetting},
@@ -32,8 +32,9 @@ const MIN_WORKLOAD_MTU: u32 = 68;
 /// What the checks found out about the system; the apply step needs nothing else from it.
 pub(super) struct Checked {
     pub underlay: Link,
-    /// The local VTEP address: the config's, or the underlay's first IPv4 address.
-    pub local: Ipv4Addr,
+    /// The local VTEP address: the config's, or the underlay's first address of the underlay's
+    /// family (`Config::underlay_ipv6`).
+    pub local: IpAddr,
     /// The MTU of the workloads' interfaces: the underlay's, less the VXLAN overhead.
     pub workload_mtu: u32,
     /// How the XDP program is attached to the underlay (`underlay.xdp` resolved); `None`: not.
@@ -252,7 +253,14 @@ async fn check_underlay(net: &Net, config: &Config, own: bool) -> Result<Checked
             config.underlay.interface
         )
     })?;
-    let addresses = net.ipv4_addresses(underlay.index).await?;
+    let ipv6 = config.underlay_ipv6();
+    let addresses: Vec<IpAddr> = if ipv6 {
+        let v6 = net.ipv6_addresses(underlay.index).await?;
+        v6.into_iter().map(IpAddr::V6).collect()
+    } else {
+        let v4 = net.ipv4_addresses(underlay.index).await?;
+        v4.into_iter().map(IpAddr::V4).collect()
+    };
     let local = match config.underlay.local {
         Some(ip) => {
             check_local_present(net, &underlay, &addresses, ip).await?;
@@ -260,12 +268,18 @@ async fn check_underlay(net: &Net, config: &Config, own: bool) -> Result<Checked
         }
         None => addresses.first().copied().ok_or_else(|| {
             anyhow!(
-                "underlay.local: not set and `{}` has no IPv4 address",
-                underlay.name
+                "underlay.local: not set and `{}` has no {} address",
+                underlay.name,
+                if ipv6 {
+                    "IPv6 (other than link-local)"
+                } else {
+                    "IPv4"
+                }
             )
         })?,
     };
-    let workload_mtu = underlay.mtu.saturating_sub(OVERHEAD_IPV4 as u32);
+    let overhead = if ipv6 { OVERHEAD_IPV6 } else { OVERHEAD_IPV4 };
+    let workload_mtu = underlay.mtu.saturating_sub(overhead as u32);
     if workload_mtu < MIN_WORKLOAD_MTU {
         bail!(
             "underlay.interface: MTU {} of `{}` leaves no room for VXLAN",
@@ -327,13 +341,18 @@ fn xdp_mode(setting: XdpSetting, underlay: &Link, own: bool) -> Result<Option<Xd
 async fn check_local_present(
     net: &Net,
     underlay: &Link,
-    addresses: &[Ipv4Addr],
-    local: Ipv4Addr,
+    addresses: &[IpAddr],
+    local: IpAddr,
 ) -> Result<()> {
     if addresses.contains(&local) {
         return Ok(());
     }
-    let host = net.host_ipv4_addresses().await?;
+    let host: Vec<(u32, IpAddr)> = net
+        .host_addresses()
+        .await?
+        .into_iter()
+        .filter(|(_, a)| a.is_ipv6() == local.is_ipv6())
+        .collect();
     if host.iter().any(|(_, a)| *a == local) {
         tracing::info!(%local, underlay = %underlay.name, "underlay.local is on another interface than the underlay");
         return Ok(());

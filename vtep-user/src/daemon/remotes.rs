@@ -12,13 +12,13 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
 };
 
 use anyhow::{Context as _, Result};
 use vtep_common::{
-    maps::{FDB_F_LEARNED, FDB_REMOTE, FdbEntry, FloodList, MAX_FLOOD_REMOTES},
-    wire::is_unicast_vtep_ipv4,
+    maps::{FDB_F_LEARNED, FDB_REMOTE, FdbEntry, FloodList, MAX_FLOOD_REMOTES, vtep_addr, vtep_ip},
+    wire::is_unicast_vtep,
 };
 
 use crate::datapath::loader::Datapath;
@@ -34,13 +34,13 @@ pub enum Reference {
 
 /// Every remote VTEP something names, with its strongest reason.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct References(HashMap<Ipv4Addr, Reference>);
+pub struct References(HashMap<IpAddr, Reference>);
 
 impl References {
     /// Notes that `ip` is named for reason `why`; an address no VTEP can have (an empty list
     /// slot) is ignored.
-    pub fn add(&mut self, ip: Ipv4Addr, why: Reference) {
-        if !is_unicast_vtep_ipv4(ip.octets()) {
+    pub fn add(&mut self, ip: IpAddr, why: Reference) {
+        if !is_unicast_vtep(&vtep_addr(ip), ip.is_ipv6()) {
             return;
         }
         let r = self.0.entry(ip).or_insert(why);
@@ -57,7 +57,7 @@ impl References {
         } else {
             Reference::Listed
         };
-        self.add(Ipv4Addr::from(entry.remote), why);
+        self.add(vtep_ip(&entry.remote), why);
     }
 
     /// Notes the VTEPs of flood list `list`.
@@ -65,12 +65,12 @@ impl References {
         // A count from a map is data: never trust it to index.
         let n = (list.n_remotes as usize).min(MAX_FLOOD_REMOTES);
         for r in &list.remotes[..n] {
-            self.add(Ipv4Addr::from(*r), Reference::Listed);
+            self.add(vtep_ip(r), Reference::Listed);
         }
     }
 
     /// The VTEPs listed (not only learned).
-    pub fn listed(&self) -> HashSet<Ipv4Addr> {
+    pub fn listed(&self) -> HashSet<IpAddr> {
         self.0
             .iter()
             .filter(|(_, r)| **r == Reference::Listed)
@@ -112,14 +112,14 @@ pub fn count_flood_lists(dp: &mut Datapath, refs: &mut References) -> Result<()>
 /// and those refused.
 pub fn admit(
     refs: &References,
-    kept: impl Fn(&Ipv4Addr) -> bool,
+    kept: impl Fn(&IpAddr) -> bool,
     cap: usize,
-) -> (Vec<Ipv4Addr>, Vec<Ipv4Addr>) {
-    let mut order: Vec<(Reference, bool, Ipv4Addr)> =
+) -> (Vec<IpAddr>, Vec<IpAddr>) {
+    let mut order: Vec<(Reference, bool, IpAddr)> =
         refs.0.iter().map(|(ip, r)| (*r, kept(ip), *ip)).collect();
     order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
     let ips = order.into_iter().map(|(_, _, ip)| ip);
-    let mut admitted: Vec<Ipv4Addr> = ips.collect();
+    let mut admitted: Vec<IpAddr> = ips.collect();
     let refused = admitted.split_off(cap.min(admitted.len()));
     (admitted, refused)
 }
@@ -146,14 +146,14 @@ mod tests {
 
     use super::*;
 
-    fn ip(last: u8) -> Ipv4Addr {
-        Ipv4Addr::new(198, 18, 0, last)
+    fn ip(last: u8) -> IpAddr {
+        Ipv4Addr::new(198, 18, 0, last).into()
     }
 
     fn remote(last: u8, flags: u32) -> FdbEntry {
         FdbEntry {
             kind: FDB_REMOTE,
-            remote: ip(last).octets(),
+            remote: vtep_addr(ip(last)),
             flags,
             ..Default::default()
         }
@@ -174,7 +174,7 @@ mod tests {
             n_remotes: 1,
             ..Default::default()
         };
-        list.remotes[0] = ip(4).octets();
+        list.remotes[0] = vtep_addr(ip(4));
         // A count past the array is not trusted, and empty slots name no VTEP.
         list.n_remotes = 1000;
         refs.add_flood_list(&list);

@@ -13,7 +13,7 @@
 //! its config still wants and removes the rest ([`Undo::prune`]).
 
 use std::{
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
 };
 
@@ -70,7 +70,7 @@ pub enum Item {
     },
     /// The managed kernel neighbour entry that keeps a remote VTEP's underlay next hop `ip`
     /// resolved on interface `ifindex`.
-    Nexthop { ifindex: u32, ip: Ipv4Addr },
+    Nexthop { ifindex: u32, ip: IpAddr },
     /// The directory the maps are pinned in.
     Pins { dir: PathBuf, id: FileId },
     /// A sysctl (key relative to /proc/sys) and the value to restore; `link` is the interface

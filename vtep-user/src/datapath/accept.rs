@@ -1,30 +1,45 @@
 //! The source-VTEP allow-list (`ACCEPT`, `underlay.accept`): an LPM trie of the prefixes VXLAN
 //! is accepted from. The config's prefixes stay for the instance's life (`ACCEPT_PREFIX`); with
-//! `known`, every VTEP a flood list or a static or runtime FDB entry names has a /32 of its own
-//! (`ACCEPT_KNOWN`), which `vtep fdb` adds before its change and `vtep up` removes once nothing
-//! names the VTEP any more. A /32 the config lists keeps its `ACCEPT_PREFIX`.
+//! `known`, every VTEP a flood list or a static or runtime FDB entry names has a host prefix of
+//! its own (`ACCEPT_KNOWN`), which `vtep fdb` adds before its change and `vtep up` removes once
+//! nothing names the VTEP any more. A host prefix the config lists keeps its `ACCEPT_PREFIX`.
+//! Keys are `VtepAddr`s: an IPv4 prefix /n is its IPv4-mapped address /96+n.
 
-use std::{borrow::BorrowMut, collections::HashSet, net::Ipv4Addr};
+use std::{borrow::BorrowMut, collections::HashSet, net::IpAddr};
 
 use anyhow::{Context as _, Result};
 use aya::maps::{LpmTrie, MapData, MapError, lpm_trie::Key};
-use vtep_common::maps::{ACCEPT_KNOWN, ACCEPT_PREFIX, BPF_NOEXIST};
+use vtep_common::maps::{ACCEPT_KNOWN, ACCEPT_PREFIX, BPF_NOEXIST, VtepAddr, vtep_addr, vtep_ip};
 
 use crate::config::AcceptRule;
 
 /// The allow-list map, however it was opened.
-pub type Accept<T> = LpmTrie<T, [u8; 4], u32>;
+pub type Accept<T> = LpmTrie<T, VtepAddr, u32>;
 
-fn key(ip: Ipv4Addr, len: u8) -> Key<[u8; 4]> {
-    Key::new(u32::from(len), ip.octets())
+/// The trie key of prefix `ip`/`len`.
+fn key(ip: IpAddr, len: u8) -> Key<VtepAddr> {
+    let mapped = if ip.is_ipv4() { 96 } else { 0 };
+    Key::new(mapped + u32::from(len), vtep_addr(ip))
 }
 
-/// Writes the prefixes of `rule` and the /32s of the `known` VTEPs (when `rule` accepts known
-/// ones). Fails when the map refuses an entry.
+/// The prefix (address, length) a trie key holds.
+fn prefix_of(k: &Key<VtepAddr>) -> (IpAddr, u8) {
+    let ip = vtep_ip(&k.data());
+    let mapped = if ip.is_ipv4() { 96 } else { 0 };
+    (ip, k.prefix_len().saturating_sub(mapped) as u8)
+}
+
+/// The prefix length of one host: 32 or 128.
+fn host_len(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() { 32 } else { 128 }
+}
+
+/// Writes the prefixes of `rule` and the host prefixes of the `known` VTEPs (when `rule`
+/// accepts known ones). Fails when the map refuses an entry.
 pub fn fill<T: BorrowMut<MapData>>(
     map: &mut Accept<T>,
     rule: &AcceptRule,
-    known: impl IntoIterator<Item = Ipv4Addr>,
+    known: impl IntoIterator<Item = IpAddr>,
 ) -> Result<()> {
     for net in &rule.prefixes {
         map.insert(&key(net.addr, net.prefix), ACCEPT_PREFIX, 0)
@@ -38,30 +53,30 @@ pub fn fill<T: BorrowMut<MapData>>(
     Ok(())
 }
 
-/// Accepts VTEP `ip` as known; a /32 already there (known, or a prefix of the config) stays as
-/// it is. Fails when the map is full.
-pub fn add_known<T: BorrowMut<MapData>>(map: &mut Accept<T>, ip: Ipv4Addr) -> Result<()> {
-    match map.insert(&key(ip, 32), ACCEPT_KNOWN, BPF_NOEXIST) {
+/// Accepts VTEP `ip` as known; a host prefix already there (known, or a prefix of the config)
+/// stays as it is. Fails when the map is full.
+pub fn add_known<T: BorrowMut<MapData>>(map: &mut Accept<T>, ip: IpAddr) -> Result<()> {
+    match map.insert(&key(ip, host_len(ip)), ACCEPT_KNOWN, BPF_NOEXIST) {
         Ok(()) => Ok(()),
         Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::EEXIST) => Ok(()),
         Err(e) => Err(e).with_context(|| format!("adding remote VTEP {ip} to the allow-list")),
     }
 }
 
-/// Makes the known /32s exactly `known`: adds the missing ones, removes those of VTEPs no longer
-/// named. Returns how many it removed. Fails when the map cannot be read or written.
+/// Makes the known host prefixes exactly `known`: adds the missing ones, removes those of VTEPs
+/// no longer named. Returns how many it removed. Fails when the map cannot be read or written.
 pub fn sync_known<T: BorrowMut<MapData>>(
     map: &mut Accept<T>,
-    known: &HashSet<Ipv4Addr>,
+    known: &HashSet<IpAddr>,
 ) -> Result<usize> {
     let mut present = HashSet::new();
     let mut stale = Vec::new();
     for item in map.iter() {
         let (k, value) = item.context("reading the allow-list")?;
-        if value != ACCEPT_KNOWN || k.prefix_len() != 32 {
+        if value != ACCEPT_KNOWN || k.prefix_len() != 128 {
             continue;
         }
-        let ip = Ipv4Addr::from(k.data());
+        let ip = vtep_ip(&k.data());
         if known.contains(&ip) {
             present.insert(ip);
         } else {
@@ -72,7 +87,7 @@ pub fn sync_known<T: BorrowMut<MapData>>(
         add_known(map, *ip)?;
     }
     for ip in &stale {
-        match map.remove(&key(*ip, 32)) {
+        match map.remove(&key(*ip, host_len(*ip))) {
             Ok(()) | Err(MapError::KeyNotFound) => {}
             Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(e).with_context(|| format!("removing {ip} from the allow-list")),
@@ -82,7 +97,7 @@ pub fn sync_known<T: BorrowMut<MapData>>(
 }
 
 /// Removes from the allow-list what `rule` (none: any source is accepted) no longer has: the
-/// prefixes it does not list, and the known VTEPs' /32s unless it accepts known ones (the
+/// prefixes it does not list, and the known VTEPs' host prefixes unless it accepts known ones (the
 /// resolver keeps those in step). A reload calls it once the programs of the new rule run,
 /// having added the new rule's entries before ([`fill`]). Fails when the map cannot be read or
 /// written.
@@ -92,12 +107,12 @@ pub fn remove_stale<T: BorrowMut<MapData>>(
 ) -> Result<()> {
     let empty = AcceptRule::default();
     let rule = rule.unwrap_or(&empty);
-    let prefixes: HashSet<(Ipv4Addr, u8)> =
+    let prefixes: HashSet<(IpAddr, u8)> =
         rule.prefixes.iter().map(|n| (n.addr, n.prefix)).collect();
     let mut stale = Vec::new();
     for item in map.iter() {
         let (k, value) = item.context("reading the allow-list")?;
-        let entry = (Ipv4Addr::from(k.data()), k.prefix_len() as u8);
+        let entry = prefix_of(&k);
         let keep = match value {
             ACCEPT_PREFIX => prefixes.contains(&entry),
             _ => rule.known,

@@ -24,7 +24,9 @@ use aya::{
         xdp::XdpLink,
     },
 };
-use vtep_common::maps::{DatapathConfig, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_FDB, MAP_JUMP};
+use vtep_common::maps::{
+    DP_F_IPV6, DatapathConfig, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_FDB, MAP_JUMP,
+};
 
 use crate::datapath::maps::PINNED;
 
@@ -39,6 +41,23 @@ pub const PROG_PORT_FLOOD: &str = "vtep_port_flood";
 pub const PROG_UNDERLAY: &str = "vtep_underlay";
 /// XDP program on the underlay interface, in front of [`PROG_UNDERLAY`] (`underlay.xdp`).
 pub const PROG_UNDERLAY_XDP: &str = "vtep_underlay_xdp";
+
+/// The object's name of the program in `role` (one of the `PROG_*` names, which are the IPv4
+/// underlay's) for an IPv6 underlay (`ipv6`) or an IPv4 one: the object has each program twice
+/// (see vtep-ebpf main.rs), and a datapath loads one family's.
+pub fn program_name(role: &str, ipv6: bool) -> Result<&'static str> {
+    Ok(match (role, ipv6) {
+        (PROG_PORT, false) => PROG_PORT,
+        (PROG_PORT, true) => "vtep_port6",
+        (PROG_PORT_FLOOD, false) => PROG_PORT_FLOOD,
+        (PROG_PORT_FLOOD, true) => "vtep_port_flood6",
+        (PROG_UNDERLAY, false) => PROG_UNDERLAY,
+        (PROG_UNDERLAY, true) => "vtep_underlay6",
+        (PROG_UNDERLAY_XDP, false) => PROG_UNDERLAY_XDP,
+        (PROG_UNDERLAY_XDP, true) => "vtep_underlay_xdp6",
+        _ => bail!("no datapath program {role}"),
+    })
+}
 
 /// Where a program of the datapath is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,6 +106,8 @@ pub struct Datapath {
     pins: Option<PathBuf>,
     /// The links and the tail-call table are pinned there too.
     links_pinned: bool,
+    /// The underlay is IPv6: the IPv6 programs are loaded (see [`program_name`]).
+    ipv6: bool,
 }
 
 impl Datapath {
@@ -106,14 +127,16 @@ impl Datapath {
             }
         }
         let mut ebpf = loader.load(OBJECT).context("loading the datapath object")?;
-        for name in [PROG_PORT, PROG_PORT_FLOOD, PROG_UNDERLAY] {
+        let ipv6 = config.flags & DP_F_IPV6 != 0;
+        for role in [PROG_PORT, PROG_PORT_FLOOD, PROG_UNDERLAY] {
+            let name = program_name(role, ipv6)?;
             classifier(&mut ebpf, name)?
                 .load()
                 .with_context(|| format!("loading program {name}"))?;
         }
         // Before anything is attached: a port program without its flood path would drop every
         // broadcast.
-        let flood_fd = classifier(&mut ebpf, PROG_PORT_FLOOD)?
+        let flood_fd = classifier(&mut ebpf, program_name(PROG_PORT_FLOOD, ipv6)?)?
             .fd()
             .context("flood program fd")?
             .try_clone()
@@ -129,6 +152,7 @@ impl Datapath {
             links: BTreeMap::new(),
             pins: None,
             links_pinned: false,
+            ipv6,
         })
     }
 
@@ -173,7 +197,11 @@ impl Datapath {
     /// new one.
     pub fn attach_underlay(&mut self, ifname: &str, ifindex: u32) -> Result<()> {
         self.detach_where(|h| matches!(h, Hook::Underlay(i) if i != ifindex));
-        self.attach(PROG_UNDERLAY, Hook::Underlay(ifindex), ifname)
+        self.attach(
+            program_name(PROG_UNDERLAY, self.ipv6)?,
+            Hook::Underlay(ifindex),
+            ifname,
+        )
     }
 
     /// Attaches the XDP program to `ifname` (index `ifindex`, MAC `mac`) in `mode`, loading it
@@ -223,14 +251,15 @@ impl Datapath {
 
     /// The XDP program, loaded into the kernel on first use (for `BPF_PROG_TEST_RUN` too).
     pub fn xdp_program(&mut self) -> Result<&mut Xdp> {
+        let name = program_name(PROG_UNDERLAY_XDP, self.ipv6)?;
         let prog: &mut Xdp = self
             .ebpf
-            .program_mut(PROG_UNDERLAY_XDP)
-            .ok_or_else(|| anyhow!("program {PROG_UNDERLAY_XDP} missing"))?
+            .program_mut(name)
+            .ok_or_else(|| anyhow!("program {name} missing"))?
             .try_into()?;
         if prog.fd().is_err() {
             prog.load()
-                .with_context(|| format!("loading program {PROG_UNDERLAY_XDP}"))?;
+                .with_context(|| format!("loading program {name}"))?;
         }
         Ok(prog)
     }
@@ -238,7 +267,11 @@ impl Datapath {
     /// Attaches the port program to the ingress of `ifname` (index `ifindex`), replacing the
     /// program in its link when it has one.
     pub fn attach_port(&mut self, ifname: &str, ifindex: u32) -> Result<()> {
-        self.attach(PROG_PORT, Hook::Port(ifindex), ifname)
+        self.attach(
+            program_name(PROG_PORT, self.ipv6)?,
+            Hook::Port(ifindex),
+            ifname,
+        )
     }
 
     fn attach(&mut self, prog: &str, hook: Hook, ifname: &str) -> Result<()> {
@@ -350,9 +383,10 @@ impl Datapath {
         }
     }
 
-    /// A loaded program, for `BPF_PROG_TEST_RUN`.
-    pub fn program(&mut self, name: &str) -> Result<&mut SchedClassifier> {
-        classifier(&mut self.ebpf, name)
+    /// The loaded program in `role` (a `PROG_*` name: this datapath's family's program in that
+    /// role), for `BPF_PROG_TEST_RUN`.
+    pub fn program(&mut self, role: &str) -> Result<&mut SchedClassifier> {
+        classifier(&mut self.ebpf, program_name(role, self.ipv6)?)
     }
 
     /// Pins every map under `dir` so `vtep fdb show` and `vtep stats` can read them (maps the

@@ -14,7 +14,7 @@ use vtep_common::maps::{
     FdbEntry, FdbKey, FloodList, MAP_ACCEPT, MAP_DROPS, MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB,
     MAP_FLOOD, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_RESOLVER,
     MAP_VNI_STATS, MAP_VNIS, MAP_XDP_PORTS, MAP_XDP_UNDERLAY, NextHopEntry, PortConfig, Proxy6Key,
-    ProxyEntry, ProxyKey, VniConfig, VniStats,
+    ProxyEntry, ProxyKey, VniConfig, VniStats, VtepAddr,
 };
 
 use crate::{datapath::loader::Datapath, instance, sys::bpffs};
@@ -120,11 +120,11 @@ maps! {
     /// `FLOOD`: VNI → where its broadcast and unknown unicast go.
     flood: MAP_FLOOD => HashMap<u32, FloodList>;
     /// `NEXTHOPS`: remote VTEP → its resolved underlay next hop.
-    nexthops: MAP_NEXTHOPS => HashMap<[u8; 4], NextHopEntry>;
+    nexthops: MAP_NEXTHOPS => HashMap<VtepAddr, NextHopEntry>;
     /// `LEARNED`: learned FDB entries per stats slot.
     learned: MAP_LEARNED => Array<u64>;
     /// `DYNAMIC_VTEPS`: remote VTEPs not in the config (learned or added) → when noted.
-    dynamic_vteps: MAP_DYNAMIC_VTEPS => HashMap<[u8; 4], u32>;
+    dynamic_vteps: MAP_DYNAMIC_VTEPS => HashMap<VtepAddr, u32>;
     /// `EVENTS`: the ring buffer of miss events.
     events: MAP_EVENTS => RingBuf;
     /// `PROXY`: (VNI, IPv4) → MAC, the ARP proxy's table.
@@ -136,7 +136,7 @@ maps! {
     /// `DROPS`: per-CPU drop counters by [`vtep_common::drop::DropReason`].
     drops: MAP_DROPS => PerCpuArray<u64>;
     /// `ACCEPT`: the outer sources VXLAN is accepted from (see [`super::accept`]).
-    accept: MAP_ACCEPT => LpmTrie<[u8; 4], u32>;
+    accept: MAP_ACCEPT => LpmTrie<VtepAddr, u32>;
     /// `RESOLVER`: what the resolver of remote VTEPs publishes and is told (`RESOLVER_*`).
     resolver: MAP_RESOLVER => Array<u64>;
     /// `XDP_PORTS`: port ifindex → the port, for the XDP program's redirects.

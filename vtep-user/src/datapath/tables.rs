@@ -5,15 +5,15 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    net::{IpAddr, Ipv4Addr},
+    net::IpAddr,
 };
 
 use anyhow::{Context as _, Result};
 use aya::maps::MapError;
 use vtep_common::maps::{
-    DatapathConfig, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey, FloodList, MAX_DSTPORTS,
-    MAX_FLOOD_REMOTES, PORT_F_LEARN, PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VNI_F_LEARN,
-    VniConfig, VniStats,
+    DP_F_IPV6, DP_F_UDP6_ZERO_CSUM_TX, DatapathConfig, FDB_LOCAL, FDB_REMOTE, FdbEntry, FdbKey,
+    FloodList, MAX_DSTPORTS, MAX_FLOOD_REMOTES, PORT_F_LEARN, PortConfig, Proxy6Key, ProxyEntry,
+    ProxyKey, VNI_F_LEARN, VniConfig, VniStats, vtep_addr, vtep_ip,
 };
 
 use crate::{
@@ -38,14 +38,14 @@ pub struct Port {
 /// Where an FDB entry points.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Remote(Ipv4Addr),
+    Remote(IpAddr),
     Port { ifindex: u32, flags: u32 },
 }
 
 /// A VNI's multicast group and how to send to it.
 #[derive(Debug, Clone, Copy)]
 pub struct Group {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub ttl: u8,
     /// The underlay interface and its MAC.
     pub ifindex: u32,
@@ -59,7 +59,7 @@ pub struct VniTable {
     pub dstport: u16,
     pub ttl: u8,
     pub stats_slot: u32,
-    pub remotes: Vec<Ipv4Addr>,
+    pub remotes: Vec<IpAddr>,
     pub ports: Vec<Port>,
     /// Static entries from the config, in addition to the ports' own MACs.
     pub fdb: Vec<(Mac, Target)>,
@@ -94,7 +94,7 @@ impl VniTable {
                 Target::Remote(ip) => FdbEntry {
                     kind: FDB_REMOTE,
                     ifindex: 0,
-                    remote: ip.octets(),
+                    remote: vtep_addr(*ip),
                     port_flags: 0,
                     flags: 0,
                     seen: 0,
@@ -110,7 +110,7 @@ impl VniTable {
     pub fn flood_list(&self) -> FloodList {
         let mut list = FloodList::default();
         for (slot, ip) in list.remotes.iter_mut().zip(&self.remotes) {
-            *slot = ip.octets();
+            *slot = vtep_addr(*ip);
         }
         for (slot, p) in list.ports.iter_mut().zip(&self.ports) {
             *slot = p.ifindex;
@@ -118,7 +118,7 @@ impl VniTable {
         list.n_remotes = self.remotes.len() as u32;
         list.n_ports = self.ports.len() as u32;
         if let Some(g) = &self.group {
-            list.group = g.ip.octets();
+            list.group = vtep_addr(g.ip);
             list.group_ifindex = g.ifindex;
             list.group_smac = g.smac.0;
             list.group_ttl = g.ttl;
@@ -153,7 +153,7 @@ impl VniTable {
             stats_slot: self.stats_slot,
             flags: if self.learning { VNI_F_LEARN } else { 0 } | self.flags,
             max_learned: self.max_learned,
-            group: self.group.map(|g| g.ip.octets()).unwrap_or_default(),
+            group: self.group.map(|g| vtep_addr(g.ip)).unwrap_or_default(),
             _pad2: 0,
         }
     }
@@ -164,27 +164,37 @@ fn local_entry(ifindex: u32, flags: u32) -> FdbEntry {
     FdbEntry {
         kind: FDB_LOCAL,
         ifindex,
-        remote: [0; 4],
+        remote: [0; 16],
         port_flags: flags,
         flags: 0,
         seen: 0,
     }
 }
 
-/// The datapath's load-time configuration: the local VTEP address, the outer UDP source port
-/// range `srcport` (inclusive) and the VXLAN ports to accept (`dstports`, at most
-/// [`MAX_DSTPORTS`]; validation makes sure).
-pub fn datapath_config(local: Ipv4Addr, srcport: [u16; 2], dstports: &[u16]) -> DatapathConfig {
+/// The datapath's load-time configuration: the local VTEP address (its family is the
+/// underlay's), the outer UDP source port range `srcport` (inclusive), the VXLAN ports to
+/// accept (`dstports`, at most [`MAX_DSTPORTS`]; validation makes sure) and, over IPv6, whether
+/// UDP checksums are left zero (`zero_csum_tx`).
+pub fn datapath_config(
+    local: IpAddr,
+    srcport: [u16; 2],
+    dstports: &[u16],
+    zero_csum_tx: bool,
+) -> DatapathConfig {
     let mut ports = [[0u8; 2]; MAX_DSTPORTS];
     for (slot, port) in ports.iter_mut().zip(dstports) {
         *slot = port.to_be_bytes();
     }
     DatapathConfig {
-        local_ip: local.octets(),
+        local_ip: vtep_addr(local),
         srcport_min: srcport[0],
         srcport_max: srcport[1],
         dstports: ports,
-        flags: 0,
+        flags: match (local.is_ipv6(), zero_csum_tx) {
+            (false, _) => 0,
+            (true, false) => DP_F_IPV6,
+            (true, true) => DP_F_IPV6 | DP_F_UDP6_ZERO_CSUM_TX,
+        },
     }
 }
 
@@ -272,12 +282,8 @@ pub fn assign_slots(vnis: &[u32], serving: &HashMap<u32, u32>) -> Vec<u32> {
 /// The flood list's remotes after a reload: `config`'s, then those added at run time (`vtep fdb
 /// append`: in `current` but not in what the previous config listed, `old_config`), at most
 /// [`MAX_FLOOD_REMOTES`].
-pub fn merged_remotes(
-    config: &[Ipv4Addr],
-    current: &[Ipv4Addr],
-    old_config: &[Ipv4Addr],
-) -> Vec<Ipv4Addr> {
-    let mut out: Vec<Ipv4Addr> = config.to_vec();
+pub fn merged_remotes(config: &[IpAddr], current: &[IpAddr], old_config: &[IpAddr]) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = config.to_vec();
     for ip in current {
         if !old_config.contains(ip) && !out.contains(ip) {
             out.push(*ip);
@@ -308,7 +314,7 @@ pub fn serving(dp: &mut Datapath) -> Result<HashMap<u32, u32>> {
 pub fn sync(
     dp: &mut Datapath,
     vnis: &[VniTable],
-    old_remotes: &HashMap<u32, Vec<Ipv4Addr>>,
+    old_remotes: &HashMap<u32, Vec<IpAddr>>,
 ) -> Result<()> {
     let before = serving(dp)?;
     let wanted: HashSet<u32> = vnis.iter().map(|v| v.id).collect();
@@ -333,7 +339,7 @@ pub fn sync(
         let current = match dp.flood()?.get(&vni.id, 0) {
             Ok(list) => list.remotes[..(list.n_remotes as usize).min(MAX_FLOOD_REMOTES)]
                 .iter()
-                .map(|r| Ipv4Addr::from(*r))
+                .map(vtep_ip)
                 .collect(),
             Err(MapError::KeyNotFound) => Vec::new(),
             Err(e) => return Err(e).context("reading the flood list"),
@@ -391,7 +397,9 @@ pub fn sync(
 
 #[cfg(test)]
 mod tests {
-    use vtep_common::maps::PORT_F_PEER;
+    use std::net::Ipv4Addr;
+
+    use vtep_common::maps::{PORT_F_PEER, vtep_addr_v4};
 
     use super::*;
 
@@ -401,7 +409,10 @@ mod tests {
             dstport: 8472,
             ttl: 9,
             stats_slot: 3,
-            remotes: vec![Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 3)],
+            remotes: vec![
+                Ipv4Addr::new(198, 18, 0, 2).into(),
+                Ipv4Addr::new(198, 18, 0, 3).into(),
+            ],
             ports: vec![
                 Port {
                     name: "a".into(),
@@ -421,7 +432,7 @@ mod tests {
             fdb: vec![
                 (
                     Mac([2, 0, 0, 0, 0, 9]),
-                    Target::Remote(Ipv4Addr::new(198, 18, 0, 3)),
+                    Target::Remote(Ipv4Addr::new(198, 18, 0, 3).into()),
                 ),
                 (
                     Mac([2, 0, 0, 0, 0, 8]),
@@ -453,11 +464,11 @@ mod tests {
 
     #[test]
     fn a_reload_keeps_remotes_added_at_run_time_and_drops_those_the_config_dropped() {
-        let ip = |n| Ipv4Addr::new(198, 18, 0, n);
+        let ip = |n| IpAddr::from(Ipv4Addr::new(198, 18, 0, n));
         // The old config listed 2 and 3; `fdb append` added 9; the new config lists 3 and 4.
         let merged = merged_remotes(&[ip(3), ip(4)], &[ip(2), ip(3), ip(9)], &[ip(2), ip(3)]);
         assert_eq!(merged, [ip(3), ip(4), ip(9)]);
-        let many: Vec<Ipv4Addr> = (0..40).map(ip).collect();
+        let many: Vec<IpAddr> = (0..40).map(ip).collect();
         assert_eq!(merged_remotes(&many, &[], &[]).len(), MAX_FLOOD_REMOTES);
     }
 
@@ -473,7 +484,10 @@ mod tests {
         );
         let (k, e) = entries[1];
         assert_eq!(k.mac, [2, 0, 0, 0, 0, 9]);
-        assert_eq!((e.kind, e.remote), (FDB_REMOTE, [198, 18, 0, 3]));
+        assert_eq!(
+            (e.kind, e.remote),
+            (FDB_REMOTE, vtep_addr_v4([198, 18, 0, 3]))
+        );
         assert_eq!((entries[2].1.kind, entries[2].1.ifindex), (FDB_LOCAL, 8));
     }
 
@@ -481,7 +495,10 @@ mod tests {
     fn flood_list_has_every_remote_and_port() {
         let list = table().flood_list();
         assert_eq!((list.n_remotes, list.n_ports), (2, 2));
-        assert_eq!(list.remotes[..2], [[198, 18, 0, 2], [198, 18, 0, 3]]);
+        assert_eq!(
+            list.remotes[..2],
+            [vtep_addr_v4([198, 18, 0, 2]), vtep_addr_v4([198, 18, 0, 3])]
+        );
         assert_eq!(list.ports[..2], [7, 8]);
     }
 

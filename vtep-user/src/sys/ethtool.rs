@@ -1,6 +1,8 @@
-//! The one ethtool setting vtep changes: GRO on the workload-side veth of a port it created, so
+//! The ethtool settings vtep changes, on the workload-side veth of a port it created: GRO, so
 //! frames the XDP program redirects into the port are delivered (a veth hands XDP frames on only
-//! to a peer with NAPI, which GRO turns on: `veth_gro_requested` in drivers/net/veth.c). Through
+//! to a peer with NAPI, which GRO turns on: `veth_gro_requested` in drivers/net/veth.c); and,
+//! over an IPv6 underlay with UDP checksums, TSO and GSO off, so the workload's stack hands the
+//! port segments the datapath can checksum (see the `gso_needs_checksum` drop reason). Through
 //! the `SIOCETHTOOL` ioctl in the calling thread's network namespace.
 
 use std::{io, os::fd::AsRawFd as _};
@@ -10,6 +12,11 @@ use anyhow::{Context as _, Result, bail};
 /// `ETHTOOL_GGRO` / `ETHTOOL_SGRO` (include/uapi/linux/ethtool.h).
 const ETHTOOL_GGRO: u32 = 0x2b;
 const ETHTOOL_SGRO: u32 = 0x2c;
+/// `ETHTOOL_STSO` / `ETHTOOL_SGSO`, and their gets.
+const ETHTOOL_GTSO: u32 = 0x1e;
+const ETHTOOL_STSO: u32 = 0x1f;
+const ETHTOOL_GGSO: u32 = 0x23;
+const ETHTOOL_SGSO: u32 = 0x24;
 
 /// `struct ethtool_value`.
 #[repr(C)]
@@ -36,6 +43,32 @@ pub fn gro(ifname: &str) -> Result<bool> {
     };
     ioctl(ifname, &mut value).with_context(|| format!("reading GRO of `{ifname}`"))?;
     Ok(value.data != 0)
+}
+
+/// Turns TCP segmentation offload and generic segmentation offload of `ifname` off (`on`
+/// false) or on. Fails when there is no such interface or the kernel refuses.
+pub fn set_segmentation(ifname: &str, on: bool) -> Result<()> {
+    for cmd in [ETHTOOL_STSO, ETHTOOL_SGSO] {
+        let mut value = EthtoolValue {
+            cmd,
+            data: u32::from(on),
+        };
+        ioctl(ifname, &mut value)
+            .with_context(|| format!("turning segmentation offloads of `{ifname}` {on}"))?;
+    }
+    Ok(())
+}
+
+/// Whether TSO or GSO is on for interface `ifname`. Fails when there is no such interface.
+pub fn segmentation(ifname: &str) -> Result<bool> {
+    let mut on = false;
+    for cmd in [ETHTOOL_GTSO, ETHTOOL_GGSO] {
+        let mut value = EthtoolValue { cmd, data: 0 };
+        ioctl(ifname, &mut value)
+            .with_context(|| format!("reading segmentation offloads of `{ifname}`"))?;
+        on |= value.data != 0;
+    }
+    Ok(on)
 }
 
 fn ioctl(ifname: &str, value: &mut EthtoolValue) -> Result<()> {

@@ -3,7 +3,11 @@
 //! underlay next hops of remote VTEPs; the overlay's ARP/ND answers are the datapath's proxy
 //! table, not this.
 
-use std::{collections::HashMap, net::Ipv4Addr, os::fd::AsRawFd};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    os::fd::AsRawFd,
+};
 
 use anyhow::{Context as _, Result, anyhow};
 use futures::TryStreamExt as _;
@@ -202,14 +206,42 @@ impl Net {
             .collect())
     }
 
-    /// Every IPv4 address of the namespace, with the index of the interface it is on.
-    pub async fn host_ipv4_addresses(&self) -> Result<Vec<(u32, Ipv4Addr)>> {
+    /// Every address of the namespace (IPv4 and IPv6), with the index of the interface it is on.
+    pub async fn host_addresses(&self) -> Result<Vec<(u32, IpAddr)>> {
         let mut stream = self.handle.address().get().execute();
         let mut out = Vec::new();
         while let Some(msg) = stream.try_next().await.context("listing addresses")? {
             for attr in &msg.attributes {
-                if let AddressAttribute::Local(std::net::IpAddr::V4(a)) = attr {
-                    out.push((msg.header.index, *a));
+                // IPv6 addresses carry only `Address`; IPv4 ones `Local` too (the same, but for
+                // point-to-point links).
+                match attr {
+                    AddressAttribute::Local(a @ IpAddr::V4(_)) => out.push((msg.header.index, *a)),
+                    AddressAttribute::Address(a @ IpAddr::V6(_)) => {
+                        out.push((msg.header.index, *a))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The IPv6 addresses on interface `index` that can be a VTEP's (not link-local), in kernel
+    /// order.
+    pub async fn ipv6_addresses(&self, index: u32) -> Result<Vec<Ipv6Addr>> {
+        let mut stream = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        let mut out = Vec::new();
+        while let Some(msg) = stream.try_next().await.context("listing addresses")? {
+            for attr in &msg.attributes {
+                if let AddressAttribute::Address(IpAddr::V6(a)) = attr
+                    && !a.is_unicast_link_local()
+                {
+                    out.push(*a);
                 }
             }
         }
@@ -218,10 +250,15 @@ impl Net {
 
     /// How the kernel routes to `ip`: the output interface and the next hop (the gateway, or
     /// `ip` itself when on-link). `None` when there is no route.
-    pub async fn route_to(&self, ip: Ipv4Addr) -> Result<Option<(u32, Ipv4Addr)>> {
-        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(ip, 32)
-            .build();
+    pub async fn route_to(&self, ip: IpAddr) -> Result<Option<(u32, IpAddr)>> {
+        let msg = match ip {
+            IpAddr::V4(v4) => RouteMessageBuilder::<Ipv4Addr>::new()
+                .destination_prefix(v4, 32)
+                .build(),
+            IpAddr::V6(v6) => RouteMessageBuilder::<Ipv6Addr>::new()
+                .destination_prefix(v6, 128)
+                .build(),
+        };
         let mut stream = self.handle.route().get(msg).execute();
         let reply = match stream.try_next().await {
             Ok(Some(reply)) => reply,
@@ -241,7 +278,8 @@ impl Net {
         for attr in &reply.attributes {
             match attr {
                 RouteAttribute::Oif(index) => oif = Some(*index),
-                RouteAttribute::Gateway(RouteAddress::Inet(gw)) => gateway = Some(*gw),
+                RouteAttribute::Gateway(RouteAddress::Inet(gw)) => gateway = Some(IpAddr::V4(*gw)),
+                RouteAttribute::Gateway(RouteAddress::Inet6(gw)) => gateway = Some(IpAddr::V6(*gw)),
                 _ => {}
             }
         }
@@ -286,11 +324,11 @@ impl Net {
     /// Asks the kernel to resolve `ip` on interface `index` and keep it resolved (a "managed"
     /// neighbour entry). Returns false when an entry exists already, which the kernel resolves on
     /// use anyway.
-    pub async fn add_managed_neighbour(&self, index: u32, ip: Ipv4Addr) -> Result<bool> {
+    pub async fn add_managed_neighbour(&self, index: u32, ip: IpAddr) -> Result<bool> {
         let mut req = self
             .handle
             .neighbours()
-            .add(index, ip.into())
+            .add(index, ip)
             .state(NeighbourState::None);
         req.message_mut()
             .attributes
@@ -306,11 +344,11 @@ impl Net {
         }
     }
 
-    /// Every IPv4 neighbour entry, as (interface, IP) → its MAC when usable. Usable means what
-    /// the kernel itself would send to without resolving first: reachable, or
-    /// stale/delay/probe (being re-confirmed, still sent to), or permanent; `None` for an entry
-    /// being resolved or that failed.
-    pub async fn neighbours(&self) -> Result<HashMap<(u32, Ipv4Addr), Option<[u8; 6]>>> {
+    /// Every IPv4 (or, with `ipv6`, IPv6) neighbour entry, as (interface, IP) → its MAC when
+    /// usable. Usable means what the kernel itself would send to without resolving first:
+    /// reachable, or stale/delay/probe (being re-confirmed, still sent to), or permanent; `None`
+    /// for an entry being resolved or that failed.
+    pub async fn neighbours(&self, ipv6: bool) -> Result<HashMap<(u32, IpAddr), Option<[u8; 6]>>> {
         const USABLE: [NeighbourState; 5] = [
             NeighbourState::Reachable,
             NeighbourState::Stale,
@@ -323,14 +361,23 @@ impl Net {
             .handle
             .neighbours()
             .get()
-            .set_address_family(AddressFamily::Inet)
+            .set_address_family(if ipv6 {
+                AddressFamily::Inet6
+            } else {
+                AddressFamily::Inet
+            })
             .execute();
         while let Some(msg) = stream.try_next().await.context("listing neighbours")? {
             let mut ip = None;
             let mut mac = None;
             for attr in &msg.attributes {
                 match attr {
-                    NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) => ip = Some(*d),
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) => {
+                        ip = Some(IpAddr::V4(*d))
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(d)) => {
+                        ip = Some(IpAddr::V6(*d))
+                    }
                     NeighbourAttribute::LinkLayerAddress(a) if a.len() == 6 => {
                         let mut m = [0u8; 6];
                         m.copy_from_slice(a);
@@ -348,12 +395,16 @@ impl Net {
     }
 
     /// Deletes the neighbour entry for `ip` on interface `index`; one that is gone is fine.
-    pub async fn del_neighbour(&self, index: u32, ip: Ipv4Addr) -> Result<()> {
+    pub async fn del_neighbour(&self, index: u32, ip: IpAddr) -> Result<()> {
         let mut msg = NeighbourMessage::default();
-        msg.header.family = AddressFamily::Inet;
         msg.header.ifindex = index;
+        let (family, address) = match ip {
+            IpAddr::V4(v4) => (AddressFamily::Inet, NeighbourAddress::Inet(v4)),
+            IpAddr::V6(v6) => (AddressFamily::Inet6, NeighbourAddress::Inet6(v6)),
+        };
+        msg.header.family = family;
         msg.attributes
-            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+            .push(NeighbourAttribute::Destination(address));
         match self.handle.neighbours().del(msg).execute().await {
             Err(e) if is_not_found(&e) => Ok(()),
             other => other.with_context(|| format!("deleting neighbour {ip}")),
