@@ -1,17 +1,26 @@
 //! S2 over an IPv6 underlay: workloads on both hosts reach each other, full-size frames fit the
-//! 70 bytes of IPv6 overhead, bulk TCP arrives intact both ways, and the FDB names the remote
-//! VTEP by its IPv6 address.
+//! 70 bytes of IPv6 overhead, bulk TCP arrives intact both ways (segmented by the workloads, whose
+//! GSO vtep turned off, when checksums are sent; in 64 KB GSO frames with zero checksums), and the
+//! FDB names the remote VTEP by its IPv6 address. S1 (an overlay address on each host itself)
+//! over IPv6 too.
 
+use vtep::sys::ethtool;
 use vtep_tests::{
-    lab::tcp_transfer,
+    configs::{host_port, vni},
+    lab::{Lab, in_netns, tcp_transfer},
     output::{fdb_row, vni_stat},
 };
 
-use super::{B6, s2_ipv6};
+use super::{A6, B6, s2_ipv6, underlay6};
 use crate::{
-    BULK,
+    BULK, header,
     support::{S2, S2_B1, S2_B2, assert_ping, assert_ping_df, ns_read},
 };
+
+/// Whether TSO or GSO is on for `eth0` in namespace `ns`.
+fn segmentation(ns: &str) -> bool {
+    in_netns(ns, || ethtool::segmentation("eth0")).unwrap_or_else(|e| panic!("{ns}: {e:#}"))
+}
 
 #[test]
 fn ipv6_underlay_s2_ping_and_bulk_tcp_both_ways() {
@@ -45,6 +54,12 @@ fn ipv6_underlay_s2_ping_and_bulk_tcp_both_ways() {
     ] {
         assert_ping(from, to, 2);
     }
+    for ns in [&a1, &a2, &b1, &b2] {
+        assert!(
+            !segmentation(ns),
+            "{ns}: TSO/GSO still on with checksums sent"
+        );
+    }
     // A full-size frame (1430-byte IP packet, DF set) crosses: 1500 on the underlay.
     assert_ping_df(&a1, "192.0.2.21", 1430);
     assert_ping_df(&b2, "192.0.2.12", 1430);
@@ -68,5 +83,58 @@ fn ipv6_underlay_s2_ping_and_bulk_tcp_both_ways() {
     assert!(vni_stat(&stats, 200, "decap_packets") >= 1000, "{stats}");
     assert_eq!(stats["drops"]["gso_needs_checksum"], 0, "{stats}");
     let stats = lab.vtep(vb).stats(&name_b);
+    assert_eq!(stats["drops"]["gso_needs_checksum"], 0, "{stats}");
+}
+
+/// With zero checksums a GSO frame's outer UDP header is right for every segment, so vtep
+/// leaves the workloads' GSO on, and bulk TCP crosses in GSO frames.
+#[test]
+fn ipv6_underlay_zero_checksums_keep_gso_and_carry_bulk_tcp() {
+    let S2 {
+        mut lab,
+        a1,
+        b1,
+        va,
+        name_a,
+        ..
+    } = s2_ipv6("udp6_zero_csum_tx = true");
+    for ns in [&a1, &b1] {
+        assert!(
+            segmentation(ns),
+            "{ns}: TSO/GSO turned off with zero checksums"
+        );
+    }
+    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    assert_eq!(got, BULK, "TCP a1 -> b1 in GSO frames over IPv6");
+    let got = tcp_transfer(&a1, "192.0.2.11:5002".parse().unwrap(), &b1, BULK);
+    assert_eq!(got, BULK, "TCP b1 -> a1 in GSO frames over IPv6");
+    let stats = lab.vtep(va).stats(&name_a);
+    assert_eq!(stats["drops"]["gso_needs_checksum"], 0, "{stats}");
+}
+
+/// S1 over IPv6: an overlay address on each host's own interface (which vtep makes, and whose
+/// GSO it turns off like a workload's); ping and bulk TCP between the hosts' stacks.
+#[test]
+fn ipv6_underlay_s1_point_to_point() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts_ipv6();
+    let (if_a, if_b) = (lab.name("x"), lab.name("y"));
+    let cfg_a = header(&lab.name("va"), &underlay6(A6, ""))
+        + &vni(1, 4789, &[B6])
+        + &host_port(&if_a, "192.0.2.1/24");
+    let cfg_b = header(&lab.name("vb"), &underlay6(B6, ""))
+        + &vni(1, 4789, &[A6])
+        + &host_port(&if_b, "192.0.2.2/24");
+    let va = lab.start_vtep(&a, &cfg_a);
+    lab.start_vtep(&b, &cfg_b);
+    assert_eq!(ns_read(&a, &format!("/sys/class/net/{if_a}/mtu")), "1430");
+    assert_ping(&a, "192.0.2.2", 3);
+    assert_ping(&b, "192.0.2.1", 3);
+    let got = tcp_transfer(&b, "192.0.2.2:5001".parse().unwrap(), &a, BULK);
+    assert_eq!(got, BULK, "TCP a -> b between the hosts' overlay addresses");
+    let got = tcp_transfer(&a, "192.0.2.1:5002".parse().unwrap(), &b, BULK);
+    assert_eq!(got, BULK, "TCP b -> a between the hosts' overlay addresses");
+    let name_a = lab.name("va");
+    let stats = lab.vtep(va).stats(&name_a);
     assert_eq!(stats["drops"]["gso_needs_checksum"], 0, "{stats}");
 }
