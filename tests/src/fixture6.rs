@@ -19,8 +19,8 @@ use vtep_lab::{ip_in, sysctl};
 
 use crate::{
     fixture::{
-        Fixture, NEIGH_MAC, PORT_IANA, PORT_LEGACY, REMOTE_WL_MAC, TTL, UL_MAC, UNROUTABLE_WL_MAC,
-        VNI, load,
+        Fixture, NEIGH_MAC, PORT_IANA, PORT_LEGACY, REMOTE_WL_MAC, TTL, UL_MAC, UNRESOLVED_WL_MAC,
+        UNROUTABLE_WL_MAC, VNI, load,
     },
     lab::must,
     packet::{Csum6, Outer6, VXLAN_I, VXLAN_LEN, vxlan_header},
@@ -31,6 +31,8 @@ pub const LOCAL_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 pub const REMOTE_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 /// Another VTEP on the underlay subnet, without a neighbour entry.
 pub const OTHER_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 3);
+/// On the underlay subnet but without a neighbour entry: the fib lookup answers NO_NEIGH.
+pub const UNRESOLVED_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7);
 /// Not routable from the namespace (no route outside 2001:db8::/64).
 pub const UNROUTABLE_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 9);
 
@@ -82,13 +84,14 @@ pub fn config6(zero_csum: bool) -> DatapathConfig {
 
 /// The fixture's table for VNI `id` on `dstport` with hop limit `ttl` ([`Fixture::table`]),
 /// with IPv6 VTEPs: REMOTE_IP6 in the flood list and behind REMOTE_WL, UNROUTABLE_IP6 behind
-/// UNROUTABLE_WL.
+/// UNROUTABLE_WL, UNRESOLVED_IP6 behind UNRESOLVED_WL.
 pub fn table6(fx: &Fixture, id: u32, dstport: u16, ttl: u8) -> VniTable {
     let mut t = fx.table(id, dstport, ttl);
     t.remotes = vec![REMOTE_IP6.into()];
     t.fdb = vec![
         (REMOTE_WL_MAC, Target::Remote(REMOTE_IP6.into())),
         (UNROUTABLE_WL_MAC, Target::Remote(UNROUTABLE_IP6.into())),
+        (UNRESOLVED_WL_MAC, Target::Remote(UNRESOLVED_IP6.into())),
     ];
     t
 }

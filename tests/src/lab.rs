@@ -149,8 +149,11 @@ pub fn managed_neighbours(ns: &str) -> Vec<String> {
         .collect()
 }
 
-/// The next hop instance `name` has cached for remote VTEP `remote` in its pinned `NEXTHOPS`
-/// map: (underlay ifindex, next hop MAC), or `None` when it has none.
+/// The next hop instance `name` has cached for remote VTEP `remote` (IPv4 or IPv6) in its
+/// pinned `NEXTHOPS` map: (underlay ifindex, next hop MAC), or `None` when it has none.
+///
+/// Bug (the IPv6 underlay's core, LAYOUT 2): the map's keys became 16-byte `VtepAddr`s while
+/// this still read it with 4-byte keys, so every caller panicked with `InvalidKeySize`.
 #[track_caller]
 pub fn cached_next_hop(name: &str, remote: &str) -> Option<(u32, crate::packet::Mac)> {
     let path = vtep::instance::pin_dir(name).join(vtep_common::maps::MAP_NEXTHOPS);
@@ -159,10 +162,10 @@ pub fn cached_next_hop(name: &str, remote: &str) -> Option<(u32, crate::packet::
             .unwrap_or_else(|e| panic!("opening {}: {e}", path.display())),
     )
     .expect("NEXTHOPS map");
-    let map: aya::maps::HashMap<_, [u8; 4], vtep_common::maps::NextHopEntry> =
+    let map: aya::maps::HashMap<_, vtep_common::maps::VtepAddr, vtep_common::maps::NextHopEntry> =
         aya::maps::HashMap::try_from(map).expect("NEXTHOPS is a hash map");
-    let ip: std::net::Ipv4Addr = remote.parse().expect("an IPv4 address");
-    map.get(&ip.octets(), 0)
+    let ip: std::net::IpAddr = remote.parse().expect("an IP address");
+    map.get(&vtep_common::maps::vtep_addr(ip), 0)
         .ok()
         .map(|e| (e.ifindex, crate::packet::Mac(e.dmac)))
 }

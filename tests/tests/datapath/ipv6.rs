@@ -1,13 +1,17 @@
 //! The datapath on an IPv6 underlay (`DP_F_IPV6`, vtep_tests::fixture6): encapsulation writes
 //! outer IPv6 with a UDP checksum our own checker (vtep_tests::packet::check_udp6) finds valid,
-//! or zero with `DP_F_UDP6_ZERO_CSUM_TX` (`encap`); decapsulation of checksummed and
+//! or zero with `DP_F_UDP6_ZERO_CSUM_TX` (`encap`), for every kind and length of inner frame
+//! (`checksum`); decapsulation of checksummed and
 //! zero-checksum packets, and what it refuses or passes (`decap`, `malformed`); learning behind
-//! an IPv6 VTEP (`learn`); and the same decapsulation cases through the XDP program (`xdp`).
+//! an IPv6 VTEP (`learn`); the underlay next hop over IPv6 (`nexthop`); and the same
+//! decapsulation cases through the XDP program (`xdp`).
 
+mod checksum;
 mod decap;
 mod encap;
 mod learn;
 mod malformed;
+mod nexthop;
 mod xdp;
 
 use std::net::Ipv6Addr;
