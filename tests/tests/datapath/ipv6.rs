@@ -3,9 +3,10 @@
 //! or zero with `DP_F_UDP6_ZERO_CSUM_TX` (`encap`), for every kind and length of inner frame
 //! (`checksum`); decapsulation of checksummed and
 //! zero-checksum packets, and what it refuses or passes (`decap`, `malformed`); learning behind
-//! an IPv6 VTEP (`learn`); the underlay next hop over IPv6 (`nexthop`); and the same
+//! an IPv6 VTEP (`learn`), and only from the sources the allow-list lets in (`accept`); the underlay next hop over IPv6 (`nexthop`); and the same
 //! decapsulation cases through the XDP program (`xdp`).
 
+mod accept;
 mod checksum;
 mod decap;
 mod encap;

@@ -1,13 +1,15 @@
 //! A running instance on an IPv6 underlay: `vtep fdb add` and `append` take IPv6 VTEPs and
 //! refuse IPv4 ones, `fdb show` and `vni show` print IPv6 VTEPs in their usual text form, and
-//! vtep keeps the IPv6 VTEPs it names resolved (managed neighbour entries on the underlay).
+//! vtep keeps the IPv6 VTEPs it names resolved (managed neighbour entries on the underlay, and
+//! the datapath's next-hop cache).
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vtep_tests::{
-    lab::{Vtep, managed_neighbours},
+    lab::{Vtep, cached_next_hop, link, managed_neighbours},
     output::{fdb_row, text},
+    packet::mac,
 };
 
 use super::{B6, s2_ipv6};
@@ -27,6 +29,7 @@ fn ipv6_runtime_fdb_add_and_append_take_ipv6_vteps() {
     let S2 {
         mut lab,
         a,
+        b,
         a1,
         va,
         name_a,
@@ -68,4 +71,8 @@ fn ipv6_runtime_fdb_add_and_append_take_ipv6_vteps() {
     }
     // The overlay still works with the extra flood remote (which does not answer).
     assert_ping(&a1, "192.0.2.21", 2);
+    // The datapath's next-hop cache holds b's underlay MAC under its IPv6 address.
+    let b_mac = mac(link(&b, "eth0")["address"].as_str().expect("a MAC"));
+    let a_eth0 = link(&a, "eth0")["ifindex"].as_u64().expect("an ifindex") as u32;
+    assert_eq!(cached_next_hop(&name_a, B6), Some((a_eth0, b_mac)));
 }
