@@ -5,14 +5,15 @@
 //! bulk TCP (`overlay`), the kernel's driver on the other side both ways and the zero-checksum
 //! mode against it (`interop`), every outer field and checksum of captured packets (`wire`), and
 //! the XDP program decapsulating IPv6 (`xdp`); `vtep fdb` with IPv6 VTEPs on a running instance
-//! (`runtime`), a restart and a reload that lose nothing (`restart`), and configs that mix
-//! families (`config`).
+//! (`runtime`), a restart and a reload that lose nothing (`restart`), the routed overlay S4
+//! (`routed`), and configs that mix families (`config`).
 
 mod config;
 mod interop;
 mod lab;
 mod overlay;
 mod restart;
+mod routed;
 mod runtime;
 mod wire;
 mod xdp;
