@@ -2,12 +2,18 @@
 //! 70 bytes of IPv6 overhead, bulk TCP arrives intact both ways (segmented by the workloads, whose
 //! GSO vtep turned off, when checksums are sent; in 64 KB GSO frames with zero checksums), and the
 //! FDB names the remote VTEP by its IPv6 address. S1 (an overlay address on each host itself)
-//! over IPv6 too.
+//! over IPv6 too, and an adopted port, whose GSO frames only its owner can prevent.
+
+use std::{
+    io::Write as _,
+    net::{TcpListener, TcpStream},
+    time::Duration,
+};
 
 use vtep::sys::ethtool;
 use vtep_tests::{
-    configs::{host_port, vni},
-    lab::{Lab, in_netns, tcp_transfer},
+    configs::{adopted_port, fdb, host_port, vni, workload},
+    lab::{Lab, in_netns, ip, tcp_transfer},
     output::{fdb_row, vni_stat},
 };
 
@@ -137,4 +143,64 @@ fn ipv6_underlay_s1_point_to_point() {
     let name_a = lab.name("va");
     let stats = lab.vtep(va).stats(&name_a);
     assert_eq!(stats["drops"]["gso_needs_checksum"], 0, "{stats}");
+}
+
+/// An adopted port is not vtep's to change: the GSO frames its far end sends (TCP with TSO on,
+/// a veth's default) cannot get a right outer checksum and are dropped, counted as
+/// `gso_needs_checksum`; once its owner turns TSO and GSO off there, bulk TCP crosses.
+#[test]
+fn ipv6_adopted_port_gso_frames_are_counted_until_its_owner_turns_gso_off() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts_ipv6();
+    let (port, pw, b1) = (lab.name("p"), lab.host("pw"), lab.name("b1"));
+    let (m_pw, m_b1) = ("02:00:00:00:0c:01", S2_B1);
+    ip(&[
+        "-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &pw,
+    ]);
+    ip(&["-n", &a, "link", "set", &port, "mtu", "1430", "up"]);
+    ip(&[
+        "-n", &pw, "link", "set", "eth0", "address", m_pw, "mtu", "1430", "up",
+    ]);
+    ip(&["-n", &pw, "addr", "add", "192.0.2.31/24", "dev", "eth0"]);
+    let name_a = lab.name("va");
+    let cfg_a = header(&name_a, &underlay6(A6, ""))
+        + &vni(100, 4789, &[B6])
+        + &adopted_port(&port)
+        + &format!("[[vni.fdb]]\nmac = \"{m_pw}\"\nport = \"{port}\"\n\n")
+        + &fdb(m_b1, B6);
+    let cfg_b = header(&lab.name("vb"), &underlay6(B6, ""))
+        + &vni(100, 4789, &[A6])
+        + &workload(&b1, "192.0.2.21/24", m_b1)
+        + &fdb(m_pw, A6);
+    let va = lab.start_vtep(&a, &cfg_a);
+    lab.start_vtep(&b, &cfg_b);
+    assert_ping(&pw, "192.0.2.21", 2);
+    assert!(segmentation(&pw), "vtep changed the adopted port's far end");
+
+    // One burst of TCP from the adopted port's side: its first flight is a GSO frame.
+    let gso_drops = |lab: &mut Lab| {
+        lab.vtep(va).stats(&name_a)["drops"]["gso_needs_checksum"]
+            .as_u64()
+            .expect("gso_needs_checksum counted")
+    };
+    let before = gso_drops(&mut lab);
+    let listener = in_netns(&b1, || TcpListener::bind("192.0.2.21:5003")).expect("bind");
+    let server = std::thread::spawn(move || listener.accept().map(drop));
+    in_netns(&pw, || {
+        let mut s =
+            TcpStream::connect_timeout(&"192.0.2.21:5003".parse().unwrap(), Duration::from_secs(5))
+                .expect("connect");
+        s.set_nonblocking(true).unwrap();
+        let _ = s.write(&vec![0x5a; 256 * 1024]);
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    server.join().unwrap().expect("accept");
+    assert!(
+        gso_drops(&mut lab) > before,
+        "no GSO frame counted as gso_needs_checksum"
+    );
+
+    in_netns(&pw, || ethtool::set_segmentation("eth0", false)).expect("TSO and GSO off");
+    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &pw, BULK);
+    assert_eq!(got, BULK, "TCP from the adopted port with GSO off");
 }
