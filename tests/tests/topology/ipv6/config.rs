@@ -81,3 +81,48 @@ fn ipv6_config_mixed_families_are_refused_naming_the_field() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `vtep check --system` on an IPv6 underlay: it names the IPv6 local address it found, and an
+/// IPv6 `local` the host does not have is refused with the addresses it has.
+#[test]
+fn ipv6_check_system_finds_the_ipv6_local_address() {
+    let lab = Lab::new();
+    let (a, _b) = lab.two_hosts_ipv6();
+    let cfg = |local: &str| {
+        header(&lab.name("va"), "", &format!("local = \"{local}\""))
+            + &vni(100, 4789, &[B6])
+            + &workload(&lab.name("w1"), "192.0.2.11/24", "02:00:00:00:00:01")
+    };
+    let run = |local: &str| {
+        let path = lab.file(
+            &format!("check-{}.toml", local.replace(':', "-")),
+            &cfg(local),
+        );
+        vtep_run(
+            &[
+                "--netns",
+                &a,
+                "check",
+                "--system",
+                "-c",
+                path.to_str().unwrap(),
+            ],
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let out = run(A6);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("with local address {A6}")),
+        "{stdout}"
+    );
+    let out = run("2001:db8::9");
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "a local address the host lacks");
+    assert!(
+        stderr.contains("underlay.local") && stderr.contains(A6),
+        "{stderr}"
+    );
+}
