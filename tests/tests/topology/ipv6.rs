@@ -2,7 +2,8 @@
 //! `underlay.local` is IPv6, and VXLAN crosses the underlay over IPv6 (70 bytes of overhead,
 //! UDP checksums on unless `udp6_zero_csum_tx`). First the lab itself (`lab`: the kernel's vxlan
 //! driver over the same underlay, so a failure elsewhere here is vtep's), then S2 over IPv6 with
-//! bulk TCP (`overlay`), the kernel's driver on the other side both ways and the zero-checksum
+//! bulk TCP (`overlay`), malformed VXLAN over IPv6 on the wire dropped and counted
+//! (`malformed`), the kernel's driver on the other side both ways and the zero-checksum
 //! mode against it (`interop`), every outer field and checksum of captured packets (`wire`), and
 //! the XDP program decapsulating IPv6 (`xdp`); `vtep fdb` with IPv6 VTEPs on a running instance
 //! (`runtime`), a restart and a reload that lose nothing (`restart`), the routed overlay S4
@@ -11,6 +12,7 @@
 mod config;
 mod interop;
 mod lab;
+mod malformed;
 mod overlay;
 mod restart;
 mod routed;
