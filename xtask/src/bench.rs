@@ -598,6 +598,136 @@ pub fn routed(vtep: &Path, rounds: u32, seconds: u32) -> Result<()> {
     Ok(())
 }
 
+/// An IPv6 underlay (2001:db8::1 and ::2, MTU 1500): the kernel's vxlan driver over IPv6 in its
+/// default configuration (UDP checksums on), vtep with checksums (the default), and vtep with
+/// `udp6_zero_csum_tx` on both hosts (what a vtep-only fabric can have), each with one
+/// workload per host (MTU 1430, the underlay's less IPv6 VXLAN's 70) and static FDB entries;
+/// 64-byte UDP pps and one TCP stream, interleaved over `rounds`; prints the medians as JSON.
+pub fn ipv6(vtep: &Path, rounds: u32, seconds: u32) -> Result<()> {
+    const VARIANTS: [&str; 3] = ["kernel", "vtep", "vtep-zero-csum"];
+    let prefix = format!("v6b{}", std::process::id() % 100_000);
+    let mut pps: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut tcp: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    lab::with_lab(&prefix, vtep, |lab| {
+        let mut pairs = Vec::new();
+        for (i, variant) in VARIANTS.iter().enumerate() {
+            pairs.push(build_ipv6_pair(lab, i, variant)?);
+        }
+        for round in 1..=rounds {
+            eprintln!("bench: round {round}/{rounds}: {}", VARIANTS.join(", "));
+            for (variant, pair) in VARIANTS.iter().zip(&pairs) {
+                pps.entry(variant)
+                    .or_default()
+                    .push(udp_pps(lab, pair, seconds)?);
+                tcp.entry(variant)
+                    .or_default()
+                    .push(tcp_gbps(pair, seconds)?);
+            }
+        }
+        Ok(())
+    })?;
+    let medians = |m: &BTreeMap<&str, Vec<f64>>| -> BTreeMap<String, f64> {
+        m.iter()
+            .map(|(k, v)| (k.to_string(), round2(median(v))))
+            .collect()
+    };
+    let (p, t) = (medians(&pps), medians(&tcp));
+    let ratio = |m: &BTreeMap<String, f64>, v: &str| round2(m[v] / m["kernel"]);
+    let report = json!({
+        "underlay": "IPv6",
+        "pps": p,
+        "tcp_gbps": t,
+        "vtep/kernel": {"pps": ratio(&p, "vtep"), "tcp": ratio(&t, "vtep")},
+        "vtep-zero-csum/kernel": {
+            "pps": ratio(&p, "vtep-zero-csum"),
+            "tcp": ratio(&t, "vtep-zero-csum"),
+        },
+        "rounds": rounds,
+        "seconds": seconds,
+        "samples": {"pps": pps, "tcp_gbps": tcp},
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Variant `variant` (see [`ipv6`]) as the `i`th pair of hosts on IPv6 underlays.
+fn build_ipv6_pair(lab: &Lab, i: usize, variant: &str) -> Result<Pair> {
+    let host = |s: &str| lab.host(&format!("6{i}{s}"));
+    let (ha, hb) = (host("ha")?, host("hb")?);
+    // vtep makes its workloads' namespaces; the kernel's workloads need them made.
+    let (wa, wb) = match variant {
+        "kernel" => (host("wa")?, host("wb")?),
+        _ => (lab.name(&format!("6{i}wa")), lab.name(&format!("6{i}wb"))),
+    };
+    // Usable at once, without waiting for duplicate address detection.
+    for host in [&ha, &hb] {
+        vtep_lab::sysctl(
+            host,
+            &[
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+            ],
+        )?;
+    }
+    lab.wire(
+        End::new(&ha, "eth0", "2001:db8::1/64"),
+        End::new(&hb, "eth0", "2001:db8::2/64"),
+        1500,
+    )?;
+    let sides = [
+        (&ha, &wa, "2001:db8::1", "2001:db8::2", IP_A, MAC_A, MAC_B),
+        (&hb, &wb, "2001:db8::2", "2001:db8::1", IP_B, MAC_B, MAC_A),
+    ];
+    for (side, (host, ws, local, remote, addr, mac, far_mac)) in sides.into_iter().enumerate() {
+        if variant == "kernel" {
+            let ip = |args: &[&str]| vtep_lab::ip_in(host, args).map(drop);
+            ip(&[
+                "link", "add", "vx0", "type", "vxlan", "id", "100", "dstport", "4789", "local",
+                local, "dev", "eth0",
+            ])?;
+            vtep_lab::run(
+                "bridge",
+                &[
+                    "-n", host, "fdb", "append", far_mac, "dev", "vx0", "dst", remote,
+                ],
+            )?;
+            ip(&["link", "add", "br0", "type", "bridge"])?;
+            ip(&["link", "set", "vx0", "master", "br0"])?;
+            ip(&[
+                "link", "add", "wbh", "type", "veth", "peer", "name", "eth0", "netns", ws,
+            ])?;
+            ip(&["link", "set", "wbh", "master", "br0"])?;
+            for l in ["vx0", "br0", "wbh"] {
+                ip(&["link", "set", l, "up"])?;
+            }
+            let w = |args: &[&str]| vtep_lab::ip_in(ws, args).map(drop);
+            w(&["link", "set", "eth0", "address", mac, "mtu", "1430"])?;
+            w(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+            w(&["link", "set", "eth0", "up"])?;
+        } else {
+            let zero = variant == "vtep-zero-csum";
+            let name = lab.name(&format!("6{i}{side}"));
+            let config = format!(
+                "name = \"{name}\"\n[underlay]\ninterface = \"eth0\"\nlocal = \"{local}\"\n\
+                 udp6_zero_csum_tx = {zero}\n[[vni]]\nid = {VNI}\nremotes = [\"{remote}\"]\n\
+                 [[vni.workload]]\nnetns = \"{ws}\"\naddress = \"{addr}/24\"\nmac = \"{mac}\"\n\
+                 [[vni.fdb]]\nmac = \"{far_mac}\"\ndst = \"{remote}\"\n"
+            );
+            lab::start_vtep(lab, host, &config, false)?;
+        }
+        vtep_lab::no_ipv6(ws)?;
+    }
+    pin_neighbours(&wa, &wb)?;
+    if !vtep_lab::ping(&wa, IP_B, 2)? {
+        bail!("{variant} over IPv6: the workloads cannot reach each other");
+    }
+    Ok(Pair {
+        a: wa,
+        b: wb,
+        hosts: Some([ha, hb]),
+    })
+}
+
 fn tcp_gbps(p: &Pair, seconds: u32) -> Result<f64> {
     tcp_gbps_to(&p.a, &p.b, IP_B, seconds)
 }

@@ -59,6 +59,10 @@ enum Command {
         /// subnets): the article's kernel setup against vtep with the example configs.
         #[arg(long)]
         routed: bool,
+        /// Instead, measure over an IPv6 underlay: the kernel driver (UDP checksums on) against
+        /// vtep with checksums and with `udp6_zero_csum_tx` (pps and TCP).
+        #[arg(long, conflicts_with = "routed")]
+        ipv6: bool,
     },
     /// Run every datapath program through BPF_PROG_TEST_RUN on mutated packets and check the
     /// invariants of tests/src/fuzz.rs; fails on a violation, printing how to replay it.
@@ -106,10 +110,14 @@ fn main() -> Result<()> {
             json,
             plot,
             routed,
+            ipv6,
         } => {
             let bin = build(false)?;
             if routed {
                 return bench::routed(&bin, rounds, seconds);
+            }
+            if ipv6 {
+                return bench::ipv6(&bin, rounds, seconds);
             }
             bench::run(
                 &bin,

@@ -66,7 +66,7 @@ fn fdb_add_refuses_bad_input_and_changes_nothing() {
         ),
         (
             add(NEW, "198.18.0", "100"),
-            "dst: `198.18.0` is not an IPv4 address",
+            "dst: `198.18.0` is not an IP address",
         ),
         // Syntax
         (

@@ -230,12 +230,20 @@ mod tests {
             assert_eq!(e, format!("vni: {vni} is outside 1..=16777215"));
         }
         assert!(error(Op::Add, MAC, "dst 198.18.0.2 vni x").starts_with("vni: `x` is not a VNI"));
-        for dst in ["0.0.0.0", "224.0.0.5", "255.255.255.255", "127.0.0.1"] {
+        for (dst, kind) in [
+            ("0.0.0.0", "unspecified"),
+            ("224.0.0.5", "multicast"),
+            ("255.255.255.255", "broadcast"),
+            ("127.0.0.1", "loopback"),
+            ("ff0e::1", "multicast"),
+            ("::1", "loopback"),
+            ("fe80::1", "link-local"),
+        ] {
             let e = error(Op::Add, MAC, &format!("dst {dst} vni 100"));
-            assert_eq!(e, format!("dst: {dst} is not a unicast address"));
+            assert_eq!(e, format!("dst: {dst} is not a unicast address ({kind})"));
         }
         let e = error(Op::Add, MAC, "dst 198.18.0.300 vni 100");
-        assert_eq!(e, "dst: `198.18.0.300` is not an IPv4 address");
+        assert_eq!(e, "dst: `198.18.0.300` is not an IP address");
     }
 
     #[test]

@@ -246,7 +246,7 @@ fn bad_accept_entries_are_refused_naming_the_entry() {
     let refused = |lines: &str, start: &str| assert_refused(&with_underlay(lines), start);
     refused(
         "accept = [\"198.18.0.0/24\", \"198.18.1.0/33\"]",
-        "underlay.accept[1]: `198.18.1.0/33` is neither \"known\" nor an IPv4 prefix",
+        "underlay.accept[1]: `198.18.1.0/33` is neither \"known\" nor an IP prefix",
     );
     refused(
         "accept = [\"198.18.0.1/24\"]",
@@ -543,4 +543,115 @@ fn unknown_xdp_mode_is_refused_naming_the_field_and_the_modes() {
         "{e}"
     );
     assert!(e.contains("`off`, `native`, `generic`, `auto`"), "{e}");
+}
+
+const IPV6: &str = r#"
+name = "a"
+[underlay]
+interface = "eth0"
+local = "2001:db8::1"
+accept = ["2001:db8::/64", "known"]
+[[vni]]
+id = 100
+remotes = ["2001:db8::2"]
+[[vni.fdb]]
+mac = "02:00:00:00:00:02"
+dst = "2001:db8::3"
+[[vni]]
+id = 101
+group = "ff0e::101"
+"#;
+
+#[test]
+fn an_ipv6_underlay_takes_ipv6_vteps_groups_and_prefixes() {
+    let c = Config::parse(IPV6).unwrap();
+    assert!(c.underlay_ipv6());
+    assert!(
+        !c.underlay.udp6_zero_csum_tx,
+        "checksums are sent by default"
+    );
+    assert_eq!(
+        c.vnis[0].remotes[0],
+        "2001:db8::2".parse::<IpAddr>().unwrap()
+    );
+    let rule = c.underlay.accept_rule().unwrap();
+    assert_eq!(rule.prefixes[0].to_string(), "2001:db8::/64");
+    // Without `local`, the named VTEPs give the family.
+    let derived = IPV6.replace("local = \"2001:db8::1\"\n", "");
+    assert!(Config::parse(&derived).unwrap().underlay_ipv6());
+    assert!(!Config::parse(GOOD).unwrap().underlay_ipv6());
+}
+
+#[test]
+fn one_address_family_per_instance_naming_the_field() {
+    let cases = [
+        (
+            "remotes = [\"2001:db8::2\"]",
+            "remotes = [\"198.18.0.2\"]",
+            "vni[0].remotes[0]: 198.18.0.2 is an IPv4 address and this instance's underlay is IPv6",
+        ),
+        (
+            "dst = \"2001:db8::3\"",
+            "dst = \"198.18.0.3\"",
+            "vni[0].fdb[0].dst: 198.18.0.3 is an IPv4 address",
+        ),
+        (
+            "group = \"ff0e::101\"",
+            "group = \"239.1.1.1\"",
+            "vni[1].group: 239.1.1.1 is an IPv4 address",
+        ),
+        (
+            "\"2001:db8::/64\"",
+            "\"198.18.0.0/24\"",
+            "underlay.accept[0]: 198.18.0.0 is an IPv4 address",
+        ),
+    ];
+    for (from, to, start) in cases {
+        assert_refused(&IPV6.replace(from, to), start);
+    }
+    // And the other way round: IPv6 on an IPv4 underlay.
+    let v4 = GOOD.replace(
+        "interface = \"eth0\"",
+        "interface = \"eth0\"\nlocal = \"198.18.0.1\"",
+    );
+    assert_refused(
+        &v4.replace("remotes = [\"198.18.0.2\"]", "remotes = [\"2001:db8::2\"]"),
+        "vni[0].remotes[0]: 2001:db8::2 is an IPv6 address and this instance's underlay is IPv4",
+    );
+    // Without `local`, one IPv6 VTEP makes the underlay IPv6: the IPv4 ones are named.
+    assert_refused(
+        &GOOD.replace("remotes = [\"198.18.0.2\"]", "remotes = [\"2001:db8::2\"]"),
+        "vni[0].fdb[0].dst: 198.18.0.2 is an IPv4 address and this instance's underlay is IPv6",
+    );
+}
+
+#[test]
+fn ipv6_vteps_must_be_unicast_with_a_scope_beyond_the_link() {
+    for (bad, kind) in [
+        ("::1", "loopback"),
+        ("::", "unspecified"),
+        ("ff0e::1", "multicast"),
+        ("fe80::2", "link-local"),
+        ("::ffff:198.18.0.2", "IPv4-mapped"),
+    ] {
+        assert_refused(
+            &IPV6.replace(
+                "remotes = [\"2001:db8::2\"]",
+                &format!("remotes = [\"{bad}\"]"),
+            ),
+            &format!("vni[0].remotes[0]: {bad} is not a unicast address ({kind}"),
+        );
+    }
+    assert_refused(
+        &IPV6.replace("local = \"2001:db8::1\"", "local = \"fe80::1\""),
+        "underlay.local: fe80::1 is not a unicast address other VTEPs can reach (link-local)",
+    );
+    assert_refused(
+        &IPV6.replace("group = \"ff0e::101\"", "group = \"ff02::101\""),
+        "vni[1].group: ff02::101 is interface- or link-local in scope",
+    );
+    assert_refused(
+        &IPV6.replace("group = \"ff0e::101\"", "group = \"2001:db8::9\""),
+        "vni[1].group: 2001:db8::9 is not a multicast address (ff00::/8)",
+    );
 }
