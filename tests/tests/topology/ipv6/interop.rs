@@ -4,7 +4,7 @@
 
 use vtep_tests::{
     configs::{fdb, vni, workload},
-    lab::{KernelOptions, KernelVtep, Lab, ip, must, ping_with, run, tcp_transfer},
+    lab::{KernelOptions, KernelVtep, Lab, ip, must, ns_exec, ping_with, run, tcp_transfer},
     output::text,
     packet::{Udp6Checksum, parse_vxlan6},
 };
@@ -71,11 +71,21 @@ fn interop6(vtep_on_a: bool, underlay_extra: &str, kernel: KernelOptions) -> Int
     }
 }
 
+/// Counter `key` of namespace `ns`'s IPv6 SNMP statistics (`/proc/net/snmp6`).
+fn snmp6(ns: &str, key: &str) -> u64 {
+    let out = ns_exec(ns, "cat", &["/proc/net/snmp6"]);
+    text(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{ns}: no {key} in /proc/net/snmp6"))
+}
+
 /// Ping both ways (the second after the kernel's workload forgot vtep's, so the kernel floods
 /// its ARP request to vtep), the kernel's FDB learned vtep's workload behind vtep's IPv6
-/// address, and bulk TCP both ways.
+/// address, and bulk TCP both ways; the kernel's UDP layer found no checksum of vtep's wrong.
 fn check_interop6(vtep_on_a: bool) {
     let i = interop6(vtep_on_a, "", KernelOptions::default());
+    let csum_errors = snmp6(&i.kernel_host, "Udp6InCsumErrors");
     assert_ping(&i.vtep_wl, KERNEL_WL, 3);
     let fdb = text(
         &run(
@@ -99,6 +109,11 @@ fn check_interop6(vtep_on_a: bool) {
     let to_vtep = format!("{VTEP_WL}:5002").parse().unwrap();
     let got = tcp_transfer(&i.vtep_wl, to_vtep, &i.kernel_wl, BULK);
     assert_eq!(got, BULK, "TCP kernel vxlan -> vtep over IPv6");
+    assert_eq!(
+        snmp6(&i.kernel_host, "Udp6InCsumErrors"),
+        csum_errors,
+        "the kernel counted UDP checksum errors in what vtep sent"
+    );
 }
 
 #[test]
@@ -152,11 +167,15 @@ fn ipv6_zero_csum_tx_reaches_a_kernel_with_udp6zerocsumrx() {
 }
 
 /// The proof that the mode sends zero checksums: a kernel without `udp6zerocsumrx` drops what
-/// vtep sends, so the pings fail, while the capture shows vtep did send them.
+/// vtep sends (counting each as `Udp6InCsumErrors`), so the pings fail, while the capture shows
+/// vtep did send them.
 #[test]
 fn ipv6_zero_csum_tx_is_dropped_by_a_default_kernel() {
     let i = interop6(true, "udp6_zero_csum_tx = true", KernelOptions::default());
+    let csum_errors = snmp6(&i.kernel_host, "Udp6InCsumErrors");
     let (answered, sums) = ping_and_capture(&i);
+    // The kernel's UDP layer counts a zero checksum over IPv6 as a checksum error.
+    let dropped = snmp6(&i.kernel_host, "Udp6InCsumErrors") - csum_errors;
     assert!(
         !answered,
         "a default kernel VTEP answered pings sent with zero UDP checksums"
@@ -165,5 +184,10 @@ fn ipv6_zero_csum_tx_is_dropped_by_a_default_kernel() {
     assert!(
         sums.iter().all(|s| *s == Udp6Checksum::Zero),
         "vtep sent non-zero checksums: {sums:?}"
+    );
+    assert!(
+        dropped >= sums.len() as u64,
+        "the kernel counted {dropped} checksum errors for {} packets",
+        sums.len()
     );
 }
