@@ -2,14 +2,17 @@
 //! packet both vteps sent, and every UDP checksum judged over the IPv6 pseudo-header: valid and
 //! non-zero by default, zero with `udp6_zero_csum_tx`. The inner traffic is ping (and the
 //! workloads' ARP and ICMPv6), whose checksums are complete, so the outer checksum can be judged
-//! over the captured bytes.
+//! over the captured bytes. And the source port and flow label each inner flow gets.
 
-use std::net::Ipv6Addr;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::{Ipv6Addr, UdpSocket},
+};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use vtep_tests::{
     configs::{fdb, vni, workload},
-    lab::{Lab, link},
+    lab::{Lab, in_netns, link},
     packet::{ETH_P_IPV6, IPPROTO_UDP, Mac, Udp6Checksum, VXLAN_I, mac, parse_vxlan6},
 };
 
@@ -137,4 +140,65 @@ fn ipv6_wire_format_on_underlay_with_valid_checksums() {
 #[test]
 fn ipv6_wire_format_on_underlay_with_zero_checksums() {
     check_wire6(true);
+}
+
+/// The UDP destination port of the UDP over IPv4 in Ethernet frame `f`, if it carries that.
+fn inner_udp_dport(f: &[u8]) -> Option<u16> {
+    match SlicedPacket::from_ethernet(f).ok()? {
+        SlicedPacket {
+            net: Some(NetSlice::Ipv4(_)),
+            transport: Some(TransportSlice::Udp(udp)),
+            ..
+        } => Some(udp.destination_port()),
+        _ => None,
+    }
+}
+
+/// The outer UDP source port and the IPv6 flow label come from the inner flow: 16 inner UDP
+/// flows, each sent twice, keep theirs (RFC 6438: one label per flow), and the flows spread
+/// over several source ports (ECMP entropy).
+#[test]
+fn ipv6_wire_each_flow_keeps_its_source_port_and_flow_label() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts_ipv6();
+    let (w_a, w_b) = (lab.name("a1"), lab.name("b1"));
+    let cfg_a = header(&lab.name("va"), &underlay6(A6, ""))
+        + &vni(100, 4789, &[B6])
+        + &workload(&w_a, "192.0.2.11/24", S2_A1)
+        + &fdb(S2_B1, B6);
+    let cfg_b = header(&lab.name("vb"), &underlay6(B6, ""))
+        + &vni(100, 4789, &[A6])
+        + &workload(&w_b, "192.0.2.21/24", S2_B1)
+        + &fdb(S2_A1, A6);
+    lab.start_vtep(&a, &cfg_a);
+    lab.start_vtep(&b, &cfg_b);
+    assert_ping(&w_a, "192.0.2.21", 1);
+    let cap = lab.capture(&a, "eth0", &format!("ip6 and udp and src host {A6}"));
+    in_netns(&w_a, || {
+        let sock = UdpSocket::bind("192.0.2.11:0").expect("bind");
+        for _ in 0..2 {
+            for port in 7000..7016u16 {
+                sock.send_to(b"flow", ("192.0.2.21", port)).expect("send");
+            }
+        }
+    });
+    let mut flows = BTreeMap::<u16, Vec<(u16, u32)>>::new();
+    for (i, f) in cap.frames().iter().enumerate() {
+        let v = parse_vxlan6(f).unwrap_or_else(|e| panic!("frame {i} is not VXLAN: {e}"));
+        if let Some(dport) = inner_udp_dport(v.inner) {
+            flows
+                .entry(dport)
+                .or_default()
+                .push((v.udp.source_port, v.flow_label()));
+        }
+    }
+    assert_eq!(flows.len(), 16, "inner UDP flows seen: {flows:?}");
+    for (flow, outer) in &flows {
+        assert!(
+            outer.len() == 2 && outer[0] == outer[1],
+            "inner flow to port {flow}: outer (source port, flow label) {outer:?}"
+        );
+    }
+    let ports: BTreeSet<u16> = flows.values().map(|o| o[0].0).collect();
+    assert!(ports.len() >= 4, "16 flows got only source ports {ports:?}");
 }
