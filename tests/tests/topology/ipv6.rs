@@ -22,7 +22,7 @@ mod xdp;
 
 use vtep_tests::{
     configs::{fdb, vni, workload},
-    lab::Lab,
+    lab::{Lab, ip},
 };
 
 use crate::{
@@ -42,8 +42,16 @@ fn underlay6(local: &str, extra: &str) -> String {
 /// S2 (two workloads per host on VNI 200, static entries for the far ones) on an IPv6 underlay,
 /// with `underlay_extra` lines in both hosts' `[underlay]`.
 fn s2_ipv6(underlay_extra: &str) -> S2 {
+    s2_ipv6_mtu(underlay_extra, 1500)
+}
+
+/// [`s2_ipv6`] on an underlay of MTU `mtu` (the workloads get 70 bytes less).
+fn s2_ipv6_mtu(underlay_extra: &str, mtu: u32) -> S2 {
     let mut lab = Lab::new();
     let (a, b) = lab.two_hosts_ipv6();
+    for host in [&a, &b] {
+        ip(&["-n", host, "link", "set", "eth0", "mtu", &mtu.to_string()]);
+    }
     let [a1, a2, b1, b2] = ["a1", "a2", "b1", "b2"].map(|s| lab.name(s));
     let (name_a, name_b) = (lab.name("va"), lab.name("vb"));
     let cfg_a = header(&name_a, &underlay6(A6, underlay_extra))

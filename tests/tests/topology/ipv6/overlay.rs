@@ -17,7 +17,7 @@ use vtep_tests::{
     output::{fdb_row, vni_stat},
 };
 
-use super::{A6, B6, s2_ipv6, underlay6};
+use super::{A6, B6, s2_ipv6, s2_ipv6_mtu, underlay6};
 use crate::{
     BULK, header,
     support::{S2, S2_B1, S2_B2, assert_ping, assert_ping_df, ns_read},
@@ -203,4 +203,21 @@ fn ipv6_adopted_port_gso_frames_are_counted_until_its_owner_turns_gso_off() {
     in_netns(&pw, || ethtool::set_segmentation("eth0", false)).expect("TSO and GSO off");
     let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &pw, BULK);
     assert_eq!(got, BULK, "TCP from the adopted port with GSO off");
+}
+
+/// A jumbo underlay (MTU 9000): workloads get 8930, full-size frames cross both ways (the outer
+/// checksum of a 9,000-byte packet), and bulk TCP with them; also with the XDP program in front,
+/// which hands multi-buffer frames to TC.
+#[test]
+fn ipv6_jumbo_underlay_mtu() {
+    for extra in ["", "xdp = \"native\""] {
+        let S2 {
+            lab: _lab, a1, b1, ..
+        } = s2_ipv6_mtu(extra, 9000);
+        assert_eq!(ns_read(&a1, "/sys/class/net/eth0/mtu"), "8930", "{extra}");
+        assert_ping_df(&a1, "192.0.2.21", 8930);
+        assert_ping_df(&b1, "192.0.2.11", 8930);
+        let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+        assert_eq!(got, BULK, "TCP a1 -> b1 at MTU 8930 ({extra})");
+    }
 }
