@@ -151,9 +151,6 @@ pub fn managed_neighbours(ns: &str) -> Vec<String> {
 
 /// The next hop instance `name` has cached for remote VTEP `remote` (IPv4 or IPv6) in its
 /// pinned `NEXTHOPS` map: (underlay ifindex, next hop MAC), or `None` when it has none.
-///
-/// Bug (the IPv6 underlay's core, LAYOUT 2): the map's keys became 16-byte `VtepAddr`s while
-/// this still read it with 4-byte keys, so every caller panicked with `InvalidKeySize`.
 #[track_caller]
 pub fn cached_next_hop(name: &str, remote: &str) -> Option<(u32, crate::packet::Mac)> {
     let path = vtep::instance::pin_dir(name).join(vtep_common::maps::MAP_NEXTHOPS);
