@@ -14,11 +14,15 @@ use nix::sys::signal::Signal;
 
 use crate::{
     capture::Capture,
-    cmd::{ip, ip_in},
+    cmd::{ip, ip_in, sysctl},
     lock,
     netns::{add_netns, delete_netns, list_netns, no_ipv6},
     vtep::{STOP_LIMIT, Vtep},
 };
+
+/// The underlay addresses (CIDR) of hosts a, b and c: IPv4, and IPv6 (documentation prefix).
+const UNDERLAY_V4: [&str; 3] = ["198.18.0.1/24", "198.18.0.2/24", "198.18.0.3/24"];
+const UNDERLAY_V6: [&str; 3] = ["2001:db8::1/64", "2001:db8::2/64", "2001:db8::3/64"];
 
 /// How long `vtep up` may take to say it is up.
 const UP_LIMIT: Duration = Duration::from_secs(30);
@@ -141,7 +145,9 @@ impl Lab {
         Ok(ns)
     }
 
-    /// Joins ends `a` and `b` with a veth pair of MTU `mtu`, both up. Fails when `ip` does.
+    /// Joins ends `a` and `b` with a veth pair of MTU `mtu`, both up. An IPv6 address is added
+    /// with `nodad` (and IPv6 turned on for that interface, also in a quiet host). Fails when
+    /// `ip` does.
     pub fn wire(&self, a: End, b: End, mtu: u32) -> Result<()> {
         // Made under names of this lab in the caller's namespace, then moved and renamed: two
         // ends may have the same name in different namespaces.
@@ -156,7 +162,12 @@ impl Lab {
             if !end.mac.is_empty() {
                 ip_in(ns, &["link", "set", ifname, "address", end.mac])?;
             }
-            if !end.addr.is_empty() {
+            if end.addr.contains(':') {
+                // IPv6 on this interface even in a quiet host, and without duplicate address
+                // detection, so the address is usable at once (not "tentative").
+                sysctl(ns, &[&format!("net.ipv6.conf.{ifname}.disable_ipv6=0")])?;
+                ip_in(ns, &["addr", "add", end.addr, "dev", ifname, "nodad"])?;
+            } else if !end.addr.is_empty() {
                 ip_in(ns, &["addr", "add", end.addr, "dev", ifname])?;
             }
             ip_in(ns, &["link", "set", ifname, "up"])?;
@@ -173,10 +184,21 @@ impl Lab {
     /// As [`Lab::two_hosts`], with hosts `<prefix><a>` and `<prefix><b>`. Fails when `ip`
     /// does.
     pub fn two_hosts_named(&self, a: &str, b: &str) -> Result<(String, String)> {
+        self.two_hosts_with(a, b, UNDERLAY_V4)
+    }
+
+    /// The two hosts of [`Lab::two_hosts`] on an IPv6 underlay: `eth0` has 2001:db8::1/64 on
+    /// `<prefix>a` and 2001:db8::2/64 on `<prefix>b` (no IPv4 address), usable at once (no
+    /// duplicate address detection). Fails when `ip` does.
+    pub fn two_hosts_ipv6(&self) -> Result<(String, String)> {
+        self.two_hosts_with("a", "b", UNDERLAY_V6)
+    }
+
+    fn two_hosts_with(&self, a: &str, b: &str, addrs: [&str; 3]) -> Result<(String, String)> {
         let (a, b) = (self.host(a)?, self.host(b)?);
         self.wire(
-            End::new(&a, "eth0", "198.18.0.1/24"),
-            End::new(&b, "eth0", "198.18.0.2/24"),
+            End::new(&a, "eth0", addrs[0]),
+            End::new(&b, "eth0", addrs[1]),
             1500,
         )?;
         Ok((a, b))
@@ -186,14 +208,29 @@ impl Lab {
     /// segment: each host's `eth0` (MTU 1500) is a veth into switch namespace `<prefix>sw`,
     /// whose bridge joins ports `p0`, `p1`, `p2` (host a, b, c). Fails when `ip` does.
     pub fn three_hosts(&self) -> Result<[String; 3]> {
+        self.three_hosts_with(UNDERLAY_V4, &[])
+    }
+
+    /// The three hosts of [`Lab::three_hosts`] on an IPv6 underlay: 2001:db8::1/64, ::2, ::3 on
+    /// their `eth0` (no IPv4 address, no duplicate address detection). The switch's bridge has
+    /// multicast snooping off, so it floods IPv6 multicast (a VNI's group) to every port
+    /// whatever MLD it saw or missed. Fails when `ip` does.
+    pub fn three_hosts_ipv6(&self) -> Result<[String; 3]> {
+        self.three_hosts_with(UNDERLAY_V6, &["mcast_snooping", "0"])
+    }
+
+    /// Three hosts with addresses `addrs` on a switch whose bridge gets `bridge_opts`.
+    fn three_hosts_with(&self, addrs: [&str; 3], bridge_opts: &[&str]) -> Result<[String; 3]> {
         let sw = self.host("sw")?;
-        ip_in(&sw, &["link", "add", "br0", "type", "bridge"])?;
+        let mut add = vec!["link", "add", "br0", "type", "bridge"];
+        add.extend_from_slice(bridge_opts);
+        ip_in(&sw, &add)?;
         ip_in(&sw, &["link", "set", "br0", "up"])?;
         let hosts = [self.host("a")?, self.host("b")?, self.host("c")?];
         for (i, host) in hosts.iter().enumerate() {
-            let (addr, port) = (format!("198.18.0.{}/24", i + 1), format!("p{i}"));
+            let port = format!("p{i}");
             self.wire(
-                End::new(host, "eth0", &addr),
+                End::new(host, "eth0", addrs[i]),
                 End::new(&sw, &port, ""),
                 1500,
             )?;

@@ -12,7 +12,7 @@ use std::{
 
 use crate::output::text;
 
-pub use vtep_lab::{ArticleHost, End, FlowResult, KernelVtep, PingFlow, list_netns};
+pub use vtep_lab::{ArticleHost, End, FlowResult, KernelOptions, KernelVtep, PingFlow, list_netns};
 
 /// The value of `result`; panics with its error (and the error's causes) otherwise.
 #[track_caller]
@@ -149,8 +149,8 @@ pub fn managed_neighbours(ns: &str) -> Vec<String> {
         .collect()
 }
 
-/// The next hop instance `name` has cached for remote VTEP `remote` in its pinned `NEXTHOPS`
-/// map: (underlay ifindex, next hop MAC), or `None` when it has none.
+/// The next hop instance `name` has cached for remote VTEP `remote` (IPv4 or IPv6) in its
+/// pinned `NEXTHOPS` map: (underlay ifindex, next hop MAC), or `None` when it has none.
 #[track_caller]
 pub fn cached_next_hop(name: &str, remote: &str) -> Option<(u32, crate::packet::Mac)> {
     let path = vtep::instance::pin_dir(name).join(vtep_common::maps::MAP_NEXTHOPS);
@@ -228,6 +228,20 @@ impl Lab {
     #[track_caller]
     pub fn three_hosts(&self) -> [String; 3] {
         must(self.lab.three_hosts())
+    }
+
+    /// Hosts `<prefix>a` (2001:db8::1) and `<prefix>b` (2001:db8::2) on an IPv6 `eth0`
+    /// underlay (see `vtep_lab::Lab::two_hosts_ipv6`).
+    #[track_caller]
+    pub fn two_hosts_ipv6(&self) -> (String, String) {
+        must(self.lab.two_hosts_ipv6())
+    }
+
+    /// Hosts `<prefix>a`, `b`, `c` (2001:db8::1, ::2, ::3) on switch `<prefix>sw`, whose
+    /// bridge floods multicast (see `vtep_lab::Lab::three_hosts_ipv6`).
+    #[track_caller]
+    pub fn three_hosts_ipv6(&self) -> [String; 3] {
+        must(self.lab.three_hosts_ipv6())
     }
 
     /// Writes `text` to a file of this lab and returns its path.

@@ -1,6 +1,7 @@
 pub mod configs;
 pub mod counters;
 pub mod fixture;
+pub mod fixture6;
 pub mod fuzz;
 pub mod lab;
 pub mod output;

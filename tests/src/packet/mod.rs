@@ -4,15 +4,25 @@
 //! packets with correct checksums, [`parse`] reads VXLAN packets the datapath wrote or a capture
 //! saw, and the frames inside them. MACs are `vtep::mac::Mac`, as in the datapath's tables.
 //!
+//! VXLAN over IPv6 has modules of its own: [`vxlan6`] builds it (with a correct, zero or wrong
+//! UDP checksum, and malformed variants), [`parse6`] reads it, and [`csum6`] judges its UDP
+//! checksum with code of its own, checked against a packet the kernel's vxlan driver sent.
+//!
 //! etherparse has no VXLAN: its 8-byte header (RFC 7348) is written and read here, after the
 //! UDP header etherparse handles.
 
 mod build;
+mod csum6;
 mod parse;
+mod parse6;
+mod vxlan6;
 
 pub use build::*;
+pub use csum6::*;
 pub use parse::*;
+pub use parse6::*;
 pub use vtep::mac::Mac;
+pub use vxlan6::*;
 
 use etherparse::{EtherType, IpNumber};
 

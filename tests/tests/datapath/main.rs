@@ -16,8 +16,8 @@
 //! The output is read with etherparse (vtep_tests::packet), not with the project's own code.
 //! Modules: `encap`, `srcport`, `nexthop` and `local` (the port program sending), `decap` and
 //! `passthrough` (the underlay program receiving), `flood`, `learn`, `accept` (the source allow-list), `miss`, `proxy`, `group`,
-//! `vlan`, `xdp` (the XDP program in front of the underlay program); `counters`, `frames` and
-//! `checks` are what they share.
+//! `vlan`, `xdp` (the XDP program in front of the underlay program), `ipv6` (all of it on an IPv6
+//! underlay, with vtep_tests::fixture6); `counters`, `frames` and `checks` are what they share.
 //!
 //! Run as root: `cargo test -p vtep-tests --test datapath -- --test-threads=1`.
 //!
@@ -33,6 +33,7 @@ mod frames;
 mod fuzz;
 mod group;
 mod hardening;
+mod ipv6;
 mod learn;
 mod local;
 mod miss;

@@ -3,12 +3,14 @@
 //! vxlan` plus `bridge fdb append 00:00:00:00:00:00` (`learn`). And what goes with it on a
 //! running instance: miss events (`monitor`), the ARP/ND proxy (`proxy`), a multicast group
 //! instead of a flood list (`multicast`), and changing the flood list (`flood_list`). And spoofed
-//! outer sources: bounded resolution and the allow-list (`spoof`).
+//! outer sources: bounded resolution and the allow-list (`spoof`). And flood-and-learn and a
+//! multicast group on an IPv6 underlay (`ipv6`).
 //!
 //! Run as root after building vtep: `cargo build -p vtep-user && cargo test -p vtep-tests
 //! --test learning`.
 
 mod flood_list;
+mod ipv6;
 mod learn;
 mod monitor;
 mod multicast;

@@ -6,7 +6,8 @@
 //! flaps and traffic (`underlay`, `nexthop`), the underlay or a workload deleted while vtep runs
 //! (`link_faults`), config errors that change nothing (`config`, `checks`), nothing left behind
 //! after a stop or a crash (`cleanup`), instances that own what they made and nothing else
-//! (`ownership`), and the scenarios again with the XDP program on the underlay (`xdp`).
+//! (`ownership`), the scenarios again with the XDP program on the underlay (`xdp`), and over an
+//! IPv6 underlay (`ipv6`).
 //!
 //! Every test builds its own hosts with a [`Lab`](vtep_tests::lab::Lab); every name
 //! (namespaces, interfaces, instance names) starts with the lab's unique prefix so parallel runs
@@ -20,6 +21,7 @@ mod checks;
 mod cleanup;
 mod config;
 mod interop;
+mod ipv6;
 mod isolation;
 mod link_faults;
 mod malformed;

@@ -17,12 +17,12 @@ use vtep_tests::{
 
 use crate::{ADDR_A, ADDR_B, BULK, support::ns_read};
 
-const WA: &str = "10.1.5.10";
-const WB: &str = "10.1.8.10";
+pub(crate) const WA: &str = "10.1.5.10";
+pub(crate) const WB: &str = "10.1.8.10";
 
 /// Example `file` with the lab's names: its instance name and its workload namespace `ns1`
 /// (`<prefix><host>ns1`: namespace names are global, both hosts' are ns1).
-fn example(lab: &Lab, file: &str, host: &str) -> String {
+pub(crate) fn example(lab: &Lab, file: &str, host: &str) -> String {
     let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let name = text
@@ -130,7 +130,12 @@ fn s4_examples_route_between_the_subnets_through_the_tunnel() {
 
 /// The article's commands for host `host` of `lab` (`a` or `b`): its br0 gateway, ns1 behind
 /// it, vxlan0 (VNI 20 on 4789) with the overlay address, the route to the far subnet.
-fn article_host(lab: &Lab, host: &str, me: (&str, &str, &str), peer: (&str, &str, &str)) {
+pub(crate) fn article_host(
+    lab: &Lab,
+    host: &str,
+    me: (&str, &str, &str),
+    peer: (&str, &str, &str),
+) {
     let (gateway, workload_ip, overlay) = me;
     let (far_subnet, peer_underlay, peer_overlay) = peer;
     let workload = lab.host(&format!("{host}ns1"));
