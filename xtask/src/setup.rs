@@ -12,8 +12,9 @@ use anyhow::{Context as _, Result, bail};
 use crate::cmd;
 
 /// Debian packages the namespace tests, the demo and the benchmark run (trafgen is in
-/// netsniff-ng, taskset in util-linux).
-const PACKAGES: [&str; 7] = [
+/// netsniff-ng, taskset in util-linux; ethtool turns a test underlay's offloads off).
+const PACKAGES: [&str; 8] = [
+    "ethtool",
     "iproute2",
     "iputils-ping",
     "iperf3",

@@ -8,7 +8,7 @@ use vtep::datapath::loader::PROG_UNDERLAY;
 use vtep_common::drop::DropReason;
 use vtep_tests::{
     fixture::{
-        NEIGH_MAC, PORT_IANA, PORT_LEGACY, REMOTE_WL_MAC, TC_ACT_OK, UL_MAC, VNI, WL0_MAC, WL1_MAC,
+        NEIGH_MAC, PORT_IANA, PORT_LEGACY, REMOTE_WL_MAC, TC_PASS, UL_MAC, VNI, WL0_MAC, WL1_MAC,
         test_run,
     },
     fixture6::{LOCAL_IP6, OTHER_IP6, REMOTE_IP6, outer6_from, standard_vxlan6, vxlan6_to_us},
@@ -176,7 +176,7 @@ fn decap6_passes_what_is_not_vxlan_over_ipv6_for_us() {
             ("UDP over IPv6 to us, port 53", udp_53),
         ] {
             let run = |dp: &mut _| test_run(dp, PROG_UNDERLAY, fx.ul0, &pkt);
-            check_passed(dp, run, TC_ACT_OK, &pkt, what);
+            check_passed(dp, run, TC_PASS, &pkt, what);
         }
     });
 }

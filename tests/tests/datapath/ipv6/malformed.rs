@@ -2,12 +2,12 @@
 //! without a UDP checksum: lengths that disagree with the frame or with each other are dropped
 //! as `vxlan_bad_length`, a packet too short for VXLAN and an inner Ethernet header as
 //! `vxlan_truncated`; an extension header before UDP is the kernel's to handle, so the packet
-//! passes untouched (TC_ACT_OK / XDP_PASS), never half-parsed.
+//! passes untouched (TC_PASS / XDP_PASS), never half-parsed.
 
 use vtep::datapath::loader::PROG_UNDERLAY;
 use vtep_common::drop::DropReason;
 use vtep_tests::{
-    fixture::{PORT_IANA, TC_ACT_OK, VNI, WL0_MAC, XDP_DROP, XDP_PASS, test_run, xdp_test_run},
+    fixture::{PORT_IANA, TC_PASS, VNI, WL0_MAC, XDP_DROP, XDP_PASS, test_run, xdp_test_run},
     fixture6::{REMOTE_IP6, outer6_from},
     packet::{Csum6, Malformed6, VXLAN_I, vxlan_header},
 };
@@ -56,7 +56,7 @@ fn malformed6_outer_ipv6_is_dropped_under_its_reason_or_passed() {
                     Some(reason) => check_refused(dp, fx, &pkt, reason, &what),
                     None => {
                         let run = |dp: &mut _| test_run(dp, PROG_UNDERLAY, fx.ul0, &pkt);
-                        check_passed(dp, run, TC_ACT_OK, &pkt, &what);
+                        check_passed(dp, run, TC_PASS, &pkt, &what);
                     }
                 }
             }

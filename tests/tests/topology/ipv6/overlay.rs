@@ -1,20 +1,15 @@
 //! S2 over an IPv6 underlay: workloads on both hosts reach each other, full-size frames fit the
-//! 70 bytes of IPv6 overhead, bulk TCP arrives intact both ways (segmented by the workloads, whose
-//! GSO vtep turned off, when checksums are sent; in 64 KB GSO frames with zero checksums), and the
-//! FDB names the remote VTEP by its IPv6 address. S1 (an overlay address on each host itself)
-//! over IPv6 too, and an adopted port, whose GSO frames only its owner can prevent.
-
-use std::{
-    io::Write as _,
-    net::{TcpListener, TcpStream},
-    time::Duration,
-};
+//! 70 bytes of IPv6 overhead, bulk TCP arrives intact both ways in GSO frames (with a valid
+//! checksum in every segment when checksums are sent, zero ones otherwise), and the FDB names
+//! the remote VTEP by its IPv6 address. S1 (an overlay address on each host itself) over IPv6
+//! too, and an adopted port, whose GSO frames vtep handles without changing it.
 
 use vtep::sys::ethtool;
 use vtep_tests::{
     configs::{adopted_port, fdb, host_port, vni, workload},
-    lab::{Lab, in_netns, ip, tcp_transfer},
+    lab::{Lab, in_netns, ip, ns_exec, tcp_transfer},
     output::{fdb_row, vni_stat},
+    packet::{Udp6Checksum, parse_vxlan6},
 };
 
 use super::{A6, B6, s2_ipv6, s2_ipv6_mtu, underlay6};
@@ -60,11 +55,10 @@ fn ipv6_underlay_s2_ping_and_bulk_tcp_both_ways() {
     ] {
         assert_ping(from, to, 2);
     }
+    // vtep leaves the workloads' segmentation offloads alone: GSO frames get their checksums
+    // per segment (see `ipv6_gso_frames_get_a_valid_checksum_in_every_segment`).
     for ns in [&a1, &a2, &b1, &b2] {
-        assert!(
-            !segmentation(ns),
-            "{ns}: TSO/GSO still on with checksums sent"
-        );
+        assert!(segmentation(ns), "{ns}: TSO/GSO turned off");
     }
     // A full-size frame (1430-byte IP packet, DF set) crosses: 1500 on the underlay.
     assert_ping_df(&a1, "192.0.2.21", 1430);
@@ -82,8 +76,7 @@ fn ipv6_underlay_s2_ping_and_bulk_tcp_both_ways() {
     let got = tcp_transfer(&a2, "192.0.2.12:5002".parse().unwrap(), &b2, BULK);
     assert_eq!(got, BULK, "TCP b2 -> a2 over IPv6: bytes received intact");
 
-    // vtep turned GSO off on its workloads' interfaces (a GSO frame's outer checksum cannot be
-    // right per segment), so none was dropped for it.
+    // No GSO frame was refused a checksum.
     let stats = lab.vtep(va).stats(&name_a);
     assert!(vni_stat(&stats, 200, "encap_packets") >= 1000, "{stats}");
     assert!(vni_stat(&stats, 200, "decap_packets") >= 1000, "{stats}");
@@ -118,8 +111,8 @@ fn ipv6_underlay_zero_checksums_keep_gso_and_carry_bulk_tcp() {
     assert_eq!(stats["drops"]["gso_needs_checksum"], 0, "{stats}");
 }
 
-/// S1 over IPv6: an overlay address on each host's own interface (which vtep makes, and whose
-/// GSO it turns off like a workload's); ping and bulk TCP between the hosts' stacks.
+/// S1 over IPv6: an overlay address on each host's own interface (which vtep makes); ping and
+/// bulk TCP between the hosts' stacks, whose GSO frames vtep checksums like a workload's.
 #[test]
 fn ipv6_underlay_s1_point_to_point() {
     let mut lab = Lab::new();
@@ -145,11 +138,13 @@ fn ipv6_underlay_s1_point_to_point() {
     assert_eq!(stats["drops"]["gso_needs_checksum"], 0, "{stats}");
 }
 
-/// An adopted port is not vtep's to change: the GSO frames its far end sends (TCP with TSO on,
-/// a veth's default) cannot get a right outer checksum and are dropped, counted as
-/// `gso_needs_checksum`; once its owner turns TSO and GSO off there, bulk TCP crosses.
+/// An adopted port is not vtep's to change, and needs no change: the GSO frames its far end
+/// sends (TCP with TSO on, a veth's default) get their outer checksums like a workload's (whole
+/// when all their segments are alike, else through the segmenter), so bulk TCP crosses and no
+/// frame is counted as `gso_needs_checksum`. (Before the segmenter they were all dropped, and
+/// TCP from the port stalled until its owner turned TSO and GSO off.)
 #[test]
-fn ipv6_adopted_port_gso_frames_are_counted_until_its_owner_turns_gso_off() {
+fn ipv6_adopted_port_gso_frames_cross_with_its_offloads_on() {
     let mut lab = Lab::new();
     let (a, b) = lab.two_hosts_ipv6();
     let (port, pw, b1) = (lab.name("p"), lab.host("pw"), lab.name("b1"));
@@ -176,33 +171,80 @@ fn ipv6_adopted_port_gso_frames_are_counted_until_its_owner_turns_gso_off() {
     lab.start_vtep(&b, &cfg_b);
     assert_ping(&pw, "192.0.2.21", 2);
     assert!(segmentation(&pw), "vtep changed the adopted port's far end");
-
-    // One burst of TCP from the adopted port's side: its first flight is a GSO frame.
-    let gso_drops = |lab: &mut Lab| {
-        lab.vtep(va).stats(&name_a)["drops"]["gso_needs_checksum"]
-            .as_u64()
-            .expect("gso_needs_checksum counted")
-    };
-    let before = gso_drops(&mut lab);
-    let listener = in_netns(&b1, || TcpListener::bind("192.0.2.21:5003")).expect("bind");
-    let server = std::thread::spawn(move || listener.accept().map(drop));
-    in_netns(&pw, || {
-        let mut s =
-            TcpStream::connect_timeout(&"192.0.2.21:5003".parse().unwrap(), Duration::from_secs(5))
-                .expect("connect");
-        s.set_nonblocking(true).unwrap();
-        let _ = s.write(&vec![0x5a; 256 * 1024]);
-        std::thread::sleep(Duration::from_millis(500));
-    });
-    server.join().unwrap().expect("accept");
-    assert!(
-        gso_drops(&mut lab) > before,
-        "no GSO frame counted as gso_needs_checksum"
-    );
-
-    in_netns(&pw, || ethtool::set_segmentation("eth0", false)).expect("TSO and GSO off");
     let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &pw, BULK);
-    assert_eq!(got, BULK, "TCP from the adopted port with GSO off");
+    assert_eq!(got, BULK, "TCP from the adopted port with its offloads on");
+    let stats = lab.vtep(va).stats(&name_a);
+    assert_eq!(stats["drops"]["gso_needs_checksum"], 0, "{stats}");
+}
+
+/// The bug this pins (issue 11): `bpf_skb_adjust_room` never marks a GSO skb
+/// `SKB_GSO_UDP_TUNNEL_CSUM`, so whatever outer checksum a GSO frame carries is copied into
+/// every segment when it is split. Host a's underlay splits what it sends in software, with its
+/// checksum offload off, so every packet on the wire carries final inner and outer checksums;
+/// bulk TCP a1 -> b1 (GSO frames: those of whole segments encapsulated whole, the rest through
+/// the segmenter) is captured on b's underlay, and every data packet's UDP checksum must be
+/// valid. vtep on b, which sums them, delivers every byte and counts no bad checksum; a sent
+/// fewer frames than the wire carried segments (GSO frames went whole).
+#[test]
+fn ipv6_gso_frames_get_a_valid_checksum_in_every_segment() {
+    const LEN: u64 = 4 * 1024 * 1024;
+    let S2 {
+        mut lab,
+        a,
+        b,
+        a1,
+        b1,
+        va,
+        name_a,
+        vb,
+        name_b,
+        ..
+    } = s2_ipv6("");
+    ns_exec(
+        &a,
+        "ethtool",
+        &[
+            "-K",
+            "eth0",
+            "tx",
+            "off",
+            "tx-udp_tnl-segmentation",
+            "off",
+            "tx-udp_tnl-csum-segmentation",
+            "off",
+        ],
+    );
+    assert!(segmentation(&a1), "the workload sends GSO frames");
+    let before = vni_stat(&lab.vtep(va).stats(&name_a), 200, "encap_packets");
+    let cap = lab.capture(&b, "eth0", "ip6 src 2001:db8::1 and udp dst port 4789");
+    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, LEN);
+    assert_eq!(got, LEN, "TCP a1 -> b1: bytes received intact");
+    let frames = cap.frames();
+    let sent = vni_stat(&lab.vtep(va).stats(&name_a), 200, "encap_packets") - before;
+    let (mut valid, mut full) = (0, 0);
+    for (i, f) in frames.iter().enumerate() {
+        let v = parse_vxlan6(f).unwrap_or_else(|e| panic!("frame {i}: {e}"));
+        assert_eq!(
+            v.checksum(),
+            Udp6Checksum::Valid,
+            "frame {i} of {}: UDP checksum ({} bytes)",
+            frames.len(),
+            f.len()
+        );
+        valid += 1;
+        if f.len() == 1500 + 14 {
+            full += 1;
+        }
+    }
+    assert!(full >= 2_000, "{full} full-size segments of {valid} captured");
+    assert!(
+        sent < valid,
+        "vtep a encapsulated {sent} frames for {valid} packets on the wire: no GSO frame went whole"
+    );
+    let stats = lab.vtep(vb).stats(&name_b);
+    assert_eq!(stats["drops"]["vxlan_bad_checksum"], 0, "{stats}");
+    let stats = lab.vtep(va).stats(&name_a);
+    assert_eq!(stats["drops"]["gso_needs_checksum"], 0, "{stats}");
 }
 
 /// A jumbo underlay (MTU 9000): workloads get 8930, full-size frames cross both ways (the outer
