@@ -60,14 +60,16 @@ pub const fn is_unicast_vtep_ipv4(ip: [u8; 4]) -> bool {
 }
 
 /// Whether `ip` can be a remote VTEP on an IPv6 underlay: as [`is_unicast_vtep_ipv4`], for
-/// IPv6. Not the unspecified address (::), loopback (::1), multicast (ff00::/8), or an
-/// IPv4-mapped or -compatible address (::/96 and ::ffff:0:0/96), which no IPv6 packet comes
-/// from.
+/// IPv6. Not the unspecified address (::), loopback (::1), multicast (ff00::/8), an IPv4-mapped
+/// or -compatible address (::/96 and ::ffff:0:0/96), which no IPv6 packet comes from, or a
+/// link-local one (fe80::/10), whose scope (an interface) a VTEP address does not carry and
+/// whose next hop the kernel's FIB lookups for the datapath refuse.
 #[inline(always)]
 pub fn is_unicast_vtep_ipv6(ip: &[u8; 16]) -> bool {
     let high = u64::from_be_bytes([ip[0], ip[1], ip[2], ip[3], ip[4], ip[5], ip[6], ip[7]]);
     let mid = u32::from_be_bytes([ip[8], ip[9], ip[10], ip[11]]);
-    ip[0] != 0xff && !(high == 0 && (mid == 0 || mid == 0xffff))
+    let link_local = ip[0] == 0xfe && ip[1] & 0xc0 == 0x80;
+    ip[0] != 0xff && !link_local && !(high == 0 && (mid == 0 || mid == 0xffff))
 }
 
 /// Whether `addr` can be a remote VTEP of an instance whose underlay is IPv6 (`ipv6`) or IPv4

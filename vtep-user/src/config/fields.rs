@@ -59,17 +59,16 @@ pub fn check_local(field: &str, ip: IpAddr) -> Result<(), ConfigError> {
 }
 
 /// What kind of address `ip` is when it cannot be a VTEP's, `None` when it can: the datapath's
-/// rule ([`vtep_common::wire::is_unicast_vtep`]), and no IPv6 link-local address (its scope, an
-/// interface, is not part of a VTEP address, and the kernel's FIB lookups for the datapath
-/// refuse it).
+/// rule ([`vtep_common::wire::is_unicast_vtep`]).
 fn not_a_vtep(ip: IpAddr) -> Option<&'static str> {
     let vtep = vtep_common::maps::vtep_addr(ip);
-    let ipv6 = ip.is_ipv6();
-    if vtep_common::wire::is_unicast_vtep(&vtep, ipv6) {
-        return match ip {
-            IpAddr::V6(v6) if v6.is_unicast_link_local() => Some("link-local"),
-            _ => None,
-        };
+    if vtep_common::wire::is_unicast_vtep(&vtep, ip.is_ipv6()) {
+        return None;
+    }
+    if let IpAddr::V6(v6) = ip
+        && v6.is_unicast_link_local()
+    {
+        return Some("link-local");
     }
     Some(not_a_station(ip).unwrap_or(match ip {
         IpAddr::V4(v4) if v4.octets()[0] == 0 => "\"this network\" (0.0.0.0/8)",

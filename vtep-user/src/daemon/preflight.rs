@@ -28,6 +28,8 @@ use crate::{
 
 /// Smallest IPv4 MTU (RFC 791) a workload may be left with.
 const MIN_WORKLOAD_MTU: u32 = 68;
+/// Smallest MTU IPv6 works over (RFC 8200).
+const IPV6_MIN_MTU: u32 = 1280;
 
 /// What the checks found out about the system; the apply step needs nothing else from it.
 pub(super) struct Checked {
@@ -280,6 +282,13 @@ async fn check_underlay(net: &Net, config: &Config, own: bool) -> Result<Checked
     };
     let overhead = if ipv6 { OVERHEAD_IPV6 } else { OVERHEAD_IPV4 };
     let workload_mtu = underlay.mtu.saturating_sub(overhead as u32);
+    if (MIN_WORKLOAD_MTU..IPV6_MIN_MTU).contains(&workload_mtu) {
+        tracing::warn!(
+            underlay = %underlay.name,
+            workload_mtu,
+            "the workloads' MTU is below IPv6's minimum of {IPV6_MIN_MTU}: IPv6 between them will not work over this underlay"
+        );
+    }
     if workload_mtu < MIN_WORKLOAD_MTU {
         bail!(
             "underlay.interface: MTU {} of `{}` leaves no room for VXLAN",

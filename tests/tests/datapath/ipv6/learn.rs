@@ -61,8 +61,9 @@ fn learned6_mac_moves_to_another_ipv6_vtep() {
 }
 
 /// Outer sources that are not a unicast VTEP: unspecified, loopback, multicast, an
-/// IPv4-mapped address (an IPv4 VTEP is not on an IPv6 underlay), and our own address. The
-/// frame is delivered, as over IPv4, but nothing is learned.
+/// IPv4-mapped address (an IPv4 VTEP is not on an IPv6 underlay), a link-local address (no
+/// scope in a VTEP address; the config refuses one too: learning it was a gap the tests' review
+/// found), and our own address. The frame is delivered, as over IPv4, but nothing is learned.
 #[test]
 fn a_forged_ipv6_outer_source_teaches_nothing() {
     standard6(false, |fx, dp| {
@@ -72,6 +73,7 @@ fn a_forged_ipv6_outer_source_teaches_nothing() {
             "ff02::1".parse().unwrap(),
             "ff0e::100".parse().unwrap(),
             "::ffff:198.18.0.2".parse().unwrap(),
+            "fe80::2".parse().unwrap(),
             LOCAL_IP6,
         ] {
             let (pkt, inner) = roaming_from(forged);
