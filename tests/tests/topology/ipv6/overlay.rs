@@ -236,7 +236,10 @@ fn ipv6_gso_frames_get_a_valid_checksum_in_every_segment() {
             full += 1;
         }
     }
-    assert!(full >= 2_000, "{full} full-size segments of {valid} captured");
+    assert!(
+        full >= 2_000,
+        "{full} full-size segments of {valid} captured"
+    );
     assert!(
         sent < valid,
         "vtep a encapsulated {sent} frames for {valid} packets on the wire: no GSO frame went whole"
