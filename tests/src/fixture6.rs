@@ -38,7 +38,12 @@ pub const UNROUTABLE_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 
 
 /// A fixture (namespace `vtdp6<pid>-<n>`) with IPv6 on its underlay as the module says.
 pub fn fixture6() -> Fixture {
-    let fx = Fixture::named("vtdp6");
+    fixture6_named("vtdp6")
+}
+
+/// As [`fixture6`], in a namespace named `<prefix><pid>-<n>`.
+pub fn fixture6_named(prefix: &str) -> Fixture {
+    let fx = Fixture::named(prefix);
     let ns = fx.ns().to_string();
     let ipn = |args: &[&str]| must(ip_in(&ns, args));
     must(sysctl(&ns, &["net.ipv6.conf.ul0.disable_ipv6=0"]));

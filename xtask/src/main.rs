@@ -73,6 +73,10 @@ enum Command {
         /// The mutations' random seed (default: from the clock; the report prints it).
         #[arg(long)]
         seed: Option<u64>,
+        /// Only this program (its name in the object, e.g. `vtep_port6`); repeatable. Default:
+        /// all, for both underlay families.
+        #[arg(long = "program")]
+        programs: Vec<String>,
     },
 }
 
@@ -89,12 +93,19 @@ fn main() -> Result<()> {
             cargo_args.extend(args.iter().map(String::as_str));
             cmd::cargo_test(&cargo_args)
         }
-        Command::Fuzz { packets, seed } => {
+        Command::Fuzz {
+            packets,
+            seed,
+            programs,
+        } => {
             build(false)?;
             let mut fuzz = cmd::tests_tool("fuzz");
             fuzz.args(["--packets", &packets.to_string()]);
             if let Some(seed) = seed {
                 fuzz.args(["--seed", &seed.to_string()]);
+            }
+            for program in &programs {
+                fuzz.args(["--program", program]);
             }
             let status = fuzz.status()?;
             anyhow::ensure!(status.success(), "the fuzzer found violations ({status})");

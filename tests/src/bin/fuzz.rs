@@ -1,6 +1,7 @@
-//! `cargo xtask fuzz --packets N [--seed S]`: every datapath program through BPF_PROG_TEST_RUN
-//! on N mutated packets each, checking the invariants in `vtep_tests::fuzz`. Exits 1 on a
-//! violation, printing how to replay it.
+//! `cargo xtask fuzz --packets N [--seed S] [--program NAME]...`: every datapath program (or
+//! the ones named, e.g. `vtep_port6`) through BPF_PROG_TEST_RUN on N mutated packets each,
+//! checking the invariants in `vtep_tests::fuzz`. Exits 1 on a violation, printing how to replay
+//! it.
 
 use std::process::ExitCode;
 
@@ -11,24 +12,38 @@ fn main() -> ExitCode {
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
+    let mut programs = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let value = args.next().and_then(|v| v.parse().ok());
-        match (arg.as_str(), value) {
-            ("--packets", Some(v)) => packets = v,
-            ("--seed", Some(v)) => seed = v,
+        let value = args.next();
+        let number = value.as_deref().and_then(|v| v.parse().ok());
+        match (
+            arg.as_str(),
+            number,
+            value.as_deref().and_then(Program::named),
+        ) {
+            ("--packets", Some(v), _) => packets = v,
+            ("--seed", Some(v), _) => seed = v,
+            ("--program", _, Some(p)) => programs.push(p),
             _ => {
-                eprintln!("usage: fuzz [--packets N] [--seed S]");
+                let names: Vec<_> = Program::ALL.iter().map(|p| p.name()).collect();
+                eprintln!(
+                    "usage: fuzz [--packets N] [--seed S] [--program NAME]... (NAME: {})",
+                    names.join(", ")
+                );
                 return ExitCode::from(2);
             }
         }
     }
+    if programs.is_empty() {
+        programs = Program::ALL.to_vec();
+    }
     let mut failed = false;
-    for program in Program::ALL {
+    for program in programs {
         let start = std::time::Instant::now();
         let r = fuzz(program, packets, seed);
         println!(
-            "{}: {} packets in {:.1} s (seed {seed}): {} passed, {} dropped, {} redirected, {} refused by the kernel, {} invariant violations",
+            "{}: {} packets in {:.1} s (seed {seed}): {} passed, {} dropped, {} redirected, {} refused by the kernel; {} encapsulations checked ({} with a wrong inner checksum); {} invariant violations",
             program.name(),
             r.packets,
             start.elapsed().as_secs_f64(),
@@ -36,6 +51,8 @@ fn main() -> ExitCode {
             r.dropped,
             r.redirected,
             r.refused,
+            r.encapsulated,
+            r.inner_checksum_wrong,
             r.failures.len()
         );
         for f in &r.failures {

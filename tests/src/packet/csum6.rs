@@ -2,6 +2,9 @@
 //! no packet crate: the checker the IPv6 tests judge the datapath's outer checksums with, so it
 //! shares no code with the builder (etherparse) that makes the packets vtep receives. Its unit
 //! tests hold it against a VXLAN packet the kernel's vxlan driver sent, and against etherparse.
+//! And the checksum vtep writes by the local checksum offload rule ([`lco_udp6_checksum`]), which
+//! differs from the one over the bytes where the inner frame's own checksum is not right: the
+//! fuzzer's oracle for mutated inner frames.
 
 use std::net::Ipv6Addr;
 
@@ -73,6 +76,105 @@ pub fn check_udp6(src: Ipv6Addr, dst: Ipv6Addr, segment: &[u8]) -> Udp6Checksum 
     Udp6Checksum::Wrong {
         found,
         want: udp6_checksum(src, dst, segment),
+    }
+}
+
+/// The UDP checksum field vtep writes over IPv6 for the VXLAN `segment` (UDP header, VXLAN
+/// header, inner Ethernet frame; upper-layer length `segment.len()`) from `src` to `dst`, by the
+/// rule of the kernel's local checksum offload (`lco_csum`) that vtep-ebpf's `outer_csum.rs`
+/// follows, written here from that rule and not from its code: where the inner frame's headers
+/// describe its L4 sum, the L4 bytes are taken as summing to what a right checksum makes them
+/// sum to (a TCP, UDP or ICMPv6 segment to the complement of its pseudo header, an ICMP message
+/// to zero), whatever they hold; the other bytes are summed as they are. So the field is right
+/// over the bytes whenever the inner checksum is right, and right for the frame as it will be
+/// once an offload fills a pending inner checksum in. The headers describe the sum (see
+/// [`lco_l4`]) of an untagged inner IPv4 packet without options, not a fragment, or IPv6 packet
+/// (whatever its version field), that ends within the frame, carrying TCP, UDP with a non-zero
+/// checksum, ICMP (IPv4) or ICMPv6 (IPv6). Panics when `segment` is shorter than a UDP and a
+/// VXLAN header.
+pub fn lco_udp6_checksum(src: Ipv6Addr, dst: Ipv6Addr, segment: &[u8]) -> u16 {
+    const INNER: usize = 16;
+    assert!(
+        segment.len() >= INNER,
+        "a VXLAN datagram has 16 bytes of headers"
+    );
+    let mut bytes = segment.to_vec();
+    bytes[6..8].copy_from_slice(&[0, 0]);
+    let mut extra = 0u32;
+    if let Some((range, l4_sum)) = lco_l4(&segment[INNER..]) {
+        bytes[INNER + range.start..INNER + range.end].fill(0);
+        extra = u32::from(l4_sum);
+    }
+    let mut acc = u32::from(sum(src, dst, segment.len() as u32, &bytes)) + extra;
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    match !(acc as u16) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+/// Where the L4 bytes of the inner Ethernet frame `frame` are and what they sum to (folded, not
+/// complemented) when their own checksum is right, if the headers describe it as
+/// [`lco_udp6_checksum`] says; `None` for a frame summed byte by byte.
+pub fn lco_l4(frame: &[u8]) -> Option<(std::ops::Range<usize>, u16)> {
+    const ICMP: u8 = 1;
+    const TCP: u8 = 6;
+    const ICMPV6: u8 = 58;
+    let be = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
+    // TCP, or UDP whose checksum is not zero (an IPv4 sender may leave it out), at `l4`.
+    let checksummed = |proto: u8, l4: usize| match proto {
+        TCP => Some(()),
+        IPPROTO_UDP => frame
+            .get(l4 + 6..l4 + 8)
+            .filter(|c| *c != [0, 0])
+            .map(|_| ()),
+        _ => None,
+    };
+    // The sum of a right segment: the complement of its pseudo header's.
+    let complement_of_pseudo = |addrs: &[u8], len: u16, proto: u8| {
+        let mut acc: u32 = addrs.chunks(2).map(|w| u32::from(be(w))).sum();
+        acc += u32::from(len) + u32::from(proto);
+        while acc > 0xffff {
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        !(acc as u16)
+    };
+    match be(frame.get(12..14)?) {
+        0x0800 => {
+            let h = frame.get(14..24)?;
+            if h[0] != 0x45 || be(&h[6..8]) & 0x3fff != 0 {
+                return None;
+            }
+            let total = be(&h[2..4]);
+            let l4_len = total.checked_sub(20)?;
+            let end = 14 + usize::from(total);
+            if end > frame.len() {
+                return None;
+            }
+            let proto = h[9];
+            if proto == ICMP {
+                // A right ICMP checksum makes the message sum to (negative) zero.
+                return Some((34..end, 0xffff));
+            }
+            checksummed(proto, 34)?;
+            Some((34..end, complement_of_pseudo(&frame[26..34], l4_len, proto)))
+        }
+        0x86dd => {
+            let h = frame.get(14..22)?;
+            let len = be(&h[4..6]);
+            let end = 54 + usize::from(len);
+            if end > frame.len() {
+                return None;
+            }
+            let next = h[6];
+            if next != ICMPV6 {
+                checksummed(next, 54)?;
+            }
+            Some((54..end, complement_of_pseudo(&frame[22..54], len, next)))
+        }
+        _ => None,
     }
 }
 
@@ -165,6 +267,137 @@ mod tests {
             let seg = [&h.to_bytes()[..], &payload].concat();
             assert_eq!(udp6_checksum(SRC, DST, &seg), h.checksum, "{len} bytes");
             assert_eq!(check_udp6(SRC, DST, &seg), Udp6Checksum::Valid);
+        }
+    }
+
+    /// The VXLAN datagram (UDP header on) around inner frame `inner`, checksum right.
+    fn vxlan_segment(inner: &[u8]) -> Vec<u8> {
+        let m = crate::packet::Mac([2, 0, 0, 0, 0, 1]);
+        let vx = crate::packet::vxlan_header(crate::packet::VXLAN_I, 100);
+        crate::packet::Outer6::new(m, m, SRC, DST, 54321, 4789).build(vx, inner)[54..].to_vec()
+    }
+
+    /// Inner frames of every kind the rule tells apart, each with its checksums right, the
+    /// offset of its L4 checksum field (where it has one), and whether the headers describe its
+    /// sum.
+    fn inner_frames() -> Vec<(&'static str, Vec<u8>, usize, bool)> {
+        use crate::packet::{
+            ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IP_MF, IPPROTO_ICMP, IPPROTO_TCP, Ipv4, eth,
+            icmp_echo_request, ipv6, nd_frame, tagged, tcp, udp, udp_no_checksum, udp6,
+        };
+        let (a, b) = (
+            std::net::Ipv4Addr::new(10, 0, 0, 1),
+            std::net::Ipv4Addr::new(10, 0, 0, 2),
+        );
+        let (a6, b6) = (
+            Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1),
+            Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2),
+        );
+        let m = crate::packet::Mac([2, 0, 0, 0, 0, 2]);
+        let v4 = |proto, l4: &[u8]| eth(m, m, ETH_P_IP, &Ipv4::new(a, b, proto).build(l4));
+        let tcp6 = {
+            let mut h = etherparse::TcpHeader::new(40000, 5001, 1, 0xffff);
+            h.checksum = h
+                .calc_checksum_ipv6_raw(a6.octets(), b6.octets(), b"odd")
+                .unwrap();
+            [&h.to_bytes()[..], b"odd"].concat()
+        };
+        let mut first_fragment = Ipv4 {
+            frag: IP_MF,
+            ..Ipv4::new(a, b, IPPROTO_UDP)
+        }
+        .build(&udp(a, b, 1, 2, b"of a datagram"));
+        first_fragment = eth(m, m, ETH_P_IP, &first_fragment);
+        let tcp4 = v4(IPPROTO_TCP, &tcp(a, b, 40000, 5001, 0x18, b"even"));
+        vec![
+            ("UDP", v4(IPPROTO_UDP, &udp(a, b, 1, 2, b"odd")), 40, true),
+            ("TCP", tcp4.clone(), 50, true),
+            (
+                "ICMP",
+                v4(IPPROTO_ICMP, &icmp_echo_request(1, 2, b"odd")),
+                36,
+                true,
+            ),
+            (
+                "IPv6 UDP",
+                eth(
+                    m,
+                    m,
+                    ETH_P_IPV6,
+                    &ipv6(a6, b6, IPPROTO_UDP, &udp6(a6, b6, 1, 2, b"x")),
+                ),
+                60,
+                true,
+            ),
+            (
+                "IPv6 TCP",
+                eth(m, m, ETH_P_IPV6, &ipv6(a6, b6, IPPROTO_TCP, &tcp6)),
+                70,
+                true,
+            ),
+            ("ICMPv6", nd_frame(136, m, m, a6, b6, a6, 0x60, m), 56, true),
+            (
+                "UDP without checksum",
+                v4(IPPROTO_UDP, &udp_no_checksum(1, 2, b"odd")),
+                40,
+                false,
+            ),
+            ("first fragment", first_fragment, 40, false),
+            ("tagged TCP", tagged(&tcp4, 5), 54, false),
+            (
+                "not IP",
+                eth(m, m, ETH_P_8021Q + 1, b"some payload"),
+                20,
+                false,
+            ),
+        ]
+    }
+
+    #[test]
+    fn lco_is_the_checksum_over_the_bytes_when_the_inner_checksum_is_right() {
+        for (what, inner, _, described) in inner_frames() {
+            let seg = vxlan_segment(&inner);
+            assert_eq!(lco_l4(&inner).is_some(), described, "{what}");
+            assert_eq!(
+                lco_udp6_checksum(SRC, DST, &seg),
+                udp6_checksum(SRC, DST, &seg),
+                "{what}"
+            );
+            // With a byte after the IP packet (Ethernet padding), at an odd offset for some.
+            let padded = [&inner[..], &[0xab]].concat();
+            let seg = vxlan_segment(&padded);
+            assert_eq!(
+                lco_udp6_checksum(SRC, DST, &seg),
+                udp6_checksum(SRC, DST, &seg),
+                "{what}, padded"
+            );
+        }
+    }
+
+    /// A wrong inner checksum (a pending one, as a local sender leaves it, or a corrupted one):
+    /// where the headers describe the sum, the outer checksum is the one of the frame with the
+    /// inner checksum right; elsewhere the one over the bytes as they are.
+    #[test]
+    fn lco_takes_a_described_inner_checksum_as_right_and_sums_the_rest() {
+        for (what, inner, at, described) in inner_frames() {
+            // The checksum field where the headers describe the sum; else the last byte (a
+            // zero UDP checksum made non-zero would make the frame described).
+            let at = if described { at } else { inner.len() - 1 };
+            let mut wrong = inner.clone();
+            wrong[at] ^= 0x10;
+            let right_seg = vxlan_segment(&inner);
+            let wrong_seg = vxlan_segment(&wrong);
+            let want = if described {
+                udp6_checksum(SRC, DST, &right_seg)
+            } else {
+                udp6_checksum(SRC, DST, &wrong_seg)
+            };
+            assert_eq!(lco_udp6_checksum(SRC, DST, &wrong_seg), want, "{what}");
+            assert_ne!(
+                udp6_checksum(SRC, DST, &wrong_seg),
+                udp6_checksum(SRC, DST, &right_seg),
+                "{what}: the change is under the checksum"
+            );
         }
     }
 

@@ -6,7 +6,8 @@
 //!
 //! VXLAN over IPv6 has modules of its own: [`vxlan6`] builds it (with a correct, zero or wrong
 //! UDP checksum, and malformed variants), [`parse6`] reads it, and [`csum6`] judges its UDP
-//! checksum with code of its own, checked against a packet the kernel's vxlan driver sent.
+//! checksum with code of its own, checked against a packet the kernel's vxlan driver sent, and
+//! computes the one the local checksum offload rule gives (the fuzzer's oracle).
 //!
 //! etherparse has no VXLAN: its 8-byte header (RFC 7348) is written and read here, after the
 //! UDP header etherparse handles.
