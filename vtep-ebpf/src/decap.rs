@@ -401,6 +401,11 @@ fn deliver_inner(
             if list.n_ports == 0 {
                 return Err(DropReason::NoFloodTarget);
             }
+            // Bug (found by the IPv6 fuzzer): a frame too big for every port was counted as
+            // decapsulated and delivered, though each copy was then dropped as too big.
+            if !flood::fits_any_port(ctx, list) {
+                return Err(DropReason::InnerTooBig);
+            }
             count_traffic(slot, Traffic::Flood, len);
             count_traffic(slot, Traffic::Decap, len);
             flood::to_local_ports(ctx, list, 0);

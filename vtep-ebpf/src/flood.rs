@@ -51,6 +51,24 @@ pub fn to_local_ports(ctx: &TcContext, list: &FloodList, except_ifindex: u32) {
     }
 }
 
+/// Whether the frame fits at least one local port of the flood list (see `deliver::fits`), so
+/// a flood of it delivers something.
+///
+/// Not inlined: as a BPF subprogram the verifier walks the loop once, and the caller goes on
+/// from one state (the returned bool) instead of one per loop exit.
+#[inline(never)]
+pub fn fits_any_port(ctx: &TcContext, list: &FloodList) -> bool {
+    for i in 0..MAX_FLOOD_PORTS {
+        if i as u32 >= list.n_ports {
+            break;
+        }
+        if deliver::fits(ctx, list.ports[i]) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Floods a frame that entered on local port `ingress` (config `port`, Ethernet header
 /// `inner_eth`): raw copies to the other local ports, then one encapsulated copy per remote
 /// VTEP, or one to the VNI's multicast group, over the underlay family of `I`. The original is

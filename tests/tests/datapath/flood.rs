@@ -3,6 +3,7 @@
 //! `BPF_PROG_TEST_RUN`, so the copies show in the interfaces' counters).
 
 use vtep::datapath::loader::{PROG_PORT, PROG_UNDERLAY};
+use vtep_common::drop::DropReason;
 use vtep_tests::{
     fixture::{Fixture, REMOTE_WL_MAC, TC_ACT_SHOT, WL0_MAC, load_standard, test_run},
     packet::{BROADCAST, ETH_P_ARP, arp_request, eth},
@@ -101,4 +102,29 @@ fn decap_broadcast_floods_to_the_local_ports() {
     assert_eq!(port0, port0_tx + 1, "a copy to port0");
     assert_eq!(port1, port1_tx + 1, "a copy to port1");
     assert_eq!(ul0, ul0_tx, "never back into the overlay");
+}
+
+/// The bug this pins (found by the IPv6 fuzzer): a decapsulated broadcast too big for every
+/// local port (1,519 bytes against the ports' 1,500 plus 18) was counted as decapsulated and
+/// flooded, though every copy was then dropped as too big. It is one `inner_too_big` drop now,
+/// and no port transmits.
+#[test]
+fn decap_broadcast_too_big_for_every_port_is_dropped_not_counted_delivered() {
+    let fx = Fixture::new();
+    let [port0_tx, port1_tx, ul0_tx] = tx_counts(&fx);
+    fx.run(|| {
+        let mut dp = load_standard(&fx);
+        let inner = eth(BROADCAST, REMOTE_WL_MAC, ETH_P_ARP, &[0x5a; 1519 - 14]);
+        let pkt = standard_vxlan(&inner);
+        let before = Counters::read(&mut dp);
+        let run = test_run(&mut dp, PROG_UNDERLAY, fx.ul0, &pkt);
+        let after = Counters::read(&mut dp);
+        assert_eq!(run.verdict, TC_ACT_SHOT);
+        assert_eq!(
+            after,
+            before.with_drop(DropReason::InnerTooBig),
+            "one drop, nothing counted as delivered"
+        );
+    });
+    assert_eq!(tx_counts(&fx), [port0_tx, port1_tx, ul0_tx], "nothing sent");
 }
