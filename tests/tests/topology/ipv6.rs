@@ -82,3 +82,23 @@ fn s2_ipv6_mtu(underlay_extra: &str, mtu: u32) -> S2 {
         name_b,
     }
 }
+
+/// Makes `host`'s underlay (`eth0`) split GSO packets and fill in checksums in software, so
+/// every packet it sends carries final inner and outer checksums: what a receiver verifies and
+/// a capture can judge (over a veth, a checksum left to an offload is trusted, never filled in).
+fn split_in_software(host: &str) {
+    vtep_tests::lab::ns_exec(
+        host,
+        "ethtool",
+        &[
+            "-K",
+            "eth0",
+            "tx",
+            "off",
+            "tx-udp_tnl-segmentation",
+            "off",
+            "tx-udp_tnl-csum-segmentation",
+            "off",
+        ],
+    );
+}

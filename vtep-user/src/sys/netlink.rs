@@ -239,6 +239,20 @@ impl Net {
     /// The IPv6 addresses on interface `index` that can be a VTEP's (not link-local), in kernel
     /// order.
     pub async fn ipv6_addresses(&self, index: u32) -> Result<Vec<Ipv6Addr>> {
+        let all = self.link_addresses(index).await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(a, _)| match a {
+                IpAddr::V6(v6) if !v6.is_unicast_link_local() => Some(v6),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Every address on interface `index` with its prefix length, in kernel order: an IPv4
+    /// address as its `Local` attribute says (the `Address` of a point-to-point link is the
+    /// peer's), an IPv6 one as its `Address` (it has no `Local`).
+    async fn link_addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>> {
         let mut stream = self
             .handle
             .address()
@@ -248,10 +262,12 @@ impl Net {
         let mut out = Vec::new();
         while let Some(msg) = stream.try_next().await.context("listing addresses")? {
             for attr in &msg.attributes {
-                if let AddressAttribute::Address(IpAddr::V6(a)) = attr
-                    && !a.is_unicast_link_local()
-                {
-                    out.push(*a);
+                match attr {
+                    AddressAttribute::Local(a @ IpAddr::V4(_))
+                    | AddressAttribute::Address(a @ IpAddr::V6(_)) => {
+                        out.push((*a, msg.header.prefix_len))
+                    }
+                    _ => {}
                 }
             }
         }
@@ -423,21 +439,14 @@ impl Net {
 
     /// The IPv4 subnets on interface `index`, as (address, prefix length), in kernel order.
     pub async fn ipv4_subnets(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
-        let mut stream = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute();
-        let mut out = Vec::new();
-        while let Some(msg) = stream.try_next().await.context("listing addresses")? {
-            for attr in &msg.attributes {
-                if let AddressAttribute::Local(std::net::IpAddr::V4(a)) = attr {
-                    out.push((*a, msg.header.prefix_len));
-                }
-            }
-        }
-        Ok(out)
+        let all = self.link_addresses(index).await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(a, len)| match a {
+                IpAddr::V4(v4) => Some((v4, len)),
+                IpAddr::V6(_) => None,
+            })
+            .collect())
     }
 }
 

@@ -9,7 +9,7 @@ use vtep_tests::{
     packet::{Udp6Checksum, parse_vxlan6},
 };
 
-use super::{A6, B6, underlay6};
+use super::{A6, B6, split_in_software, underlay6};
 use crate::{BULK, header, support::assert_ping};
 
 const VNI: u32 = 42;
@@ -91,20 +91,7 @@ fn snmp6(ns: &str, key: &str) -> u64 {
 /// to an offload it would trust, over a veth).
 fn check_interop6(vtep_on_a: bool) {
     let i = interop6(vtep_on_a, "", KernelOptions::default());
-    ns_exec(
-        &i.vtep_host,
-        "ethtool",
-        &[
-            "-K",
-            "eth0",
-            "tx",
-            "off",
-            "tx-udp_tnl-segmentation",
-            "off",
-            "tx-udp_tnl-csum-segmentation",
-            "off",
-        ],
-    );
+    split_in_software(&i.vtep_host);
     let csum_errors = snmp6(&i.kernel_host, "Udp6InCsumErrors");
     let datagrams = snmp6(&i.kernel_host, "Udp6InDatagrams");
     assert_ping(&i.vtep_wl, KERNEL_WL, 3);

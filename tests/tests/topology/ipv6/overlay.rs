@@ -7,12 +7,12 @@
 use vtep::sys::ethtool;
 use vtep_tests::{
     configs::{adopted_port, fdb, host_port, vni, workload},
-    lab::{Lab, in_netns, ip, ns_exec, tcp_transfer},
+    lab::{Lab, in_netns, ip, tcp_transfer},
     output::{fdb_row, vni_stat},
     packet::{Udp6Checksum, parse_vxlan6},
 };
 
-use super::{A6, B6, s2_ipv6, s2_ipv6_mtu, underlay6};
+use super::{A6, B6, s2_ipv6, s2_ipv6_mtu, split_in_software, underlay6};
 use crate::{
     BULK, header,
     support::{S2, S2_B1, S2_B2, assert_ping, assert_ping_df, ns_read},
@@ -200,20 +200,7 @@ fn ipv6_gso_frames_get_a_valid_checksum_in_every_segment() {
         name_b,
         ..
     } = s2_ipv6("");
-    ns_exec(
-        &a,
-        "ethtool",
-        &[
-            "-K",
-            "eth0",
-            "tx",
-            "off",
-            "tx-udp_tnl-segmentation",
-            "off",
-            "tx-udp_tnl-csum-segmentation",
-            "off",
-        ],
-    );
+    split_in_software(&a);
     assert!(segmentation(&a1), "the workload sends GSO frames");
     let before = vni_stat(&lab.vtep(va).stats(&name_a), 200, "encap_packets");
     let cap = lab.capture(&b, "eth0", "ip6 src 2001:db8::1 and udp dst port 4789");
