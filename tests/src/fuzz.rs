@@ -530,17 +530,7 @@ impl Decap {
         if v.udp.checksum != 0 && !v.udp_checksum_ok() && !partial_checksum(&v) {
             return Err("bad UDP checksum".into());
         }
-        if v.flags() & VXLAN_I == 0 {
-            return Err("I flag clear".into());
-        }
-        if v.vni() != VNI {
-            return Err(format!("VNI {}", v.vni()));
-        }
-        // What a bridge forwards: the MTU plus the Ethernet header, plus a VLAN tag.
-        if v.inner.len() > port_mtu + 14 + 4 {
-            return Err(format!("inner frame of {} bytes", v.inner.len()));
-        }
-        Ok(v.inner)
+        vxlan_part(v.flags(), v.vni(), v.inner, port_mtu)
     }
 
     /// [`Decap::judge`] over an IPv6 underlay: Ethernet to our MAC, IPv6 (version 6) to our
@@ -569,17 +559,24 @@ impl Decap {
                 }
             }
         }
-        if v.flags() & VXLAN_I == 0 {
-            return Err("I flag clear".into());
-        }
-        if v.vni() != VNI {
-            return Err(format!("VNI {}", v.vni()));
-        }
-        if v.inner.len() > port_mtu + 14 + 4 {
-            return Err(format!("inner frame of {} bytes", v.inner.len()));
-        }
-        Ok(v.inner)
+        vxlan_part(v.flags(), v.vni(), v.inner, port_mtu)
     }
+}
+
+/// The checks of [`Decap::judge`] and [`Decap::judge6`] past the outer IP and UDP headers: the
+/// I flag in `flags`, the configured `vni`, and an `inner` frame a port of MTU `port_mtu` takes
+/// (what a bridge forwards: the MTU plus the Ethernet header, plus a VLAN tag). Returns `inner`.
+fn vxlan_part(flags: u8, vni: u32, inner: &[u8], port_mtu: usize) -> Result<&[u8], String> {
+    if flags & VXLAN_I == 0 {
+        return Err("I flag clear".into());
+    }
+    if vni != VNI {
+        return Err(format!("VNI {vni}"));
+    }
+    if inner.len() > port_mtu + 14 + 4 {
+        return Err(format!("inner frame of {} bytes", inner.len()));
+    }
+    Ok(inner)
 }
 
 /// Whether the UDP checksum field holds just the folded pseudo-header sum, what a local sender

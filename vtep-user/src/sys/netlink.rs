@@ -218,54 +218,40 @@ impl Net {
 
     /// Every address of the namespace (IPv4 and IPv6), with the index of the interface it is on.
     pub async fn host_addresses(&self) -> Result<Vec<(u32, IpAddr)>> {
-        let mut stream = self.handle.address().get().execute();
-        let mut out = Vec::new();
-        while let Some(msg) = stream.try_next().await.context("listing addresses")? {
-            for attr in &msg.attributes {
-                // IPv6 addresses carry only `Address`; IPv4 ones `Local` too (the same, but for
-                // point-to-point links).
-                match attr {
-                    AddressAttribute::Local(a @ IpAddr::V4(_)) => out.push((msg.header.index, *a)),
-                    AddressAttribute::Address(a @ IpAddr::V6(_)) => {
-                        out.push((msg.header.index, *a))
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Ok(out)
+        let all = self.addresses(None).await?;
+        Ok(all.into_iter().map(|(index, a, _)| (index, a)).collect())
     }
 
     /// The IPv6 addresses on interface `index` that can be a VTEP's (not link-local), in kernel
     /// order.
     pub async fn ipv6_addresses(&self, index: u32) -> Result<Vec<Ipv6Addr>> {
-        let all = self.link_addresses(index).await?;
+        let all = self.addresses(Some(index)).await?;
         Ok(all
             .into_iter()
-            .filter_map(|(a, _)| match a {
+            .filter_map(|(_, a, _)| match a {
                 IpAddr::V6(v6) if !v6.is_unicast_link_local() => Some(v6),
                 _ => None,
             })
             .collect())
     }
 
-    /// Every address on interface `index` with its prefix length, in kernel order: an IPv4
-    /// address as its `Local` attribute says (the `Address` of a point-to-point link is the
-    /// peer's), an IPv6 one as its `Address` (it has no `Local`).
-    async fn link_addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>> {
-        let mut stream = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute();
+    /// Every address on interface `link` (or, with `None`, on every interface) as (interface,
+    /// address, prefix length), in kernel order: an IPv4 address as its `Local` attribute says
+    /// (the `Address` of a point-to-point link is the peer's), an IPv6 one as its `Address` (it
+    /// has no `Local`).
+    async fn addresses(&self, link: Option<u32>) -> Result<Vec<(u32, IpAddr, u8)>> {
+        let mut request = self.handle.address().get();
+        if let Some(index) = link {
+            request = request.set_link_index_filter(index);
+        }
+        let mut stream = request.execute();
         let mut out = Vec::new();
         while let Some(msg) = stream.try_next().await.context("listing addresses")? {
             for attr in &msg.attributes {
                 match attr {
                     AddressAttribute::Local(a @ IpAddr::V4(_))
                     | AddressAttribute::Address(a @ IpAddr::V6(_)) => {
-                        out.push((*a, msg.header.prefix_len))
+                        out.push((msg.header.index, *a, msg.header.prefix_len))
                     }
                     _ => {}
                 }
@@ -439,10 +425,10 @@ impl Net {
 
     /// The IPv4 subnets on interface `index`, as (address, prefix length), in kernel order.
     pub async fn ipv4_subnets(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
-        let all = self.link_addresses(index).await?;
+        let all = self.addresses(Some(index)).await?;
         Ok(all
             .into_iter()
-            .filter_map(|(a, len)| match a {
+            .filter_map(|(_, a, len)| match a {
                 IpAddr::V4(v4) => Some((v4, len)),
                 IpAddr::V6(_) => None,
             })
