@@ -12,12 +12,18 @@ use anyhow::{Context as _, Result, bail};
 use crate::cmd;
 
 /// Debian packages the namespace tests, the demo and the benchmark run (trafgen is in
-/// netsniff-ng, taskset in util-linux; ethtool turns a test underlay's offloads off).
-const PACKAGES: [&str; 8] = [
+/// netsniff-ng, taskset in util-linux; ethtool turns a test underlay's offloads off), the store's
+/// tests run a throw-away etcd (etcd-server) with certificates from openssl, and the store client
+/// is built with protoc (protobuf-compiler, and libprotobuf-dev for its well-known types).
+const PACKAGES: [&str; 12] = [
     "ethtool",
+    "etcd-server",
+    "openssl",
+    "protobuf-compiler",
     "iproute2",
     "iputils-ping",
     "iperf3",
+    "libprotobuf-dev",
     "tcpdump",
     "procps",
     "netsniff-ng",
