@@ -78,6 +78,9 @@ pub const FDB_F_LEARNED: u32 = 1;
 /// `FdbEntry::flags`: `vtep fdb add` made the entry in the running instance; it is not from the
 /// config. Only userspace reads it.
 pub const FDB_F_RUNTIME: u32 = 2;
+/// `FdbEntry::flags` and `ProxyEntry::flags`: the entry was programmed from the store (another
+/// host's station); the datapath treats it as static. Only userspace reads it.
+pub const FDB_F_STORE: u32 = 4;
 
 /// `VniConfig::flags`: learn remote MACs from decapsulated frames and local MACs from ports
 /// with `PORT_F_LEARN` (the kernel's `learning`).

@@ -7,6 +7,7 @@
 //! - [`datapath`]: the eBPF programs and maps seen from userspace, and the map values a config
 //!   becomes.
 //! - [`ctl`]: commands against a running instance, through its pinned maps.
+//! - [`store`]: the etcd client that publishes this host's stations and reads the others'.
 //! - [`cli`]: the command line: clap types, handlers, output.
 //! - [`sys`]: the kernel interfaces (netlink, namespaces, sysctls, clock, bpffs).
 //! - [`instance`]: where a running instance keeps what the other commands read; [`mac`]: MAC
@@ -23,4 +24,5 @@ pub mod daemon;
 pub mod datapath;
 pub mod instance;
 pub mod mac;
+pub mod store;
 pub mod sys;

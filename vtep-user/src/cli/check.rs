@@ -21,6 +21,9 @@ pub struct Args {
 /// Prints what was checked; fails with the first problem found.
 pub async fn run(args: &Args) -> Result<()> {
     let config = Config::load(&args.file.config)?;
+    if let Some(store) = &config.store {
+        store.check_files()?;
+    }
     println!("{}: config ok ({} VNI(s))", config.name, config.vnis.len());
     if !args.system {
         println!(

@@ -171,7 +171,37 @@ pub fn stats(stats: &Stats) -> String {
     if let Some(links) = &stats.links {
         out += &self::links(links);
     }
+    if let Some(store) = &stats.store {
+        out += &self::store(store);
+    }
     out
+}
+
+/// The `store:` line of `vtep stats`: the client's state and what it sees.
+fn store(s: &crate::store::Status) -> String {
+    let since = crate::store::Status::age(s.since);
+    let mut out = format!(
+        "store: {} ({}) for {since}s",
+        s.state,
+        s.endpoints.join(",")
+    );
+    match s.state.as_str() {
+        "connected" => {
+            out += &format!(
+                ", revision {}, {} host(s), {} station(s)",
+                s.revision, s.hosts, s.stations
+            )
+        }
+        _ => {
+            if let Some(e) = &s.error {
+                out += &format!(", {} failed attempt(s), last: {e}", s.failures);
+            }
+            if let Some(ms) = s.retry_in_ms {
+                out += &format!(", next attempt within {:.1}s", ms as f64 / 1000.0);
+            }
+        }
+    }
+    out + "\n"
 }
 
 /// The `links:` section of `vtep stats`: `underlay NAME STATE`, then a line per gone port.
@@ -216,6 +246,7 @@ mod tests {
     #[test]
     fn stats_text_keeps_its_layout() {
         let s = Stats {
+            store: None,
             vnis: vec![VniCounters {
                 vni: 100,
                 counters: VniStats {
@@ -267,6 +298,7 @@ mod tests {
     fn stats_text_ends_with_the_links() {
         use crate::instance::{MissingPort, Underlay};
         let s = Stats {
+            store: None,
             vnis: Vec::new(),
             drops: BTreeMap::new(),
             remotes: RemoteVteps::default(),

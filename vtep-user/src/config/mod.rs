@@ -3,6 +3,7 @@
 //! ([`fields`]). Every error names the field it is about, and a parse error its line.
 
 pub mod fields;
+pub mod store;
 mod validate;
 
 use std::{
@@ -53,6 +54,8 @@ pub struct Config {
     /// address in a VNI); added to the host's routing table, with IPv4 forwarding on.
     #[serde(default, rename = "route")]
     pub routes: Vec<Route>,
+    /// The etcd cluster stations are published in and programmed from (scenario S5).
+    pub store: Option<store::Store>,
 }
 
 /// `[[route]]`: `to` (a prefix) via `via`, an address in the subnet of one of the VNIs' host

@@ -76,7 +76,11 @@ impl Config {
         }
         self.check_totals(seen.ports)?;
         self.check_remote_vteps()?;
-        self.check_routes()
+        self.check_routes()?;
+        match &self.store {
+            Some(store) => store.check(),
+            None => Ok(()),
+        }
     }
 
     /// Each `[[route]]`: a prefix with no host bits set, listed once, via an address (not the

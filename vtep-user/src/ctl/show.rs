@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use anyhow::{Context as _, Result};
 use aya::maps::MapError;
 use serde::Serialize;
-use vtep_common::maps::{FDB_F_LEARNED, FDB_F_RUNTIME, FDB_LOCAL, ProxyEntry, vtep_ip};
+use vtep_common::maps::{
+    FDB_F_LEARNED, FDB_F_RUNTIME, FDB_F_STORE, FDB_LOCAL, ProxyEntry, vtep_ip,
+};
 
 use crate::{ctl::PortNames, datapath::maps::Pinned, instance, mac::Mac, sys::clock};
 
@@ -17,7 +19,8 @@ pub struct Provenance {
     /// whose port is gone).
     pub state: &'static str,
     /// "config" (made by `vtep up` from the config), "runtime" (a `vtep fdb` or `vtep neigh`
-    /// command) or "learned" (the datapath, from traffic).
+    /// command), "store" (another host's station, from the store) or "learned" (the datapath,
+    /// from traffic).
     pub origin: &'static str,
     /// Learned entries: seconds since traffic last confirmed the entry (within a second).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,6 +37,8 @@ impl Provenance {
                 "learned"
             } else if flags & FDB_F_RUNTIME != 0 {
                 "runtime"
+            } else if flags & FDB_F_STORE != 0 {
+                "store"
             } else {
                 "config"
             },

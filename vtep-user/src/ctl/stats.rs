@@ -59,6 +59,9 @@ pub struct Stats {
     /// when its info file cannot be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub links: Option<instance::Links>,
+    /// The store client's state, for an instance with a `[store]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::store::Status>,
 }
 
 /// The remote VTEPs whose next hops the instance keeps resolved.
@@ -123,6 +126,7 @@ pub fn read(name: &str) -> Result<Stats> {
             refused: slot(RESOLVER_REFUSED)?,
         },
         links: instance::Info::load(name).ok().map(|i| i.links),
+        store: crate::store::Status::load(name),
     })
 }
 

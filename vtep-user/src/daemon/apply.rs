@@ -35,6 +35,7 @@ use crate::{
     },
     instance,
     mac::Mac,
+    store::{records::StationRecord, view::Local},
     sys::{bpffs, netlink::Net, sysctl},
 };
 
@@ -46,6 +47,10 @@ pub(super) struct Started {
     /// The underlay and the ports as last seen; it also holds the sockets that keep the
     /// multicast groups joined.
     pub links: Links,
+    /// This instance as the store sees it: its VTEP, VNIs and stations.
+    pub local: Local,
+    /// The stations it publishes: those behind the ports it made, with their addresses.
+    pub stations: Vec<StationRecord>,
 }
 
 /// What the apply step starts from.
@@ -54,7 +59,7 @@ pub(super) enum Base<'a> {
     Fresh,
     /// The pinned datapath of a stopped instance, whose log `undo` took over; `old` is the
     /// config it ran, when the log has it.
-    Adopt { old: Option<Config> },
+    Adopt { old: Option<Box<Config>> },
     /// The running instance (a reload), which ran `old`.
     Reload {
         old: &'a Config,
@@ -66,7 +71,7 @@ impl Base<'_> {
     fn old_config(&self) -> Option<&Config> {
         match self {
             Self::Fresh => None,
-            Self::Adopt { old } => old.as_ref(),
+            Self::Adopt { old } => old.as_deref(),
             Self::Reload { old, .. } => Some(old),
         }
     }
@@ -191,12 +196,47 @@ pub(super) async fn apply(
     let links = Links::new(config, info, &checked.underlay, &vnis, groups).with_xdp(checked.xdp);
     // Links wrote its state into the info file, whole: a new file under the recorded name.
     later(undo.file_rewritten(&instance::info_file(&config.name)))?;
+    let (local, stations) = local_stations(checked.local, &vnis);
     Ok(Started {
         datapath,
         nexthops,
         ager,
         links,
+        local,
+        stations,
     })
+}
+
+/// What the store needs to know of this instance, from its VTEP `vtep` and its tables: every
+/// port whose station vtep knows (it made it) is a station, with the addresses the proxy
+/// answers for its MAC.
+fn local_stations(vtep: IpAddr, vnis: &[VniTable]) -> (Local, Vec<StationRecord>) {
+    let mut local = Local {
+        vtep: Some(vtep),
+        ..Local::default()
+    };
+    let mut stations = Vec::new();
+    for v in vnis {
+        local.vnis.insert(v.id, (v.dstport, v.group.is_some()));
+        for mac in v.ports.iter().filter_map(|p| p.mac) {
+            local.stations.insert((v.id, mac));
+            let mut addresses: Vec<IpAddr> = v
+                .proxy_entries
+                .iter()
+                .filter(|(_, m)| *m == mac)
+                .map(|(ip, _)| *ip)
+                .collect();
+            addresses.sort();
+            addresses.dedup();
+            stations.push(StationRecord {
+                vni: v.id,
+                mac,
+                vtep,
+                addresses,
+            });
+        }
+    }
+    (local, stations)
 }
 
 /// Warns when `max_remotes` managed neighbour entries would take more than half the kernel's

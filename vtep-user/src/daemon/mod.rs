@@ -8,6 +8,7 @@
 
 pub mod ageing;
 mod apply;
+mod from_store;
 pub mod links;
 pub mod nexthop;
 mod ports;
@@ -19,6 +20,7 @@ pub mod undo;
 
 use anyhow::{Context as _, Result, bail};
 use tracing::{info, warn};
+use vtep_common::maps::RESOLVER_CHANGED;
 
 use crate::{
     config::Config,
@@ -29,6 +31,10 @@ use crate::{
         undo::{Item, Undo},
     },
     instance::{self, Namespace, ServedVni},
+    store::{
+        self,
+        records::{HostRecord, HostVni},
+    },
     sys::{
         bpffs,
         identity::{FileId, Process},
@@ -52,6 +58,15 @@ pub struct Running {
     reloads: u64,
     /// The datapath outlives the process (`--keep`).
     keep: bool,
+    /// The store client and what it programmed, with a `[store]`.
+    store: Option<StoreLink>,
+}
+
+/// A running store client and what the daemon wrote into the maps from its view.
+struct StoreLink {
+    client: store::Client,
+    config: crate::config::store::Store,
+    programmed: from_store::Programmed,
 }
 
 /// Where a config came from: the file and the text read from it.
@@ -184,6 +199,8 @@ impl Running {
                 self.undo.mark_whole(&text)?;
                 self.config = config;
                 self.source.text = text;
+                self.follow_store_config()?;
+                self.program_from_store(true).await;
                 Ok(())
             }
             // The old config stays the one a later reload or adoption compares with: what was
@@ -192,9 +209,101 @@ impl Running {
         }
     }
 
+    /// What this instance publishes in the store, from what it runs.
+    fn published(&self) -> Option<store::Published> {
+        let link = self.store.as_ref()?;
+        let vtep = self.up.local.vtep?;
+        let mut vnis: Vec<HostVni> = self
+            .up
+            .local
+            .vnis
+            .iter()
+            .map(|(&vni, &(dstport, _))| HostVni { vni, dstport })
+            .collect();
+        vnis.sort_by_key(|v| v.vni);
+        Some(store::Published {
+            host: HostRecord {
+                host: link.config.host.clone().unwrap_or_else(hostname),
+                vtep,
+                vnis,
+            },
+            stations: self.up.stations.clone(),
+        })
+    }
+
+    /// Starts, stops or restarts the store client for `config` (a start, a reload); hands it
+    /// what to publish. A store left (or changed) has its records revoked and what it
+    /// programmed removed. Fails when the client cannot be started.
+    fn follow_store_config(&mut self) -> Result<()> {
+        let wanted = self.config.store.clone();
+        if self.store.as_ref().map(|s| &s.config) != wanted.as_ref()
+            && let Some(mut old) = self.store.take()
+        {
+            info!("store: leaving {}", old.config.endpoints.join(","));
+            old.programmed
+                .apply(&mut self.up.datapath, &store::view::Wanted::default(), true);
+            old.client.stop(true);
+        }
+        if self.store.is_none()
+            && let Some(config) = wanted
+        {
+            let vtep = self.up.local.vtep.context("no local VTEP address")?;
+            let client = store::Client::start(&self.config.name, vtep, &config)?;
+            record_file(&mut self.undo, store::Status::path(&self.config.name))?;
+            self.store = Some(StoreLink {
+                client,
+                config,
+                programmed: from_store::Programmed::default(),
+            });
+        }
+        if let Some(p) = self.published() {
+            self.store
+                .as_ref()
+                .expect("published has one")
+                .client
+                .publish(p);
+        }
+        Ok(())
+    }
+
+    /// A receiver of the store's views, when there is a store (again after each reload).
+    fn store_views(&self) -> Option<tokio::sync::watch::Receiver<store::view::View>> {
+        self.store.as_ref().map(|s| s.client.views())
+    }
+
+    /// Programs the datapath from the store's latest view: what changed since the last pass, or
+    /// (`full`) everything, after the maps were rewritten. Remote VTEPs that came or went are
+    /// resolved at once.
+    async fn program_from_store(&mut self, full: bool) {
+        let Some(link) = self.store.as_mut() else {
+            return;
+        };
+        let view = link.client.view();
+        let wanted = store::view::wanted(&view, &self.up.local);
+        let changes = link.programmed.apply(&mut self.up.datapath, &wanted, full);
+        if changes.vteps {
+            // As `vtep fdb` does: the resolver counts the VTEPs again on its next pass.
+            let stamp = crate::sys::clock::monotonic_nanos();
+            if let Err(e) = self
+                .up
+                .datapath
+                .resolver()
+                .and_then(|mut r| Ok(r.set(RESOLVER_CHANGED, stamp, 0)?))
+            {
+                warn!("{e:#}");
+            }
+            if let Err(e) = self.reconcile().await {
+                warn!("{e:#}");
+            }
+        }
+    }
+
     /// Detaches the datapath and removes everything `start` created. Returns what could not
     /// be removed.
     pub async fn stop(mut self) -> Vec<anyhow::Error> {
+        if let Some(link) = self.store.take() {
+            link.client.stop(true);
+        }
         self.up.datapath.detach_all();
         drop(self.up);
         self.undo.run(&self.net).await
@@ -204,6 +313,10 @@ impl Running {
     /// made in place, for the next `vtep up` of the instance to adopt. Fails, having changed
     /// nothing, when the datapath cannot be pinned to outlive the process.
     pub fn keep(mut self) -> Result<()> {
+        // The records stay under their lease, which the next process takes over.
+        if let Some(link) = self.store.take() {
+            link.client.stop(false);
+        }
         if !self.keep {
             self.up.datapath.pin_links(true)?;
             self.undo.set_kept(true)?;
@@ -405,13 +518,15 @@ pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Runnin
     let kept_info = std::fs::read(instance::info_file(&config.name)).ok();
     let (checked, mut undo, info, adopted) = claim(&net, config, &source.path).await?;
     let base = match adopted.clone() {
-        Some(old) => apply::Base::Adopt { old },
+        Some(old) => apply::Base::Adopt {
+            old: old.map(Box::new),
+        },
         None => apply::Base::Fresh,
     };
     match apply::apply(&net, config, &checked, info, &mut undo, base, keep).await {
         Ok(up) => {
             undo.mark_whole(&source.text)?;
-            Ok(Running {
+            let mut running = Running {
                 net,
                 undo,
                 up,
@@ -420,7 +535,13 @@ pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Runnin
                 // An adopted instance's `vtep reload` waits for a generation above the last.
                 reloads: ReloadOutcome::load(&config.name).map_or(0, |o| o.generation),
                 keep,
-            })
+                store: None,
+            };
+            // The datapath forwards already; a store that cannot be reached is retried.
+            if let Err(e) = running.follow_store_config() {
+                warn!("store: {e:#}");
+            }
+            Ok(running)
         }
         Err(e) if adopted.is_some() => {
             if let Some(bytes) = kept_info {
@@ -473,13 +594,18 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
         if keep { " keeping the datapath" } else { "" }
     );
     let mut tick = tokio::time::interval(RECONCILE_EVERY);
+    let mut views = running.store_views();
     let how = loop {
         tokio::select! {
+            () = next_view(&mut views) => running.program_from_store(false).await,
             signal = signals.next() => match signal {
                 Signal::Stop if keep => break Stop::Keep,
                 Signal::Stop => break Stop::Full,
                 Signal::StopKeeping => break Stop::Keep,
-                Signal::Reload => running.reload().await,
+                Signal::Reload => {
+                    running.reload().await;
+                    views = running.store_views();
+                }
                 Signal::Recount => {
                     if let Err(e) = running.reconcile().await {
                         warn!("{e:#}");
@@ -513,6 +639,28 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
     } else {
         bail!("{} item(s) could not be removed", errors.len())
     }
+}
+
+/// Waits until the store's view changed; forever without a store.
+async fn next_view(views: &mut Option<tokio::sync::watch::Receiver<store::view::View>>) {
+    match views {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                // The client's thread ended: nothing more comes.
+                *views = None;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The system's host name, published when `store.host` is not given.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// What a signal asks of `vtep up`.

@@ -58,6 +58,9 @@ pub(super) async fn check(
     if own.is_none() {
         check_not_running(config, known)?;
     }
+    if let Some(store) = &config.store {
+        store.check_files()?;
+    }
     let checked = check_underlay(net, config, own.is_some()).await?;
     // Before the interfaces: what another instance holds exists, and which one holds it is
     // the better answer.

@@ -175,9 +175,27 @@ pub async fn delete(name: &str) -> Result<()> {
 /// /sys/fs/bpf stays the host's.
 pub fn enter_for_process(name: &str) -> Result<()> {
     let file = open(name)?;
+    // The caller's namespace stays reachable: the store is reached from there.
+    let _ = ORIGIN.set(current_file()?);
     setns(file.as_fd(), CloneFlags::CLONE_NEWNET)
         .with_context(|| format!("entering network namespace `{name}`"))?;
     let _ = ENTERED.set(name.to_string());
+    Ok(())
+}
+
+/// The namespace the process was started in, open, when it then entered another with
+/// `--netns`.
+static ORIGIN: std::sync::OnceLock<File> = std::sync::OnceLock::new();
+
+/// Moves the calling thread back into the namespace the process was started in, when `--netns`
+/// took it elsewhere; threads it starts afterwards are there too. The store client runs on
+/// such a thread: with `vtep --netns NS up` the datapath is NS's, while the management network
+/// etcd is reached over is the caller's. Fails when the namespace cannot be entered.
+pub fn enter_origin_for_thread() -> Result<()> {
+    if let Some(file) = ORIGIN.get() {
+        setns(file.as_fd(), CloneFlags::CLONE_NEWNET)
+            .context("entering the network namespace vtep was started in")?;
+    }
     Ok(())
 }
 
