@@ -15,6 +15,7 @@ use nix::sys::signal::Signal;
 use crate::{
     capture::Capture,
     cmd::{ip, ip_in, sysctl},
+    etcd::{Certs, Etcd},
     lock,
     netns::{add_netns, delete_netns, list_netns, no_ipv6},
     vtep::{STOP_LIMIT, Vtep},
@@ -47,6 +48,9 @@ struct State {
     dir: PathBuf,
     /// The vteps started; None once the lab is removed.
     vteps: Mutex<Option<Vec<Vtep>>>,
+    /// The etcds started, killed once the vteps have stopped (a vtep's clean stop deletes its
+    /// records from etcd).
+    etcds: Mutex<Vec<Etcd>>,
 }
 
 /// Removes a lab from another thread (a signal handler), as [`Lab::remove`].
@@ -97,6 +101,7 @@ impl Lab {
                 prefix: prefix.to_string(),
                 dir,
                 vteps: Mutex::new(Some(Vec::new())),
+                etcds: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -277,6 +282,38 @@ impl Lab {
         Ok(vtep)
     }
 
+    /// Starts a single-node etcd on 127.0.0.1 with plain HTTP (see [`Etcd::start`]), its data
+    /// and log in a directory of the lab; removing the lab kills it. Fails when it does not
+    /// come up.
+    pub fn start_etcd(&self) -> Result<Etcd> {
+        self.start_etcd_with(None, &[])
+    }
+
+    /// As [`Lab::start_etcd`], with TLS and client-certificate authentication by `certs`.
+    pub fn start_etcd_tls(&self, certs: &Certs) -> Result<Etcd> {
+        self.start_etcd_with(Some(certs), &[])
+    }
+
+    /// As [`Lab::start_etcd`], with TLS by `tls` if given and `extra` arguments of etcd.
+    pub fn start_etcd_with(&self, tls: Option<&Certs>, extra: &[&str]) -> Result<Etcd> {
+        let dir = self.dir.join(format!("etcd{}", crate::next_id()));
+        let etcd = Etcd::start_with(&dir, tls, extra)?;
+        // Noted under the lock a removal holds throughout (vteps, then etcds), so a removal
+        // meanwhile either kills it or leaves it to be killed here.
+        let vteps = lock(&self.state.vteps);
+        if vteps.is_none() {
+            etcd.kill();
+            bail!("the lab was removed");
+        }
+        lock(&self.state.etcds).push(etcd.clone());
+        Ok(etcd)
+    }
+
+    /// TLS certificates for an etcd (see [`Certs::generate`]) in a directory of the lab.
+    pub fn certs(&self) -> Result<Certs> {
+        Certs::generate(&self.dir.join(format!("certs{}", crate::next_id())))
+    }
+
     /// Starts capturing on `ifname` in namespace `ns` what BPF filter `filter` lets through,
     /// into a file of the lab; see [`Capture::start`] for when it fails.
     pub fn capture(&self, ns: &str, ifname: &str, filter: &str) -> Result<Capture> {
@@ -324,6 +361,9 @@ impl State {
         }
         for v in &vteps {
             v.wait_or_kill(STOP_LIMIT);
+        }
+        for etcd in lock(&self.etcds).drain(..) {
+            etcd.kill();
         }
         for ns in prefixed("/run/netns", &self.prefix) {
             delete_netns(&ns.file_name().unwrap_or_default().to_string_lossy());

@@ -2,7 +2,8 @@
 //! simulated hosts (network namespaces joined by veth pairs), `vtep` processes running on them,
 //! traffic (ping, a checked TCP transfer), packet capture with tcpdump, and the kernel's own VTEP
 //! (vxlan device in a bridge) to interoperate or compare with, and tiny BPF programs loaded from
-//! instructions for the measurements. Underlays are IPv4 (198.18.0.0/24) or IPv6
+//! instructions for the measurements, and a throw-away etcd (with TLS certificates) for the
+//! store. Underlays are IPv4 (198.18.0.0/24) or IPv6
 //! (2001:db8::/64): `two_hosts`/`three_hosts` and their `_ipv6` variants.
 //!
 //! Everything a [`Lab`] makes carries its name prefix and is removed when the lab is dropped or
@@ -16,6 +17,7 @@
 mod bpf;
 mod capture;
 mod cmd;
+mod etcd;
 mod kernel;
 mod lab;
 mod netns;
@@ -26,6 +28,7 @@ mod vtep;
 pub use bpf::{ProgType, RawProgram};
 pub use capture::{Capture, parse_pcap};
 pub use cmd::{ip, ip_in, ns_exec, run, sysctl};
+pub use etcd::{Certs, Etcd};
 pub use kernel::{KernelOptions, KernelVtep};
 pub use lab::{End, Lab, Remover, leftovers};
 pub use netns::{

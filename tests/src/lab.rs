@@ -12,7 +12,9 @@ use std::{
 
 use crate::output::text;
 
-pub use vtep_lab::{ArticleHost, End, FlowResult, KernelOptions, KernelVtep, PingFlow, list_netns};
+pub use vtep_lab::{
+    ArticleHost, Certs, End, FlowResult, KernelOptions, KernelVtep, PingFlow, list_netns,
+};
 
 /// The value of `result`; panics with its error (and the error's causes) otherwise.
 #[track_caller]
@@ -271,6 +273,12 @@ impl Lab {
         &mut self.vteps[id]
     }
 
+    /// Vtep `id` for commands that only read or talk to it (`fdb`, `stats`, `cli`), so a
+    /// helper holding the lab shared can run them.
+    pub fn vtep_ref(&self, id: usize) -> &Vtep {
+        &self.vteps[id]
+    }
+
     /// Starts capturing on `ifname` in `ns` what BPF filter `filter` lets through.
     #[track_caller]
     pub fn capture(&self, ns: &str, ifname: &str, filter: &str) -> Capture {
@@ -280,6 +288,91 @@ impl Lab {
     /// Namespaces whose name starts with this lab's prefix.
     pub fn namespaces(&self) -> Vec<String> {
         self.lab.namespaces()
+    }
+
+    /// A single-node etcd on 127.0.0.1 (plain HTTP), killed when the lab is removed, after
+    /// its vteps have stopped.
+    #[track_caller]
+    pub fn etcd(&self) -> Etcd {
+        Etcd(must(self.lab.start_etcd()))
+    }
+
+    /// As [`Lab::etcd`], with TLS and client-certificate authentication by `certs`.
+    #[track_caller]
+    pub fn etcd_tls(&self, certs: &Certs) -> Etcd {
+        Etcd(must(self.lab.start_etcd_tls(certs)))
+    }
+
+    /// As [`Lab::etcd`], with TLS by `tls` if given and `extra` arguments of etcd.
+    #[track_caller]
+    pub fn etcd_with(&self, tls: Option<&Certs>, extra: &[&str]) -> Etcd {
+        Etcd(must(self.lab.start_etcd_with(tls, extra)))
+    }
+
+    /// TLS certificates for an etcd and its clients, in a directory of the lab.
+    #[track_caller]
+    pub fn certs(&self) -> Certs {
+        must(self.lab.certs())
+    }
+}
+
+/// A throw-away etcd of a [`Lab`] (see `vtep_lab::Etcd`); every failure is a panic.
+pub struct Etcd(vtep_lab::Etcd);
+
+impl Etcd {
+    /// The client URL (`http://127.0.0.1:PORT`, `https://` with TLS).
+    pub fn endpoint(&self) -> String {
+        self.0.endpoint()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    /// Everything etcd logged so far.
+    pub fn log(&self) -> String {
+        self.0.log()
+    }
+
+    /// SIGTERM, and waits for it to exit; the data stays.
+    pub fn stop(&self) {
+        self.0.stop()
+    }
+
+    /// Starts it again on the same ports with the same data, waiting until it answers.
+    #[track_caller]
+    pub fn restart(&self) {
+        must(self.0.restart())
+    }
+
+    /// Keys under `prefix` with their values, sorted by key.
+    #[track_caller]
+    pub fn keys(&self, prefix: &str) -> Vec<(String, String)> {
+        must(self.0.keys(prefix))
+    }
+
+    /// Writes `value` under `key` without a lease; returns the revision.
+    #[track_caller]
+    pub fn put(&self, key: &str, value: &str) -> i64 {
+        must(self.0.put(key, value))
+    }
+
+    /// Deletes `key`; returns how many keys went (0 or 1).
+    #[track_caller]
+    pub fn del(&self, key: &str) -> u64 {
+        must(self.0.del(key))
+    }
+
+    /// The current revision.
+    #[track_caller]
+    pub fn revision(&self) -> i64 {
+        must(self.0.revision())
+    }
+
+    /// Compacts the history up to `rev`.
+    #[track_caller]
+    pub fn compact(&self, rev: i64) {
+        must(self.0.compact(rev))
     }
 }
 
@@ -313,6 +406,12 @@ impl Vtep {
         self.0.signal(signal)
     }
 
+    /// Waits up to `limit` for vtep to exit (after a [`Vtep::signal`]), then kills it;
+    /// returns its exit status (None if it was not running).
+    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+        self.0.wait_or_kill(limit)
+    }
+
     /// Kills vtep with SIGKILL, as a crash would, and waits for it.
     pub fn kill(&mut self) -> Option<ExitStatus> {
         self.0.kill()
@@ -329,6 +428,13 @@ impl Vtep {
     pub fn fdb(&self, name: &str) -> Vec<serde_json::Value> {
         let rows = must(self.0.json(&["fdb", "show", "-n", name, "-j"]));
         rows.as_array().expect("fdb show rows").clone()
+    }
+
+    /// `vtep neigh show -j` (the proxy table) of instance `name`, parsed.
+    #[track_caller]
+    pub fn neigh(&self, name: &str) -> Vec<serde_json::Value> {
+        let rows = must(self.0.json(&["neigh", "show", "-n", name, "-j"]));
+        rows.as_array().expect("neigh show rows").clone()
     }
 
     /// `vtep stats -j` of instance `name`, parsed.

@@ -1,0 +1,150 @@
+//! Three hosts whose configs name nothing remote, programmed from the store alone: their
+//! workloads reach each other, ARP never crosses the underlay (each host answers it from the
+//! addresses the others published), and each host's records are in etcd as docs/store.md says.
+
+use serde_json::{Value, json};
+use vtep_tests::{
+    lab::ping,
+    packet::{ETH_P_ARP, ETH_P_IP, parse_vxlan},
+};
+
+use crate::support::{A1, B1, C1, Hosts, VNI, VTEPS, host_key, station_key, three_hosts};
+
+/// Inner ethertypes of the VXLAN packets among `frames`.
+fn inner_ethertypes(frames: &[Vec<u8>]) -> Vec<u16> {
+    frames
+        .iter()
+        .filter_map(|f| parse_vxlan(f).ok())
+        .filter(|v| v.inner.len() >= 14)
+        .map(|v| u16::from_be_bytes([v.inner[12], v.inner[13]]))
+        .collect()
+}
+
+/// The first pings between workloads of different hosts work with only the store to tell
+/// where anything is, and none of them needs an ARP request over the underlay: with
+/// `proxy = true` each host answers ARP from the addresses the store gave it. (A flooded ARP
+/// request would cross the underlay in a VXLAN packet of ethertype 0x0806.)
+#[test]
+fn workloads_reach_each_other_with_arp_answered_from_the_store() {
+    let h = three_hosts();
+    let wls = [A1, B1, C1];
+    // Captured on every host's underlay before any workload has sent anything.
+    let caps: Vec<_> =
+        h.ns.iter()
+            .map(|ns| h.lab.capture(ns, "eth0", "udp port 4789"))
+            .collect();
+    for from in wls {
+        for to in wls.iter().filter(|to| **to != from) {
+            assert!(
+                ping(&h.wl_ns(from), to.ip(), 2),
+                "{} cannot reach {} on another host: with the store alone the hosts do not \
+                 forward between their workloads",
+                from.suffix,
+                to.suffix
+            );
+        }
+    }
+    let mut arp = 0;
+    let mut ip = 0;
+    for cap in caps {
+        let types = inner_ethertypes(&cap.frames());
+        arp += types.iter().filter(|t| **t == ETH_P_ARP).count();
+        ip += types.iter().filter(|t| **t == ETH_P_IP).count();
+    }
+    // The capture saw the tunnelled traffic: 6 pairs x 2 echoes x 2 directions, each on the
+    // sender's and the receiver's underlay.
+    assert!(
+        ip >= 24,
+        "only {ip} tunnelled IPv4 packets captured on the underlay: the capture missed the pings"
+    );
+    assert_eq!(
+        arp, 0,
+        "{arp} ARP frames crossed the underlay in VXLAN: the hosts did not answer ARP from the \
+         store's addresses (proxy) but flooded it to every host"
+    );
+    // The proxy entries that answered are the store's.
+    for (i, wl) in wls.iter().enumerate() {
+        let name = h.names[i].clone();
+        let neigh = h.lab.vtep_ref(h.ids[i]).neigh(&name);
+        for other in wls.iter().filter(|o| *o != wl) {
+            let row = neigh
+                .iter()
+                .find(|r| r["ip"] == other.ip() && r["vni"] == VNI)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "host {} has no proxy entry for {} ({}): {neigh:#?}",
+                        h.ns[i],
+                        other.ip(),
+                        other.suffix
+                    )
+                });
+            assert_eq!(row["lladdr"], other.mac, "{row}");
+            assert_eq!(row["origin"], "store", "{row}");
+        }
+    }
+}
+
+/// Each host publishes its VTEP (with its VNI and port) and its workloads, under the prefix, as
+/// docs/store.md describes them; `vtep fdb show` lists the other hosts' workloads as entries
+/// of origin `store` pointing at the right VTEP, and nothing of its own as from the store.
+#[test]
+fn hosts_publish_their_records_and_list_the_others_as_store_entries() {
+    let h = three_hosts();
+    let keys = h.keys();
+    let value = |key: &str| -> Value {
+        let (_, v) = keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("no key {key} in etcd: {keys:#?}"));
+        serde_json::from_str(v).unwrap_or_else(|e| panic!("{key}: value {v} is not JSON: {e}"))
+    };
+    for (i, wl) in [A1, B1, C1].iter().enumerate() {
+        let host = value(&host_key(&h.prefix, VTEPS[i]));
+        assert_eq!(host["host"], ["a", "b", "c"][i], "{host}");
+        assert_eq!(host["vtep"], VTEPS[i], "{host}");
+        assert_eq!(
+            host["vnis"],
+            json!([{"vni": VNI, "dstport": 4789}]),
+            "{host}"
+        );
+        let station = value(&station_key(&h.prefix, VTEPS[i], wl.mac));
+        assert_eq!(station["vni"], VNI, "{station}");
+        assert_eq!(station["mac"], wl.mac, "{station}");
+        assert_eq!(station["vtep"], VTEPS[i], "{station}");
+        assert_eq!(station["addresses"], json!([wl.ip()]), "{station}");
+    }
+    assert_eq!(
+        keys.len(),
+        6,
+        "expected 3 host records and 3 stations, nothing else: {keys:#?}"
+    );
+    assert_store_rows_are_the_others(&h);
+}
+
+/// Host i's store entries are exactly the other hosts' workloads, each at its host's VTEP.
+#[track_caller]
+fn assert_store_rows_are_the_others(h: &Hosts) {
+    let wls = [A1, B1, C1];
+    for i in 0..3 {
+        let want: std::collections::BTreeSet<_> = wls
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(j, wl)| (wl.mac.to_string(), u64::from(VNI), VTEPS[j].to_string()))
+            .collect();
+        let rows = h.fdb(i);
+        assert_eq!(
+            crate::support::store_rows(&rows),
+            want,
+            "host {}: store entries of fdb show: {rows:#?}",
+            h.ns[i]
+        );
+        // Its own workload is local, not from the store.
+        let own = rows
+            .iter()
+            .find(|r| r["mac"] == wls[i].mac)
+            .unwrap_or_else(|| panic!("host {} lost its own workload: {rows:#?}", h.ns[i]));
+        assert_ne!(own["origin"], "store", "{own}");
+        assert!(own["port"].is_string(), "{own}");
+    }
+}
