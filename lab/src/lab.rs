@@ -244,6 +244,32 @@ impl Lab {
         Ok(hosts)
     }
 
+    /// `n` hosts `<prefix>h1` .. `<prefix>hN` (198.18.0.1 .. 198.18.0.N, /24) on one underlay
+    /// segment, as [`Lab::three_hosts`] with more ports: each host's `eth0` (MTU 1500) is a veth
+    /// into switch namespace `<prefix>nsw`, whose bridge `br0` joins ports `p1` .. `pN`. Fails
+    /// when `n` is 0 or above 250, or when `ip` does.
+    pub fn hosts_on_switch(&self, n: usize) -> Result<Vec<String>> {
+        if n == 0 || n > 250 {
+            bail!("{n} hosts on a switch: 1 to 250 fit 198.18.0.0/24");
+        }
+        let sw = self.host("nsw")?;
+        ip_in(&sw, &["link", "add", "br0", "type", "bridge"])?;
+        ip_in(&sw, &["link", "set", "br0", "up"])?;
+        let mut hosts = Vec::with_capacity(n);
+        for i in 1..=n {
+            let host = self.host(&format!("h{i}"))?;
+            let port = format!("p{i}");
+            self.wire(
+                End::new(&host, "eth0", &format!("198.18.0.{i}/24")),
+                End::new(&sw, &port, ""),
+                1500,
+            )?;
+            ip_in(&sw, &["link", "set", &port, "master", "br0"])?;
+            hosts.push(host);
+        }
+        Ok(hosts)
+    }
+
     /// Writes `text` to file `name` of the lab; returns its path. Fails when it cannot be
     /// written.
     pub fn file(&self, name: &str, text: &str) -> Result<PathBuf> {

@@ -2,8 +2,10 @@
 //! benchmark build their hosts with the vtep-lab crate, which the namespace tests use too.
 
 mod bench;
+mod bench_store;
 mod cmd;
 mod demo;
+mod demo_store;
 mod lab;
 mod setup;
 
@@ -38,7 +40,12 @@ enum Command {
         args: Vec<String>,
     },
     /// Build, then show VXLAN between two simulated hosts, and remove everything again.
-    Demo,
+    Demo {
+        /// Instead, show scenario S5: three hosts programmed from one etcd (a `[store]` in
+        /// each config, nothing remote), workloads added and removed at run time.
+        #[arg(long)]
+        store: bool,
+    },
     /// Measure vtep (TC, and with XDP decap) against the kernel vxlan driver + bridge, the
     /// floor (redirect-only programs) and a direct veth, interleaved.
     Bench {
@@ -63,6 +70,17 @@ enum Command {
         /// vtep with checksums and with `udp6_zero_csum_tx` (pps and TCP).
         #[arg(long, conflicts_with = "routed")]
         ipv6: bool,
+        /// Instead, measure scenario S5 at scale (release build): hosts on one underlay and one
+        /// etcd; how fast runtime workloads reach every other host's FDB, a crashed host's
+        /// expiry, memory, and etcd keys and watch events per workload.
+        #[arg(long, conflicts_with_all = ["routed", "ipv6"])]
+        store: bool,
+        /// With --store: the number of hosts.
+        #[arg(long, default_value_t = 16, requires = "store")]
+        hosts: usize,
+        /// With --store: workloads added (and removed) at run time, on the hosts in turn.
+        #[arg(long, default_value_t = 20, requires = "store")]
+        adds: usize,
     },
     /// Run every datapath program through BPF_PROG_TEST_RUN on mutated packets and check the
     /// invariants of tests/src/fuzz.rs; fails on a violation, printing how to replay it.
@@ -111,8 +129,11 @@ fn main() -> Result<()> {
             anyhow::ensure!(status.success(), "the fuzzer found violations ({status})");
             Ok(())
         }
-        Command::Demo => {
+        Command::Demo { store } => {
             let bin = build(false)?;
+            if store {
+                return demo_store::run(&bin);
+            }
             demo::run(&bin)
         }
         Command::Bench {
@@ -122,7 +143,15 @@ fn main() -> Result<()> {
             plot,
             routed,
             ipv6,
+            store,
+            hosts,
+            adds,
         } => {
+            if store {
+                // The control plane's speed and memory are the point: the optimised build.
+                let bin = build(true)?;
+                return bench_store::run(&bin, &bench_store::Options { hosts, adds, json });
+            }
             let bin = build(false)?;
             if routed {
                 return bench::routed(&bin, rounds, seconds);

@@ -1,0 +1,595 @@
+//! `cargo xtask bench --store`: scenario S5 at scale. N simulated hosts (16 by default) on one
+//! underlay switch, one throw-away etcd, vtep on each host with a `[store]` section and one
+//! workload. Measures how long a workload added or removed at run time takes to reach (or leave)
+//! every other host's datapath FDB, how long a crashed host's entries outlive it, the vteps'
+//! resident memory, and what the store holds and sends per workload.
+//!
+//! The datapath side is read by the `store-watch` tool of the tests crate (it links vtep's
+//! library; xtask must not): it opens the other hosts' pinned FDB maps, runs the change, and
+//! polls the maps about every millisecond from just before the change starts.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::{Value, json};
+use vtep_lab::{Etcd, Lab, Vtep};
+
+use crate::{cmd, lab};
+
+const VNI: u32 = 100;
+/// Seconds a crashed host's records outlive it.
+const LEASE_TTL: u32 = 3;
+/// How long a change may take to reach every host before the bench calls it lost.
+const CHANGE_LIMIT_MS: u64 = 10_000;
+/// vteps started at once (each loads and verifies its programs).
+const START_PARALLEL: usize = 4;
+/// etcd's counters read around each change (etcd 3.4 names; `events` counts events sent to
+/// watchers, `watch_msgs` the watch responses sent on gRPC streams).
+const PUTS: &str = "etcd_mvcc_put_total";
+const DELETES: &str = "etcd_mvcc_delete_total";
+const EVENTS: &str = "etcd_debugging_mvcc_events_total";
+const WATCHERS: &str = "etcd_debugging_mvcc_watcher_total";
+const WATCH_MSGS: &str = "grpc_server_msg_sent_total{grpc_method=\"Watch\",grpc_service=\"etcdserverpb.Watch\",grpc_type=\"bidi_stream\"}";
+
+pub struct Options {
+    pub hosts: usize,
+    pub adds: usize,
+    pub json: Option<PathBuf>,
+}
+
+/// One host of the bench: namespace, instance, VTEP, its workload's MAC, its vtep.
+struct Host {
+    ns: String,
+    name: String,
+    vtep_ip: String,
+    mac: String,
+    vtep: Vtep,
+}
+
+/// What store-watch reported for one change.
+struct Watched {
+    command_ms: f64,
+    all_ms: f64,
+    done_ms: Vec<f64>,
+}
+
+pub fn run(vtep: &Path, opts: &Options) -> Result<()> {
+    if !(2..=250).contains(&opts.hosts) {
+        bail!("--hosts {}: 2 to 250", opts.hosts);
+    }
+    if opts.adds == 0 {
+        bail!("--adds must be at least 1");
+    }
+    eprintln!("bench: building the store-watch tool");
+    cmd::cargo(&[
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "vtep-tests",
+        "--bin",
+        "store-watch",
+    ])?;
+    let tool = cmd::workspace_root().join("target/release/store-watch");
+    let prefix = format!("vsb{:05}", std::process::id() % 100_000);
+    let mut report = None;
+    let started = Instant::now();
+    lab::with_lab(&prefix, vtep, |lab| {
+        report = Some(bench(lab, vtep, &tool, opts)?);
+        Ok(())
+    })?;
+    let mut report = report.expect("the bench ran");
+    let left = vtep_lab::leftovers(&prefix);
+    if !left.is_empty() {
+        bail!("left behind: {}", left.join(" "));
+    }
+    report["total_s"] = json!(round2(started.elapsed().as_secs_f64()));
+    print_table(&report);
+    if let Some(path) = &opts.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
+    let n = opts.hosts;
+    eprintln!("bench: {n} hosts on one underlay switch, one etcd");
+    let namespaces = lab.hosts_on_switch(n)?;
+    let etcd = lab.start_etcd()?;
+    let prefix = format!("/{}", lab.prefix());
+
+    let start = Instant::now();
+    let hosts = start_hosts(lab, &namespaces, &etcd, &prefix)?;
+    let up_s = start.elapsed().as_secs_f64();
+    // Every host has every workload: its own (local) and the others' (from the store).
+    let all_keys: Vec<String> = hosts.iter().map(|h| format!("{VNI}/{}", h.mac)).collect();
+    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    let converged = watch(tool, true, &all_keys, &names, 30_000, &["true"])?;
+    let converged_s = up_s + converged.all_ms / 1e3;
+    eprintln!(
+        "bench: {n} vteps up after {up_s:.1} s, every host has every workload after {converged_s:.1} s"
+    );
+
+    let keys_before = etcd.keys(&prefix)?;
+    let watchers = metric(&etcd, WATCHERS)?;
+
+    // Runtime workloads: added on one host (in turn), until every other host's FDB has it;
+    // removed, until none has it.
+    let mut add = Vec::new();
+    let mut del = Vec::new();
+    let mut per_host_add = Vec::new();
+    let before = counters(&etcd)?;
+    let mut add_counts = BTreeMap::new();
+    let mut del_counts = BTreeMap::new();
+    for k in 0..opts.adds {
+        let h = &hosts[k % n];
+        let others: Vec<&str> = hosts
+            .iter()
+            .filter(|o| o.ns != h.ns)
+            .map(|o| o.name.as_str())
+            .collect();
+        let ns = lab.name(&format!("r{k}"));
+        let mac = format!("02:00:00:01:{:02x}:{:02x}", k / 256, k % 256);
+        let addr = format!("192.0.2.{}/24", 100 + k % 150);
+        let key = format!("{VNI}/{mac}@{}", h.vtep_ip);
+        let c0 = counters(&etcd)?;
+        let w = watch(
+            tool,
+            true,
+            std::slice::from_ref(&key),
+            &others,
+            CHANGE_LIMIT_MS,
+            &vtep_cmd(
+                vtep,
+                h,
+                &[
+                    "workload", "add", &ns, "vni", "100", "address", &addr, "mac", &mac, "-n",
+                    &h.name,
+                ],
+            ),
+        )
+        .with_context(|| format!("workload add {ns} on {}", h.ns))?;
+        let c1 = counters(&etcd)?;
+        accumulate(&mut add_counts, &c0, &c1);
+        eprintln!(
+            "bench: add {}/{}: on {}, command {:.0} ms, every other host {:.1} ms",
+            k + 1,
+            opts.adds,
+            h.ns,
+            w.command_ms,
+            w.all_ms
+        );
+        per_host_add.extend(w.done_ms.iter().copied());
+        add.push(w);
+        let w = watch(
+            tool,
+            false,
+            &[format!("{VNI}/{mac}")],
+            &others,
+            CHANGE_LIMIT_MS,
+            &vtep_cmd(vtep, h, &["workload", "del", &ns, "-n", &h.name]),
+        )
+        .with_context(|| format!("workload del {ns} on {}", h.ns))?;
+        let c2 = counters(&etcd)?;
+        accumulate(&mut del_counts, &c1, &c2);
+        eprintln!(
+            "bench: del {}/{}: command {:.0} ms, gone from every other host {:.1} ms",
+            k + 1,
+            opts.adds,
+            w.command_ms,
+            w.all_ms
+        );
+        del.push(w);
+    }
+    let after = counters(&etcd)?;
+
+    // Resident memory once every host has seen every change.
+    let mut rss = Vec::new();
+    for h in &hosts {
+        let pid = h.vtep.pid().context("a vtep exited")?;
+        rss.push(rss_kib(pid)?);
+    }
+    let etcd_rss = etcd.pid().map(rss_kib).transpose()?;
+
+    // A crash: the last host's vtep killed; its records go when its lease runs out.
+    let victim = &hosts[n - 1];
+    let others: Vec<&str> = hosts[..n - 1].iter().map(|o| o.name.as_str()).collect();
+    let pid = victim.vtep.pid().context("the victim's vtep exited")?;
+    eprintln!("bench: kill -9 of the vtep on {} (pid {pid})", victim.ns);
+    let crash = watch(
+        tool,
+        false,
+        &[format!("{VNI}/{}", victim.mac)],
+        &others,
+        u64::from(LEASE_TTL) * 1000 + CHANGE_LIMIT_MS,
+        &["kill", "-9", &pid.to_string()],
+    )
+    .context("the crashed host's entries")?;
+    victim.vtep.kill(); // reaps it
+    let down = victim
+        .vtep
+        .output(&["down", "-n", &victim.name])
+        .context("vtep down after the crash")?;
+    let pins_left = Path::new("/sys/fs/bpf/vtep").join(&victim.name).exists();
+    eprintln!(
+        "bench: gone from every other host after {:.0} ms; vtep down: {}",
+        crash.all_ms,
+        down.trim()
+    );
+    if pins_left {
+        bail!("vtep down left the pins of {} behind", victim.name);
+    }
+
+    let stations = keys_before
+        .iter()
+        .filter(|(k, _)| k.contains("/v1/stations/"))
+        .count();
+    let host_keys = keys_before
+        .iter()
+        .filter(|(k, _)| k.contains("/v1/hosts/"))
+        .count();
+    let per = |counts: &BTreeMap<&str, f64>, what: &str| {
+        round2(counts.get(what).copied().unwrap_or(0.0) / opts.adds as f64)
+    };
+    let lease_ms = f64::from(LEASE_TTL) * 1e3;
+    Ok(json!({
+        "hosts": n,
+        "adds": opts.adds,
+        "lease_ttl_s": LEASE_TTL,
+        "machine": machine(),
+        "etcd": etcd_version(),
+        "start": {"up_s": round2(up_s), "converged_s": round2(converged_s)},
+        "add_all_ms": stats(&add.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+        "add_command_ms": stats(&add.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
+        "add_per_host_ms": stats(&per_host_add),
+        "del_all_ms": stats(&del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+        "del_command_ms": stats(&del.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
+        "crash": {
+            "gone_from_all_ms": round2(crash.all_ms),
+            "minus_lease_ttl_ms": round2(crash.all_ms - lease_ms),
+            "per_host_ms": crash.done_ms,
+        },
+        "rss_kib": {
+            "median": median(&rss),
+            "max": rss.iter().copied().fold(0.0, f64::max),
+            "per_host": rss,
+            "etcd": etcd_rss,
+        },
+        "keys": {
+            "total": keys_before.len(),
+            "host_keys": host_keys,
+            "station_keys": stations,
+            "host_keys_per_host": round2(host_keys as f64 / n as f64),
+            "station_keys_per_workload": round2(stations as f64 / n as f64),
+        },
+        "etcd_per_add": {
+            "puts": per(&add_counts, PUTS),
+            "deletes": per(&add_counts, DELETES),
+            "events": per(&add_counts, EVENTS),
+            "watch_msgs": per(&add_counts, WATCH_MSGS),
+        },
+        "etcd_per_del": {
+            "puts": per(&del_counts, PUTS),
+            "deletes": per(&del_counts, DELETES),
+            "events": per(&del_counts, EVENTS),
+            "watch_msgs": per(&del_counts, WATCH_MSGS),
+        },
+        "etcd_whole_run": diff(&before, &after),
+        "watchers": watchers,
+    }))
+}
+
+/// Starts vtep on every host, a few at a time; returns the hosts in order.
+fn start_hosts(lab: &Lab, namespaces: &[String], etcd: &Etcd, prefix: &str) -> Result<Vec<Host>> {
+    let mut hosts = Vec::new();
+    for (chunk_no, chunk) in namespaces.chunks(START_PARALLEL).enumerate() {
+        let started: Vec<Result<Host>> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .map(|(j, ns)| {
+                    let i = chunk_no * START_PARALLEL + j + 1;
+                    s.spawn(move || start_host(lab, ns, i, etcd, prefix))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| bail!("starting a vtep panicked"))
+                })
+                .collect()
+        });
+        for h in started {
+            hosts.push(h?);
+        }
+        eprintln!("bench: {} of {} vteps up", hosts.len(), namespaces.len());
+    }
+    Ok(hosts)
+}
+
+/// Starts vtep on host `i` (1-based, 198.18.0.i) with workload `192.0.2.i`.
+fn start_host(lab: &Lab, ns: &str, i: usize, etcd: &Etcd, prefix: &str) -> Result<Host> {
+    let name = lab.name(&format!("v{i}"));
+    let mac = format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256);
+    let config = format!(
+        "name = \"{name}\"\n\n[underlay]\ninterface = \"eth0\"\n\n[store]\nendpoints = [\"{}\"]\n\
+         prefix = \"{prefix}\"\nlease_ttl = {LEASE_TTL}\n\n[[vni]]\nid = {VNI}\nproxy = true\n\n\
+         [[vni.workload]]\nnetns = \"{}\"\naddress = \"192.0.2.{i}/24\"\nmac = \"{mac}\"\n",
+        etcd.endpoint(),
+        lab.name(&format!("w{i}")),
+    );
+    let vtep = lab::start_vtep(lab, ns, &config, false)?;
+    Ok(Host {
+        ns: ns.to_string(),
+        name,
+        vtep_ip: format!("198.18.0.{i}"),
+        mac,
+        vtep,
+    })
+}
+
+/// `BIN --netns HOST ARGS` (vtep `bin`) against host `h`, as a command line.
+fn vtep_cmd(bin: &Path, h: &Host, args: &[&str]) -> Vec<String> {
+    let mut cmd = vec![
+        bin.to_string_lossy().into_owned(),
+        "--netns".to_string(),
+        h.ns.clone(),
+    ];
+    cmd.extend(args.iter().map(|s| s.to_string()));
+    cmd
+}
+
+/// Runs store-watch: `command` (a program and its arguments), then waits until every instance
+/// of `instances` has (`present`) or lacks every key of `keys`. Fails, with its report, when
+/// one did not within `limit_ms` or the command failed.
+fn watch<S: AsRef<str>>(
+    tool: &Path,
+    present: bool,
+    keys: &[String],
+    instances: &[&str],
+    limit_ms: u64,
+    command: &[S],
+) -> Result<Watched> {
+    let mut c = Command::new(tool);
+    c.arg(if present { "present" } else { "absent" });
+    for k in keys {
+        c.args(["--key", k]);
+    }
+    c.args(["--timeout-ms", &limit_ms.to_string()]);
+    c.args(instances);
+    c.arg("--");
+    c.args(command.iter().map(AsRef::as_ref));
+    let out = c.output().context("running store-watch")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "store-watch printed {text:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    if report["command_ok"] != true {
+        bail!("the command failed: {}", report["command_output"]);
+    }
+    if !out.status.success() {
+        bail!(
+            "not every host was as asked ({}) within {limit_ms} ms: {report}",
+            if present { "present" } else { "absent" }
+        );
+    }
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    Ok(Watched {
+        command_ms: f(&report["command_ms"]),
+        all_ms: f(&report["all_ms"]),
+        done_ms: report["done_ms"]
+            .as_array()
+            .map(|a| a.iter().map(f).collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// The counters of etcd this bench follows.
+fn counters(etcd: &Etcd) -> Result<BTreeMap<&'static str, f64>> {
+    let mut m = BTreeMap::new();
+    for name in [PUTS, DELETES, EVENTS, WATCH_MSGS] {
+        m.insert(name, metric(etcd, name)?);
+    }
+    Ok(m)
+}
+
+fn accumulate(
+    into: &mut BTreeMap<&'static str, f64>,
+    before: &BTreeMap<&'static str, f64>,
+    after: &BTreeMap<&'static str, f64>,
+) {
+    for (k, v) in after {
+        *into.entry(k).or_default() += v - before.get(k).copied().unwrap_or(0.0);
+    }
+}
+
+fn diff(before: &BTreeMap<&'static str, f64>, after: &BTreeMap<&'static str, f64>) -> Value {
+    let short = |k: &str| k.split('{').next().unwrap_or(k).to_string();
+    json!(
+        after
+            .iter()
+            .map(|(k, v)| (short(k), v - before.get(k).copied().unwrap_or(0.0)))
+            .collect::<BTreeMap<_, _>>()
+    )
+}
+
+/// The value of series `series` (a metric name with its labels as etcd prints them) on etcd's
+/// `/metrics`.
+fn metric(etcd: &Etcd, series: &str) -> Result<f64> {
+    let url = format!("{}/metrics", etcd.endpoint());
+    let out = vtep_lab::run("curl", &["-sS", "--max-time", "5", &url])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .with_context(|| format!("no {series} on {url}"))
+}
+
+/// VmRSS of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// Median, 99th percentile (nearest rank) and max of `v`, and the samples.
+fn stats(v: &[f64]) -> Value {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = |p: f64| s[((p * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
+    json!({
+        "median": round2(median(&s)),
+        "p99": round2(rank(0.99)),
+        "max": round2(*s.last().unwrap_or(&f64::NAN)),
+        "n": s.len(),
+        "samples": v.iter().map(|x| round2(*x)).collect::<Vec<_>>(),
+    })
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// CPU model, CPUs and kernel of this machine.
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    json!({"cpu": cpu, "cpus": cpus, "kernel": kernel.trim()})
+}
+
+fn etcd_version() -> String {
+    Command::new("etcd")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("etcd Version: ")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn print_table(r: &Value) {
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let n = r["hosts"].as_u64().unwrap_or(0);
+    println!(
+        "\nmany hosts from one store: {n} hosts on one underlay, one etcd {}, lease_ttl {} s, {} workload adds/dels (rotating hosts)",
+        r["etcd"].as_str().unwrap_or("?"),
+        r["lease_ttl_s"],
+        r["adds"]
+    );
+    println!("{:<52} {:>9} {:>9} {:>9}", "", "median", "p99", "max");
+    for (label, key) in [
+        (
+            format!("workload add -> in all {} other FDBs (ms)", n - 1),
+            "add_all_ms",
+        ),
+        (
+            "  the add command returned (ms)".to_string(),
+            "add_command_ms",
+        ),
+        (
+            "  in one other FDB, per host (ms)".to_string(),
+            "add_per_host_ms",
+        ),
+        (
+            format!("workload del -> gone from all {} others (ms)", n - 1),
+            "del_all_ms",
+        ),
+        (
+            "  the del command returned (ms)".to_string(),
+            "del_command_ms",
+        ),
+    ] {
+        let s = &r[key];
+        println!(
+            "{label:<52} {:>9.1} {:>9.1} {:>9.1}",
+            f(&s["median"]),
+            f(&s["p99"]),
+            f(&s["max"])
+        );
+    }
+    let c = &r["crash"];
+    println!(
+        "kill -9 of one vtep -> its workload gone from all {} others: {:.0} ms = lease TTL {} s {:+.0} ms",
+        n - 1,
+        f(&c["gone_from_all_ms"]),
+        r["lease_ttl_s"],
+        f(&c["minus_lease_ttl_ms"])
+    );
+    let m = &r["rss_kib"];
+    println!(
+        "vtep resident memory (VmRSS): median {:.1} MiB, max {:.1} MiB; etcd {:.1} MiB",
+        f(&m["median"]) / 1024.0,
+        f(&m["max"]) / 1024.0,
+        f(&m["etcd"]) / 1024.0
+    );
+    let k = &r["keys"];
+    println!(
+        "etcd keys under the prefix: {} ({} host keys = {} per host, {} station keys = {} per workload)",
+        k["total"],
+        k["host_keys"],
+        k["host_keys_per_host"],
+        k["station_keys"],
+        k["station_keys_per_workload"]
+    );
+    let a = &r["etcd_per_add"];
+    println!(
+        "etcd per workload add: {} put(s), {} watch events sent, {} watch responses ({} watchers)",
+        a["puts"], a["events"], a["watch_msgs"], r["watchers"]
+    );
+    let d = &r["etcd_per_del"];
+    println!(
+        "etcd per workload del: {} delete(s), {} watch events sent, {} watch responses",
+        d["deletes"], d["events"], d["watch_msgs"]
+    );
+    println!(
+        "start: {n} vteps up in {} s, every host had every workload at {} s; whole bench {} s",
+        r["start"]["up_s"], r["start"]["converged_s"], r["total_s"]
+    );
+}
