@@ -28,6 +28,8 @@ const LEASE_TTL: u32 = 3;
 const CHANGE_LIMIT_MS: u64 = 10_000;
 /// vteps started at once (each loads and verifies its programs).
 const START_PARALLEL: usize = 4;
+/// vteps killed, one after the other, to time their records' expiry.
+const CRASHES: usize = 3;
 /// etcd's counters read around each change (etcd 3.4 names; `events` counts events sent to
 /// watchers, `watch_msgs` the watch responses sent on gRPC streams).
 const PUTS: &str = "etcd_mvcc_put_total";
@@ -56,6 +58,67 @@ struct Watched {
     command_ms: f64,
     all_ms: f64,
     done_ms: Vec<f64>,
+}
+
+impl Watched {
+    /// When the first instance was as asked.
+    fn first_ms(&self) -> f64 {
+        self.done_ms.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// The instance names of `hosts` but `h`.
+fn names_but<'a>(hosts: &'a [Host], h: &Host) -> Vec<&'a str> {
+    hosts
+        .iter()
+        .filter(|o| o.ns != h.ns)
+        .map(|o| o.name.as_str())
+        .collect()
+}
+
+/// A curl command line that writes (`op` "put", with `value`) or deletes (`op`
+/// "deleterange") `key` through `etcd`'s JSON gateway.
+fn gateway(etcd: &Etcd, op: &str, key: &str, value: Option<&str>) -> Vec<String> {
+    let mut body = format!("{{\"key\":\"{}\"", b64(key.as_bytes()));
+    if let Some(v) = value {
+        body += &format!(",\"value\":\"{}\"", b64(v.as_bytes()));
+    }
+    body += "}";
+    [
+        "curl",
+        "-sS",
+        "--fail",
+        "--max-time",
+        "5",
+        "-X",
+        "POST",
+        &format!("{}/v3/kv/{op}", etcd.endpoint()),
+        "-d",
+        &body,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Standard base64 with padding (how etcd's gateway carries keys and values).
+fn b64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ABC[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
 }
 
 pub fn run(vtep: &Path, opts: &Options) -> Result<()> {
@@ -124,17 +187,12 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
     // removed, until none has it.
     let mut add = Vec::new();
     let mut del = Vec::new();
-    let mut per_host_add = Vec::new();
     let before = counters(&etcd)?;
     let mut add_counts = BTreeMap::new();
     let mut del_counts = BTreeMap::new();
     for k in 0..opts.adds {
         let h = &hosts[k % n];
-        let others: Vec<&str> = hosts
-            .iter()
-            .filter(|o| o.ns != h.ns)
-            .map(|o| o.name.as_str())
-            .collect();
+        let others = names_but(&hosts, h);
         let ns = lab.name(&format!("r{k}"));
         let mac = format!("02:00:00:01:{:02x}:{:02x}", k / 256, k % 256);
         let addr = format!("192.0.2.{}/24", 100 + k % 150);
@@ -159,14 +217,14 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         let c1 = counters(&etcd)?;
         accumulate(&mut add_counts, &c0, &c1);
         eprintln!(
-            "bench: add {}/{}: on {}, command {:.0} ms, every other host {:.1} ms",
+            "bench: add {}/{}: on {}, command {:.0} ms, first other host {:.1} ms, every other host {:.1} ms",
             k + 1,
             opts.adds,
             h.ns,
             w.command_ms,
+            w.first_ms(),
             w.all_ms
         );
-        per_host_add.extend(w.done_ms.iter().copied());
         add.push(w);
         let w = watch(
             tool,
@@ -190,41 +248,93 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
     }
     let after = counters(&etcd)?;
 
+    // The store's part alone: a station record of host 1 written straight into etcd (curl to
+    // its JSON gateway; no workload is made), until every other host's FDB has it; deleted,
+    // until none has it.
+    let mut put = Vec::new();
+    let mut put_del = Vec::new();
+    let (h1, others) = (&hosts[0], names_but(&hosts, &hosts[0]));
+    for k in 0..opts.adds {
+        let mac = format!("02:00:00:02:{:02x}:{:02x}", k / 256, k % 256);
+        let key = format!("{prefix}/v1/stations/{}/{VNI}/{mac}", h1.vtep_ip);
+        let value = format!(
+            "{{\"vni\":{VNI},\"mac\":\"{mac}\",\"vtep\":\"{}\",\"addresses\":[\"192.0.2.{}\"]}}",
+            h1.vtep_ip,
+            100 + k % 150
+        );
+        let w = watch(
+            tool,
+            true,
+            &[format!("{VNI}/{mac}@{}", h1.vtep_ip)],
+            &others,
+            CHANGE_LIMIT_MS,
+            &gateway(&etcd, "put", &key, Some(&value)),
+        )
+        .with_context(|| format!("a put of {key}"))?;
+        put.push(w);
+        let w = watch(
+            tool,
+            false,
+            &[format!("{VNI}/{mac}")],
+            &others,
+            CHANGE_LIMIT_MS,
+            &gateway(&etcd, "deleterange", &key, None),
+        )
+        .with_context(|| format!("a delete of {key}"))?;
+        put_del.push(w);
+    }
+    eprintln!(
+        "bench: {} puts straight into etcd: every other host after {:.1} ms (median); deletes {:.1} ms",
+        opts.adds,
+        median(&put.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+        median(&put_del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+    );
+
     // Resident memory once every host has seen every change.
     let mut rss = Vec::new();
+    let mut hwm = Vec::new();
     for h in &hosts {
         let pid = h.vtep.pid().context("a vtep exited")?;
-        rss.push(rss_kib(pid)?);
+        rss.push(proc_status_kib(pid, "VmRSS")?);
+        hwm.push(proc_status_kib(pid, "VmHWM")?);
     }
-    let etcd_rss = etcd.pid().map(rss_kib).transpose()?;
+    let etcd_rss = etcd
+        .pid()
+        .map(|p| proc_status_kib(p, "VmRSS"))
+        .transpose()?;
 
-    // A crash: the last host's vtep killed; its records go when its lease runs out.
-    let victim = &hosts[n - 1];
-    let others: Vec<&str> = hosts[..n - 1].iter().map(|o| o.name.as_str()).collect();
-    let pid = victim.vtep.pid().context("the victim's vtep exited")?;
-    eprintln!("bench: kill -9 of the vtep on {} (pid {pid})", victim.ns);
-    let crash = watch(
-        tool,
-        false,
-        &[format!("{VNI}/{}", victim.mac)],
-        &others,
-        u64::from(LEASE_TTL) * 1000 + CHANGE_LIMIT_MS,
-        &["kill", "-9", &pid.to_string()],
-    )
-    .context("the crashed host's entries")?;
-    victim.vtep.kill(); // reaps it
-    let down = victim
-        .vtep
-        .output(&["down", "-n", &victim.name])
-        .context("vtep down after the crash")?;
-    let pins_left = Path::new("/sys/fs/bpf/vtep").join(&victim.name).exists();
-    eprintln!(
-        "bench: gone from every other host after {:.0} ms; vtep down: {}",
-        crash.all_ms,
-        down.trim()
-    );
-    if pins_left {
-        bail!("vtep down left the pins of {} behind", victim.name);
+    // Crashes: the last hosts' vteps killed one after the other; their records go when their
+    // lease runs out. `vtep down` then removes what each left.
+    let mut crashes = Vec::new();
+    for victim in hosts.iter().rev().take(CRASHES.min(n - 1)) {
+        let alive = &hosts[..n - 1 - crashes.len()];
+        let others: Vec<&str> = alive.iter().map(|o| o.name.as_str()).collect();
+        let pid = victim.vtep.pid().context("the victim's vtep exited")?;
+        let crash = watch(
+            tool,
+            false,
+            &[format!("{VNI}/{}", victim.mac)],
+            &others,
+            u64::from(LEASE_TTL) * 1000 + CHANGE_LIMIT_MS,
+            &["kill", "-9", &pid.to_string()],
+        )
+        .with_context(|| format!("the entries of crashed {}", victim.ns))?;
+        victim.vtep.kill(); // reaps it
+        let down = victim
+            .vtep
+            .output(&["down", "-n", &victim.name])
+            .context("vtep down after the crash")?;
+        eprintln!(
+            "bench: kill -9 of the vtep on {}: its workload gone from the {} others after {:.0} ms; vtep down: {}",
+            victim.ns,
+            others.len(),
+            crash.all_ms,
+            down.trim()
+        );
+        if Path::new("/sys/fs/bpf/vtep").join(&victim.name).exists() {
+            bail!("vtep down left the pins of {} behind", victim.name);
+        }
+        crashes.push(crash);
     }
 
     let stations = keys_before
@@ -248,18 +358,21 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         "start": {"up_s": round2(up_s), "converged_s": round2(converged_s)},
         "add_all_ms": stats(&add.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
         "add_command_ms": stats(&add.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
-        "add_per_host_ms": stats(&per_host_add),
+        "add_first_ms": stats(&add.iter().map(Watched::first_ms).collect::<Vec<_>>()),
+        "add_per_host_ms": stats(&add.iter().flat_map(|w| w.done_ms.clone()).collect::<Vec<_>>()),
         "del_all_ms": stats(&del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
         "del_command_ms": stats(&del.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
-        "crash": {
-            "gone_from_all_ms": round2(crash.all_ms),
-            "minus_lease_ttl_ms": round2(crash.all_ms - lease_ms),
-            "per_host_ms": crash.done_ms,
-        },
+        "store_put_all_ms": stats(&put.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+        "store_put_command_ms": stats(&put.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
+        "store_del_all_ms": stats(&put_del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+        "crash_ms": stats(&crashes.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+        "crash_minus_lease_ttl_ms": stats(&crashes.iter().map(|w| w.all_ms - lease_ms).collect::<Vec<_>>()),
+        "crash_per_host_ms": crashes.iter().map(|w| w.done_ms.clone()).collect::<Vec<_>>(),
         "rss_kib": {
             "median": median(&rss),
             "max": rss.iter().copied().fold(0.0, f64::max),
             "per_host": rss,
+            "peak_max": hwm.iter().copied().fold(0.0, f64::max),
             "etcd": etcd_rss,
         },
         "keys": {
@@ -441,15 +554,15 @@ fn metric(etcd: &Etcd, series: &str) -> Result<f64> {
         .with_context(|| format!("no {series} on {url}"))
 }
 
-/// VmRSS of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> Result<f64> {
+/// Field `field` (VmRSS, VmHWM) of process `pid`'s status, in KiB.
+fn proc_status_kib(pid: u32, field: &str) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
 /// Median, 99th percentile (nearest rank) and max of `v`, and the samples.
@@ -517,56 +630,58 @@ fn etcd_version() -> String {
 fn print_table(r: &Value) {
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     let n = r["hosts"].as_u64().unwrap_or(0);
+    let o = n.saturating_sub(1);
     println!(
-        "\nmany hosts from one store: {n} hosts on one underlay, one etcd {}, lease_ttl {} s, {} workload adds/dels (rotating hosts)",
+        "\nmany hosts from one store: {n} hosts on one underlay, one etcd {}, lease_ttl {} s, {} changes of each kind (rotating hosts)",
         r["etcd"].as_str().unwrap_or("?"),
         r["lease_ttl_s"],
         r["adds"]
     );
-    println!("{:<52} {:>9} {:>9} {:>9}", "", "median", "p99", "max");
+    println!("{:<56} {:>8} {:>8} {:>8}", "(ms)", "median", "p99", "max");
     for (label, key) in [
         (
-            format!("workload add -> in all {} other FDBs (ms)", n - 1),
+            format!("workload add -> in all {o} other FDBs"),
             "add_all_ms",
         ),
+        ("  -> in the first other FDB".to_string(), "add_first_ms"),
+        ("  the add command returned".to_string(), "add_command_ms"),
         (
-            "  the add command returned (ms)".to_string(),
-            "add_command_ms",
-        ),
-        (
-            "  in one other FDB, per host (ms)".to_string(),
-            "add_per_host_ms",
-        ),
-        (
-            format!("workload del -> gone from all {} others (ms)", n - 1),
+            format!("workload del -> gone from all {o} others"),
             "del_all_ms",
         ),
+        ("  the del command returned".to_string(), "del_command_ms"),
         (
-            "  the del command returned (ms)".to_string(),
-            "del_command_ms",
+            format!("station put straight into etcd -> in all {o} FDBs"),
+            "store_put_all_ms",
+        ),
+        ("  curl returned".to_string(), "store_put_command_ms"),
+        (
+            format!("station deleted in etcd -> gone from all {o}"),
+            "store_del_all_ms",
+        ),
+        (
+            "kill -9 of a vtep -> its workload gone from all others".to_string(),
+            "crash_ms",
+        ),
+        (
+            "  the same, less the lease TTL".to_string(),
+            "crash_minus_lease_ttl_ms",
         ),
     ] {
         let s = &r[key];
         println!(
-            "{label:<52} {:>9.1} {:>9.1} {:>9.1}",
+            "{label:<56} {:>8.1} {:>8.1} {:>8.1}",
             f(&s["median"]),
             f(&s["p99"]),
             f(&s["max"])
         );
     }
-    let c = &r["crash"];
-    println!(
-        "kill -9 of one vtep -> its workload gone from all {} others: {:.0} ms = lease TTL {} s {:+.0} ms",
-        n - 1,
-        f(&c["gone_from_all_ms"]),
-        r["lease_ttl_s"],
-        f(&c["minus_lease_ttl_ms"])
-    );
     let m = &r["rss_kib"];
     println!(
-        "vtep resident memory (VmRSS): median {:.1} MiB, max {:.1} MiB; etcd {:.1} MiB",
+        "vtep resident memory (VmRSS): median {:.1} MiB, max {:.1} MiB (peak {:.1} MiB); etcd {:.1} MiB",
         f(&m["median"]) / 1024.0,
         f(&m["max"]) / 1024.0,
+        f(&m["peak_max"]) / 1024.0,
         f(&m["etcd"]) / 1024.0
     );
     let k = &r["keys"];
