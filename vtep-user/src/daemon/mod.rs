@@ -9,7 +9,7 @@
 pub mod ageing;
 mod apply;
 mod control;
-mod from_store;
+pub mod from_store;
 pub mod links;
 pub mod nexthop;
 mod ports;
