@@ -309,7 +309,7 @@ async fn run(
                 continue;
             }
             Err(Failure::Other(e)) => {
-                let error = format!("{e:#}");
+                let error = session::with_hint(&store, format!("{e:#}"));
                 let failures = shared.failures() + 1;
                 if failures == 1 {
                     // Connected since the last one logged: this outage is news.

@@ -81,6 +81,24 @@ pub fn describe(e: &etcd_client::Error) -> String {
     out
 }
 
+/// `error` with what it likely means over TLS. With TLS 1.3 a server that refuses the client's
+/// certificate (or its lack of one) says so with an alert after the client considers the
+/// handshake done, so what the client sees is its first request's connection closing.
+pub fn with_hint(store: &Store, error: String) -> String {
+    let closed = ["closed", "broken pipe", "canceled", "reset by peer"]
+        .iter()
+        .any(|w| error.to_lowercase().contains(w));
+    if !store.tls() || error.to_lowercase().contains("certificate") || !closed {
+        return error;
+    }
+    let which = if store.cert.is_some() {
+        "check that store.cert is signed by a CA the etcd servers trust (--trusted-ca-file)"
+    } else {
+        "the etcd servers may require a client certificate (--client-cert-auth): set store.cert and store.key"
+    };
+    format!("{error} (the TLS connection was closed by the server: {which})")
+}
+
 /// Connects to `store`'s endpoints.
 pub async fn connect(store: &Store) -> Result<Client> {
     let mut options = ConnectOptions::new()
