@@ -131,6 +131,8 @@ pub struct Session<'a> {
     /// The lease of the last session, taken over when it is still alive (a reconnect, or a new
     /// process of an instance that kept its datapath).
     pub lease: Option<i64>,
+    /// The last session got as far as listing (a later failure is not the handshake's).
+    pub listed: bool,
 }
 
 impl Session<'_> {
@@ -141,6 +143,7 @@ impl Session<'_> {
         view_tx: &watch::Sender<View>,
         stop: &mut watch::Receiver<Option<bool>>,
     ) -> Result<Ended, Failure> {
+        self.listed = false;
         let mut client = connect(self.store).await?;
         let lease = self.lease(&mut client).await?;
         let (mut keeper, mut alive) = client.lease_keep_alive(lease).await?;
@@ -169,6 +172,7 @@ impl Session<'_> {
             client.delete(key.as_str(), None).await?;
         }
         view_tx.send_replace(view.clone());
+        self.listed = true;
         let mut watch = client
             .watch(
                 self.keys.root(),
