@@ -150,6 +150,24 @@ impl Additions {
     }
 }
 
+/// Where the workload or port `req` adds is in `config` (`vni[0].workload[2]`), for naming its
+/// fields as the command's keywords.
+pub fn place(req: &Request, config: &Config) -> Option<String> {
+    config.vnis.iter().enumerate().find_map(|(i, v)| match req {
+        Request::WorkloadAdd(w) if v.id == w.vni => v
+            .workloads
+            .iter()
+            .position(|x| x.netns == w.netns)
+            .map(|j| format!("vni[{i}].workload[{j}]")),
+        Request::PortAdd(p) if v.id == p.vni => v
+            .ports
+            .iter()
+            .position(|x| x.interface == p.interface)
+            .map(|j| format!("vni[{i}].port[{j}]")),
+        _ => None,
+    })
+}
+
 /// VNI `id` of `config` and its index; fails naming `vni` when the config has no such VNI.
 fn vni_of<'a>(
     config: &'a mut Config,

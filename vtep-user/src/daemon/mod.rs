@@ -9,7 +9,7 @@
 pub mod ageing;
 mod apply;
 mod control;
-mod from_store;
+pub mod from_store;
 pub mod links;
 pub mod nexthop;
 mod ports;
@@ -179,7 +179,16 @@ impl Running {
     async fn change(&mut self, req: &crate::ctl::runtime::Request) -> Result<String> {
         let (additions, message) = self.additions.with(req, &self.file_config)?;
         let config = additions.merged(&self.file_config)?;
-        self.apply_config(config, None).await?;
+        // The system's checks name the config field (`vni[0].port[1].interface`); the
+        // command's user gave a keyword.
+        let place = control::place(req, &config);
+        if let Err(e) = self.apply_config(config, None).await {
+            let text = format!("{e:#}");
+            return Err(match place {
+                Some(place) => anyhow::anyhow!(text.replace(&format!("{place}."), "")),
+                None => e,
+            });
+        }
         let path = Additions::path(&self.config.name);
         let new_file = !path.exists();
         additions.write(&self.config.name)?;

@@ -56,20 +56,47 @@ impl From<etcd_client::Error> for Failure {
     }
 }
 
-/// An etcd error as a person reads it: tonic's transport errors hide their cause (a refused
-/// connection, a certificate the CA did not sign) in their source chain.
+/// An etcd error as a person reads it: a gRPC status says what failed in its message and why
+/// in its source chain (a refused connection, a certificate the CA did not sign), whose last
+/// link is the cause.
 pub fn describe(e: &etcd_client::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let (mut out, mut source) = match e {
+        etcd_client::Error::GRpcStatus(status) => (
+            status.message().to_string(),
+            std::error::Error::source(status),
+        ),
+        other => (other.to_string(), std::error::Error::source(other)),
+    };
+    let mut cause = None;
     while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
+        cause = Some(s.to_string());
         source = s.source();
     }
+    if let Some(cause) = cause
+        && !out.contains(&cause)
+    {
+        out.push_str(": ");
+        out.push_str(&cause);
+    }
     out
+}
+
+/// `error` with what it likely means over TLS. With TLS 1.3 a server that refuses the client's
+/// certificate (or its lack of one) says so with an alert after the client considers the
+/// handshake done, so what the client sees is its first request's connection closing.
+pub fn with_hint(store: &Store, error: String) -> String {
+    let closed = ["closed", "broken pipe", "canceled", "reset by peer"]
+        .iter()
+        .any(|w| error.to_lowercase().contains(w));
+    if !store.tls() || error.to_lowercase().contains("certificate") || !closed {
+        return error;
+    }
+    let which = if store.cert.is_some() {
+        "check that store.cert is signed by a CA the etcd servers trust (--trusted-ca-file)"
+    } else {
+        "the etcd servers may require a client certificate (--client-cert-auth): set store.cert and store.key"
+    };
+    format!("{error} (the TLS connection was closed by the server: {which})")
 }
 
 /// Connects to `store`'s endpoints.
@@ -104,6 +131,8 @@ pub struct Session<'a> {
     /// The lease of the last session, taken over when it is still alive (a reconnect, or a new
     /// process of an instance that kept its datapath).
     pub lease: Option<i64>,
+    /// The last session got as far as listing (a later failure is not the handshake's).
+    pub listed: bool,
 }
 
 impl Session<'_> {
@@ -114,6 +143,7 @@ impl Session<'_> {
         view_tx: &watch::Sender<View>,
         stop: &mut watch::Receiver<Option<bool>>,
     ) -> Result<Ended, Failure> {
+        self.listed = false;
         let mut client = connect(self.store).await?;
         let lease = self.lease(&mut client).await?;
         let (mut keeper, mut alive) = client.lease_keep_alive(lease).await?;
@@ -142,6 +172,7 @@ impl Session<'_> {
             client.delete(key.as_str(), None).await?;
         }
         view_tx.send_replace(view.clone());
+        self.listed = true;
         let mut watch = client
             .watch(
                 self.keys.root(),
