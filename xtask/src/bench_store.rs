@@ -30,6 +30,8 @@ const CHANGE_LIMIT_MS: u64 = 10_000;
 const START_PARALLEL: usize = 4;
 /// vteps killed, one after the other, to time their records' expiry.
 const CRASHES: usize = 3;
+/// Runtime workloads added and removed with the bulk records in the store.
+const BULK_ADDS: usize = 10;
 /// etcd's counters read around each change (etcd 3.4 names; `events` counts events sent to
 /// watchers, `watch_msgs` the watch responses sent on gRPC streams).
 const PUTS: &str = "etcd_mvcc_put_total";
@@ -41,6 +43,8 @@ const WATCH_MSGS: &str = "grpc_server_msg_sent_total{grpc_method=\"Watch\",grpc_
 pub struct Options {
     pub hosts: usize,
     pub adds: usize,
+    /// Station records written straight into etcd for the bulk phase (0: none).
+    pub records: usize,
     pub json: Option<PathBuf>,
 }
 
@@ -185,67 +189,20 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
 
     // Runtime workloads: added on one host (in turn), until every other host's FDB has it;
     // removed, until none has it.
-    let mut add = Vec::new();
-    let mut del = Vec::new();
+    let cx = Cx {
+        lab,
+        vtep,
+        tool,
+        etcd: &etcd,
+        hosts: &hosts,
+    };
     let before = counters(&etcd)?;
-    let mut add_counts = BTreeMap::new();
-    let mut del_counts = BTreeMap::new();
-    for k in 0..opts.adds {
-        let h = &hosts[k % n];
-        let others = names_but(&hosts, h);
-        let ns = lab.name(&format!("r{k}"));
-        let mac = format!("02:00:00:01:{:02x}:{:02x}", k / 256, k % 256);
-        let addr = format!("192.0.2.{}/24", 100 + k % 150);
-        let key = format!("{VNI}/{mac}@{}", h.vtep_ip);
-        let c0 = counters(&etcd)?;
-        let w = watch(
-            tool,
-            true,
-            std::slice::from_ref(&key),
-            &others,
-            CHANGE_LIMIT_MS,
-            &vtep_cmd(
-                vtep,
-                h,
-                &[
-                    "workload", "add", &ns, "vni", "100", "address", &addr, "mac", &mac, "-n",
-                    &h.name,
-                ],
-            ),
-        )
-        .with_context(|| format!("workload add {ns} on {}", h.ns))?;
-        let c1 = counters(&etcd)?;
-        accumulate(&mut add_counts, &c0, &c1);
-        eprintln!(
-            "bench: add {}/{}: on {}, command {:.0} ms, first other host {:.1} ms, every other host {:.1} ms",
-            k + 1,
-            opts.adds,
-            h.ns,
-            w.command_ms,
-            w.first_ms(),
-            w.all_ms
-        );
-        add.push(w);
-        let w = watch(
-            tool,
-            false,
-            &[format!("{VNI}/{mac}")],
-            &others,
-            CHANGE_LIMIT_MS,
-            &vtep_cmd(vtep, h, &["workload", "del", &ns, "-n", &h.name]),
-        )
-        .with_context(|| format!("workload del {ns} on {}", h.ns))?;
-        let c2 = counters(&etcd)?;
-        accumulate(&mut del_counts, &c1, &c2);
-        eprintln!(
-            "bench: del {}/{}: command {:.0} ms, gone from every other host {:.1} ms",
-            k + 1,
-            opts.adds,
-            w.command_ms,
-            w.all_ms
-        );
-        del.push(w);
-    }
+    let AddDel {
+        add,
+        del,
+        add_counts,
+        del_counts,
+    } = add_del(&cx, opts.adds, 1)?;
     let after = counters(&etcd)?;
 
     // The store's part alone: a station record of host 1 written straight into etcd (curl to
@@ -302,6 +259,11 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         .pid()
         .map(|p| proc_status_kib(p, "VmRSS"))
         .transpose()?;
+
+    let bulk = match opts.records {
+        0 => None,
+        records => Some(bulk(&cx, &prefix, records, opts.adds.min(BULK_ADDS))?),
+    };
 
     // Crashes: the last hosts' vteps killed one after the other; their records go when their
     // lease runs out. `vtep down` then removes what each left.
@@ -395,8 +357,261 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
             "watch_msgs": per(&del_counts, WATCH_MSGS),
         },
         "etcd_whole_run": diff(&before, &after),
+        "bulk": bulk.map(|b| json!({
+            "records": b.records,
+            "load_s": round2(b.load_ms / 1e3),
+            "stations_in_view": b.stations_seen,
+            "rss_kib": {"median": median(&b.rss), "max": b.rss.iter().copied().fold(0.0, f64::max)},
+            "add_all_ms": stats(&b.add.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+            "add_command_ms": stats(&b.add.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
+            "del_all_ms": stats(&b.del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+            "remove_s": round2(b.remove_ms / 1e3),
+        })),
         "watchers": watchers,
     }))
+}
+
+/// Adds `count` workloads at run time, on the hosts in turn, each until every other host's FDB
+/// has it, and removes each again until none has it; workload namespaces and MACs are
+/// numbered in series `series`.
+fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
+    let Cx {
+        lab,
+        vtep,
+        tool,
+        etcd,
+        hosts,
+    } = *cx;
+    let mut add = Vec::new();
+    let mut del = Vec::new();
+    let mut add_counts = BTreeMap::new();
+    let mut del_counts = BTreeMap::new();
+    for k in 0..count {
+        let h = &hosts[k % hosts.len()];
+        let others = names_but(hosts, h);
+        let ns = lab.name(&format!("r{series}-{k}"));
+        let mac = format!("02:00:00:{series:02x}:{:02x}:{:02x}", k / 256, k % 256);
+        let addr = format!("192.0.2.{}/24", 100 + k % 150);
+        let key = format!("{VNI}/{mac}@{}", h.vtep_ip);
+        let c0 = counters(etcd)?;
+        let w = watch(
+            tool,
+            true,
+            std::slice::from_ref(&key),
+            &others,
+            CHANGE_LIMIT_MS,
+            &vtep_cmd(
+                vtep,
+                h,
+                &[
+                    "workload", "add", &ns, "vni", "100", "address", &addr, "mac", &mac, "-n",
+                    &h.name,
+                ],
+            ),
+        )
+        .with_context(|| format!("workload add {ns} on {}", h.ns))?;
+        let c1 = counters(etcd)?;
+        accumulate(&mut add_counts, &c0, &c1);
+        eprintln!(
+            "bench: add {}/{count}: on {}, command {:.0} ms, first other host {:.1} ms, every other host {:.1} ms",
+            k + 1,
+            h.ns,
+            w.command_ms,
+            w.first_ms(),
+            w.all_ms
+        );
+        add.push(w);
+        let w = watch(
+            tool,
+            false,
+            &[format!("{VNI}/{mac}")],
+            &others,
+            CHANGE_LIMIT_MS,
+            &vtep_cmd(vtep, h, &["workload", "del", &ns, "-n", &h.name]),
+        )
+        .with_context(|| format!("workload del {ns} on {}", h.ns))?;
+        let c2 = counters(etcd)?;
+        accumulate(&mut del_counts, &c1, &c2);
+        eprintln!(
+            "bench: del {}/{count}: command {:.0} ms, gone from every other host {:.1} ms",
+            k + 1,
+            w.command_ms,
+            w.all_ms
+        );
+        del.push(w);
+    }
+    Ok(AddDel {
+        add,
+        del,
+        add_counts,
+        del_counts,
+    })
+}
+
+/// What [`add_del`] measured.
+struct AddDel {
+    add: Vec<Watched>,
+    del: Vec<Watched>,
+    /// etcd's counters' deltas over the adds and over the deletes.
+    add_counts: BTreeMap<&'static str, f64>,
+    del_counts: BTreeMap<&'static str, f64>,
+}
+
+/// What the phases work with.
+#[derive(Clone, Copy)]
+struct Cx<'a> {
+    lab: &'a Lab,
+    /// The vtep binary.
+    vtep: &'a Path,
+    /// The store-watch binary.
+    tool: &'a Path,
+    etcd: &'a Etcd,
+    hosts: &'a [Host],
+}
+
+/// What the bulk phase measured.
+struct Bulk {
+    records: usize,
+    load_ms: f64,
+    stations_seen: u64,
+    rss: Vec<f64>,
+    add: Vec<Watched>,
+    del: Vec<Watched>,
+    remove_ms: f64,
+}
+
+/// The bulk phase: `records` station records, spread over the hosts' VTEPs, written straight
+/// into etcd in transactions of 128 puts (etcd's default limit), until every host has them;
+/// then the vteps' memory, `adds` runtime workloads added and removed as before (each change
+/// now recomputed over the whole view), and the records deleted again (a range delete per
+/// VTEP) until no host has them.
+fn bulk(cx: &Cx, prefix: &str, records: usize, adds: usize) -> Result<Bulk> {
+    let Cx {
+        lab,
+        tool,
+        etcd,
+        hosts,
+        ..
+    } = *cx;
+    const TXN_OPS: usize = 128;
+    let n = hosts.len();
+    let mac = |k: usize| format!("02:00:00:03:{:02x}:{:02x}", k / 256, k % 256);
+    let owner = |k: usize| &hosts[k % n];
+    let dir = format!("{prefix}/v1/stations/");
+    eprintln!("bench: writing {records} station records straight into etcd");
+    let start = Instant::now();
+    for (t, chunk) in (0..records).collect::<Vec<_>>().chunks(TXN_OPS).enumerate() {
+        let ops: Vec<Value> = chunk
+            .iter()
+            .map(|&k| {
+                let h = owner(k);
+                let key = format!("{dir}{}/{VNI}/{}", h.vtep_ip, mac(k));
+                let value = json!({
+                    "vni": VNI,
+                    "mac": mac(k),
+                    "vtep": h.vtep_ip,
+                    "addresses": [format!("10.1.{}.{}", k / 256, k % 256)],
+                })
+                .to_string();
+                json!({"request_put": {"key": b64(key.as_bytes()), "value": b64(value.as_bytes())}})
+            })
+            .collect();
+        let body = lab.file(
+            &format!("txn{t}.json"),
+            &json!({"success": ops}).to_string(),
+        )?;
+        let url = format!("{}/v3/kv/txn", etcd.endpoint());
+        let body_arg = format!("@{}", body.display());
+        vtep_lab::run(
+            "curl",
+            &[
+                "-sS",
+                "--fail",
+                "--max-time",
+                "10",
+                "-X",
+                "POST",
+                &url,
+                "-d",
+                &body_arg,
+            ],
+        )?;
+    }
+    // Watches deliver in order, and each host programs from its whole view: once the last
+    // record is everywhere, so is every one.
+    let last = records - 1;
+    let last_owner = owner(last);
+    let others = names_but(hosts, last_owner);
+    let written = start.elapsed().as_secs_f64() * 1e3;
+    let w = watch(
+        tool,
+        true,
+        &[format!("{VNI}/{}@{}", mac(last), last_owner.vtep_ip)],
+        &others,
+        60_000,
+        &["true"],
+    )
+    .context("the bulk records")?;
+    let load_ms = written + w.all_ms;
+    let stations_seen =
+        hosts[0].vtep.json(&["stats", "-n", &hosts[0].name, "-j"])?["store"]["stations"]
+            .as_u64()
+            .unwrap_or(0);
+    eprintln!(
+        "bench: {records} records on every host after {:.1} s; host 1's view holds {stations_seen} stations",
+        load_ms / 1e3
+    );
+    let mut rss = Vec::new();
+    for h in hosts {
+        let pid = h.vtep.pid().context("a vtep exited")?;
+        rss.push(proc_status_kib(pid, "VmRSS")?);
+    }
+    let AddDel { add, del, .. } = add_del(cx, adds, 4)?;
+    // A range delete per VTEP of its bulk records (their MACs share a prefix).
+    let start = Instant::now();
+    for h in hosts {
+        let key = format!("{dir}{}/{VNI}/02:00:00:03:", h.vtep_ip);
+        let body = json!({
+            "key": b64(key.as_bytes()),
+            "range_end": b64(format!("{dir}{}/{VNI}/02:00:00:03;", h.vtep_ip).as_bytes()),
+        })
+        .to_string();
+        let url = format!("{}/v3/kv/deleterange", etcd.endpoint());
+        vtep_lab::run(
+            "curl",
+            &[
+                "-sS",
+                "--fail",
+                "--max-time",
+                "10",
+                "-X",
+                "POST",
+                &url,
+                "-d",
+                &body,
+            ],
+        )?;
+    }
+    let written = start.elapsed().as_secs_f64() * 1e3;
+    let gone = watch(
+        tool,
+        false,
+        &[format!("{VNI}/{}", mac(last))],
+        &others,
+        60_000,
+        &["true"],
+    )
+    .context("removing the bulk records")?;
+    let remove_ms = written + gone.all_ms;
+    Ok(Bulk {
+        records,
+        load_ms,
+        stations_seen,
+        rss,
+        add,
+        del,
+        remove_ms,
+    })
 }
 
 /// Starts vtep on every host, a few at a time; returns the hosts in order.
@@ -674,6 +889,36 @@ fn print_table(r: &Value) {
             f(&s["median"]),
             f(&s["p99"]),
             f(&s["max"])
+        );
+    }
+    let b = &r["bulk"];
+    if !b.is_null() {
+        let g = |k: &str, m: &str| f(&b[k][m]);
+        println!(
+            "with {} more station records in the store ({:.1} s to write them and reach every host; {} stations in host 1's view):",
+            b["records"],
+            f(&b["load_s"]),
+            b["stations_in_view"]
+        );
+        println!(
+            "{:<56} {:>8.1} {:>8.1} {:>8.1}",
+            format!("  workload add -> in all {o} other FDBs"),
+            g("add_all_ms", "median"),
+            g("add_all_ms", "p99"),
+            g("add_all_ms", "max")
+        );
+        println!(
+            "{:<56} {:>8.1} {:>8.1} {:>8.1}",
+            format!("  workload del -> gone from all {o} others"),
+            g("del_all_ms", "median"),
+            g("del_all_ms", "p99"),
+            g("del_all_ms", "max")
+        );
+        println!(
+            "  vtep VmRSS with them: median {:.1} MiB, max {:.1} MiB; removing them all took {:.1} s",
+            g("rss_kib", "median") / 1024.0,
+            g("rss_kib", "max") / 1024.0,
+            f(&b["remove_s"])
         );
     }
     let m = &r["rss_kib"];

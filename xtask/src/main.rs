@@ -81,6 +81,10 @@ enum Command {
         /// With --store: workloads added (and removed) at run time, on the hosts in turn.
         #[arg(long, default_value_t = 20, requires = "store")]
         adds: usize,
+        /// With --store: station records written straight into etcd for the bulk phase (the
+        /// cost of a change with a large view); 0 skips it.
+        #[arg(long, default_value_t = 10_000, requires = "store")]
+        records: usize,
     },
     /// Run every datapath program through BPF_PROG_TEST_RUN on mutated packets and check the
     /// invariants of tests/src/fuzz.rs; fails on a violation, printing how to replay it.
@@ -146,11 +150,20 @@ fn main() -> Result<()> {
             store,
             hosts,
             adds,
+            records,
         } => {
             if store {
                 // The control plane's speed and memory are the point: the optimised build.
                 let bin = build(true)?;
-                return bench_store::run(&bin, &bench_store::Options { hosts, adds, json });
+                return bench_store::run(
+                    &bin,
+                    &bench_store::Options {
+                        hosts,
+                        adds,
+                        records,
+                        json,
+                    },
+                );
             }
             let bin = build(false)?;
             if routed {
