@@ -202,6 +202,8 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         del,
         add_counts,
         del_counts,
+        adder_cpu,
+        receiver_cpu,
     } = add_del(&cx, opts.adds, 1)?;
     let after = counters(&etcd)?;
 
@@ -324,6 +326,8 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         "add_per_host_ms": stats(&add.iter().flat_map(|w| w.done_ms.clone()).collect::<Vec<_>>()),
         "del_all_ms": stats(&del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
         "del_command_ms": stats(&del.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
+        "adder_cpu_ms": stats(&adder_cpu),
+        "receiver_cpu_ms": stats(&receiver_cpu),
         "store_put_all_ms": stats(&put.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
         "store_put_command_ms": stats(&put.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
         "store_del_all_ms": stats(&put_del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
@@ -365,6 +369,8 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
             "add_all_ms": stats(&b.add.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
             "add_command_ms": stats(&b.add.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
             "del_all_ms": stats(&b.del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+            "adder_cpu_ms": stats(&b.adder_cpu),
+            "receiver_cpu_ms": stats(&b.receiver_cpu),
             "remove_s": round2(b.remove_ms / 1e3),
         })),
         "watchers": watchers,
@@ -386,6 +392,7 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
     let mut del = Vec::new();
     let mut add_counts = BTreeMap::new();
     let mut del_counts = BTreeMap::new();
+    let (mut adder_cpu, mut receiver_cpu) = (Vec::new(), Vec::new());
     for k in 0..count {
         let h = &hosts[k % hosts.len()];
         let others = names_but(hosts, h);
@@ -394,6 +401,7 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
         let addr = format!("192.0.2.{}/24", 100 + k % 150);
         let key = format!("{VNI}/{mac}@{}", h.vtep_ip);
         let c0 = counters(etcd)?;
+        let cpu0 = cpu_ns(hosts)?;
         let w = watch(
             tool,
             true,
@@ -411,7 +419,16 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
         )
         .with_context(|| format!("workload add {ns} on {}", h.ns))?;
         let c1 = counters(etcd)?;
+        let cpu1 = cpu_ns(hosts)?;
         accumulate(&mut add_counts, &c0, &c1);
+        for (i, (a, b)) in cpu0.iter().zip(&cpu1).enumerate() {
+            let ms = (b - a) as f64 / 1e6;
+            if hosts[i].ns == h.ns {
+                adder_cpu.push(ms);
+            } else {
+                receiver_cpu.push(ms);
+            }
+        }
         eprintln!(
             "bench: add {}/{count}: on {}, command {:.0} ms, first other host {:.1} ms, every other host {:.1} ms",
             k + 1,
@@ -445,6 +462,8 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
         del,
         add_counts,
         del_counts,
+        adder_cpu,
+        receiver_cpu,
     })
 }
 
@@ -455,6 +474,10 @@ struct AddDel {
     /// etcd's counters' deltas over the adds and over the deletes.
     add_counts: BTreeMap<&'static str, f64>,
     del_counts: BTreeMap<&'static str, f64>,
+    /// CPU time (ms) the adding host's vtep, and each other host's, spent per add (from just
+    /// before the command until every other host had the workload).
+    adder_cpu: Vec<f64>,
+    receiver_cpu: Vec<f64>,
 }
 
 /// What the phases work with.
@@ -477,6 +500,8 @@ struct Bulk {
     rss: Vec<f64>,
     add: Vec<Watched>,
     del: Vec<Watched>,
+    adder_cpu: Vec<f64>,
+    receiver_cpu: Vec<f64>,
     remove_ms: f64,
 }
 
@@ -566,7 +591,13 @@ fn bulk(cx: &Cx, prefix: &str, records: usize, adds: usize) -> Result<Bulk> {
         let pid = h.vtep.pid().context("a vtep exited")?;
         rss.push(proc_status_kib(pid, "VmRSS")?);
     }
-    let AddDel { add, del, .. } = add_del(cx, adds, 4)?;
+    let AddDel {
+        add,
+        del,
+        adder_cpu,
+        receiver_cpu,
+        ..
+    } = add_del(cx, adds, 4)?;
     // A range delete per VTEP of its bulk records (their MACs share a prefix).
     let start = Instant::now();
     for h in hosts {
@@ -610,6 +641,8 @@ fn bulk(cx: &Cx, prefix: &str, records: usize, adds: usize) -> Result<Bulk> {
         rss,
         add,
         del,
+        adder_cpu,
+        receiver_cpu,
         remove_ms,
     })
 }
@@ -769,6 +802,23 @@ fn metric(etcd: &Etcd, series: &str) -> Result<f64> {
         .with_context(|| format!("no {series} on {url}"))
 }
 
+/// CPU time each host's vtep has used so far (all its threads), in nanoseconds.
+fn cpu_ns(hosts: &[Host]) -> Result<Vec<u64>> {
+    hosts
+        .iter()
+        .map(|h| {
+            let pid = h.vtep.pid().context("a vtep exited")?;
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .with_context(|| format!("reading /proc/{pid}/task"))?;
+            Ok(tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+                .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .sum())
+        })
+        .collect()
+}
+
 /// Field `field` (VmRSS, VmHWM) of process `pid`'s status, in KiB.
 fn proc_status_kib(pid: u32, field: &str) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -780,13 +830,14 @@ fn proc_status_kib(pid: u32, field: &str) -> Result<f64> {
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
-/// Median, 99th percentile (nearest rank) and max of `v`, and the samples.
+/// Median, mean, 99th percentile (nearest rank) and max of `v`, and the samples.
 fn stats(v: &[f64]) -> Value {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let rank = |p: f64| s[((p * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
     json!({
         "median": round2(median(&s)),
+        "mean": round2(s.iter().sum::<f64>() / s.len().max(1) as f64),
         "p99": round2(rank(0.99)),
         "max": round2(*s.last().unwrap_or(&f64::NAN)),
         "n": s.len(),
@@ -891,6 +942,11 @@ fn print_table(r: &Value) {
             f(&s["max"])
         );
     }
+    println!(
+        "CPU per workload add: the adding host's vtep {:.1} ms, each other host's {:.2} ms (means)",
+        f(&r["adder_cpu_ms"]["mean"]),
+        f(&r["receiver_cpu_ms"]["mean"])
+    );
     let b = &r["bulk"];
     if !b.is_null() {
         let g = |k: &str, m: &str| f(&b[k][m]);
@@ -913,6 +969,11 @@ fn print_table(r: &Value) {
             g("del_all_ms", "median"),
             g("del_all_ms", "p99"),
             g("del_all_ms", "max")
+        );
+        println!(
+            "  CPU per workload add: the adding host's vtep {:.1} ms, each other host's {:.2} ms (means)",
+            g("adder_cpu_ms", "mean"),
+            g("receiver_cpu_ms", "mean")
         );
         println!(
             "  vtep VmRSS with them: median {:.1} MiB, max {:.1} MiB; removing them all took {:.1} s",
