@@ -1,8 +1,16 @@
 //! `cargo xtask bench --store`: scenario S5 at scale. N simulated hosts (16 by default) on one
-//! underlay switch, one throw-away etcd, vtep on each host with a `[store]` section and one
-//! workload. Measures how long a workload added or removed at run time takes to reach (or leave)
-//! every other host's datapath FDB, how long a crashed host's entries outlive it, the vteps'
-//! resident memory, and what the store holds and sends per workload.
+//! underlay switch, one throw-away etcd, vtep (the release build) on each host with a `[store]`
+//! section and one workload. Measures, in this order:
+//!
+//! - how long a workload added or removed at run time (`vtep workload add|del`, on the hosts in
+//!   turn) takes to reach (or leave) every other host's datapath FDB, the CPU the vteps spend
+//!   on it, and etcd's puts, deletes and watch events per change;
+//! - the same for a station record written or deleted straight into etcd (the store's part
+//!   alone, without the adding host's work);
+//! - the vteps' resident memory, and the keys under the prefix;
+//! - with `--records` more station records in the store (a large view): the time to take them
+//!   in, memory, and the latency and CPU of runtime workloads again;
+//! - how long the entries of a killed vtep outlive it (three crashes), and `vtep down` after.
 //!
 //! The datapath side is read by the `store-watch` tool of the tests crate (it links vtep's
 //! library; xtask must not): it opens the other hosts' pinned FDB maps, runs the change, and
@@ -1013,4 +1021,26 @@ fn print_table(r: &Value) {
         "start: {n} vteps up in {} s, every host had every workload at {} s; whole bench {} s",
         r["start"]["up_s"], r["start"]["converged_s"], r["total_s"]
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_known_text() {
+        assert_eq!(b64(b"/t/a"), "L3QvYQ==");
+        assert_eq!(b64(b"xyz"), "eHl6");
+        assert_eq!(b64(b"ab"), "YWI=");
+        assert_eq!(b64(b""), "");
+    }
+
+    #[test]
+    fn p99_of_few_samples_is_the_max() {
+        let v: Vec<f64> = (1..=20).map(f64::from).collect();
+        let s = stats(&v);
+        assert_eq!(s["p99"], 20.0);
+        assert_eq!(s["median"], 10.5);
+        assert_eq!(s["max"], 20.0);
+    }
 }

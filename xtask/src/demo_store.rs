@@ -71,9 +71,9 @@ fn demo(lab: &Lab, etcd_pid: &mut Option<u32>) -> Result<()> {
     *etcd_pid = etcd.pid();
     let prefix = format!("/{}", lab.prefix());
     println!(
-        "etcd {} (pid {:?}), key prefix {prefix}",
+        "etcd {} (pid {}), key prefix {prefix}",
         etcd.endpoint(),
-        etcd.pid()
+        etcd.pid().unwrap_or_default()
     );
 
     step(&format!(
