@@ -69,8 +69,19 @@ pub const C2: Wl = Wl {
 /// A `[store]` section: `endpoint`, key prefix `prefix`, the shortest lease, host name `host`,
 /// then `extra` lines (TLS files).
 pub fn store_section(endpoint: &str, prefix: &str, host: &str, extra: &str) -> String {
+    store_section_ttl(endpoint, prefix, host, LEASE_TTL, extra)
+}
+
+/// As [`store_section`], with a lease of `lease_ttl` seconds.
+pub fn store_section_ttl(
+    endpoint: &str,
+    prefix: &str,
+    host: &str,
+    lease_ttl: u64,
+    extra: &str,
+) -> String {
     format!(
-        "[store]\nendpoints = [\"{endpoint}\"]\nprefix = \"{prefix}\"\nlease_ttl = {LEASE_TTL}\n\
+        "[store]\nendpoints = [\"{endpoint}\"]\nprefix = \"{prefix}\"\nlease_ttl = {lease_ttl}\n\
          host = \"{host}\"\n{extra}\n"
     )
 }
@@ -157,6 +168,17 @@ pub fn three_hosts() -> Hosts {
 /// host i with workloads `workloads[i]` and `store_extra[i]` in its `[store]` (TLS files),
 /// and waits until every host's FDB has every other host's workloads from the store.
 pub fn start_hosts(lab: Lab, etcd: Etcd, workloads: &[&[Wl]], store_extra: &[&str]) -> Hosts {
+    start_hosts_ttl(lab, etcd, workloads, store_extra, LEASE_TTL)
+}
+
+/// As [`start_hosts`], with leases of `lease_ttl` seconds.
+pub fn start_hosts_ttl(
+    lab: Lab,
+    etcd: Etcd,
+    workloads: &[&[Wl]],
+    store_extra: &[&str],
+    lease_ttl: u64,
+) -> Hosts {
     let ns: Vec<String> = match workloads.len() {
         2 => {
             let (a, b) = lab.two_hosts();
@@ -178,10 +200,11 @@ pub fn start_hosts(lab: Lab, etcd: Etcd, workloads: &[&[Wl]], store_extra: &[&st
         ids: Vec::new(),
     };
     for i in 0..h.ns.len() {
-        let store = store_section(
+        let store = store_section_ttl(
             &h.etcd.endpoint(),
             &h.prefix,
             ["a", "b", "c"][i],
+            lease_ttl,
             store_extra[i],
         );
         let cfg = store_config(&h.lab, &h.names[i], &store, workloads[i]);
