@@ -57,6 +57,14 @@ fn crashed_host_stations_expire_within_the_lease() {
         Vec::<String>::new(),
         "the crashed host's records are still in etcd after its lease expired"
     );
+    for i in [1, 2] {
+        let flood = h.flood_list(i);
+        assert!(
+            !flood.contains(VTEPS[0]),
+            "host {} still floods to the crashed host: {flood:?}",
+            h.ns[i]
+        );
+    }
     // The hosts that live still reach each other.
     assert!(ping(&h.wl_ns(B1), C1.ip(), 2), "b1 cannot reach c1");
 }

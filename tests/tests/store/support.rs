@@ -90,8 +90,14 @@ pub fn store_section_ttl(
 /// proxy on and workloads `wls` (namespaces named with `lab`'s prefix). No `remotes`, no
 /// `[[vni.fdb]]`: everything remote comes from the store.
 pub fn store_config(lab: &Lab, name: &str, store: &str, wls: &[Wl]) -> String {
-    let mut cfg =
-        configs::header(name, "", "") + store + &format!("[[vni]]\nid = {VNI}\nproxy = true\n\n");
+    store_config_proxy(lab, name, store, wls, true)
+}
+
+/// As [`store_config`], the ARP proxy on or off as `proxy` says.
+pub fn store_config_proxy(lab: &Lab, name: &str, store: &str, wls: &[Wl], proxy: bool) -> String {
+    let mut cfg = configs::header(name, "", "")
+        + store
+        + &format!("[[vni]]\nid = {VNI}\nproxy = {proxy}\n\n");
     for wl in wls {
         cfg += &configs::workload(&lab.name(wl.suffix), wl.addr, wl.mac);
     }
@@ -179,6 +185,18 @@ pub fn start_hosts_ttl(
     store_extra: &[&str],
     lease_ttl: u64,
 ) -> Hosts {
+    start_hosts_with(lab, etcd, workloads, store_extra, lease_ttl, true)
+}
+
+/// As [`start_hosts_ttl`], the ARP proxy on or off as `proxy` says.
+pub fn start_hosts_with(
+    lab: Lab,
+    etcd: Etcd,
+    workloads: &[&[Wl]],
+    store_extra: &[&str],
+    lease_ttl: u64,
+    proxy: bool,
+) -> Hosts {
     let ns: Vec<String> = match workloads.len() {
         2 => {
             let (a, b) = lab.two_hosts();
@@ -207,7 +225,7 @@ pub fn start_hosts_ttl(
             lease_ttl,
             store_extra[i],
         );
-        let cfg = store_config(&h.lab, &h.names[i], &store, workloads[i]);
+        let cfg = store_config_proxy(&h.lab, &h.names[i], &store, workloads[i], proxy);
         let ns = h.ns[i].clone();
         let id = h.lab.start_vtep(&ns, &cfg);
         h.ids.push(id);
@@ -270,6 +288,24 @@ impl Hosts {
                 self.log(i)
             ),
         }
+    }
+
+    /// The flood list (remote VTEPs) of VNI 100 on host `i`, from `vtep vni show -j`.
+    pub fn flood_list(&self, i: usize) -> BTreeSet<String> {
+        let vnis = self
+            .lab
+            .vtep_ref(self.ids[i])
+            .cli(&["vni", "show", "-j", "-n", &self.names[i]]);
+        let vnis: Value = serde_json::from_slice(&vnis.stdout).unwrap_or_else(|e| {
+            panic!("vni show -j of {}: {e}: {}", self.ns[i], text(&vnis.stderr))
+        });
+        vnis.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| v["vni"] == VNI)
+            .flat_map(|v| v["remotes"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| r.as_str().map(str::to_string))
+            .collect()
     }
 
     /// `vtep stats -j` of host `i`: its `store` object.
