@@ -14,8 +14,10 @@ use crate::cmd;
 /// Debian packages the namespace tests, the demo and the benchmark run (trafgen is in
 /// netsniff-ng, taskset in util-linux; ethtool turns a test underlay's offloads off), the store's
 /// tests run a throw-away etcd (etcd-server) with certificates from openssl, and the store client
-/// is built with protoc (protobuf-compiler, and libprotobuf-dev for its well-known types).
-const PACKAGES: [&str; 12] = [
+/// is built with protoc (protobuf-compiler, and libprotobuf-dev for its well-known types); the
+/// tests read etcd's keys through its JSON gateway with curl.
+const PACKAGES: [&str; 13] = [
+    "curl",
     "ethtool",
     "etcd-server",
     "openssl",

@@ -41,6 +41,7 @@ mod nexthop;
 mod passthrough;
 mod proxy;
 mod srcport;
+mod store;
 mod vlan;
 mod xdp;
 

@@ -439,7 +439,8 @@ fn a_kept_datapath_that_does_not_fit_is_refused_and_forwards_on() {
 
 /// The XDP program of `underlay.xdp` outlives a kill in keep mode like the TC programs, and the
 /// adopting start replaces it in its link (another program, the same attachment), as a reload
-/// does; it keeps decapsulating.
+/// that changes a load-time setting does; a reload that changes none keeps it. It keeps
+/// decapsulating throughout.
 #[test]
 fn the_xdp_program_stays_attached_across_a_kill_and_is_replaced_in_place() {
     let mut p = pair_full(&["--keep"], "", "xdp = \"native\"");
@@ -465,7 +466,21 @@ fn the_xdp_program_stays_attached_across_a_kill_and_is_replaced_in_place() {
         xdp >= 3,
         "the new XDP program ran {xdp} times for 3 echo replies"
     );
+    // A reload that loads nothing new goes on with the running programs (no verifier run);
+    // one that changes what they are loaded with replaces them in their links.
+    reload(&mut p);
+    assert_eq!(
+        xdp_prog(&p.a, "eth0"),
+        Some(second),
+        "a reload without a load-time change replaced the XDP program"
+    );
+    p.a_underlay = "xdp = \"native\"\nsrcport = [40000, 50000]".into();
+    std::fs::write(&p.cfg_a, config_a(&p, "")).unwrap();
     reload(&mut p);
     let third = xdp_prog(&p.a, "eth0").expect("an XDP program after the reload");
     assert_ne!(third, second, "the reload left the old XDP program");
+    let (xdp, _) = underlay_runs(&p.a, || {
+        assert!(ping(&p.wa, IP_B, 3));
+    });
+    assert!(xdp >= 3, "the reloaded XDP program ran {xdp} times");
 }

@@ -14,6 +14,7 @@ pub mod render;
 pub mod stats;
 pub mod up;
 pub mod vni;
+pub mod workload;
 
 use std::path::PathBuf;
 
@@ -69,6 +70,16 @@ pub enum Command {
     Monitor(monitor::Args),
     /// Per-VNI traffic and drop counters of a running instance.
     Stats(Show),
+    /// Workloads that come and go on a running instance (a namespace with a veth into a VNI).
+    Workload {
+        #[command(subcommand)]
+        command: workload::WorkloadCommand,
+    },
+    /// Existing interfaces attached to or detached from a running instance's VNIs.
+    Port {
+        #[command(subcommand)]
+        command: workload::PortCommand,
+    },
 }
 
 /// Runs `command`; fails with what went wrong, for `main` to print.
@@ -83,6 +94,8 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Vni { command } => vni::run(&command),
         Command::Monitor(args) => monitor::run(&args),
         Command::Stats(show) => stats::run(&show),
+        Command::Workload { command } => workload::run_workload(command),
+        Command::Port { command } => workload::run_port(command),
     }
 }
 

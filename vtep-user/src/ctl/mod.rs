@@ -10,6 +10,7 @@ pub mod fdb;
 pub mod flood;
 pub mod monitor;
 pub mod proxy;
+pub mod runtime;
 pub mod show;
 pub mod stats;
 

@@ -91,21 +91,90 @@ pub(super) async fn apply(
     keep: bool,
 ) -> Result<Started> {
     let pins = instance::pin_dir(&config.name);
+    let global = global_config(config, checked);
+    // A reload that loads the same programs goes on with the running ones: no verifier run,
+    // which makes `vtep workload add` and most reloads quick.
+    let handed = match &base {
+        Base::Reload { previous, .. } => previous.datapath.loaded_as(&global, config.fdb_size),
+        _ => false,
+    };
+    let mut datapath = match &mut base {
+        Base::Reload { previous, .. } if handed => previous.datapath.hand_over(),
+        _ => load_datapath(config, &global, &base, &pins)?,
+    };
+    let result = apply_to(
+        net,
+        config,
+        checked,
+        info,
+        undo,
+        &mut base,
+        keep,
+        &mut datapath,
+    )
+    .await;
+    match result {
+        Ok(parts) => Ok(parts.with(datapath)),
+        Err(e) => {
+            if let Base::Reload { previous, .. } = &mut base
+                && handed
+            {
+                previous.datapath.take_back(datapath);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// [`Started`] but for its datapath.
+pub(super) struct Parts {
+    nexthops: Resolver,
+    ager: Ager,
+    links: Links,
+    local: Local,
+    stations: Vec<StationRecord>,
+}
+
+impl Parts {
+    fn with(self, datapath: Datapath) -> Started {
+        Started {
+            datapath,
+            nexthops: self.nexthops,
+            ager: self.ager,
+            links: self.links,
+            local: self.local,
+            stations: self.stations,
+        }
+    }
+}
+
+/// The apply step on `datapath`, loaded or handed over from the running instance.
+#[allow(clippy::too_many_arguments)]
+async fn apply_to(
+    net: &Net,
+    config: &Config,
+    checked: &Checked,
+    info: instance::Info,
+    undo: &mut Undo,
+    base: &mut Base<'_>,
+    keep: bool,
+    datapath: &mut Datapath,
+) -> Result<Parts> {
+    let pins = instance::pin_dir(&config.name);
     let fresh = matches!(base, Base::Fresh);
-    let mut datapath = load_datapath(config, checked, &base, &pins)?;
     let serving = match base {
         Base::Fresh => HashMap::new(),
-        _ => tables::serving(&mut datapath)?,
+        _ => tables::serving(datapath)?,
     };
     let vnis = build_vnis(net, config, checked, base.old_config(), &serving, undo).await?;
     match &base {
-        Base::Fresh => tables::fill(&mut datapath, &vnis)?,
+        Base::Fresh => tables::fill(datapath, &vnis)?,
         _ => {
             let old_remotes = base
                 .old_config()
                 .map(|c| c.vnis.iter().map(|v| (v.id, v.remotes.clone())).collect())
                 .unwrap_or_default();
-            tables::sync(&mut datapath, &vnis, &old_remotes)?;
+            tables::sync(datapath, &vnis, &old_remotes)?;
         }
     }
     // What the new rule accepts is added now, what only the old one did goes once the new
@@ -114,7 +183,7 @@ pub(super) async fn apply(
     if let Some(rule) = &accept_rule {
         accept::fill(&mut datapath.accept()?, rule, remote_vteps(&vnis))?;
     }
-    pin(&mut datapath, &pins, undo)?;
+    pin(datapath, &pins, undo)?;
     let ager = Ager::new(
         vnis.iter()
             .zip(&config.vnis)
@@ -130,12 +199,12 @@ pub(super) async fn apply(
     );
     if let Base::Adopt { .. } = base {
         datapath.adopt_links(&pins)?;
-        own_resolver.adopt(&mut datapath, undo.items());
+        own_resolver.adopt(datapath, undo.items());
     }
     {
         // A reload goes on with the running resolver (the neighbour entries it made), which
         // it takes over only once nothing can fail any more.
-        let resolver = match &mut base {
+        let resolver = match base {
             Base::Reload { previous, .. } => {
                 previous
                     .nexthops
@@ -144,9 +213,9 @@ pub(super) async fn apply(
             }
             _ => &mut own_resolver,
         };
-        let changes = resolver.changes(&mut datapath);
+        let changes = resolver.changes(datapath);
         resolver
-            .reconcile(net, &mut datapath, undo, changes, None)
+            .reconcile(net, datapath, undo, changes, None)
             .await?;
     }
     enable_forwarding(&vnis, config.underlay_ipv6(), undo)?;
@@ -155,7 +224,7 @@ pub(super) async fn apply(
         false => None,
     };
     tables::set_segmenter(
-        &mut datapath,
+        datapath,
         segmenter.as_ref().map(|s| (s.out.index, s.back.index)),
     )?;
     add_routes(net, config, undo).await?;
@@ -164,7 +233,7 @@ pub(super) async fn apply(
     // From here on the programs change. A fresh start still fails (and is undone) on an
     // error; an adoption or a reload logs it and goes on, for going back is no longer possible
     // without a gap and the datapath forwards either way.
-    let nexthops = match &mut base {
+    let nexthops = match base {
         Base::Reload { previous, .. } => {
             datapath.take_links(&mut previous.datapath);
             std::mem::replace(&mut previous.nexthops, own_resolver)
@@ -181,7 +250,7 @@ pub(super) async fn apply(
         }
     };
     let back = segmenter.as_ref().map(|s| &s.back);
-    later(attach(&mut datapath, &vnis, back, checked, fresh))?;
+    later(attach(datapath, &vnis, back, checked, fresh))?;
     later(datapath.pin_links(keep))?;
     later(undo.set_kept(keep))?;
     if !fresh {
@@ -197,8 +266,7 @@ pub(super) async fn apply(
     // Links wrote its state into the info file, whole: a new file under the recorded name.
     later(undo.file_rewritten(&instance::info_file(&config.name)))?;
     let (local, stations) = local_stations(checked.local, &vnis);
-    Ok(Started {
-        datapath,
+    Ok(Parts {
         nexthops,
         ager,
         links,
@@ -356,10 +424,19 @@ fn proxy_entries(vni: &Vni, ports: &[Port]) -> Vec<(IpAddr, Mac)> {
 /// ones when `base` has a datapath already.
 fn load_datapath(
     config: &Config,
-    checked: &Checked,
+    global: &vtep_common::maps::DatapathConfig,
     base: &Base<'_>,
     pins: &std::path::Path,
 ) -> Result<Datapath> {
+    let reuse = match base {
+        Base::Fresh => None,
+        _ => Some(pins),
+    };
+    Datapath::load(global, config.fdb_size, reuse)
+}
+
+/// The load-time configuration of `config`'s programs.
+fn global_config(config: &Config, checked: &Checked) -> vtep_common::maps::DatapathConfig {
     let mut global = tables::datapath_config(
         checked.local,
         config.underlay.srcport,
@@ -369,11 +446,7 @@ fn load_datapath(
     if config.underlay.accept_rule().is_some() {
         global.flags |= DP_F_FILTER_SOURCES;
     }
-    let reuse = match base {
-        Base::Fresh => None,
-        _ => Some(pins),
-    };
-    Datapath::load(&global, config.fdb_size, reuse)
+    global
 }
 
 /// Pins the maps in `pins`, made and recorded first (a fresh start) so a crash while pinning

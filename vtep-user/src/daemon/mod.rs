@@ -8,7 +8,8 @@
 
 pub mod ageing;
 mod apply;
-mod from_store;
+mod control;
+pub mod from_store;
 pub mod links;
 pub mod nexthop;
 mod ports;
@@ -26,6 +27,7 @@ use crate::{
     config::Config,
     daemon::{
         apply::Started,
+        control::Additions,
         links::Notifications,
         preflight::Checked,
         undo::{Item, Undo},
@@ -60,6 +62,10 @@ pub struct Running {
     keep: bool,
     /// The store client and what it programmed, with a `[store]`.
     store: Option<StoreLink>,
+    /// The config as the file gives it; `config` is it with `additions`.
+    file_config: Config,
+    /// Workloads and ports added at run time (`vtep workload add`, `vtep port add`).
+    additions: Additions,
 }
 
 /// A running store client and what the daemon wrote into the maps from its view.
@@ -151,14 +157,53 @@ impl Running {
     }
 
     async fn try_reload(&mut self) -> Result<()> {
-        let (config, text) = Config::load_with_text(&self.source.path)?;
-        if config.name != self.config.name {
+        let (file_config, text) = Config::load_with_text(&self.source.path)?;
+        if file_config.name != self.config.name {
             bail!(
                 "name: a reload cannot rename the instance (`{}` → `{}`); stop it and start the new one",
                 self.config.name,
-                config.name
+                file_config.name
             );
         }
+        let config = self.additions.merged(&file_config).with_context(|| {
+            "the workloads and ports added at run time do not fit the new config (`vtep workload del` or `vtep port del` them first)"
+        })?;
+        self.apply_config(config, Some(&text)).await?;
+        self.file_config = file_config;
+        self.source.text = text;
+        Ok(())
+    }
+
+    /// Makes a workload or port change (`vtep workload`, `vtep port`): checked like a config,
+    /// applied like a reload. Returns what was done; fails, changing nothing, when it is refused.
+    async fn change(&mut self, req: &crate::ctl::runtime::Request) -> Result<String> {
+        let (additions, message) = self.additions.with(req, &self.file_config)?;
+        let config = additions.merged(&self.file_config)?;
+        // The system's checks name the config field (`vni[0].port[1].interface`); the
+        // command's user gave a keyword.
+        let place = control::place(req, &config);
+        if let Err(e) = self.apply_config(config, None).await {
+            let text = format!("{e:#}");
+            return Err(match place {
+                Some(place) => anyhow::anyhow!(text.replace(&format!("{place}."), "")),
+                None => e,
+            });
+        }
+        let path = Additions::path(&self.config.name);
+        let new_file = !path.exists();
+        additions.write(&self.config.name)?;
+        if new_file {
+            record_file(&mut self.undo, path)?;
+        }
+        self.additions = additions;
+        info!(name = %self.config.name, "{message}");
+        Ok(message)
+    }
+
+    /// Applies `config` (the file's, with the additions) to the running instance, as a reload:
+    /// what it does not change keeps forwarding. `text`, the file's, becomes the text a later
+    /// adoption compares with. Fails, changing nothing, when the config does not fit the system.
+    async fn apply_config(&mut self, config: Config, text: Option<&str>) -> Result<()> {
         let checked = {
             let _lock = registry::lock()?;
             let here = Namespace::current()?;
@@ -196,9 +241,8 @@ impl Running {
         match result {
             Ok(up) => {
                 self.up = up;
-                self.undo.mark_whole(&text)?;
+                self.undo.mark_whole(text.unwrap_or(&self.source.text))?;
                 self.config = config;
-                self.source.text = text;
                 self.follow_store_config()?;
                 self.program_from_store(true).await;
                 Ok(())
@@ -207,6 +251,15 @@ impl Running {
             // made meanwhile is in the log either way.
             Err(e) => Err(e),
         }
+    }
+
+    /// Opens the control socket `vtep workload` and `vtep port` talk to; it is removed at the
+    /// stop. Fails when it cannot be made.
+    fn listen(&mut self) -> Result<control::Control> {
+        let path = crate::ctl::runtime::socket(&self.config.name);
+        let control = control::Control::bind(&path)?;
+        record_file(&mut self.undo, path)?;
+        Ok(control)
     }
 
     /// What this instance publishes in the store, from what it runs.
@@ -517,9 +570,25 @@ pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Runnin
     // commands and starts read what the kept datapath serves there.
     let kept_info = std::fs::read(instance::info_file(&config.name)).ok();
     let (checked, mut undo, info, adopted) = claim(&net, config, &source.path).await?;
+    // What the kept process added at run time is run again, on top of the config file.
+    let mut additions = match adopted {
+        Some(_) => Additions::load(&config.name).unwrap_or_default(),
+        None => Additions::default(),
+    };
+    let file_config = config;
+    let config = &match additions.merged(file_config) {
+        Ok(merged) => merged,
+        Err(e) => {
+            warn!(
+                "the workloads and ports added at run time do not fit the config any more ({e}); they are removed"
+            );
+            additions = Additions::default();
+            file_config.clone()
+        }
+    };
     let base = match adopted.clone() {
         Some(old) => apply::Base::Adopt {
-            old: old.map(Box::new),
+            old: old.map(|o| additions.merged(&o).unwrap_or(o)).map(Box::new),
         },
         None => apply::Base::Fresh,
     };
@@ -536,7 +605,15 @@ pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Runnin
                 reloads: ReloadOutcome::load(&config.name).map_or(0, |o| o.generation),
                 keep,
                 store: None,
+                file_config: file_config.clone(),
+                additions,
             };
+            if !running.additions.is_empty() {
+                // The file is the kept process's, recorded in the log it took over.
+                if let Err(e) = running.additions.write(&config.name) {
+                    warn!("{e:#}");
+                }
+            }
             // The datapath forwards already; a store that cannot be reached is retried.
             if let Err(e) = running.follow_store_config() {
                 warn!("store: {e:#}");
@@ -595,8 +672,18 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
     );
     let mut tick = tokio::time::interval(RECONCILE_EVERY);
     let mut views = running.store_views();
+    let control = running.listen()?;
     let how = loop {
         tokio::select! {
+            (req, answer) = control.next() => {
+                let outcome = running.change(&req).await;
+                if let Err(e) = &outcome {
+                    warn!("refused: {e:#}");
+                }
+                answer.send(outcome).await;
+                // A change may have (re)started nothing, but the store's receiver is cheap.
+                views = running.store_views();
+            }
             () = next_view(&mut views) => running.program_from_store(false).await,
             signal = signals.next() => match signal {
                 Signal::Stop if keep => break Stop::Keep,

@@ -99,7 +99,10 @@ impl Hook {
 /// The loaded datapath. Dropping it closes its links; pinned ones stay attached (see
 /// [`Datapath::detach_all`] for a full stop).
 pub struct Datapath {
-    ebpf: Ebpf,
+    /// `None` once [`Datapath::hand_over`] gave it to a successor.
+    ebpf: Option<Ebpf>,
+    /// What it was loaded with: a reload with the same needs no new load.
+    loaded: (DatapathConfig, u32),
     /// Every attachment, by where it is.
     links: BTreeMap<Hook, FdLink>,
     /// Where the maps are pinned, once [`Datapath::pin`] ran.
@@ -148,7 +151,8 @@ impl Datapath {
         jump.set(JUMP_PORT_FLOOD, &flood_fd, 0)
             .context("installing the flood program")?;
         Ok(Self {
-            ebpf,
+            ebpf: Some(ebpf),
+            loaded: (*config, fdb_size),
             links: BTreeMap::new(),
             pins: None,
             links_pinned: false,
@@ -171,6 +175,41 @@ impl Datapath {
             self.links_pinned = true;
         }
         Ok(())
+    }
+
+    /// Whether it was loaded with `config` and an FDB of `fdb_size`, and is still here: then a
+    /// reload can go on with it ([`Datapath::hand_over`]) instead of loading (and verifying)
+    /// the same programs again.
+    pub fn loaded_as(&self, config: &DatapathConfig, fdb_size: u32) -> bool {
+        self.ebpf.is_some() && self.loaded == (*config, fdb_size)
+    }
+
+    /// Moves everything (the object, its links) into a new value, leaving this one empty: a
+    /// reload goes on with the same programs, and gives it back ([`Datapath::take_back`]) when
+    /// it fails before the new config is in place.
+    pub fn hand_over(&mut self) -> Datapath {
+        Datapath {
+            ebpf: self.ebpf.take(),
+            loaded: self.loaded,
+            links: std::mem::take(&mut self.links),
+            pins: self.pins.clone(),
+            links_pinned: self.links_pinned,
+            ipv6: self.ipv6,
+        }
+    }
+
+    /// Takes back what [`Datapath::hand_over`] moved out.
+    pub fn take_back(&mut self, mut successor: Datapath) {
+        self.ebpf = successor.ebpf.take();
+        self.links = std::mem::take(&mut successor.links);
+        self.links_pinned = successor.links_pinned;
+    }
+
+    /// The object; fails once it was handed over.
+    fn ebpf(&mut self) -> Result<&mut Ebpf> {
+        self.ebpf
+            .as_mut()
+            .ok_or_else(|| anyhow!("the datapath was handed to a reload"))
     }
 
     /// Takes over the links of `old`, the datapath a reload replaces (see
@@ -253,7 +292,7 @@ impl Datapath {
     pub fn xdp_program(&mut self) -> Result<&mut Xdp> {
         let name = program_name(PROG_UNDERLAY_XDP, self.ipv6)?;
         let prog: &mut Xdp = self
-            .ebpf
+            .ebpf()?
             .program_mut(name)
             .ok_or_else(|| anyhow!("program {name} missing"))?
             .try_into()?;
@@ -275,8 +314,11 @@ impl Datapath {
     }
 
     fn attach(&mut self, prog: &str, hook: Hook, ifname: &str) -> Result<()> {
-        let program = classifier(&mut self.ebpf, prog)?;
         let held = self.links.remove(&hook);
+        let program = match self.ebpf.as_mut() {
+            Some(ebpf) => classifier(ebpf, prog)?,
+            None => bail!("the datapath was handed to a reload"),
+        };
         let replacing = held.is_some();
         let id = match held {
             Some(link) => {
@@ -351,7 +393,7 @@ impl Datapath {
         let jump = dir.join(MAP_JUMP);
         remove_pin(&jump)?;
         if on {
-            self.ebpf
+            self.ebpf()?
                 .map(MAP_JUMP)
                 .ok_or_else(|| anyhow!("map {MAP_JUMP} missing"))?
                 .pin(&jump)
@@ -386,7 +428,8 @@ impl Datapath {
     /// The loaded program in `role` (a `PROG_*` name: this datapath's family's program in that
     /// role), for `BPF_PROG_TEST_RUN`.
     pub fn program(&mut self, role: &str) -> Result<&mut SchedClassifier> {
-        classifier(&mut self.ebpf, program_name(role, self.ipv6)?)
+        let name = program_name(role, self.ipv6)?;
+        classifier(self.ebpf()?, name)
     }
 
     /// Pins every map under `dir` so `vtep fdb show` and `vtep stats` can read them (maps the
@@ -419,7 +462,8 @@ impl Datapath {
             }
             let map = self
                 .ebpf
-                .map(name)
+                .as_ref()
+                .and_then(|e| e.map(name))
                 .ok_or_else(|| anyhow!("map {name} missing"))?;
             map.pin(&path)
                 .with_context(|| format!("pinning {name} in {}", dir.display()))?;
@@ -429,7 +473,7 @@ impl Datapath {
 
     /// Map `name` of the loaded object; the typed accessors are in [`super::maps`].
     pub(super) fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map> {
-        self.ebpf
+        self.ebpf()?
             .map_mut(name)
             .ok_or_else(|| anyhow!("map {name} missing"))
     }

@@ -35,9 +35,13 @@ use crate::{
     },
 };
 
-/// First wait after a failure; doubled after each further one up to [`MAX_BACKOFF`].
+/// First wait after a failure; doubled after each further one up to [`MAX_BACKOFF`]. The
+/// longest wait bounds how long a host stays behind once etcd is back; at one small request per
+/// host per wait, even thousands of hosts retrying do not load a recovering cluster much.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// While etcd stays unreachable with the same error, it is logged again at most this often.
+const RELOG_EVERY: Duration = Duration::from_secs(60);
 /// How long a full stop waits for the lease to be revoked before it goes on without.
 const REVOKE_WAIT: Duration = Duration::from_secs(3);
 
@@ -147,6 +151,13 @@ impl Shared {
 
     fn set_lease(&self, id: i64) {
         self.update(|s| s.lease = Some(format!("{id:x}")));
+    }
+
+    fn failures(&self) -> u64 {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .failures
     }
 
     fn vtep(&self) -> IpAddr {
@@ -284,6 +295,8 @@ async fn run(
         lease,
     };
     let mut backoff = FIRST_BACKOFF;
+    // The error last logged and when: an outage is one line a minute, not one per attempt.
+    let mut logged: Option<(String, std::time::Instant)> = None;
     loop {
         if stop.borrow().is_some() {
             return;
@@ -297,9 +310,20 @@ async fn run(
             }
             Err(Failure::Other(e)) => {
                 let error = format!("{e:#}");
-                warn!(
-                    "store unreachable: {error}; the datapath forwards with what it has; retrying in {backoff:?}"
-                );
+                let failures = shared.failures() + 1;
+                if failures == 1 {
+                    // Connected since the last one logged: this outage is news.
+                    logged = None;
+                }
+                let quiet = logged
+                    .as_ref()
+                    .is_some_and(|(last, at)| *last == error && at.elapsed() < RELOG_EVERY);
+                if !quiet {
+                    warn!(
+                        "store unreachable ({failures} attempt(s)): {error}; the datapath forwards with what it has; retrying every {MAX_BACKOFF:?} at most"
+                    );
+                    logged = Some((error.clone(), std::time::Instant::now()));
+                }
                 shared.update(|s| {
                     s.state = "unreachable".into();
                     s.error = Some(error);

@@ -56,18 +56,27 @@ impl From<etcd_client::Error> for Failure {
     }
 }
 
-/// An etcd error as a person reads it: tonic's transport errors hide their cause (a refused
-/// connection, a certificate the CA did not sign) in their source chain.
+/// An etcd error as a person reads it: a gRPC status says what failed in its message and why
+/// in its source chain (a refused connection, a certificate the CA did not sign), whose last
+/// link is the cause.
 pub fn describe(e: &etcd_client::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let (mut out, mut source) = match e {
+        etcd_client::Error::GRpcStatus(status) => (
+            status.message().to_string(),
+            std::error::Error::source(status),
+        ),
+        other => (other.to_string(), std::error::Error::source(other)),
+    };
+    let mut cause = None;
     while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
+        cause = Some(s.to_string());
         source = s.source();
+    }
+    if let Some(cause) = cause
+        && !out.contains(&cause)
+    {
+        out.push_str(": ");
+        out.push_str(&cause);
     }
     out
 }
