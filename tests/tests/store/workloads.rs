@@ -120,7 +120,7 @@ fn wrong_runtime_workloads_are_refused_changing_nothing() {
                 "mac",
                 "02:00:00:00:0a:03",
             ],
-            vec!["vni", "999"],
+            vec!["vni:", "999"],
         ),
         (
             "a malformed MAC",
@@ -135,7 +135,7 @@ fn wrong_runtime_workloads_are_refused_changing_nothing() {
                 "mac",
                 "02:00:00:00:0a",
             ],
-            vec!["mac", "02:00:00:00:0a"],
+            vec!["mac:", "02:00:00:00:0a"],
         ),
         (
             "a namespace that has a workload already",
@@ -150,7 +150,7 @@ fn wrong_runtime_workloads_are_refused_changing_nothing() {
                 "mac",
                 "02:00:00:00:0a:03",
             ],
-            vec!["netns", &a1],
+            vec!["netns:", &a1],
         ),
     ];
     let mut problems = Vec::new();
