@@ -193,4 +193,25 @@ fn broadcasts_are_flooded_to_the_hosts_in_the_store() {
         .filter(|t| **t == ETH_P_ARP)
         .count();
     assert!(arp > 0, "no ARP crossed the underlay with the proxy off");
+
+    // Two more hosts of VNI 100 appear in the store, one on another VXLAN port: it gets no
+    // broadcast (it would not take them on 4789), the other does.
+    for (vtep, dstport) in [("198.18.0.9", 8472), ("198.18.0.8", 4789)] {
+        let host = serde_json::json!({"host": "ghost", "vtep": vtep,
+            "vnis": [{"vni": VNI, "dstport": dstport}]});
+        h.etcd.put(&host_key(&h.prefix, vtep), &host.to_string());
+    }
+    assert!(
+        crate::support::wait_until(crate::support::SETTLE, || h
+            .flood_list(0)
+            .contains("198.18.0.8"))
+        .is_some(),
+        "a host record of VNI {VNI} on the same port never reached a's flood list: {:?}",
+        h.flood_list(0)
+    );
+    assert!(
+        !h.flood_list(0).contains("198.18.0.9"),
+        "a host whose VNI {VNI} uses port 8472 is in the flood list of a's VNI on 4789: {:?}",
+        h.flood_list(0)
+    );
 }
