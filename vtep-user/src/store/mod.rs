@@ -293,6 +293,7 @@ async fn run(
         keys: &keys,
         shared: &shared,
         lease,
+        listed: false,
     };
     let mut backoff = FIRST_BACKOFF;
     // The error last logged and when: an outage is one line a minute, not one per attempt.
@@ -309,7 +310,10 @@ async fn run(
                 continue;
             }
             Err(Failure::Other(e)) => {
-                let error = format!("{e:#}");
+                let error = match session.listed {
+                    true => format!("{e:#}"),
+                    false => session::with_hint(&store, format!("{e:#}")),
+                };
                 let failures = shared.failures() + 1;
                 if failures == 1 {
                     // Connected since the last one logged: this outage is news.

@@ -81,6 +81,24 @@ pub fn describe(e: &etcd_client::Error) -> String {
     out
 }
 
+/// `error` with what it likely means over TLS. With TLS 1.3 a server that refuses the client's
+/// certificate (or its lack of one) says so with an alert after the client considers the
+/// handshake done, so what the client sees is its first request's connection closing.
+pub fn with_hint(store: &Store, error: String) -> String {
+    let closed = ["closed", "broken pipe", "canceled", "reset by peer"]
+        .iter()
+        .any(|w| error.to_lowercase().contains(w));
+    if !store.tls() || error.to_lowercase().contains("certificate") || !closed {
+        return error;
+    }
+    let which = if store.cert.is_some() {
+        "check that store.cert is signed by a CA the etcd servers trust (--trusted-ca-file)"
+    } else {
+        "the etcd servers may require a client certificate (--client-cert-auth): set store.cert and store.key"
+    };
+    format!("{error} (the TLS connection was closed by the server: {which})")
+}
+
 /// Connects to `store`'s endpoints.
 pub async fn connect(store: &Store) -> Result<Client> {
     let mut options = ConnectOptions::new()
@@ -113,6 +131,8 @@ pub struct Session<'a> {
     /// The lease of the last session, taken over when it is still alive (a reconnect, or a new
     /// process of an instance that kept its datapath).
     pub lease: Option<i64>,
+    /// The last session got as far as listing (a later failure is not the handshake's).
+    pub listed: bool,
 }
 
 impl Session<'_> {
@@ -123,6 +143,7 @@ impl Session<'_> {
         view_tx: &watch::Sender<View>,
         stop: &mut watch::Receiver<Option<bool>>,
     ) -> Result<Ended, Failure> {
+        self.listed = false;
         let mut client = connect(self.store).await?;
         let lease = self.lease(&mut client).await?;
         let (mut keeper, mut alive) = client.lease_keep_alive(lease).await?;
@@ -151,6 +172,7 @@ impl Session<'_> {
             client.delete(key.as_str(), None).await?;
         }
         view_tx.send_replace(view.clone());
+        self.listed = true;
         let mut watch = client
             .watch(
                 self.keys.root(),
