@@ -2,14 +2,18 @@
 //! workloads reach each other, ARP never crosses the underlay (each host answers it from the
 //! addresses the others published), and each host's records are in etcd as docs/store.md says.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Value, json};
 use vtep_tests::{
+    configs,
     lab::ping,
     packet::{ETH_P_ARP, ETH_P_IP, parse_vxlan},
 };
 
 use crate::support::{
-    A1, B1, C1, Hosts, LEASE_TTL, VNI, VTEPS, host_key, start_hosts_with, station_key, three_hosts,
+    A1, B1, C1, Hosts, LEASE_TTL, SETTLE, VNI, VTEPS, host_key, reachable_within, start_hosts_with,
+    station_key, store_rows, store_section, three_hosts, wait_until,
 };
 
 /// Inner ethertypes of the VXLAN packets among `frames`.
@@ -213,5 +217,53 @@ fn broadcasts_are_flooded_to_the_hosts_in_the_store() {
         !h.flood_list(0).contains("198.18.0.9"),
         "a host whose VNI {VNI} uses port 8472 is in the flood list of a's VNI on 4789: {:?}",
         h.flood_list(0)
+    );
+}
+
+/// The store carries IPv6 VTEPs as it carries IPv4 ones: two hosts on an IPv6 underlay,
+/// nothing remote in their configs, publish under their IPv6 addresses, program each other's
+/// workloads as store entries at those VTEPs, and the workloads reach each other.
+#[test]
+fn ipv6_vteps_are_published_and_programmed_from_the_store() {
+    let mut lab = vtep_tests::lab::Lab::new();
+    let etcd = lab.etcd();
+    let prefix = format!("/{}", lab.name(""));
+    let (a, b) = lab.two_hosts_ipv6();
+    let vteps = ["2001:db8::1", "2001:db8::2"];
+    let mut started = Vec::new();
+    for (i, (host, wl)) in [(&a, A1), (&b, B1)].into_iter().enumerate() {
+        let name = lab.name(&format!("v6{i}"));
+        let cfg = configs::header(&name, "", &format!("local = \"{}\"", vteps[i]))
+            + &store_section(&etcd.endpoint(), &prefix, ["a", "b"][i], "")
+            + &format!("[[vni]]\nid = {VNI}\nproxy = true\n\n")
+            + &configs::workload(&lab.name(wl.suffix), wl.addr, wl.mac);
+        started.push((lab.start_vtep(host, &cfg), name));
+    }
+    let rows_of = |lab: &vtep_tests::lab::Lab, i: usize| {
+        let (id, name) = &started[i];
+        store_rows(&lab.vtep_ref(*id).fdb(name))
+    };
+    for (i, wl) in [(0, B1), (1, A1)] {
+        let want = BTreeSet::from([(wl.mac.to_string(), u64::from(VNI), vteps[1 - i].to_string())]);
+        assert!(
+            wait_until(SETTLE, || rows_of(&lab, i) == want).is_some(),
+            "host {i}'s store entries: {:?}, want {want:?}",
+            rows_of(&lab, i)
+        );
+    }
+    let keys: Vec<String> = etcd.keys(&prefix).into_iter().map(|(k, _)| k).collect();
+    for vtep in vteps {
+        assert!(
+            keys.contains(&host_key(&prefix, vtep)),
+            "no host record of {vtep}: {keys:?}"
+        );
+    }
+    assert!(
+        keys.contains(&station_key(&prefix, vteps[1], B1.mac)),
+        "{keys:?}"
+    );
+    assert!(
+        reachable_within(&lab.name(A1.suffix), B1.ip(), SETTLE).is_some(),
+        "a's workload cannot reach b's over the IPv6 underlay"
     );
 }
