@@ -379,6 +379,72 @@ impl Etcd {
         header_revision(&reply)
     }
 
+    /// Writes every `(key, value)` of `kvs` in turn (each a revision of its own), through one
+    /// curl process and connection: hundreds of changes in a moment. Returns the last
+    /// revision. Fails when etcd refuses one.
+    pub fn put_many(&self, kvs: &[(String, String)]) -> Result<i64> {
+        let dir = self.0.dir.join(format!("puts{}", crate::next_id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let url = format!("{}/v3/kv/put", self.endpoint());
+        let tls = self.tls_args()?;
+        let mut args: Vec<String> = Vec::new();
+        for (i, (key, value)) in kvs.iter().enumerate() {
+            // In a file: a value can be longer than one command-line argument may be.
+            let body = dir.join(format!("{i}.json"));
+            let json = json!({"key": b64(key.as_bytes()), "value": b64(value.as_bytes())});
+            std::fs::write(&body, json.to_string())?;
+            if i > 0 {
+                args.push("--next".into());
+            }
+            args.extend(["-sS", "--max-time", "30", "-X", "POST"].map(String::from));
+            args.extend(tls.iter().cloned());
+            args.extend([url.clone(), "-d".into(), format!("@{}", path_str(&body)?)]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run("curl", &args);
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = out?;
+        let mut last = None;
+        for reply in serde_json::Deserializer::from_slice(&out.stdout).into_iter::<Value>() {
+            let reply = reply.context("etcd's replies to the puts")?;
+            if let Some(error) = reply.get("error") {
+                bail!("etcd refused a put: {error}");
+            }
+            last = Some(header_revision(&reply)?);
+        }
+        last.context("no reply to the puts")
+    }
+
+    /// The value of metric `name` (a Prometheus gauge or counter without labels) on etcd's
+    /// `/metrics`. Fails when etcd does not answer or has no such metric.
+    pub fn metric(&self, name: &str) -> Result<f64> {
+        let url = format!("{}/metrics", self.endpoint());
+        let mut args = vec!["-sS".to_string(), "--max-time".into(), REQUEST_LIMIT.into()];
+        args.extend(self.tls_args()?);
+        args.push(url);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run("curl", &args)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .with_context(|| format!("no metric {name} on {}/metrics", self.endpoint()))
+    }
+
+    /// curl's arguments for this etcd's TLS: its CA, and the client certificate.
+    fn tls_args(&self) -> Result<Vec<String>> {
+        let Some(certs) = &self.0.tls else {
+            return Ok(Vec::new());
+        };
+        Ok(vec![
+            "--cacert".into(),
+            path_str(&certs.ca)?.into(),
+            "--cert".into(),
+            path_str(&certs.client_cert)?.into(),
+            "--key".into(),
+            path_str(&certs.client_key)?.into(),
+        ])
+    }
+
     /// Deletes `key`; returns how many keys were deleted (0 or 1). Fails when etcd does not
     /// answer.
     pub fn del(&self, key: &str) -> Result<u64> {
@@ -411,17 +477,9 @@ impl Etcd {
     fn request(&self, path: &str, body: Value) -> Result<Value> {
         let url = format!("{}/v3/{path}", self.endpoint());
         let body = body.to_string();
+        let tls = self.tls_args()?;
         let mut args = vec!["-sS", "--max-time", REQUEST_LIMIT, "-X", "POST"];
-        if let Some(certs) = &self.0.tls {
-            args.extend([
-                "--cacert",
-                path_str(&certs.ca)?,
-                "--cert",
-                path_str(&certs.client_cert)?,
-                "--key",
-                path_str(&certs.client_key)?,
-            ]);
-        }
+        args.extend(tls.iter().map(String::as_str));
         args.extend([url.as_str(), "-d", &body]);
         let out = run("curl", &args)?;
         let reply: Value = serde_json::from_slice(&out.stdout).with_context(|| {

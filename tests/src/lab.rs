@@ -357,6 +357,19 @@ impl Etcd {
         must(self.0.put(key, value))
     }
 
+    /// Writes each `(key, value)` in turn (a revision each) through one connection; returns
+    /// the last revision.
+    #[track_caller]
+    pub fn put_many(&self, kvs: &[(String, String)]) -> i64 {
+        must(self.0.put_many(kvs))
+    }
+
+    /// Metric `name` (no labels) from etcd's `/metrics`.
+    #[track_caller]
+    pub fn metric(&self, name: &str) -> f64 {
+        must(self.0.metric(name))
+    }
+
     /// Deletes `key`; returns how many keys went (0 or 1).
     #[track_caller]
     pub fn del(&self, key: &str) -> u64 {

@@ -1,4 +1,4 @@
-//! MAC addresses as users write them: `02:00:00:00:00:01`.
+//! MAC addresses as users write them: `02:00:00:00:00:01`, or iproute2's short form `2:0:0:0:0:1`.
 
 use std::{fmt, str::FromStr};
 
@@ -22,7 +22,8 @@ impl FromStr for Mac {
         let mut parts = s.split(':');
         for byte in &mut out {
             let part = parts.next().ok_or_else(bad)?;
-            if part.len() != 2 {
+            // One or two hex digits per byte, as iproute2 takes them (`2:0:0:0:c:3`).
+            if !(1..=2).contains(&part.len()) || !part.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Err(bad());
             }
             *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
@@ -76,9 +77,17 @@ mod tests {
     }
 
     #[test]
+    fn takes_the_short_forms_iproute2_takes() {
+        let m: Mac = "2:0:0:0:c:3".parse().unwrap();
+        assert_eq!(m.to_string(), "02:00:00:00:0c:03");
+    }
+
+    #[test]
     fn rejects_malformed() {
         for s in [
             "",
+            "+2:00:00:00:00:00",
+            "02::00:00:00:00",
             "02:00:00:00:00",
             "02:00:00:00:00:00:00",
             "0g:00:00:00:00:00",

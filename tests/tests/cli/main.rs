@@ -18,6 +18,7 @@ mod fdb_traffic;
 mod messages;
 mod namespaces;
 mod remotes;
+mod service;
 mod support;
 mod vni;
 

@@ -2,13 +2,19 @@
 //! workloads reach each other, ARP never crosses the underlay (each host answers it from the
 //! addresses the others published), and each host's records are in etcd as docs/store.md says.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Value, json};
 use vtep_tests::{
+    configs,
     lab::ping,
     packet::{ETH_P_ARP, ETH_P_IP, parse_vxlan},
 };
 
-use crate::support::{A1, B1, C1, Hosts, VNI, VTEPS, host_key, station_key, three_hosts};
+use crate::support::{
+    A1, B1, C1, Hosts, LEASE_TTL, SETTLE, VNI, VTEPS, host_key, reachable_within, start_hosts_with,
+    station_key, store_rows, store_section, three_hosts, wait_until,
+};
 
 /// Inner ethertypes of the VXLAN packets among `frames`.
 fn inner_ethertypes(frames: &[Vec<u8>]) -> Vec<u16> {
@@ -147,4 +153,117 @@ fn assert_store_rows_are_the_others(h: &Hosts) {
         assert_ne!(own["origin"], "store", "{own}");
         assert!(own["port"].is_string(), "{own}");
     }
+}
+
+/// With the ARP proxy off, ARP requests are broadcast: each host floods them to the VTEPs the
+/// store's host records name (its VNI's flood list, `vtep vni show`), and the workloads reach
+/// each other so.
+#[test]
+fn broadcasts_are_flooded_to_the_hosts_in_the_store() {
+    let lab = vtep_tests::lab::Lab::new();
+    let etcd = lab.etcd();
+    let h = start_hosts_with(
+        lab,
+        etcd,
+        &[&[A1], &[B1], &[C1]],
+        &["", "", ""],
+        LEASE_TTL,
+        false,
+    );
+    for i in 0..3 {
+        let want: std::collections::BTreeSet<String> = (0..3)
+            .filter(|j| *j != i)
+            .map(|j| VTEPS[j].to_string())
+            .collect();
+        assert_eq!(
+            h.flood_list(i),
+            want,
+            "host {}'s flood list of VNI {VNI} is not the other hosts of the store",
+            h.ns[i]
+        );
+    }
+    let cap = h.lab.capture(&h.ns[0], "eth0", "udp port 4789");
+    for (from, to) in [(A1, B1), (A1, C1), (B1, C1)] {
+        assert!(
+            ping(&h.wl_ns(from), to.ip(), 2),
+            "{} cannot reach {} with ARP broadcast over the store's flood lists",
+            from.suffix,
+            to.suffix
+        );
+    }
+    // The ARP did cross (this is the path under test, not the proxy).
+    let arp = inner_ethertypes(&cap.frames())
+        .iter()
+        .filter(|t| **t == ETH_P_ARP)
+        .count();
+    assert!(arp > 0, "no ARP crossed the underlay with the proxy off");
+
+    // Two more hosts of VNI 100 appear in the store, one on another VXLAN port: it gets no
+    // broadcast (it would not take them on 4789), the other does.
+    for (vtep, dstport) in [("198.18.0.9", 8472), ("198.18.0.8", 4789)] {
+        let host = serde_json::json!({"host": "ghost", "vtep": vtep,
+            "vnis": [{"vni": VNI, "dstport": dstport}]});
+        h.etcd.put(&host_key(&h.prefix, vtep), &host.to_string());
+    }
+    assert!(
+        crate::support::wait_until(crate::support::SETTLE, || h
+            .flood_list(0)
+            .contains("198.18.0.8"))
+        .is_some(),
+        "a host record of VNI {VNI} on the same port never reached a's flood list: {:?}",
+        h.flood_list(0)
+    );
+    assert!(
+        !h.flood_list(0).contains("198.18.0.9"),
+        "a host whose VNI {VNI} uses port 8472 is in the flood list of a's VNI on 4789: {:?}",
+        h.flood_list(0)
+    );
+}
+
+/// The store carries IPv6 VTEPs as it carries IPv4 ones: two hosts on an IPv6 underlay,
+/// nothing remote in their configs, publish under their IPv6 addresses, program each other's
+/// workloads as store entries at those VTEPs, and the workloads reach each other.
+#[test]
+fn ipv6_vteps_are_published_and_programmed_from_the_store() {
+    let mut lab = vtep_tests::lab::Lab::new();
+    let etcd = lab.etcd();
+    let prefix = format!("/{}", lab.name(""));
+    let (a, b) = lab.two_hosts_ipv6();
+    let vteps = ["2001:db8::1", "2001:db8::2"];
+    let mut started = Vec::new();
+    for (i, (host, wl)) in [(&a, A1), (&b, B1)].into_iter().enumerate() {
+        let name = lab.name(&format!("v6{i}"));
+        let cfg = configs::header(&name, "", &format!("local = \"{}\"", vteps[i]))
+            + &store_section(&etcd.endpoint(), &prefix, ["a", "b"][i], "")
+            + &format!("[[vni]]\nid = {VNI}\nproxy = true\n\n")
+            + &configs::workload(&lab.name(wl.suffix), wl.addr, wl.mac);
+        started.push((lab.start_vtep(host, &cfg), name));
+    }
+    let rows_of = |lab: &vtep_tests::lab::Lab, i: usize| {
+        let (id, name) = &started[i];
+        store_rows(&lab.vtep_ref(*id).fdb(name))
+    };
+    for (i, wl) in [(0, B1), (1, A1)] {
+        let want = BTreeSet::from([(wl.mac.to_string(), u64::from(VNI), vteps[1 - i].to_string())]);
+        assert!(
+            wait_until(SETTLE, || rows_of(&lab, i) == want).is_some(),
+            "host {i}'s store entries: {:?}, want {want:?}",
+            rows_of(&lab, i)
+        );
+    }
+    let keys: Vec<String> = etcd.keys(&prefix).into_iter().map(|(k, _)| k).collect();
+    for vtep in vteps {
+        assert!(
+            keys.contains(&host_key(&prefix, vtep)),
+            "no host record of {vtep}: {keys:?}"
+        );
+    }
+    assert!(
+        keys.contains(&station_key(&prefix, vteps[1], B1.mac)),
+        "{keys:?}"
+    );
+    assert!(
+        reachable_within(&lab.name(A1.suffix), B1.ip(), SETTLE).is_some(),
+        "a's workload cannot reach b's over the IPv6 underlay"
+    );
 }

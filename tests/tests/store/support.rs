@@ -69,8 +69,19 @@ pub const C2: Wl = Wl {
 /// A `[store]` section: `endpoint`, key prefix `prefix`, the shortest lease, host name `host`,
 /// then `extra` lines (TLS files).
 pub fn store_section(endpoint: &str, prefix: &str, host: &str, extra: &str) -> String {
+    store_section_ttl(endpoint, prefix, host, LEASE_TTL, extra)
+}
+
+/// As [`store_section`], with a lease of `lease_ttl` seconds.
+pub fn store_section_ttl(
+    endpoint: &str,
+    prefix: &str,
+    host: &str,
+    lease_ttl: u64,
+    extra: &str,
+) -> String {
     format!(
-        "[store]\nendpoints = [\"{endpoint}\"]\nprefix = \"{prefix}\"\nlease_ttl = {LEASE_TTL}\n\
+        "[store]\nendpoints = [\"{endpoint}\"]\nprefix = \"{prefix}\"\nlease_ttl = {lease_ttl}\n\
          host = \"{host}\"\n{extra}\n"
     )
 }
@@ -79,8 +90,14 @@ pub fn store_section(endpoint: &str, prefix: &str, host: &str, extra: &str) -> S
 /// proxy on and workloads `wls` (namespaces named with `lab`'s prefix). No `remotes`, no
 /// `[[vni.fdb]]`: everything remote comes from the store.
 pub fn store_config(lab: &Lab, name: &str, store: &str, wls: &[Wl]) -> String {
-    let mut cfg =
-        configs::header(name, "", "") + store + &format!("[[vni]]\nid = {VNI}\nproxy = true\n\n");
+    store_config_proxy(lab, name, store, wls, true)
+}
+
+/// As [`store_config`], the ARP proxy on or off as `proxy` says.
+pub fn store_config_proxy(lab: &Lab, name: &str, store: &str, wls: &[Wl], proxy: bool) -> String {
+    let mut cfg = configs::header(name, "", "")
+        + store
+        + &format!("[[vni]]\nid = {VNI}\nproxy = {proxy}\n\n");
     for wl in wls {
         cfg += &configs::workload(&lab.name(wl.suffix), wl.addr, wl.mac);
     }
@@ -157,6 +174,29 @@ pub fn three_hosts() -> Hosts {
 /// host i with workloads `workloads[i]` and `store_extra[i]` in its `[store]` (TLS files),
 /// and waits until every host's FDB has every other host's workloads from the store.
 pub fn start_hosts(lab: Lab, etcd: Etcd, workloads: &[&[Wl]], store_extra: &[&str]) -> Hosts {
+    start_hosts_ttl(lab, etcd, workloads, store_extra, LEASE_TTL)
+}
+
+/// As [`start_hosts`], with leases of `lease_ttl` seconds.
+pub fn start_hosts_ttl(
+    lab: Lab,
+    etcd: Etcd,
+    workloads: &[&[Wl]],
+    store_extra: &[&str],
+    lease_ttl: u64,
+) -> Hosts {
+    start_hosts_with(lab, etcd, workloads, store_extra, lease_ttl, true)
+}
+
+/// As [`start_hosts_ttl`], the ARP proxy on or off as `proxy` says.
+pub fn start_hosts_with(
+    lab: Lab,
+    etcd: Etcd,
+    workloads: &[&[Wl]],
+    store_extra: &[&str],
+    lease_ttl: u64,
+    proxy: bool,
+) -> Hosts {
     let ns: Vec<String> = match workloads.len() {
         2 => {
             let (a, b) = lab.two_hosts();
@@ -178,13 +218,14 @@ pub fn start_hosts(lab: Lab, etcd: Etcd, workloads: &[&[Wl]], store_extra: &[&st
         ids: Vec::new(),
     };
     for i in 0..h.ns.len() {
-        let store = store_section(
+        let store = store_section_ttl(
             &h.etcd.endpoint(),
             &h.prefix,
             ["a", "b", "c"][i],
+            lease_ttl,
             store_extra[i],
         );
-        let cfg = store_config(&h.lab, &h.names[i], &store, workloads[i]);
+        let cfg = store_config_proxy(&h.lab, &h.names[i], &store, workloads[i], proxy);
         let ns = h.ns[i].clone();
         let id = h.lab.start_vtep(&ns, &cfg);
         h.ids.push(id);
@@ -247,6 +288,24 @@ impl Hosts {
                 self.log(i)
             ),
         }
+    }
+
+    /// The flood list (remote VTEPs) of VNI 100 on host `i`, from `vtep vni show -j`.
+    pub fn flood_list(&self, i: usize) -> BTreeSet<String> {
+        let vnis = self
+            .lab
+            .vtep_ref(self.ids[i])
+            .cli(&["vni", "show", "-j", "-n", &self.names[i]]);
+        let vnis: Value = serde_json::from_slice(&vnis.stdout).unwrap_or_else(|e| {
+            panic!("vni show -j of {}: {e}: {}", self.ns[i], text(&vnis.stderr))
+        });
+        vnis.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| v["vni"] == VNI)
+            .flat_map(|v| v["remotes"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| r.as_str().map(str::to_string))
+            .collect()
     }
 
     /// `vtep stats -j` of host `i`: its `store` object.

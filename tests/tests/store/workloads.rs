@@ -1,19 +1,20 @@
-//! `vtep workload add` and `vtep workload del` on a running instance: a workload added on one
-//! host is published and reached from the others, and leaves them when deleted; a wrong one is
-//! refused naming what is wrong, and changes nothing; and both work without a store.
+//! `vtep workload add|del` and `vtep port add|del` on a running instance: a workload added on
+//! one host is published and reached from the others, and leaves them when deleted; a wrong
+//! one is refused naming what is wrong, and changes nothing; both work without a store. A port
+//! added carries traffic to the other hosts, and what is behind it is learned, not published.
 
 use std::time::Duration;
 
 use serde_json::Value;
 use vtep_tests::{
     configs::{header, vni, workload},
-    lab::{Lab, ip, list_netns, ping},
+    lab::{Lab, ip, list_netns, ping, ping_with},
     output::{fdb_row, text},
 };
 
 use crate::support::{
-    A1, A2, B1, C1, Hosts, SETTLE, VNI, VTEPS, reachable_within, start_hosts, station_key,
-    three_hosts, wait_until,
+    A1, A2, B1, C1, Hosts, LEASE_TTL, SETTLE, VNI, VTEPS, reachable_within, start_hosts,
+    start_hosts_with, station_key, three_hosts, wait_until,
 };
 
 /// A workload added at run time on host a is in etcd, in the FDB of b and c (origin store, at
@@ -30,7 +31,7 @@ fn runtime_workload_reaches_the_other_hosts_and_leaves_them_when_deleted() {
     );
     let key = station_key(&h.prefix, VTEPS[0], A2.mac);
     assert!(
-        h.keys().iter().any(|(k, _)| *k == key),
+        wait_until(SETTLE, || h.keys().iter().any(|(k, _)| *k == key)).is_some(),
         "the added workload was not published: no {key} in {:#?}",
         h.keys()
     );
@@ -62,7 +63,7 @@ fn runtime_workload_reaches_the_other_hosts_and_leaves_them_when_deleted() {
         );
     }
     assert!(
-        !h.keys().iter().any(|(k, _)| *k == key),
+        wait_until(SETTLE, || !h.keys().iter().any(|(k, _)| *k == key)).is_some(),
         "the deleted workload is still published: {key}"
     );
     assert!(
@@ -120,7 +121,7 @@ fn wrong_runtime_workloads_are_refused_changing_nothing() {
                 "mac",
                 "02:00:00:00:0a:03",
             ],
-            vec!["vni", "999"],
+            vec!["vni:", "999"],
         ),
         (
             "a malformed MAC",
@@ -135,7 +136,7 @@ fn wrong_runtime_workloads_are_refused_changing_nothing() {
                 "mac",
                 "02:00:00:00:0a",
             ],
-            vec!["mac", "02:00:00:00:0a"],
+            vec!["mac:", "02:00:00:00:0a"],
         ),
         (
             "a namespace that has a workload already",
@@ -150,7 +151,7 @@ fn wrong_runtime_workloads_are_refused_changing_nothing() {
                 "mac",
                 "02:00:00:00:0a:03",
             ],
-            vec!["netns", &a1],
+            vec!["netns:", &a1],
         ),
     ];
     let mut problems = Vec::new();
@@ -239,4 +240,64 @@ fn runtime_workload_works_without_a_store() {
         "the deleted workload is still in a's FDB: {rows:#?}"
     );
     assert!(ping(&a1, B1.ip(), 2), "a1 lost its connectivity");
+}
+
+/// `vtep port add` adopts an existing interface into VNI 100 on a running instance with a
+/// store: the station behind it reaches the other host (its ARP flooded to the VTEPs the store
+/// names) and is learned there, never published (vtep did not make it, so it does not know
+/// it). `vtep port del` detaches it: the interface stays, and carries nothing any more.
+#[test]
+fn runtime_port_carries_traffic_and_its_stations_are_learned_not_published() {
+    let lab = Lab::new();
+    let etcd = lab.etcd();
+    // The proxy off: the adopted station's address is in no store record, so its ARP (and
+    // the answers to it) must cross as broadcasts and be learned.
+    let h = start_hosts_with(lab, etcd, &[&[A1], &[B1]], &["", ""], LEASE_TTL, false);
+    let (port, pw) = (h.lab.name("p"), h.lab.host("pw"));
+    let (mac, addr) = ("02:00:00:00:0d:01", "192.0.2.41");
+    ip(&[
+        "-n", &h.ns[0], "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &pw,
+    ]);
+    ip(&["-n", &h.ns[0], "link", "set", &port, "mtu", "1450", "up"]);
+    ip(&[
+        "-n", &pw, "link", "set", "eth0", "address", mac, "mtu", "1450", "up",
+    ]);
+    ip(&[
+        "-n",
+        &pw,
+        "addr",
+        "add",
+        &format!("{addr}/24"),
+        "dev",
+        "eth0",
+    ]);
+
+    let out = h.cli(0, &["port", "add", &port, "vni", "100"]);
+    assert!(out.status.success(), "port add: {}", text(&out.stderr));
+    assert!(
+        reachable_within(&pw, B1.ip(), SETTLE).is_some(),
+        "the station behind the adopted port cannot reach b1"
+    );
+    let rows = h.fdb(1);
+    let row = fdb_row(&rows, mac, VNI)
+        .unwrap_or_else(|| panic!("b did not learn the adopted port's station: {rows:#?}"));
+    assert_eq!(row["origin"], "learned", "{row}");
+    assert_eq!(row["dst"], VTEPS[0], "{row}");
+    let keys = h.keys();
+    assert!(
+        !keys.iter().any(|(k, _)| k.contains(mac)),
+        "a station behind an adopted port was published: {keys:#?}"
+    );
+
+    let out = h.cli(0, &["port", "del", &port]);
+    assert!(out.status.success(), "port del: {}", text(&out.stderr));
+    let links = text(&ip(&["-n", &h.ns[0], "-o", "link", "show", &port]).stdout);
+    assert!(
+        links.contains(&port),
+        "port del removed the interface it had adopted"
+    );
+    assert!(
+        !ping_with(&pw, B1.ip(), 2, "0.2", 1),
+        "the detached port still carries traffic to b1"
+    );
 }

@@ -96,6 +96,7 @@ impl Programmed {
                 out.vteps = true;
             }
         }
+        let mut failed: Option<(usize, String)> = None;
         for (&k, &vtep) in &wanted.fdb {
             if !full && self.fdb.get(&k) == Some(&vtep) {
                 continue;
@@ -133,13 +134,19 @@ impl Programmed {
                             out.vteps = true;
                         }
                         Err(e) => {
-                            warn!("store: FDB entry VNI {} MAC {}: {e}", k.0, k.1);
+                            // Logged once per pass (a full FDB refuses every one of them).
+                            failed.get_or_insert((0, e.to_string())).0 += 1;
                             continue;
                         }
                     }
                 }
             }
             self.fdb.insert(k, vtep);
+        }
+        if let Some((n, e)) = failed {
+            warn!(
+                "store: {n} FDB entries could not be written ({e}); a full FDB takes no more (raise `fdb_size`); tried again on the next change"
+            );
         }
         Ok(())
     }

@@ -41,7 +41,7 @@ use crate::{
         bpffs,
         identity::{FileId, Process},
         netlink::Net,
-        netns,
+        netns, notify,
     },
 };
 
@@ -663,6 +663,21 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
     // not in the default action that kills the process half-way.
     let mut signals = Signals::install()?;
     let mut running = start(config, source, keep).await?;
+    // Open before "vtep is up": a `vtep workload add` right after it must find it.
+    let control = match running.listen() {
+        Ok(control) => control,
+        Err(e) if keep => {
+            // The datapath forwards on, for a start that can open it.
+            running.keep()?;
+            return Err(e);
+        }
+        Err(e) => {
+            for err in running.stop().await {
+                warn!("cleanup after failed start: {err:#}");
+            }
+            return Err(e);
+        }
+    };
     // Subscribed after the start: what the start itself did to the interfaces is known.
     let mut link_changes = Notifications::subscribe();
     info!(
@@ -672,7 +687,11 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
     );
     let mut tick = tokio::time::interval(RECONCILE_EVERY);
     let mut views = running.store_views();
-    let control = running.listen()?;
+    // The datapath is attached and forwarding, the control socket open: ready.
+    notify::notify(&format!(
+        "READY=1\nMAINPID={}\nSTATUS=forwarding",
+        std::process::id()
+    ));
     let how = loop {
         tokio::select! {
             (req, answer) = control.next() => {
@@ -690,7 +709,9 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
                 Signal::Stop => break Stop::Full,
                 Signal::StopKeeping => break Stop::Keep,
                 Signal::Reload => {
+                    notify::reloading();
                     running.reload().await;
+                    notify::notify("READY=1");
                     views = running.store_views();
                 }
                 Signal::Recount => {
@@ -707,6 +728,7 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
             () = link_changes.next() => running.follow_links().await,
         }
     };
+    notify::notify("STOPPING=1");
     if how == Stop::Keep {
         info!(
             "stopping; the datapath keeps forwarding until the next `vtep up` of this instance adopts it (`vtep down` removes it)"

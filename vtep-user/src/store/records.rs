@@ -11,6 +11,9 @@ use crate::{config::fields::is_station_address, mac::Mac};
 
 /// The version segment of every key: a later incompatible schema takes `v2` beside it.
 const VERSION: &str = "v1";
+/// Most addresses one station record may carry: a station has a few; a record with more is not
+/// vtep's and would only fill the proxy table.
+pub const MAX_ADDRESSES: usize = 16;
 
 /// One VNI a host serves, and the UDP port it receives it on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,6 +97,12 @@ impl Keys {
                 {
                     return Err("names a VNI or dstport out of range".into());
                 }
+                if r.vnis.len() > vtep_common::maps::MAX_VNIS as usize {
+                    return Err(format!(
+                        "names {} VNIs, more than an instance serves",
+                        r.vnis.len()
+                    ));
+                }
                 Ok(Record::Host(r))
             }
             ["stations", vtep, vni, mac] => {
@@ -111,6 +120,12 @@ impl Keys {
                 }
                 if r.mac.is_group() || r.mac.is_zero() {
                     return Err(format!("{} is not a station's MAC", r.mac));
+                }
+                if r.addresses.len() > MAX_ADDRESSES {
+                    return Err(format!(
+                        "carries {} addresses, more than the {MAX_ADDRESSES} a station may",
+                        r.addresses.len()
+                    ));
                 }
                 if let Some(a) = r.addresses.iter().find(|a| !is_station_address(**a)) {
                     return Err(format!("{a} is not a station's address"));
@@ -192,6 +207,15 @@ mod tests {
             let value = serde_json::to_vec(&r).unwrap();
             assert!(keys.parse(&key, &value).is_err(), "{what} accepted");
         }
+        let mut many = s.clone();
+        many.addresses = (0..=MAX_ADDRESSES as u8)
+            .map(|i| IpAddr::from([192, 0, 2, i + 1]))
+            .collect();
+        assert!(
+            keys.parse(&key, &serde_json::to_vec(&many).unwrap())
+                .is_err(),
+            "a station with more addresses than a station has"
+        );
         assert!(keys.parse(&key, b"{").is_err());
         assert!(keys.parse("/vtep/v1/other/x", b"{}").is_err());
         assert!(keys.parse("/vtepx/v1/hosts/198.18.0.1", b"{}").is_err());

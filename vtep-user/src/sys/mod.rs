@@ -2,7 +2,8 @@
 //! features ([`netdev`]), the GRO setting ([`ethtool`]), named network
 //! namespaces ([`netns`]) and interface names inside one ([`ifnames`]), sysctls ([`sysctl`]), the
 //! monotonic clock the datapath stamps entries with ([`clock`]), the BPF filesystem ([`bpffs`]),
-//! and what tells objects of one name apart ([`identity`]).
+//! what tells objects of one name apart ([`identity`]), and the service manager's readiness
+//! protocol ([`notify`]).
 
 pub mod bpffs;
 pub mod clock;
@@ -12,4 +13,5 @@ pub mod ifnames;
 pub mod netdev;
 pub mod netlink;
 pub mod netns;
+pub mod notify;
 pub mod sysctl;
