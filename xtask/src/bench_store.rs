@@ -193,7 +193,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
     );
 
     let keys_before = etcd.keys(&prefix)?;
-    let watchers = metric(&etcd, WATCHERS)?;
+    let watchers = etcd.metric(WATCHERS)?;
 
     // Runtime workloads: added on one host (in turn), until every other host's FDB has it;
     // removed, until none has it.
@@ -768,7 +768,7 @@ fn watch<S: AsRef<str>>(
 fn counters(etcd: &Etcd) -> Result<BTreeMap<&'static str, f64>> {
     let mut m = BTreeMap::new();
     for name in [PUTS, DELETES, EVENTS, WATCH_MSGS] {
-        m.insert(name, metric(etcd, name)?);
+        m.insert(name, etcd.metric(name)?);
     }
     Ok(m)
 }
@@ -791,23 +791,6 @@ fn diff(before: &BTreeMap<&'static str, f64>, after: &BTreeMap<&'static str, f64
             .map(|(k, v)| (short(k), v - before.get(k).copied().unwrap_or(0.0)))
             .collect::<BTreeMap<_, _>>()
     )
-}
-
-/// The value of series `series` (a metric name with its labels as etcd prints them) on etcd's
-/// `/metrics`.
-fn metric(etcd: &Etcd, series: &str) -> Result<f64> {
-    let url = format!("{}/metrics", etcd.endpoint());
-    let out = vtep_lab::run("curl", &["-sS", "--max-time", "5", &url])?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .with_context(|| format!("no {series} on {url}"))
 }
 
 /// CPU time each host's vtep has used so far (all its threads), in nanoseconds.
