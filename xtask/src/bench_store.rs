@@ -426,7 +426,7 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
             ),
         )
         .with_context(|| format!("workload add {ns} on {}", h.ns))?;
-        let c1 = counters(etcd)?;
+        let c1 = counters_after(etcd, &c0, PUTS)?;
         let cpu1 = cpu_ns(hosts)?;
         accumulate(&mut add_counts, &c0, &c1);
         for (i, (a, b)) in cpu0.iter().zip(&cpu1).enumerate() {
@@ -455,7 +455,7 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
             &vtep_cmd(vtep, h, &["workload", "del", &ns, "-n", &h.name]),
         )
         .with_context(|| format!("workload del {ns} on {}", h.ns))?;
-        let c2 = counters(etcd)?;
+        let c2 = counters_after(etcd, &c1, DELETES)?;
         accumulate(&mut del_counts, &c1, &c2);
         eprintln!(
             "bench: del {}/{count}: command {:.0} ms, gone from every other host {:.1} ms",
@@ -771,6 +771,23 @@ fn counters(etcd: &Etcd) -> Result<BTreeMap<&'static str, f64>> {
         m.insert(name, etcd.metric(name)?);
     }
     Ok(m)
+}
+
+/// The counters once `counter` has moved on from `before` (etcd counts a request a moment after
+/// its watchers were told, so right after a change it may not show yet), or after 1 s.
+fn counters_after(
+    etcd: &Etcd,
+    before: &BTreeMap<&'static str, f64>,
+    counter: &str,
+) -> Result<BTreeMap<&'static str, f64>> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let now = counters(etcd)?;
+        if now.get(counter) > before.get(counter) || Instant::now() > deadline {
+            return Ok(now);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 fn accumulate(
