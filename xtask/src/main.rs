@@ -2,6 +2,7 @@
 //! benchmark build their hosts with the vtep-lab crate, which the namespace tests use too.
 
 mod bench;
+mod bench_ageing;
 mod cmd;
 mod demo;
 mod lab;
@@ -63,6 +64,11 @@ enum Command {
         /// vtep with checksums and with `udp6_zero_csum_tx` (pps and TCP).
         #[arg(long, conflicts_with = "routed")]
         ipv6: bool,
+        /// Instead, measure what one ageing sweep of an FDB of 1,000, 100,000 and 1,000,000
+        /// entries costs (wall and CPU time), batched against the per-entry walk it replaced
+        /// (`--rounds` sweeps each, more for small FDBs; `--json` writes the tool's report).
+        #[arg(long, conflicts_with_all = ["routed", "ipv6", "plot"])]
+        ageing: bool,
     },
     /// Run every datapath program through BPF_PROG_TEST_RUN on mutated packets and check the
     /// invariants of tests/src/fuzz.rs; fails on a violation, printing how to replay it.
@@ -122,8 +128,12 @@ fn main() -> Result<()> {
             plot,
             routed,
             ipv6,
+            ageing,
         } => {
             let bin = build(false)?;
+            if ageing {
+                return bench_ageing::run(rounds, json.as_deref());
+            }
             if routed {
                 return bench::routed(&bin, rounds, seconds);
             }

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use aya::{
     Pod,
     maps::{Array, DevMapHash, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
@@ -17,7 +17,11 @@ use vtep_common::maps::{
     PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig, VniStats, VtepAddr,
 };
 
-use crate::{datapath::loader::Datapath, instance, sys::bpffs};
+use crate::{
+    datapath::{batch, loader::Datapath},
+    instance,
+    sys::bpffs,
+};
 
 /// The maps of a running instance, opened from their pins on each access.
 pub struct Pinned {
@@ -148,19 +152,45 @@ maps! {
     segmenter: MAP_SEGMENTER => Array<u32>;
 }
 
-/// Removes the entries of `table` that `expired` picks; returns how many it removed. Gone
-/// already (a `vtep fdb del`) is fine; an entry traffic refreshed after it was read is lost here
-/// and learned again on its next frame.
+/// Removes the entries of `table` that `expired` picks; returns how many it removed. The table
+/// is read and the entries removed many per syscall ([`batch`]). Gone already (a `vtep fdb del`)
+/// is fine; an entry traffic refreshed after it was read is lost here and learned again on its
+/// next frame. Fails when the table cannot be read or an entry not removed.
 pub fn remove_where<K: Pod, V: Pod>(
     mut table: aya::maps::HashMap<&mut MapData, K, V>,
     mut expired: impl FnMut(&K, &V) -> bool,
 ) -> Result<usize> {
     let mut stale = Vec::new();
-    for item in table.iter() {
-        let (key, value) = item?;
-        if expired(&key, &value) {
-            stale.push(key);
+    batch::for_each(&table, |key, value| {
+        if expired(key, value) {
+            stale.push(*key);
         }
+    })
+    .context("reading the map")?;
+    batch::delete(&mut table, &stale).context("removing entries")
+}
+
+/// How a table is walked to remove entries from it, for code that is measured with another walk
+/// too: [`Batched`] is [`remove_where`]; the ageing bench (tests/src/bin/ageing_cost.rs) keeps the
+/// per-entry walk it replaced as its baseline.
+pub trait Walk {
+    /// As [`remove_where`].
+    fn remove_where<K: Pod, V: Pod>(
+        &self,
+        table: aya::maps::HashMap<&mut MapData, K, V>,
+        expired: impl FnMut(&K, &V) -> bool,
+    ) -> Result<usize>;
+}
+
+/// [`remove_where`]: entries read and removed many per syscall.
+pub struct Batched;
+
+impl Walk for Batched {
+    fn remove_where<K: Pod, V: Pod>(
+        &self,
+        table: aya::maps::HashMap<&mut MapData, K, V>,
+        expired: impl FnMut(&K, &V) -> bool,
+    ) -> Result<usize> {
+        remove_where(table, expired)
     }
-    Ok(stale.iter().filter(|k| table.remove(k).is_ok()).count())
 }
