@@ -72,7 +72,7 @@ impl Snapshot {
     }
 
     /// The snapshot in the Prometheus text format (version 0.0.4).
-    pub fn encode(self) -> String {
+    pub fn to_text(self) -> String {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(self));
         let mut text = String::new();
@@ -347,7 +347,7 @@ mod tests {
 
     #[test]
     fn per_vni_counters_are_families_by_direction() {
-        let text = snapshot(None).encode();
+        let text = snapshot(None).to_text();
         let samples = lines(&text);
         for want in [
             r#"vtep_vni_packets_total{vni="100",direction="encap"} 5"#,
@@ -370,7 +370,7 @@ mod tests {
     /// out or invented.
     #[test]
     fn every_vni_counter_is_exported_once_per_vni() {
-        let text = snapshot(None).encode();
+        let text = snapshot(None).to_text();
         let per_vni = |vni: &str| {
             lines(&text)
                 .iter()
@@ -384,7 +384,7 @@ mod tests {
 
     #[test]
     fn every_drop_reason_is_present_with_its_help() {
-        let text = snapshot(None).encode();
+        let text = snapshot(None).to_text();
         for r in DropReason::ALL {
             let value = if r.name() == "unknown_vni" { 3 } else { 0 };
             let want = format!("vtep_drops_total{{reason=\"{}\"}} {value}", r.name());
@@ -399,7 +399,7 @@ mod tests {
 
     #[test]
     fn tables_remotes_and_build_are_gauges_with_every_label_value() {
-        let text = snapshot(None).encode();
+        let text = snapshot(None).to_text();
         let samples = lines(&text);
         for want in [
             r#"vtep_fdb_entries{origin="config"} 2"#,
@@ -427,7 +427,7 @@ mod tests {
             failures: 0,
             ..Default::default()
         };
-        let text = snapshot(Some(status.clone())).encode();
+        let text = snapshot(Some(status.clone())).to_text();
         for want in [
             "vtep_store_up 1",
             "vtep_store_failed_attempts 0",
@@ -442,7 +442,7 @@ mod tests {
             failures: 4,
             ..status
         };
-        let text = snapshot(Some(down)).encode();
+        let text = snapshot(Some(down)).to_text();
         assert!(lines(&text).contains(&"vtep_store_up 0"));
         assert!(lines(&text).contains(&"vtep_store_failed_attempts 4"));
     }
@@ -451,7 +451,7 @@ mod tests {
     /// does, every family has a HELP and a TYPE, names are snake case under `vtep_`.
     #[test]
     fn names_follow_the_conventions() {
-        let text = snapshot(Some(Status::default())).encode();
+        let text = snapshot(Some(Status::default())).to_text();
         let mut families = 0;
         for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
             let mut words = line.split(' ').skip(2);

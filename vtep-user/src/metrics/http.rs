@@ -108,7 +108,7 @@ async fn answer(mut stream: TcpStream, name: &str) {
 /// a system call per entry).
 async fn metrics(name: &str) -> Response {
     let name = name.to_string();
-    let read = tokio::task::spawn_blocking(move || Snapshot::read(&name).map(Snapshot::encode));
+    let read = tokio::task::spawn_blocking(move || Snapshot::read(&name).map(Snapshot::to_text));
     match read.await {
         Ok(Ok(text)) => Response {
             status: "200 OK",
