@@ -5,6 +5,7 @@ mod bench;
 mod bench_ageing;
 mod cmd;
 mod demo;
+mod failover;
 mod lab;
 mod setup;
 
@@ -64,10 +65,14 @@ enum Command {
         /// vtep with checksums and with `udp6_zero_csum_tx` (pps and TCP).
         #[arg(long, conflicts_with = "routed")]
         ipv6: bool,
+        /// Instead, measure what the kernel driver and vtep lose when the underlay path to the
+        /// remote VTEP fails and its route moves to another router during a 1,000 pps flow.
+        #[arg(long, conflicts_with_all = ["routed", "ipv6"])]
+        failover: bool,
         /// Instead, measure what one ageing sweep of an FDB of 1,000, 100,000 and 1,000,000
         /// entries costs (wall and CPU time), batched against the per-entry walk it replaced
         /// (`--rounds` sweeps each, more for small FDBs; `--json` writes the tool's report).
-        #[arg(long, conflicts_with_all = ["routed", "ipv6", "plot"])]
+        #[arg(long, conflicts_with_all = ["routed", "ipv6", "failover", "plot"])]
         ageing: bool,
     },
     /// Run every datapath program through BPF_PROG_TEST_RUN on mutated packets and check the
@@ -128,11 +133,15 @@ fn main() -> Result<()> {
             plot,
             routed,
             ipv6,
+            failover,
             ageing,
         } => {
             let bin = build(false)?;
             if ageing {
                 return bench_ageing::run(rounds, json.as_deref());
+            }
+            if failover {
+                return failover::run(&bin, rounds);
             }
             if routed {
                 return bench::routed(&bin, rounds, seconds);
