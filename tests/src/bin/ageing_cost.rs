@@ -10,8 +10,8 @@
 //! (`CLOCK_THREAD_CPUTIME_ID`: the scheduler's own account, in nanoseconds, of user and kernel
 //! time, where `getrusage` counts in ticks), split into user and system time by `getrusage`
 //! (`RUSAGE_THREAD`, tick-based: meaningful only for the large sizes). Reported: medians, and
-//! the share of one core a sweep every 30 s (vtep's most frequent interval for an ageing of
-//! 120 s or more) costs. Also measured at each size, on the same maps: `remotes::count_fdb`
+//! the share of one core a sweep every 30 s (vtep's interval when the shortest ageing is 120 s
+//! or more) costs. Also measured at each size, on the same maps: `remotes::count_fdb`
 //! (one walk, no deletes) both ways, deleting the 1 % expired keys one syscall each against
 //! batched, and a read-only batched walk by chunk size.
 //!
@@ -56,7 +56,7 @@ use vtep_tests::fixture::{Fixture, PORT_IANA, SLOT, TTL, VNI, config, load_sized
 const DEFAULT_SIZES: [u32; 3] = [1_000, 100_000, 1_000_000];
 const DEFAULT_ROUNDS: usize = 5;
 const AGEING: u32 = 300;
-/// vtep sweeps at most this often apart (ageing / 4, at most 30 s).
+/// vtep sweeps every quarter of the shortest ageing, at least every 30 s.
 const INTERVAL_S: f64 = 30.0;
 /// Chunk sizes the read-only walk is timed with.
 const CHUNKS: [usize; 5] = [64, 256, 1_024, 4_096, 16_384];
