@@ -5,6 +5,7 @@
 mod bench;
 mod cmd;
 mod demo;
+mod failover;
 mod lab;
 mod labcmd;
 mod setup;
@@ -71,6 +72,10 @@ enum Command {
         /// vtep with checksums and with `udp6_zero_csum_tx` (pps and TCP).
         #[arg(long, conflicts_with = "routed")]
         ipv6: bool,
+        /// Instead, measure what the kernel driver and vtep lose when the underlay path to the
+        /// remote VTEP fails and its route moves to another router during a 1,000 pps flow.
+        #[arg(long, conflicts_with_all = ["routed", "ipv6"])]
+        failover: bool,
     },
     /// Run every datapath program through BPF_PROG_TEST_RUN on mutated packets and check the
     /// invariants of tests/src/fuzz.rs; fails on a violation, printing how to replay it.
@@ -145,8 +150,12 @@ fn main() -> Result<()> {
             plot,
             routed,
             ipv6,
+            failover,
         } => {
             let bin = build(false)?;
+            if failover {
+                return failover::run(&bin, rounds);
+            }
             if routed {
                 return bench::routed(&bin, rounds, seconds);
             }

@@ -17,6 +17,7 @@ mod fdb_changes;
 mod fdb_traffic;
 mod messages;
 mod namespaces;
+mod output;
 mod remotes;
 mod service;
 mod support;

@@ -16,6 +16,7 @@ mod ports;
 mod preflight;
 pub mod registry;
 pub mod remotes;
+mod routing;
 mod segmenter;
 pub mod undo;
 
@@ -100,6 +101,24 @@ impl Running {
         up.nexthops
             .reconcile(&self.net, &mut up.datapath, &mut self.undo, changes, walked)
             .await
+    }
+
+    /// Acts on a route or neighbour notification ([`routing`]): the kept VTEPs' routes are
+    /// looked up again when routes changed, and the next-hop cache follows the neighbour table,
+    /// now rather than at the next tick. Failures are logged: the next tick tries again.
+    async fn follow_routing(&mut self, changed: routing::Changed) {
+        let up = &mut self.up;
+        if changed.routes {
+            up.nexthops.routes_changed();
+        }
+        let changes = up.nexthops.changes(&mut up.datapath);
+        if let Err(e) = up
+            .nexthops
+            .reconcile(&self.net, &mut up.datapath, &mut self.undo, changes, None)
+            .await
+        {
+            warn!("{e:#}");
+        }
     }
 
     /// Acts on interfaces that went or came back (see [`links`]); when something changed, the
@@ -680,6 +699,7 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
     };
     // Subscribed after the start: what the start itself did to the interfaces is known.
     let mut link_changes = Notifications::subscribe();
+    let mut routing_changes = routing::RoutingEvents::subscribe();
     info!(
         name = %config.name,
         "vtep is up; SIGINT or SIGTERM stops it{}, SIGUSR2 stops it keeping the datapath, SIGHUP reloads its config",
@@ -726,6 +746,7 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
                 }
             }
             () = link_changes.next() => running.follow_links().await,
+            changed = routing_changes.next() => running.follow_routing(changed).await,
         }
     };
     notify::notify("STOPPING=1");
