@@ -512,7 +512,7 @@ impl Words {
                 "packets per VNI, drops by reason",
             ),
             self.cmd(
-                &["ip", "-n", &ha, "link", "show"],
+                &["ip", "-n", &ha, "-br", "link", "show"],
                 "the workloads' host ends (s2-a1-h, s2-a2-h) beside eth0",
             ),
             self.tcpdump(
