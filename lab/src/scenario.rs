@@ -744,7 +744,8 @@ impl Up {
             }
         }
         if let Some(etcd) = &self.etcd {
-            let _ = writeln!(s, "  etcd: {etcd} (log and data in {}/s5-etcd)", STATE_DIR);
+            let dir = self.state_file.with_file_name("s5-etcd");
+            let _ = writeln!(s, "  etcd: {etcd} (log and data in {})", dir.display());
         }
         let _ = writeln!(s, "  recorded in {}\n", self.state_file.display());
         for n in &self.notes {
