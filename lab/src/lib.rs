@@ -8,7 +8,9 @@
 //!
 //! Everything a [`Lab`] makes carries its name prefix and is removed when the lab is dropped or
 //! [`Lab::remove`]d, also from a signal handler through a [`Remover`]. A [`Netns`] is a single
-//! namespace removed on drop, for fixtures that need no more.
+//! namespace removed on drop, for fixtures that need no more. A [`scenario`] lab is the
+//! opposite: the hosts an example scenario needs, left up for running the examples by hand
+//! (`cargo xtask lab up|down|status`), recorded in a state file and removed by `down`.
 //!
 //! Every fallible function returns an `anyhow` error that names the command and what it printed:
 //! xtask reports it, the tests (`vtep_tests::lab`) turn it into a panic with that message. The
@@ -23,6 +25,7 @@ mod lab;
 mod netns;
 mod prometheus;
 mod routed;
+pub mod scenario;
 mod traffic;
 mod vtep;
 

@@ -1,5 +1,6 @@
-//! `cargo xtask build | run | test | demo | bench | fuzz`: the project's workflow. The demo and the
-//! benchmark build their hosts with the vtep-lab crate, which the namespace tests use too.
+//! `cargo xtask build | run | test | demo | bench | fuzz | lab`: the project's workflow. The demo,
+//! the benchmark and `lab` build their hosts with the vtep-lab crate, which the namespace tests
+//! use too.
 
 mod bench;
 mod bench_ageing;
@@ -7,6 +8,7 @@ mod cmd;
 mod demo;
 mod failover;
 mod lab;
+mod labcmd;
 mod setup;
 
 use anyhow::Result;
@@ -41,6 +43,12 @@ enum Command {
     },
     /// Build, then show VXLAN between two simulated hosts, and remove everything again.
     Demo,
+    /// A standing lab for running the examples by hand: `lab up s2` builds scenario S2's hosts
+    /// (namespaces lab-s2-a, lab-s2-b) and prints the commands; `lab down` removes it.
+    Lab {
+        #[command(subcommand)]
+        command: labcmd::LabCommand,
+    },
     /// Measure vtep (TC, and with XDP decap) against the kernel vxlan driver + bridge, the
     /// floor (redirect-only programs) and a direct veth, interleaved.
     Bench {
@@ -122,6 +130,21 @@ fn main() -> Result<()> {
             anyhow::ensure!(status.success(), "the fuzzer found violations ({status})");
             Ok(())
         }
+        Command::Lab { command } => {
+            // Only `up` needs the binary built; `down` uses the one `up` recorded.
+            let bin = match command {
+                labcmd::LabCommand::Up { scenario } => {
+                    // Refused before the build, which may take minutes.
+                    vtep_lab::scenario::refuse_if_up(
+                        scenario,
+                        std::path::Path::new(vtep_lab::scenario::STATE_DIR),
+                    )?;
+                    build(false)?
+                }
+                _ => debug_bin(),
+            };
+            labcmd::run(command, &cmd::workspace_root(), &bin)
+        }
         Command::Demo => {
             let bin = build(false)?;
             demo::run(&bin)
@@ -174,4 +197,9 @@ fn build(release: bool) -> Result<std::path::PathBuf> {
         .join("target")
         .join(if release { "release" } else { "debug" })
         .join("vtep"))
+}
+
+/// Where `build(false)` puts the binary.
+fn debug_bin() -> std::path::PathBuf {
+    cmd::workspace_root().join("target/debug/vtep")
 }

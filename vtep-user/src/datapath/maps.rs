@@ -13,7 +13,7 @@ use aya::{
 use vtep_common::maps::{
     FdbEntry, FdbKey, FloodList, MAP_ACCEPT, MAP_DROPS, MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB,
     MAP_FLOOD, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_RESOLVER,
-    MAP_SEGMENTER, MAP_VNI_STATS, MAP_VNIS, MAP_XDP_PORTS, MAP_XDP_UNDERLAY, NextHopEntry,
+    MAP_DROP_MONITOR, MAP_DROP_SAMPLES, MAP_SEGMENTER, MAP_VNI_STATS, MAP_VNIS, MAP_XDP_PORTS, MAP_XDP_UNDERLAY, NextHopEntry,
     PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig, VniStats, VtepAddr,
 };
 
@@ -150,6 +150,10 @@ maps! {
     /// `SEGMENTER`: the segmenter's ifindex (slot 0), for GSO frames over an IPv6 underlay with
     /// UDP checksums.
     segmenter: MAP_SEGMENTER => Array<u32>;
+    /// `DROP_MONITOR`: whether and how often dropped packets are sampled (`DROP_MONITOR_*`).
+    drop_monitor: MAP_DROP_MONITOR => Array<u64>;
+    /// `DROP_SAMPLES`: the ring buffer of sampled drops (`vtep monitor --drops`).
+    drop_samples: MAP_DROP_SAMPLES => RingBuf;
 }
 
 /// Removes the entries of `table` that `expired` picks; returns how many it removed. The table
