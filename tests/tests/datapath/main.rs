@@ -26,6 +26,7 @@
 mod accept;
 mod checks;
 mod decap;
+mod drop_monitor;
 mod drops;
 mod encap;
 mod flood;
