@@ -23,8 +23,8 @@ use network_types::{
 use vtep_common::{
     drop::DropReason,
     maps::{
-        DP_F_FILTER_SOURCES, DatapathConfig, FDB_LOCAL, HOOK_UNDERLAY, MAX_DSTPORTS, VNI_F_LEARN, VniConfig,
-        VtepAddr, vtep_addr_v4,
+        DP_F_FILTER_SOURCES, DatapathConfig, FDB_LOCAL, HOOK_UNDERLAY, MAX_DSTPORTS, VNI_F_LEARN,
+        VniConfig, VtepAddr, vtep_addr_v4,
     },
     wire::{ETH_P_IP, ETH_P_IPV6},
 };

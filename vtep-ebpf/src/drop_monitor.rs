@@ -66,44 +66,36 @@ fn admitted() -> bool {
 /// Not inlined: one copy of the sampler per program, its stack its own.
 #[inline(never)]
 pub fn sample_tc(ctx: &TcContext, hook: u32, reason: DropReason) {
-    if !admitted() {
-        return;
-    }
-    let Some(mut entry) = DROP_SAMPLES.reserve::<DropSample>(0) else {
-        return;
-    };
-    let sample = entry.as_mut_ptr();
     // SAFETY: the context's skb is valid while the program runs.
     let (len, ifindex) = unsafe { ((*ctx.skb.skb).len, (*ctx.skb.skb).ifindex) };
-    let caplen = (len as usize).min(DROP_SAMPLE_BYTES);
-    // SAFETY: `sample` points at a reserved, writable `DropSample` in the ring buffer, which is
-    // ours until submitted; the helper copies `caplen` (1..=DROP_SAMPLE_BYTES, checked) bytes of
-    // the packet into its `bytes`, which has room for DROP_SAMPLE_BYTES.
-    unsafe {
-        (*sample).reason = reason as u32;
-        (*sample).hook = hook;
-        (*sample).ifindex = ifindex;
-        (*sample).len = len;
-        (*sample)._pad = 0;
-        (*sample).caplen = 0;
-        if caplen > 0
-            && caplen <= DROP_SAMPLE_BYTES
-            && bpf_skb_load_bytes(
-                ctx.skb.skb.cast(),
-                0,
-                (*sample).bytes.as_mut_ptr().cast(),
-                caplen as u32,
-            ) == 0
-        {
-            (*sample).caplen = caplen as u32;
-        }
-    }
-    entry.submit(0);
+    sample(reason, hook, ifindex, len, |to, n| {
+        // SAFETY: `to` has room for `n` bytes (see `sample`); the helper copies the packet's
+        // first `n` bytes there, and fails when it has fewer.
+        unsafe { bpf_skb_load_bytes(ctx.skb.skb.cast(), 0, to.cast(), n) }
+    });
 }
 
 /// [`sample_tc`] for the XDP program.
 #[inline(never)]
 pub fn sample_xdp(ctx: &XdpContext, hook: u32, reason: DropReason) {
+    // SAFETY: the context's xdp_md is valid while the program runs.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    sample(reason, hook, ifindex, crate::xdp_buff::len(ctx), |to, n| {
+        // SAFETY: as in `sample_tc`, with the helper that copies from the frame.
+        unsafe { bpf_xdp_load_bytes(ctx.ctx.cast(), 0, to.cast(), n) }
+    });
+}
+
+/// Sends a sample of a `len`-byte packet that arrived on `ifindex`, its first bytes copied by
+/// `load(to, n)` (0 on success), if a monitor listens and the rate allows.
+#[inline(always)]
+fn sample(
+    reason: DropReason,
+    hook: u32,
+    ifindex: u32,
+    len: u32,
+    load: impl FnOnce(*mut u8, u32) -> i64,
+) {
     if !admitted() {
         return;
     }
@@ -111,11 +103,10 @@ pub fn sample_xdp(ctx: &XdpContext, hook: u32, reason: DropReason) {
         return;
     };
     let sample = entry.as_mut_ptr();
-    let len = crate::xdp_buff::len(ctx);
-    // SAFETY: the context's xdp_md is valid while the program runs.
-    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
     let caplen = (len as usize).min(DROP_SAMPLE_BYTES);
-    // SAFETY: as in `sample_tc`, with the XDP helper that copies from the frame.
+    // SAFETY: `sample` points at a reserved, writable `DropSample` in the ring buffer, which is
+    // ours until submitted; `load` writes `caplen` (1..=DROP_SAMPLE_BYTES, checked) bytes into
+    // its `bytes`, which has room for DROP_SAMPLE_BYTES.
     unsafe {
         (*sample).reason = reason as u32;
         (*sample).hook = hook;
@@ -125,12 +116,7 @@ pub fn sample_xdp(ctx: &XdpContext, hook: u32, reason: DropReason) {
         (*sample).caplen = 0;
         if caplen > 0
             && caplen <= DROP_SAMPLE_BYTES
-            && bpf_xdp_load_bytes(
-                ctx.ctx.cast(),
-                0,
-                (*sample).bytes.as_mut_ptr().cast(),
-                caplen as u32,
-            ) == 0
+            && load((*sample).bytes.as_mut_ptr(), caplen as u32) == 0
         {
             (*sample).caplen = caplen as u32;
         }

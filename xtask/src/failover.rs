@@ -121,26 +121,10 @@ fn one(lab: &Lab, round: u32, variant: &str) -> Result<u32> {
         ],
     )?;
     // B: the kernel driver with the overlay address on its device.
-    ip_in(
-        &b,
-        &[
-            "link", "add", "vx0", "type", "vxlan", "id", "100", "local", B_VTEP, "remote", A_VTEP,
-            "dstport", "4789",
-        ],
-    )?;
-    ip_in(&b, &["addr", "add", "192.0.2.2/24", "dev", "vx0"])?;
-    ip_in(&b, &["link", "set", "vx0", "up"])?;
+    kernel_vxlan(&b, B_VTEP, A_VTEP, "192.0.2.2/24")?;
     let _vtep = match variant {
         "kernel" => {
-            ip_in(
-                &a,
-                &[
-                    "link", "add", "vx0", "type", "vxlan", "id", "100", "local", A_VTEP, "remote",
-                    B_VTEP, "dstport", "4789",
-                ],
-            )?;
-            ip_in(&a, &["addr", "add", "192.0.2.1/24", "dev", "vx0"])?;
-            ip_in(&a, &["link", "set", "vx0", "up"])?;
+            kernel_vxlan(&a, A_VTEP, B_VTEP, "192.0.2.1/24")?;
             None
         }
         _ => {
@@ -191,4 +175,19 @@ fn one(lab: &Lab, round: u32, variant: &str) -> Result<u32> {
         .and_then(|n| n.trim().parse::<u32>().ok())
         .with_context(|| format!("reading ping's summary: {text}"))?;
     Ok(FLOW - received)
+}
+
+/// The kernel's VTEP for VNI 100 on `ns` (`local` to `remote`), with overlay address `addr` on
+/// its device.
+fn kernel_vxlan(ns: &str, local: &str, remote: &str, addr: &str) -> Result<()> {
+    ip_in(
+        ns,
+        &[
+            "link", "add", "vx0", "type", "vxlan", "id", "100", "local", local, "remote", remote,
+            "dstport", "4789",
+        ],
+    )?;
+    ip_in(ns, &["addr", "add", addr, "dev", "vx0"])?;
+    ip_in(ns, &["link", "set", "vx0", "up"])?;
+    Ok(())
 }

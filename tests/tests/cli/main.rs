@@ -13,6 +13,7 @@
 //! --test cli -- --test-threads=2`.
 
 mod check;
+mod drops;
 mod fdb_changes;
 mod fdb_traffic;
 mod messages;

@@ -28,6 +28,7 @@ mod accept;
 mod ageing;
 mod checks;
 mod decap;
+mod drop_monitor;
 mod drops;
 mod encap;
 mod flood;

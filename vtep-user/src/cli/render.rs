@@ -37,6 +37,16 @@ pub fn print<T: Serialize + ?Sized>(
     Ok(())
 }
 
+/// `vtep monitor --drops`: `drop REASON on PORT (HOOK)[ vni N][ from VTEP] LEN bytes: SUMMARY`.
+pub fn drop(d: &crate::ctl::drops::Drop) -> String {
+    let vni = d.vni.map(|v| format!(" vni {v}")).unwrap_or_default();
+    let remote = d.remote.map(|r| format!(" from {r}")).unwrap_or_default();
+    format!(
+        "drop {} on {} ({}){vni}{remote} {} bytes: {}",
+        d.reason, d.port, d.hook, d.len, d.summary
+    )
+}
+
 /// `vtep fdb show`: `MAC vni N dst IP|port NAME STATE ORIGIN[ age Ns]`, like `bridge fdb show`.
 pub fn fdb(rows: &[FdbRow]) -> String {
     let mut out = String::new();

@@ -110,10 +110,15 @@ impl Running {
     /// looked up again when routes changed, and the next-hop cache follows the neighbour table,
     /// now rather than at the next tick. Failures are logged: the next tick tries again.
     async fn follow_routing(&mut self, changed: routing::Changed) {
-        let up = &mut self.up;
         if changed.routes {
-            up.nexthops.routes_changed();
+            self.up.nexthops.routes_changed();
         }
+        self.reconcile_nexthops().await;
+    }
+
+    /// Re-checks the remote VTEPs' next hops now (not ageing); failures are logged.
+    async fn reconcile_nexthops(&mut self) {
+        let up = &mut self.up;
         let changes = up.nexthops.changes(&mut up.datapath);
         if let Err(e) = up
             .nexthops
@@ -136,14 +141,7 @@ impl Running {
                 if let Err(e) = self.undo.file_rewritten(&info) {
                     warn!("{e:#}");
                 }
-                let changes = up.nexthops.changes(&mut up.datapath);
-                if let Err(e) = up
-                    .nexthops
-                    .reconcile(&self.net, &mut up.datapath, &mut self.undo, changes, None)
-                    .await
-                {
-                    warn!("{e:#}");
-                }
+                self.reconcile_nexthops().await;
             }
             Ok(false) => {}
             Err(e) => warn!("following the underlay and ports: {e:#}"),

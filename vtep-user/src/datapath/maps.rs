@@ -11,10 +11,11 @@ use aya::{
     maps::{Array, DevMapHash, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
 };
 use vtep_common::maps::{
-    FdbEntry, FdbKey, FloodList, MAP_ACCEPT, MAP_DROPS, MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB,
-    MAP_FLOOD, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_RESOLVER,
-    MAP_DROP_MONITOR, MAP_DROP_SAMPLES, MAP_SEGMENTER, MAP_VNI_STATS, MAP_VNIS, MAP_XDP_PORTS, MAP_XDP_UNDERLAY, NextHopEntry,
-    PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig, VniStats, VtepAddr,
+    FdbEntry, FdbKey, FloodList, MAP_ACCEPT, MAP_DROP_MONITOR, MAP_DROP_SAMPLES, MAP_DROPS,
+    MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS,
+    MAP_PROXY, MAP_PROXY6, MAP_RESOLVER, MAP_SEGMENTER, MAP_VNI_STATS, MAP_VNIS, MAP_XDP_PORTS,
+    MAP_XDP_UNDERLAY, NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig,
+    VniStats, VtepAddr,
 };
 
 use crate::{
