@@ -7,7 +7,6 @@
 
 use std::{
     fs::File,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command},
     sync::{Arc, Mutex},
@@ -18,7 +17,7 @@ use anyhow::{Context as _, Result, bail};
 use nix::{sys::signal::Signal, unistd::Pid};
 use serde_json::{Value, json};
 
-use crate::{cmd::run, lock};
+use crate::{cmd::run, free_port, lock};
 
 /// How long etcd may take to answer after it was started.
 const HEALTHY_LIMIT: Duration = Duration::from_secs(15);
@@ -502,12 +501,6 @@ impl Drop for Inner {
             let _ = child.wait();
         }
     }
-}
-
-/// A TCP port of 127.0.0.1 free at the moment.
-fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
 }
 
 /// The revision in a reply's header (a string: the gateway writes 64-bit numbers so).

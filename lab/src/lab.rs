@@ -18,6 +18,7 @@ use crate::{
     etcd::{Certs, Etcd},
     lock,
     netns::{add_netns, delete_netns, list_netns, no_ipv6},
+    prometheus::Prometheus,
     vtep::{STOP_LIMIT, Vtep},
 };
 
@@ -51,6 +52,8 @@ struct State {
     /// The etcds started, killed once the vteps have stopped (a vtep's clean stop deletes its
     /// records from etcd).
     etcds: Mutex<Vec<Etcd>>,
+    /// The Prometheus servers started, killed with the etcds.
+    prometheus: Mutex<Vec<Prometheus>>,
 }
 
 /// Removes a lab from another thread (a signal handler), as [`Lab::remove`].
@@ -102,6 +105,7 @@ impl Lab {
                 dir,
                 vteps: Mutex::new(Some(Vec::new())),
                 etcds: Mutex::new(Vec::new()),
+                prometheus: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -335,6 +339,22 @@ impl Lab {
         Ok(etcd)
     }
 
+    /// Starts a Prometheus on 127.0.0.1 that scrapes `targets` every second (see
+    /// [`Prometheus::start`]), its data in a directory of the lab; removing the lab kills it.
+    /// Fails when it does not get ready.
+    pub fn start_prometheus(&self, targets: &[String]) -> Result<Prometheus> {
+        let dir = self.dir.join(format!("prometheus{}", crate::next_id()));
+        let p = Prometheus::start(&dir, targets)?;
+        // As for etcd: noted under the lock a removal holds.
+        let vteps = lock(&self.state.vteps);
+        if vteps.is_none() {
+            p.kill();
+            bail!("the lab was removed");
+        }
+        lock(&self.state.prometheus).push(p.clone());
+        Ok(p)
+    }
+
     /// TLS certificates for an etcd (see [`Certs::generate`]) in a directory of the lab.
     pub fn certs(&self) -> Result<Certs> {
         Certs::generate(&self.dir.join(format!("certs{}", crate::next_id())))
@@ -390,6 +410,9 @@ impl State {
         }
         for etcd in lock(&self.etcds).drain(..) {
             etcd.kill();
+        }
+        for p in lock(&self.prometheus).drain(..) {
+            p.kill();
         }
         for ns in prefixed("/run/netns", &self.prefix) {
             delete_netns(&ns.file_name().unwrap_or_default().to_string_lossy());

@@ -314,6 +314,42 @@ impl Lab {
     pub fn certs(&self) -> Certs {
         must(self.lab.certs())
     }
+
+    /// A Prometheus on 127.0.0.1 scraping `targets` (`HOST:PORT`) every second as job `vtep`,
+    /// killed when the lab is removed.
+    #[track_caller]
+    pub fn prometheus(&self, targets: &[String]) -> Prometheus {
+        Prometheus(must(self.lab.start_prometheus(targets)))
+    }
+}
+
+/// A throw-away Prometheus of a [`Lab`] (see `vtep_lab::Prometheus`); every failure is a
+/// panic.
+pub struct Prometheus(vtep_lab::Prometheus);
+
+impl Prometheus {
+    /// The series instant query `promql` returns, each with its `metric` labels and `value`.
+    #[track_caller]
+    pub fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        must(self.0.query(promql))
+    }
+
+    /// Its scrape targets, each with its `health` and `lastError`.
+    #[track_caller]
+    pub fn targets(&self) -> Vec<serde_json::Value> {
+        must(self.0.targets())
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        self.0.log()
+    }
+}
+
+/// A TCP port of 127.0.0.1 free at the moment.
+#[track_caller]
+pub fn free_port() -> u16 {
+    must(vtep_lab::free_port())
 }
 
 /// A throw-away etcd of a [`Lab`] (see `vtep_lab::Etcd`); every failure is a panic.

@@ -23,10 +23,12 @@ pub const MAP_RESOLVER: &str = "RESOLVER";
 /// datapath (hitless restart or upgrade) only when its maps have this layout and each map the
 /// type and sizes this build defines: bump it whenever a shared key or value type changes
 /// meaning without changing size (a flag's bit, a field reused).
-pub const LAYOUT: u32 = 2;
+pub const LAYOUT: u32 = 3;
 pub const MAP_XDP_PORTS: &str = "XDP_PORTS";
 pub const MAP_XDP_UNDERLAY: &str = "XDP_UNDERLAY";
 pub const MAP_SEGMENTER: &str = "SEGMENTER";
+pub const MAP_DROP_MONITOR: &str = "DROP_MONITOR";
+pub const MAP_DROP_SAMPLES: &str = "DROP_SAMPLES";
 /// The bit of `skb->mark` the port program sets on a GSO frame it hands the segmenter (see
 /// `SEGMENTER` in vtep-ebpf's maps), beside the ifindex of the port it came from: the segments
 /// come back on the segmenter's other end carrying both.
@@ -373,6 +375,55 @@ pub struct MissEvent {
     pub ip: [u8; 4],
     /// The local port the frame came from.
     pub ifindex: u32,
+}
+
+/// `DROP_MONITOR` slots: until when (monotonic ns) a `vtep monitor --drops` listens, which it
+/// pushes forward every second (so a monitor that died stops sampling within seconds), and the
+/// most samples each CPU sends per second.
+pub const DROP_MONITOR_UNTIL: u32 = 0;
+pub const DROP_MONITOR_RATE: u32 = 1;
+pub const DROP_MONITOR_SLOTS: u32 = 2;
+/// Bytes of the `DROP_SAMPLES` ring buffer.
+pub const DROP_SAMPLES_BYTES: u32 = 256 * 1024;
+/// The most packet bytes a drop sample carries: the outer and inner headers of a VXLAN packet.
+pub const DROP_SAMPLE_BYTES: usize = 128;
+
+/// `DropSample::hook`: which program dropped the packet.
+pub const HOOK_PORT: u32 = 0;
+pub const HOOK_UNDERLAY: u32 = 1;
+pub const HOOK_XDP: u32 = 2;
+
+/// A dropped packet, sampled for `vtep monitor --drops` (`DROP_SAMPLES`): why, where, and its
+/// first bytes, which userspace parses for the summary (VNI, remote VTEP, addresses).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropSample {
+    /// `DropReason` as u32.
+    pub reason: u32,
+    /// `HOOK_*`.
+    pub hook: u32,
+    /// The interface the packet arrived on (a port, or the underlay).
+    pub ifindex: u32,
+    /// The packet's length.
+    pub len: u32,
+    /// How many of `bytes` are the packet's.
+    pub caplen: u32,
+    pub _pad: u32,
+    pub bytes: [u8; DROP_SAMPLE_BYTES],
+}
+
+impl Default for DropSample {
+    fn default() -> Self {
+        Self {
+            reason: 0,
+            hook: 0,
+            ifindex: 0,
+            len: 0,
+            caplen: 0,
+            _pad: 0,
+            bytes: [0; DROP_SAMPLE_BYTES],
+        }
+    }
 }
 
 /// A per-VNI counter's name and meaning, for `vtep stats` and its JSON (and later metrics).

@@ -23,8 +23,8 @@ use network_types::{
 use vtep_common::{
     drop::DropReason,
     maps::{
-        DP_F_FILTER_SOURCES, DatapathConfig, FDB_LOCAL, MAX_DSTPORTS, VNI_F_LEARN, VniConfig,
-        VtepAddr, vtep_addr_v4,
+        DP_F_FILTER_SOURCES, DatapathConfig, FDB_LOCAL, HOOK_UNDERLAY, MAX_DSTPORTS, VNI_F_LEARN,
+        VniConfig, VtepAddr, vtep_addr_v4,
     },
     wire::{ETH_P_IP, ETH_P_IPV6},
 };
@@ -45,7 +45,7 @@ use crate::{
 /// every drop is counted.
 #[inline(always)]
 pub fn ingress<I: OuterIp>(ctx: &TcContext) -> i32 {
-    verdict::or_drop(try_ingress::<I>(ctx))
+    verdict::or_drop(ctx, HOOK_UNDERLAY, try_ingress::<I>(ctx))
 }
 
 /// Parse, look up, rewrite, deliver. `Ok(verdict::PASS)` for anything that is not VXLAN over `I`

@@ -14,6 +14,7 @@
 mod csum;
 mod decap;
 mod deliver;
+mod drop_monitor;
 mod encap;
 mod flood;
 mod flowhash;

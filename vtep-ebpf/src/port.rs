@@ -7,7 +7,7 @@ use network_types::{eth::EthHdr, vlan::VlanHdr};
 use vtep_common::{
     drop::DropReason,
     maps::{
-        FDB_LOCAL, JUMP_PORT_FLOOD, MISS_L2, MissEvent, PORT_F_LEARN, PORT_F_PEER,
+        FDB_LOCAL, HOOK_PORT, JUMP_PORT_FLOOD, MISS_L2, MissEvent, PORT_F_LEARN, PORT_F_PEER,
         PORT_F_SEGMENTER, PortConfig, VNI_F_L2MISS, VNI_F_PROXY, VtepAddr,
     },
 };
@@ -29,7 +29,7 @@ use crate::{
 /// every drop is counted.
 #[inline(always)]
 pub fn ingress<I: OuterIp>(ctx: &TcContext) -> i32 {
-    verdict::or_drop(try_ingress::<I>(ctx))
+    verdict::or_drop(ctx, HOOK_PORT, try_ingress::<I>(ctx))
 }
 
 #[inline(always)]
@@ -141,7 +141,7 @@ fn learn_source(port: &PortConfig, ifindex: u32, eth: &EthHdr) {
 /// drop is counted.
 #[inline(always)]
 pub fn flood<I: OuterIp>(ctx: &TcContext) -> i32 {
-    verdict::or_drop(try_flood::<I>(ctx))
+    verdict::or_drop(ctx, HOOK_PORT, try_flood::<I>(ctx))
 }
 
 #[inline(always)]

@@ -37,7 +37,7 @@ use crate::{
 /// drop is counted.
 #[inline(always)]
 pub fn ingress<I: OuterIp>(ctx: &XdpContext) -> u32 {
-    verdict::xdp_or_drop(try_ingress::<I>(ctx))
+    verdict::xdp_or_drop(ctx, try_ingress::<I>(ctx))
 }
 
 /// Parse, check, decide, decapsulate, redirect, for VXLAN over `I`. `Ok(XDP_PASS)` for all that

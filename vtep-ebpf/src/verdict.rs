@@ -6,10 +6,13 @@
 
 #![allow(clippy::unnecessary_cast)]
 
-use aya_ebpf::bindings::{TC_ACT_REDIRECT, TC_ACT_SHOT, TC_ACT_UNSPEC, xdp_action};
-use vtep_common::drop::DropReason;
+use aya_ebpf::{
+    bindings::{TC_ACT_REDIRECT, TC_ACT_SHOT, TC_ACT_UNSPEC, xdp_action},
+    programs::{TcContext, XdpContext},
+};
+use vtep_common::{drop::DropReason, maps::HOOK_XDP};
 
-use crate::maps::count_drop;
+use crate::{drop_monitor, maps::count_drop};
 
 /// Hand the packet on: to the next program on the interface's TCX hook, or, after the last, to
 /// the kernel as if no program ran (`TCX_NEXT`, the value of `TC_ACT_UNSPEC`). Not `TC_ACT_OK`,
@@ -28,20 +31,23 @@ pub const XDP_DROP: u32 = xdp_action::XDP_DROP as u32;
 /// XDP: send the frame where `bpf_redirect_map` pointed it.
 pub const XDP_REDIRECT: u32 = xdp_action::XDP_REDIRECT as u32;
 
-/// The verdict of a program's result: its own verdict, or a counted drop.
+/// The verdict of TC program `hook`'s result: its own verdict, or a counted drop (sampled for
+/// `vtep monitor --drops` when one listens).
 #[inline(always)]
-pub fn or_drop(result: Result<i32, DropReason>) -> i32 {
+pub fn or_drop(ctx: &TcContext, hook: u32, result: Result<i32, DropReason>) -> i32 {
     result.unwrap_or_else(|reason| {
         count_drop(reason);
+        drop_monitor::sample_tc(ctx, hook, reason);
         SHOT
     })
 }
 
 /// [`or_drop`] for the XDP program.
 #[inline(always)]
-pub fn xdp_or_drop(result: Result<u32, DropReason>) -> u32 {
+pub fn xdp_or_drop(ctx: &XdpContext, result: Result<u32, DropReason>) -> u32 {
     result.unwrap_or_else(|reason| {
         count_drop(reason);
+        drop_monitor::sample_xdp(ctx, HOOK_XDP, reason);
         XDP_DROP
     })
 }

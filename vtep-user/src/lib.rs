@@ -8,6 +8,7 @@
 //!   becomes.
 //! - [`ctl`]: commands against a running instance, through its pinned maps.
 //! - [`store`]: the etcd client that publishes this host's stations and reads the others'.
+//! - [`metrics`]: `GET /metrics` for Prometheus, read from the maps at each scrape.
 //! - [`cli`]: the command line: clap types, handlers, output.
 //! - [`sys`]: the kernel interfaces (netlink, namespaces, sysctls, clock, bpffs).
 //! - [`instance`]: where a running instance keeps what the other commands read; [`mac`]: MAC
@@ -24,5 +25,6 @@ pub mod daemon;
 pub mod datapath;
 pub mod instance;
 pub mod mac;
+pub mod metrics;
 pub mod store;
 pub mod sys;

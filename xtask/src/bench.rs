@@ -560,15 +560,18 @@ pub fn routed(vtep: &Path, rounds: u32, seconds: u32) -> Result<()> {
         }
         let (va, vb) = lab.two_hosts_named("vra", "vrb")?;
         let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-        for (host, file, ns) in [
-            (&va, "s4-host-a.toml", "vrwa"),
-            (&vb, "s4-host-b.toml", "vrwb"),
+        for (host, file, example_ns, ns) in [
+            (&va, "s4-host-a.toml", "s4-a-ns1", "vrwa"),
+            (&vb, "s4-host-b.toml", "s4-b-ns1", "vrwb"),
         ] {
             let text = std::fs::read_to_string(examples.join(file))
                 .with_context(|| format!("reading examples/{file}"))?
                 .replace("name = \"s4a\"", &format!("name = \"{}\"", lab.name("s4a")))
                 .replace("name = \"s4b\"", &format!("name = \"{}\"", lab.name("s4b")))
-                .replace("netns = \"ns1\"", &format!("netns = \"{}\"", lab.name(ns)));
+                .replace(
+                    &format!("netns = \"{example_ns}\""),
+                    &format!("netns = \"{}\"", lab.name(ns)),
+                );
             lab::start_vtep(lab, host, &text, false)?;
         }
         let (vwa, vwb) = (lab.name("vrwa"), lab.name("vrwb"));

@@ -1,12 +1,16 @@
-//! `cargo xtask build | run | test | demo | bench | fuzz`: the project's workflow. The demo and the
-//! benchmark build their hosts with the vtep-lab crate, which the namespace tests use too.
+//! `cargo xtask build | run | test | demo | bench | fuzz | lab`: the project's workflow. The demo,
+//! the benchmark and `lab` build their hosts with the vtep-lab crate, which the namespace tests
+//! use too.
 
 mod bench;
+mod bench_ageing;
 mod bench_store;
 mod cmd;
 mod demo;
 mod demo_store;
+mod failover;
 mod lab;
+mod labcmd;
 mod setup;
 
 use anyhow::Result;
@@ -46,6 +50,12 @@ enum Command {
         #[arg(long)]
         store: bool,
     },
+    /// A standing lab for running the examples by hand: `lab up s2` builds scenario S2's hosts
+    /// (namespaces lab-s2-a, lab-s2-b) and prints the commands; `lab down` removes it.
+    Lab {
+        #[command(subcommand)]
+        command: labcmd::LabCommand,
+    },
     /// Measure vtep (TC, and with XDP decap) against the kernel vxlan driver + bridge, the
     /// floor (redirect-only programs) and a direct veth, interleaved.
     Bench {
@@ -73,7 +83,7 @@ enum Command {
         /// Instead, measure scenario S5 at scale (release build): hosts on one underlay and one
         /// etcd; how fast runtime workloads reach every other host's FDB, a crashed host's
         /// expiry, memory, and etcd keys and watch events per workload.
-        #[arg(long, conflicts_with_all = ["routed", "ipv6"])]
+        #[arg(long, conflicts_with_all = ["routed", "ipv6", "failover", "ageing", "plot"])]
         store: bool,
         /// With --store: the number of hosts.
         #[arg(long, default_value_t = 16, requires = "store")]
@@ -85,6 +95,15 @@ enum Command {
         /// cost of a change with a large view); 0 skips it.
         #[arg(long, default_value_t = 10_000, requires = "store")]
         records: usize,
+        /// Instead, measure what the kernel driver and vtep lose when the underlay path to the
+        /// remote VTEP fails and its route moves to another router during a 1,000 pps flow.
+        #[arg(long, conflicts_with_all = ["routed", "ipv6"])]
+        failover: bool,
+        /// Instead, measure what one ageing sweep of an FDB of 1,000, 100,000 and 1,000,000
+        /// entries costs (wall and CPU time), batched against the per-entry walk it replaced
+        /// (`--rounds` sweeps each, more for small FDBs; `--json` writes the tool's report).
+        #[arg(long, conflicts_with_all = ["routed", "ipv6", "failover", "plot"])]
+        ageing: bool,
     },
     /// Run every datapath program through BPF_PROG_TEST_RUN on mutated packets and check the
     /// invariants of tests/src/fuzz.rs; fails on a violation, printing how to replay it.
@@ -133,6 +152,21 @@ fn main() -> Result<()> {
             anyhow::ensure!(status.success(), "the fuzzer found violations ({status})");
             Ok(())
         }
+        Command::Lab { command } => {
+            // Only `up` needs the binary built; `down` uses the one `up` recorded.
+            let bin = match command {
+                labcmd::LabCommand::Up { scenario } => {
+                    // Refused before the build, which may take minutes.
+                    vtep_lab::scenario::refuse_if_up(
+                        scenario,
+                        std::path::Path::new(vtep_lab::scenario::STATE_DIR),
+                    )?;
+                    build(false)?
+                }
+                _ => debug_bin(),
+            };
+            labcmd::run(command, &cmd::workspace_root(), &bin)
+        }
         Command::Demo { store } => {
             let bin = build(false)?;
             if store {
@@ -147,6 +181,8 @@ fn main() -> Result<()> {
             plot,
             routed,
             ipv6,
+            failover,
+            ageing,
             store,
             hosts,
             adds,
@@ -166,6 +202,12 @@ fn main() -> Result<()> {
                 );
             }
             let bin = build(false)?;
+            if ageing {
+                return bench_ageing::run(rounds, json.as_deref());
+            }
+            if failover {
+                return failover::run(&bin, rounds);
+            }
             if routed {
                 return bench::routed(&bin, rounds, seconds);
             }
@@ -197,4 +239,9 @@ fn build(release: bool) -> Result<std::path::PathBuf> {
         .join("target")
         .join(if release { "release" } else { "debug" })
         .join("vtep"))
+}
+
+/// Where `build(false)` puts the binary.
+fn debug_bin() -> std::path::PathBuf {
+    cmd::workspace_root().join("target/debug/vtep")
 }

@@ -15,8 +15,12 @@ use crate::cmd;
 /// netsniff-ng, taskset in util-linux; ethtool turns a test underlay's offloads off), the store's
 /// tests run a throw-away etcd (etcd-server) with certificates from openssl, and the store client
 /// is built with protoc (protobuf-compiler, and libprotobuf-dev for its well-known types); the
-/// tests read etcd's keys through its JSON gateway with curl.
-const PACKAGES: [&str; 13] = [
+/// tests read etcd's keys through its JSON gateway with curl. The metrics tests check vtep's
+/// `/metrics` with promtool and scrape it with a throw-away server on 127.0.0.1, both from
+/// `prometheus`. (On a host run by systemd the package also enables its own service, on port
+/// 9090 of every address; the tests never use it: `systemctl disable --now prometheus` if
+/// unwanted.)
+const PACKAGES: [&str; 14] = [
     "curl",
     "ethtool",
     "etcd-server",
@@ -29,6 +33,7 @@ const PACKAGES: [&str; 13] = [
     "tcpdump",
     "procps",
     "netsniff-ng",
+    "prometheus",
     "util-linux",
 ];
 const TOOLCHAIN: &str = "nightly";

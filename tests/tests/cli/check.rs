@@ -94,7 +94,9 @@ fn check_system_looks_at_the_host_and_changes_nothing() {
     let out = vtep(&["--netns", &a, "check", "--system", "-c", missing_path]);
     assert_fails_saying(&out, &["underlay.interface", &missing, "does not exist"]);
 
-    let namespaces = list_netns();
+    // This lab's namespaces only: tests running beside this one make and remove their own
+    // (comparing the whole list failed whenever one did, a flaky test fixed here).
+    let namespaces = lab.namespaces();
     let out = vtep(&["--netns", &a, "check", "--system", "-c", good_path]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -103,9 +105,13 @@ fn check_system_looks_at_the_host_and_changes_nothing() {
         "{stdout}"
     );
     assert_eq!(
-        list_netns(),
+        lab.namespaces(),
         namespaces,
         "check --system changed namespaces"
+    );
+    assert!(
+        !list_netns().contains(&w1),
+        "check --system made the workload's namespace"
     );
     assert!(!Path::new(&format!("/run/vtep/{name}.json")).exists());
 

@@ -13,10 +13,12 @@
 //! --test cli -- --test-threads=2`.
 
 mod check;
+mod drops;
 mod fdb_changes;
 mod fdb_traffic;
 mod messages;
 mod namespaces;
+mod output;
 mod remotes;
 mod service;
 mod support;

@@ -17,15 +17,18 @@
 //! Modules: `encap`, `srcport`, `nexthop` and `local` (the port program sending), `decap` and
 //! `passthrough` (the underlay program receiving), `flood`, `learn`, `accept` (the source allow-list), `miss`, `proxy`, `group`,
 //! `vlan`, `xdp` (the XDP program in front of the underlay program), `ipv6` (all of it on an IPv6
-//! underlay, with vtep_tests::fixture6); `counters`, `frames` and `checks` are what they share.
+//! underlay, with vtep_tests::fixture6), `ageing` (the ageing sweep over a large FDB);
+//! `counters`, `frames` and `checks` are what they share.
 //!
 //! Run as root: `cargo test -p vtep-tests --test datapath -- --test-threads=1`.
 //!
 //! [`Fixture`]: vtep_tests::fixture::Fixture
 
 mod accept;
+mod ageing;
 mod checks;
 mod decap;
+mod drop_monitor;
 mod drops;
 mod encap;
 mod flood;

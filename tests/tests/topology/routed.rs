@@ -20,8 +20,8 @@ use crate::{ADDR_A, ADDR_B, BULK, support::ns_read};
 pub(crate) const WA: &str = "10.1.5.10";
 pub(crate) const WB: &str = "10.1.8.10";
 
-/// Example `file` with the lab's names: its instance name and its workload namespace `ns1`
-/// (`<prefix><host>ns1`: namespace names are global, both hosts' are ns1).
+/// Example `file` with the lab's names: its instance name and its workload namespace
+/// `s4-<host>-ns1` (the article's ns1) as `<prefix><host>ns1`.
 pub(crate) fn example(lab: &Lab, file: &str, host: &str) -> String {
     let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -35,7 +35,7 @@ pub(crate) fn example(lab: &Lab, file: &str, host: &str) -> String {
         &format!("name = \"{}\"", lab.name(name)),
     )
     .replace(
-        "netns = \"ns1\"",
+        &format!("netns = \"s4-{host}-ns1\""),
         &format!("netns = \"{}\"", lab.name(&format!("{host}ns1"))),
     )
 }

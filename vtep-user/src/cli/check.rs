@@ -12,8 +12,8 @@ pub struct Args {
     /// Also check the config against this host (in the `--netns` namespace), read-only, as
     /// `vtep up` does first: the underlay interface exists, has `underlay.local` (or an IPv4
     /// address) and room for VXLAN in its MTU, adopted ports exist, interfaces to create do
-    /// not, and no other instance has this name or serves its VNIs and UDP ports on that
-    /// underlay or holds its namespaces and ports.
+    /// not, no other instance has this name or serves its VNIs and UDP ports on that
+    /// underlay or holds its namespaces and ports, and `metrics.listen` can be bound.
     #[arg(long)]
     pub system: bool,
 }
@@ -33,8 +33,12 @@ pub async fn run(args: &Args) -> Result<()> {
         return Ok(());
     }
     let found = daemon::check_system(&config).await?;
+    let metrics = found
+        .metrics
+        .map(|a| format!(", metrics address {a} free"))
+        .unwrap_or_default();
     println!(
-        "{}: system ok: underlay `{}` (MTU {}) with local address {}, adopted ports present, interfaces to create absent, no conflict with {} other instance(s)",
+        "{}: system ok: underlay `{}` (MTU {}) with local address {}, adopted ports present, interfaces to create absent, no conflict with {} other instance(s){metrics}",
         config.name, found.underlay, found.mtu, found.local, found.others
     );
     Ok(())

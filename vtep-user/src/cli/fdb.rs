@@ -67,7 +67,7 @@ pub fn run(command: Command) -> Result<()> {
     match command {
         Command::Show(args) => {
             let rows = show::fdb(&args.instance.name()?)?;
-            render::print(rows.as_slice(), args.json, render::fdb)
+            render::print(rows.as_slice(), args.format(), render::fdb)
         }
         Command::Add(change) => change_entry(fdb::Op::Add, &change),
         Command::Replace(change) => change_entry(fdb::Op::Replace, &change),

@@ -138,7 +138,21 @@ impl Instance {
 pub struct Show {
     #[command(flatten)]
     pub instance: Instance,
-    /// JSON output.
+    /// JSON output, compact (one line), with the field names the text uses, as `ip -j`.
     #[arg(short, long)]
     pub json: bool,
+    /// JSON output, pretty-printed, as `ip -j -p` (implies --json).
+    #[arg(short, long)]
+    pub pretty: bool,
+}
+
+impl Show {
+    /// How to print what was read.
+    pub fn format(&self) -> render::Format {
+        match (self.json, self.pretty) {
+            (_, true) => render::Format::Pretty,
+            (true, false) => render::Format::Json,
+            (false, false) => render::Format::Text,
+        }
+    }
 }

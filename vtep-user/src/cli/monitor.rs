@@ -1,4 +1,5 @@
-//! `vtep monitor`: print a running instance's miss events as they happen.
+//! `vtep monitor`: print a running instance's miss events, or its dropped packets (`--drops`),
+//! as they happen.
 
 use std::io::Write as _;
 
@@ -6,7 +7,7 @@ use anyhow::Result;
 
 use crate::{
     cli::{Instance, render},
-    ctl::monitor::Events,
+    ctl::{drops::Drops, monitor::Events},
 };
 
 #[derive(clap::Args)]
@@ -19,11 +20,23 @@ pub struct Args {
     /// Exit after this many events.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+    /// Instead of miss events, packets the datapath drops: reason, port or remote VTEP, VNI and
+    /// a header summary, sampled (see --rate).
+    #[arg(long)]
+    pub drops: bool,
+    /// With --drops: at most N samples per second per CPU, so a flood of bad packets stays
+    /// cheap to watch.
+    #[arg(long, value_name = "N", default_value_t = 100, requires = "drops",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub rate: u64,
 }
 
 /// Prints one line per event (a JSON object with `json`) until `count` were printed (at least
 /// one), forever without it. Fails when the instance is not running or stops, or stdout is closed.
 pub fn run(args: &Args) -> Result<()> {
+    if args.drops {
+        return run_drops(args);
+    }
     let mut events = Events::open(&args.instance.name()?)?;
     let mut out = std::io::stdout().lock();
     let mut printed = 0u64;
@@ -33,6 +46,27 @@ pub fn run(args: &Args) -> Result<()> {
             serde_json::to_string(&event)?
         } else {
             render::event(&event)
+        };
+        writeln!(out, "{line}")?;
+        out.flush()?;
+        printed += 1;
+        if args.count.is_some_and(|c| printed >= c) {
+            return Ok(());
+        }
+    }
+}
+
+/// `vtep monitor --drops`: one line per sampled drop, as [`run`] prints events.
+fn run_drops(args: &Args) -> Result<()> {
+    let mut drops = Drops::open(&args.instance.name()?, args.rate)?;
+    let mut out = std::io::stdout().lock();
+    let mut printed = 0u64;
+    loop {
+        let drop = drops.wait()?;
+        let line = if args.json {
+            serde_json::to_string(&drop)?
+        } else {
+            render::drop(&drop)
         };
         writeln!(out, "{line}")?;
         out.flush()?;

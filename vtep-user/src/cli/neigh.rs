@@ -49,7 +49,7 @@ pub fn run(command: Command) -> Result<()> {
     let (op, change) = match command {
         Command::Show(args) => {
             let rows = show::proxy(&args.instance.name()?)?;
-            return render::print(rows.as_slice(), args.json, render::proxy);
+            return render::print(rows.as_slice(), args.format(), render::proxy);
         }
         Command::Add(change) => (proxy::Op::Add, change),
         Command::Del(change) => (proxy::Op::Del, change),

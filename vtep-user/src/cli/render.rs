@@ -13,22 +13,41 @@ use crate::{
     instance::Links,
 };
 
-/// Prints `value` as pretty JSON with `json`, else as `text` renders it. Fails only when the
-/// value cannot be serialized.
+/// How a command prints what it read: text for people, JSON for scripts (compact, one line, or
+/// pretty), with the same field names in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Pretty,
+}
+
+/// Prints `value` in `format`, text as `text` renders it. Fails only when the value cannot be
+/// serialized.
 pub fn print<T: Serialize + ?Sized>(
     value: &T,
-    json: bool,
+    format: Format,
     text: impl FnOnce(&T) -> String,
 ) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
-    } else {
-        print!("{}", text(value));
+    match format {
+        Format::Json => println!("{}", serde_json::to_string(value)?),
+        Format::Pretty => println!("{}", serde_json::to_string_pretty(value)?),
+        Format::Text => print!("{}", text(value)),
     }
     Ok(())
 }
 
-/// `vtep fdb show`: `MAC vni N dst IP|port NAME STATE ORIGIN[ used Ns]`, like `bridge fdb show`.
+/// `vtep monitor --drops`: `drop REASON on PORT (HOOK)[ vni N][ from VTEP] LEN bytes: SUMMARY`.
+pub fn drop(d: &crate::ctl::drops::Drop) -> String {
+    let vni = d.vni.map(|v| format!(" vni {v}")).unwrap_or_default();
+    let remote = d.remote.map(|r| format!(" from {r}")).unwrap_or_default();
+    format!(
+        "drop {} on {} ({}){vni}{remote} {} bytes: {}",
+        d.reason, d.port, d.hook, d.len, d.summary
+    )
+}
+
+/// `vtep fdb show`: `MAC vni N dst IP|port NAME STATE ORIGIN[ age Ns]`, like `bridge fdb show`.
 pub fn fdb(rows: &[FdbRow]) -> String {
     let mut out = String::new();
     for r in rows {
@@ -43,7 +62,7 @@ pub fn fdb(rows: &[FdbRow]) -> String {
     out
 }
 
-/// `vtep neigh show`: `IP vni N lladdr MAC STATE ORIGIN[ used Ns]`, like `ip neigh show`.
+/// `vtep neigh show`: `IP vni N lladdr MAC STATE ORIGIN[ age Ns]`, like `ip neigh show`.
 pub fn proxy(rows: &[ProxyRow]) -> String {
     let mut out = String::new();
     for r in rows {
@@ -53,18 +72,18 @@ pub fn proxy(rows: &[ProxyRow]) -> String {
     out
 }
 
-/// `STATE ORIGIN`, then ` used Ns` for learned entries as `bridge fdb show -s` says it: the end
-/// of an FDB or proxy line.
+/// `STATE ORIGIN`, then ` age Ns` for learned entries (the JSON's `age`): the end of an FDB or
+/// proxy line.
 fn provenance(p: &Provenance) -> String {
-    let used = p.age.map(|a| format!(" used {a}s")).unwrap_or_default();
-    format!("{} {}{used}", p.state, p.origin)
+    let age = p.age.map(|a| format!(" age {a}s")).unwrap_or_default();
+    format!("{} {}{age}", p.state, p.origin)
 }
 
 /// `vtep vni show`: a table with a header, `-` for an empty list.
 pub fn vnis(rows: &[VniRow]) -> String {
     let mut out = format!(
-        "{:>8} {:>7} {:>7}  {:<30} remotes\n",
-        "vni", "dstport", "fdb", "ports"
+        "{:>8} {:>7} {:>11}  {:<30} remotes\n",
+        "vni", "dstport", "fdb_entries", "ports"
     );
     let list = |items: Vec<String>| {
         if items.is_empty() {
@@ -75,7 +94,7 @@ pub fn vnis(rows: &[VniRow]) -> String {
     };
     for r in rows {
         out += &format!(
-            "{:>8} {:>7} {:>7}  {:<30} {}\n",
+            "{:>8} {:>7} {:>11}  {:<30} {}\n",
             r.vni,
             r.dstport,
             r.fdb_entries,
@@ -127,15 +146,9 @@ fn stats_columns() -> Vec<Column> {
         .collect()
 }
 
-/// The heading over counter `name`: `_packets` shortened to `_pkts`, and the two short
-/// headings `vtep stats` printed before the counters came from one list, kept so its output
-/// does not change. Any other counter is headed by its name.
+/// The heading over counter `name`: its name, as the JSON has it.
 fn stats_heading(name: &str) -> String {
-    match name {
-        "learn_refused" => "refused".into(),
-        "proxy_replies" => "arp_repl".into(),
-        n => n.replace("_packets", "_pkts"),
-    }
+    name.to_string()
 }
 
 /// `vtep stats`: a row of counters per VNI, every drop reason with its count, the remote VTEPs
@@ -165,7 +178,7 @@ pub fn stats(stats: &Stats) -> String {
         out += &format!("  {reason:<18} {n}\n");
     }
     out += &format!(
-        "remote VTEPs kept resolved: {} (refused over underlay.max_remotes: {})\n",
+        "remotes: kept {} refused {} (remote VTEPs kept resolved; refused over underlay.max_remotes)\n",
         stats.remotes.kept, stats.remotes.refused
     );
     if let Some(links) = &stats.links {
@@ -241,8 +254,8 @@ mod tests {
     use super::*;
     use crate::ctl::stats::RemoteVteps;
 
-    /// The `vtep stats` table keeps the headings and widths it had when each counter was
-    /// printed by hand (five edits per new counter).
+    /// The `vtep stats` table is headed by the names `vtep stats -j` uses, as iproute2 keeps
+    /// its text and JSON names alike.
     #[test]
     fn stats_text_keeps_its_layout() {
         let s = Stats {
@@ -270,26 +283,27 @@ mod tests {
             },
             links: None,
         };
+        // Headed by the JSON's names (`vtep stats -j`), each column as wide as its name.
         let header = format!(
-            "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12} {:>9} {:>9} {:>9}",
+            "{:>8} {:>13} {:>14} {:>13} {:>14} {:>13} {:>14} {:>13} {:>9} {:>13} {:>13}",
             "vni",
-            "encap_pkts",
+            "encap_packets",
             "encap_bytes",
-            "decap_pkts",
+            "decap_packets",
             "decap_bytes",
-            "local_pkts",
+            "local_packets",
             "local_bytes",
-            "flood_pkts",
+            "flood_packets",
             "learned",
-            "refused",
-            "arp_repl"
+            "learn_refused",
+            "proxy_replies"
         );
         let row = format!(
-            "{:>8} {:>12} {:>14} {:>12} {:>14} {:>12} {:>14} {:>12} {:>9} {:>9} {:>9}",
+            "{:>8} {:>13} {:>14} {:>13} {:>14} {:>13} {:>14} {:>13} {:>9} {:>13} {:>13}",
             100, 1, 2, 3, 4, 5, 6, 7, 10, 8, 9
         );
         let drops = "drops:\n  no_route           11\n  unknown_vni        12\n";
-        let remotes = "remote VTEPs kept resolved: 13 (refused over underlay.max_remotes: 14)\n";
+        let remotes = "remotes: kept 13 refused 14 (remote VTEPs kept resolved; refused over underlay.max_remotes)\n";
         assert_eq!(stats(&s), format!("{header}\n{row}\n{drops}{remotes}"));
     }
 
@@ -317,8 +331,8 @@ mod tests {
         };
         assert!(
             stats(&s).ends_with(
-                "drops:\nremote VTEPs kept resolved: 0 (refused over underlay.max_remotes: 0)\n\
-                 links:\n  underlay eth0 missing\n  port w1-h missing (vni 100, workload \
+                "drops:\nremotes: kept 0 refused 0 (remote VTEPs kept resolved; refused over \
+                 underlay.max_remotes)\nlinks:\n  underlay eth0 missing\n  port w1-h missing (vni 100, workload \
                  namespace w1)\n"
             ),
             "{}",

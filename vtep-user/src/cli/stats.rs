@@ -10,5 +10,5 @@ use crate::{
 /// Prints the counters; fails when the instance does not run or its counters cannot be read.
 pub fn run(args: &Show) -> Result<()> {
     let stats = stats::read(&args.instance.name()?).context("reading counters")?;
-    render::print(&stats, args.json, render::stats)
+    render::print(&stats, args.format(), render::stats)
 }

@@ -18,5 +18,5 @@ pub enum Command {
 pub fn run(command: &Command) -> Result<()> {
     let Command::Show(args) = command;
     let rows = show::vnis(&args.instance.name()?)?;
-    render::print(rows.as_slice(), args.json, render::vnis)
+    render::print(rows.as_slice(), args.format(), render::vnis)
 }

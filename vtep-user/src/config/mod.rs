@@ -3,6 +3,7 @@
 //! ([`fields`]). Every error names the field it is about, and a parse error its line.
 
 pub mod fields;
+pub mod metrics;
 pub mod store;
 mod validate;
 
@@ -56,6 +57,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// The etcd cluster stations are published in and programmed from (scenario S5).
     pub store: Option<store::Store>,
+    /// Where `vtep up` serves its counters to Prometheus; nothing listens without it.
+    pub metrics: Option<metrics::Metrics>,
 }
 
 /// `[[route]]`: `to` (a prefix) via `via`, an address in the subnet of one of the VNIs' host

@@ -655,3 +655,20 @@ fn ipv6_vteps_must_be_unicast_with_a_scope_beyond_the_link() {
         "vni[1].group: 2001:db8::9 is not a multicast address (ff00::/8)",
     );
 }
+
+#[test]
+fn metrics_section_is_optional_and_checked() {
+    assert!(Config::parse(GOOD).unwrap().metrics.is_none());
+    let with = |section: &str| format!("{GOOD}\n[metrics]\n{section}\n");
+    let c = Config::parse(&with("listen = \"127.0.0.1:9470\"")).unwrap();
+    assert_eq!(c.metrics.unwrap().addr(), "127.0.0.1:9470".parse().unwrap());
+    assert_refused(
+        &with("listen = \"localhost:9470\""),
+        "metrics.listen: `localhost:9470` is not ADDRESS:PORT",
+    );
+    assert_refused(&with("listen = \"127.0.0.1:0\""), "metrics.listen: ");
+    assert_refused(&with("listen = 9470"), "metrics.listen: ");
+    assert_refused(&with(""), "metrics: missing field `listen`");
+    let e = error(&with("listen = \"127.0.0.1:9470\"\npath = \"/m\""));
+    assert!(e.contains("unknown field `path`"), "{e}");
+}

@@ -77,8 +77,11 @@ impl Config {
         self.check_totals(seen.ports)?;
         self.check_remote_vteps()?;
         self.check_routes()?;
-        match &self.store {
-            Some(store) => store.check(),
+        if let Some(store) = &self.store {
+            store.check()?;
+        }
+        match &self.metrics {
+            Some(metrics) => metrics.check(),
             None => Ok(()),
         }
     }

@@ -6,6 +6,7 @@
 //! Nothing here knows the command line: each change takes a `Request` that `cli` parsed (or an
 //! agent built), and each reader returns rows that `cli` renders.
 
+pub mod drops;
 pub mod fdb;
 pub mod flood;
 pub mod monitor;

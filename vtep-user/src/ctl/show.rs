@@ -12,6 +12,9 @@ use vtep_common::maps::{
 
 use crate::{ctl::PortNames, datapath::maps::Pinned, instance, mac::Mac, sys::clock};
 
+/// Every origin [`Provenance::of`] gives an entry (metrics report each, also at zero).
+pub const ORIGINS: [&str; 4] = ["config", "runtime", "store", "learned"];
+
 /// How an FDB or proxy entry came to be, from its `FDB_F_*` flags.
 #[derive(Debug, Serialize)]
 pub struct Provenance {
@@ -198,4 +201,20 @@ pub fn vnis(name: &str) -> Result<Vec<VniRow>> {
         r.ports.sort();
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Metrics list every origin from [`ORIGINS`]: an origin given but not listed would be
+    /// counted under a label value no dashboard expects.
+    #[test]
+    fn every_origin_given_is_listed() {
+        let mut given = std::collections::BTreeSet::new();
+        for flags in 0..8 {
+            given.insert(Provenance::of(flags, 0, 0).origin);
+        }
+        assert_eq!(given, ORIGINS.into_iter().collect());
+    }
 }

@@ -16,7 +16,10 @@ use vtep_common::maps::FDB_F_LEARNED;
 
 use crate::{
     daemon::remotes::References,
-    datapath::{loader::Datapath, maps::remove_where},
+    datapath::{
+        loader::Datapath,
+        maps::{Batched, Walk},
+    },
     sys::clock,
 };
 
@@ -88,34 +91,44 @@ impl Ager {
     }
 
     /// Removes the learned entries older than their VNI's ageing and rewrites the learned
-    /// counts.
+    /// counts. The tables are read and the expired entries removed many per syscall. Fails at
+    /// the first table that cannot be read or written.
     pub fn sweep(&self, dp: &mut Datapath) -> Result<Sweep> {
+        self.sweep_by(dp, &Batched)
+    }
+
+    /// As [`Self::sweep`], walking the tables with `walk`: the bench compares walks on the
+    /// same sweep.
+    pub fn sweep_by(&self, dp: &mut Datapath, walk: &impl Walk) -> Result<Sweep> {
         let now = clock::monotonic_secs();
         let mut learned: HashMap<u32, u64> =
             self.vnis.values().map(|v| (v.stats_slot, 0)).collect();
         let mut remotes = References::default();
-        let mut removed = remove_where(dp.fdb()?, |key, entry| {
-            if self.expired(key.vni, entry.flags, entry.seen, now) {
-                return true;
-            }
-            remotes.add_fdb_entry(entry);
-            if entry.flags & FDB_F_LEARNED != 0
-                && let Some(vni) = self.vnis.get(&key.vni)
-            {
-                *learned.entry(vni.stats_slot).or_default() += 1;
-            }
-            false
-        })
-        .context("ageing the FDB")?;
+        let mut removed = walk
+            .remove_where(dp.fdb()?, |key, entry| {
+                if self.expired(key.vni, entry.flags, entry.seen, now) {
+                    return true;
+                }
+                remotes.add_fdb_entry(entry);
+                if entry.flags & FDB_F_LEARNED != 0
+                    && let Some(vni) = self.vnis.get(&key.vni)
+                {
+                    *learned.entry(vni.stats_slot).or_default() += 1;
+                }
+                false
+            })
+            .context("ageing the FDB")?;
         // Learned proxy entries age with their VNI's FDB entries.
-        removed += remove_where(dp.proxy()?, |key, e| {
-            self.expired(key.vni, e.flags, e.seen, now)
-        })
-        .context("ageing the proxy table")?;
-        removed += remove_where(dp.proxy6()?, |key, e| {
-            self.expired(key.vni, e.flags, e.seen, now)
-        })
-        .context("ageing the IPv6 proxy table")?;
+        removed += walk
+            .remove_where(dp.proxy()?, |key, e| {
+                self.expired(key.vni, e.flags, e.seen, now)
+            })
+            .context("ageing the proxy table")?;
+        removed += walk
+            .remove_where(dp.proxy6()?, |key, e| {
+                self.expired(key.vni, e.flags, e.seen, now)
+            })
+            .context("ageing the IPv6 proxy table")?;
         let mut counts = dp.learned()?;
         for (slot, n) in &learned {
             counts

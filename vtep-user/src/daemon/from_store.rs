@@ -79,13 +79,7 @@ impl Programmed {
             mac: mac.0,
             _pad: [0; 2],
         };
-        let gone: Vec<(u32, Mac)> = self
-            .fdb
-            .keys()
-            .filter(|k| !wanted.fdb.contains_key(k))
-            .copied()
-            .collect();
-        for k in gone {
+        for k in gone(&self.fdb, &wanted.fdb) {
             self.fdb.remove(&k);
             self.shadowed.remove(&k);
             if let Ok(e) = fdb.get(&key(k), 0)
@@ -158,13 +152,7 @@ impl Programmed {
         full: bool,
         out: &mut Changes,
     ) -> Result<()> {
-        let gone: Vec<(u32, IpAddr)> = self
-            .proxy
-            .keys()
-            .filter(|k| !wanted.proxy.contains_key(k))
-            .copied()
-            .collect();
-        for k in gone {
+        for k in gone(&self.proxy, &wanted.proxy) {
             self.proxy.remove(&k);
             if proxy_change(dp, k, None)? {
                 out.removed += 1;
@@ -243,6 +231,18 @@ impl Programmed {
         }
         Ok(())
     }
+}
+
+/// The keys of `programmed` that `wanted` no longer has.
+fn gone<K: Copy + Eq + std::hash::Hash, V>(
+    programmed: &HashMap<K, V>,
+    wanted: &HashMap<K, V>,
+) -> Vec<K> {
+    programmed
+        .keys()
+        .filter(|k| !wanted.contains_key(k))
+        .copied()
+        .collect()
 }
 
 /// Writes (`Some`) or removes (`None`) the store's proxy entry `(vni, ip)`, unless the entry

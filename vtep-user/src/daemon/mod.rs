@@ -16,6 +16,7 @@ mod ports;
 mod preflight;
 pub mod registry;
 pub mod remotes;
+mod routing;
 mod segmenter;
 pub mod undo;
 
@@ -33,6 +34,7 @@ use crate::{
         undo::{Item, Undo},
     },
     instance::{self, Namespace, ServedVni},
+    metrics,
     store::{
         self,
         records::{HostRecord, HostVni},
@@ -66,6 +68,8 @@ pub struct Running {
     file_config: Config,
     /// Workloads and ports added at run time (`vtep workload add`, `vtep port add`).
     additions: Additions,
+    /// `/metrics`, with a `[metrics]`.
+    metrics: Option<metrics::Server>,
 }
 
 /// A running store client and what the daemon wrote into the maps from its view.
@@ -102,6 +106,29 @@ impl Running {
             .await
     }
 
+    /// Acts on a route or neighbour notification ([`routing`]): the kept VTEPs' routes are
+    /// looked up again when routes changed, and the next-hop cache follows the neighbour table,
+    /// now rather than at the next tick. Failures are logged: the next tick tries again.
+    async fn follow_routing(&mut self, changed: routing::Changed) {
+        if changed.routes {
+            self.up.nexthops.routes_changed();
+        }
+        self.reconcile_nexthops().await;
+    }
+
+    /// Re-checks the remote VTEPs' next hops now (not ageing); failures are logged.
+    async fn reconcile_nexthops(&mut self) {
+        let up = &mut self.up;
+        let changes = up.nexthops.changes(&mut up.datapath);
+        if let Err(e) = up
+            .nexthops
+            .reconcile(&self.net, &mut up.datapath, &mut self.undo, changes, None)
+            .await
+        {
+            warn!("{e:#}");
+        }
+    }
+
     /// Acts on interfaces that went or came back (see [`links`]); when something changed, the
     /// next hops are re-checked at once, so none stays cached on a gone underlay. Failures are
     /// logged: the next call tries again.
@@ -114,14 +141,7 @@ impl Running {
                 if let Err(e) = self.undo.file_rewritten(&info) {
                     warn!("{e:#}");
                 }
-                let changes = up.nexthops.changes(&mut up.datapath);
-                if let Err(e) = up
-                    .nexthops
-                    .reconcile(&self.net, &mut up.datapath, &mut self.undo, changes, None)
-                    .await
-                {
-                    warn!("{e:#}");
-                }
+                self.reconcile_nexthops().await;
             }
             Ok(false) => {}
             Err(e) => warn!("following the underlay and ports: {e:#}"),
@@ -168,7 +188,17 @@ impl Running {
         let config = self.additions.merged(&file_config).with_context(|| {
             "the workloads and ports added at run time do not fit the new config (`vtep workload del` or `vtep port del` them first)"
         })?;
+        // Bound before anything changes, like at the start; served once the rest applied.
+        let wanted = file_config.metrics.as_ref().map(|m| m.addr());
+        let rebind = wanted != self.metrics.as_ref().map(metrics::Server::addr);
+        let listener = match wanted {
+            Some(addr) if rebind => Some(metrics::bind(addr)?),
+            _ => None,
+        };
         self.apply_config(config, Some(&text)).await?;
+        if rebind {
+            self.metrics = listener.map(|l| metrics::Server::start(l, &file_config.name));
+        }
         self.file_config = file_config;
         self.source.text = text;
         Ok(())
@@ -354,6 +384,8 @@ impl Running {
     /// Detaches the datapath and removes everything `start` created. Returns what could not
     /// be removed.
     pub async fn stop(mut self) -> Vec<anyhow::Error> {
+        // First: a scrape meanwhile would only find the maps going.
+        self.metrics = None;
         if let Some(link) = self.store.take() {
             link.client.stop(true);
         }
@@ -366,6 +398,7 @@ impl Running {
     /// made in place, for the next `vtep up` of the instance to adopt. Fails, having changed
     /// nothing, when the datapath cannot be pinned to outlive the process.
     pub fn keep(mut self) -> Result<()> {
+        self.metrics = None;
         // The records stay under their lease, which the next process takes over.
         if let Some(link) = self.store.take() {
             link.client.stop(false);
@@ -431,6 +464,8 @@ pub struct SystemChecked {
     pub local: std::net::IpAddr,
     /// Other instances with a state file (running or crashed), checked against.
     pub others: usize,
+    /// `metrics.listen`, which could be bound.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs the checks `vtep up` makes against the system, changing nothing. Fails with the first
@@ -441,11 +476,17 @@ pub async fn check_system(config: &Config) -> Result<SystemChecked> {
     let here = Namespace::current()?;
     let own = adoptable_state(config, &known, &here)?;
     let checked = preflight::check(&net, config, &known, &here, own.as_ref()).await?;
+    // Bound and let go at once: free now is all a check can say.
+    let metrics = match &config.metrics {
+        Some(m) => Some(metrics::bind(m.addr())?.local_addr()?),
+        None => None,
+    };
     Ok(SystemChecked {
         underlay: checked.underlay.name,
         mtu: checked.underlay.mtu,
         local: checked.local,
         others: known.iter().filter(|k| k.name != config.name).count(),
+        metrics,
     })
 }
 
@@ -466,21 +507,34 @@ fn adoptable_state(
     }
 }
 
+/// What [`claim`] returns.
+type Claimed = (
+    Checked,
+    Undo,
+    instance::Info,
+    Option<Option<Config>>,
+    Option<tokio::net::TcpListener>,
+);
+
 /// Validates `config` against the system and the other instances and takes its name: under
 /// the registry's lock, so that of two starts only one passes. A stopped instance of the same
 /// name whose datapath was kept is taken over (its log, with everything it made). Returns the
-/// undo log, which holds the owner and the info file for the other commands, and the previous
-/// config when one is adopted. Fails with the first problem found, having changed nothing.
-async fn claim(
-    net: &Net,
-    config: &Config,
-    source: &std::path::Path,
-) -> Result<(Checked, Undo, instance::Info, Option<Option<Config>>)> {
+/// undo log, which holds the owner and the info file for the other commands, the previous
+/// config when one is adopted, and the socket `/metrics` is to be served on. Fails with the
+/// first problem found, having changed nothing.
+async fn claim(net: &Net, config: &Config, source: &std::path::Path) -> Result<Claimed> {
     let _lock = registry::lock()?;
     let here = Namespace::current()?;
     let known = registry::known();
     let own = adoptable_state(config, &known, &here)?;
     let checked = preflight::check(net, config, &known, &here, own.as_ref()).await?;
+    // The last check: a port in use is refused before anything changes, and the socket stays
+    // bound, so no one takes the port while the datapath comes up. After the other checks, so
+    // a second start of a running instance is told that, not that its port is taken.
+    let metrics = match &config.metrics {
+        Some(m) => Some(metrics::bind(m.addr())?),
+        None => None,
+    };
     let path = instance::state_file(&config.name);
     let (mut undo, adopted) = match own {
         Some(state) => {
@@ -513,7 +567,7 @@ async fn claim(
         None => (Undo::create(path, Process::current()?, here)?, None),
     };
     match write_info(config, source, &checked, &mut undo) {
-        Ok(info) => Ok((checked, undo, info, adopted)),
+        Ok(info) => Ok((checked, undo, info, adopted, metrics)),
         Err(e) if adopted.is_some() => Err(e),
         Err(e) => {
             for err in undo.run(net).await {
@@ -569,7 +623,7 @@ pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Runnin
     // What an adopted instance's info file said, put back if the adoption fails: the other
     // commands and starts read what the kept datapath serves there.
     let kept_info = std::fs::read(instance::info_file(&config.name)).ok();
-    let (checked, mut undo, info, adopted) = claim(&net, config, &source.path).await?;
+    let (checked, mut undo, info, adopted, listener) = claim(&net, config, &source.path).await?;
     // What the kept process added at run time is run again, on top of the config file.
     let mut additions = match adopted {
         Some(_) => Additions::load(&config.name).unwrap_or_default(),
@@ -607,6 +661,7 @@ pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Runnin
                 store: None,
                 file_config: file_config.clone(),
                 additions,
+                metrics: listener.map(|l| metrics::Server::start(l, &config.name)),
             };
             if !running.additions.is_empty() {
                 // The file is the kept process's, recorded in the log it took over.
@@ -680,6 +735,7 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
     };
     // Subscribed after the start: what the start itself did to the interfaces is known.
     let mut link_changes = Notifications::subscribe();
+    let mut routing_changes = routing::RoutingEvents::subscribe();
     info!(
         name = %config.name,
         "vtep is up; SIGINT or SIGTERM stops it{}, SIGUSR2 stops it keeping the datapath, SIGHUP reloads its config",
@@ -726,6 +782,7 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
                 }
             }
             () = link_changes.next() => running.follow_links().await,
+            changed = routing_changes.next() => running.follow_routing(changed).await,
         }
     };
     notify::notify("STOPPING=1");

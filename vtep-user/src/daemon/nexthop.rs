@@ -16,7 +16,7 @@
 //! in turn with the others.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     net::{IpAddr, Ipv4Addr},
     ops::Bound,
 };
@@ -96,6 +96,8 @@ pub struct Resolver {
     cached: HashMap<IpAddr, NextHopEntry>,
     /// What `RESOLVER` was last given (kept, refused).
     published: Option<(u64, u64)>,
+    /// Kept VTEPs whose route is looked up first at the next reconcile: routes changed.
+    stale: BTreeSet<IpAddr>,
 }
 
 impl Resolver {
@@ -115,7 +117,15 @@ impl Resolver {
             created: HashSet::new(),
             cached: HashMap::new(),
             published: None,
+            stale: BTreeSet::new(),
         }
+    }
+
+    /// The kernel's routes changed: every kept VTEP's route is looked up again, first thing at
+    /// the next reconcile (up to [`ROUTE_CHECKS`] of them, the rest in the reconciles after),
+    /// while the datapath goes on with the next hops it has meanwhile.
+    pub fn routes_changed(&mut self) {
+        self.stale = self.kept.keys().copied().collect();
     }
 
     /// Gives this resolver new limits (a reload) and has it count again: what it keeps beyond
@@ -335,11 +345,24 @@ impl Resolver {
         net: &Net,
         table: &HashMap<(u32, IpAddr), Option<[u8; 6]>>,
     ) -> HashSet<IpAddr> {
-        let (due, cursor) = plan_route_checks(&self.kept, self.cursor, ROUTE_CHECKS, |hop| {
-            table.contains_key(&hop)
-        });
-        if cursor.is_some() {
-            self.cursor = cursor;
+        self.stale.retain(|ip| self.kept.contains_key(ip));
+        let mut due: Vec<IpAddr> = self.stale.iter().take(ROUTE_CHECKS).copied().collect();
+        for ip in &due {
+            self.stale.remove(ip);
+        }
+        let budget = ROUTE_CHECKS - due.len();
+        if budget > 0 {
+            let (more, cursor) = plan_route_checks(&self.kept, self.cursor, budget, |hop| {
+                table.contains_key(&hop)
+            });
+            if cursor.is_some() {
+                self.cursor = cursor;
+            }
+            due.extend(
+                more.into_iter()
+                    .filter(|ip| !due.contains(ip))
+                    .collect::<Vec<_>>(),
+            );
         }
         let mut subnets = HashMap::new();
         let mut checked = HashSet::new();

@@ -21,7 +21,7 @@ use vtep_common::{
     wire::is_unicast_vtep,
 };
 
-use crate::datapath::loader::Datapath;
+use crate::datapath::{batch, loader::Datapath};
 
 /// Why a VTEP is named; the stronger reason wins (`Listed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,13 +87,11 @@ impl References {
     }
 }
 
-/// The VTEPs the FDB of `dp` points at: one walk of the map. Fails when it cannot be read.
+/// The VTEPs the FDB of `dp` points at: one walk of the map, many entries per syscall. Fails
+/// when it cannot be read.
 pub fn count_fdb(dp: &mut Datapath) -> Result<References> {
     let mut refs = References::default();
-    for item in dp.fdb()?.iter() {
-        let (_, entry) = item.context("reading the FDB")?;
-        refs.add_fdb_entry(&entry);
-    }
+    batch::for_each(&dp.fdb()?, |_, entry| refs.add_fdb_entry(entry)).context("reading the FDB")?;
     Ok(refs)
 }
 

@@ -5,19 +5,24 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use aya::{
     Pod,
     maps::{Array, DevMapHash, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
 };
 use vtep_common::maps::{
-    FdbEntry, FdbKey, FloodList, MAP_ACCEPT, MAP_DROPS, MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB,
-    MAP_FLOOD, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS, MAP_PROXY, MAP_PROXY6, MAP_RESOLVER,
-    MAP_SEGMENTER, MAP_VNI_STATS, MAP_VNIS, MAP_XDP_PORTS, MAP_XDP_UNDERLAY, NextHopEntry,
-    PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig, VniStats, VtepAddr,
+    FdbEntry, FdbKey, FloodList, MAP_ACCEPT, MAP_DROP_MONITOR, MAP_DROP_SAMPLES, MAP_DROPS,
+    MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS,
+    MAP_PROXY, MAP_PROXY6, MAP_RESOLVER, MAP_SEGMENTER, MAP_VNI_STATS, MAP_VNIS, MAP_XDP_PORTS,
+    MAP_XDP_UNDERLAY, NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig,
+    VniStats, VtepAddr,
 };
 
-use crate::{datapath::loader::Datapath, instance, sys::bpffs};
+use crate::{
+    datapath::{batch, loader::Datapath},
+    instance,
+    sys::bpffs,
+};
 
 /// The maps of a running instance, opened from their pins on each access.
 pub struct Pinned {
@@ -146,21 +151,51 @@ maps! {
     /// `SEGMENTER`: the segmenter's ifindex (slot 0), for GSO frames over an IPv6 underlay with
     /// UDP checksums.
     segmenter: MAP_SEGMENTER => Array<u32>;
+    /// `DROP_MONITOR`: whether and how often dropped packets are sampled (`DROP_MONITOR_*`).
+    drop_monitor: MAP_DROP_MONITOR => Array<u64>;
+    /// `DROP_SAMPLES`: the ring buffer of sampled drops (`vtep monitor --drops`).
+    drop_samples: MAP_DROP_SAMPLES => RingBuf;
 }
 
-/// Removes the entries of `table` that `expired` picks; returns how many it removed. Gone
-/// already (a `vtep fdb del`) is fine; an entry traffic refreshed after it was read is lost here
-/// and learned again on its next frame.
+/// Removes the entries of `table` that `expired` picks; returns how many it removed. The table
+/// is read and the entries removed many per syscall ([`batch`]). Gone already (a `vtep fdb del`)
+/// is fine; an entry traffic refreshed after it was read is lost here and learned again on its
+/// next frame. Fails when the table cannot be read or an entry not removed.
 pub fn remove_where<K: Pod, V: Pod>(
     mut table: aya::maps::HashMap<&mut MapData, K, V>,
     mut expired: impl FnMut(&K, &V) -> bool,
 ) -> Result<usize> {
     let mut stale = Vec::new();
-    for item in table.iter() {
-        let (key, value) = item?;
-        if expired(&key, &value) {
-            stale.push(key);
+    batch::for_each(&table, |key, value| {
+        if expired(key, value) {
+            stale.push(*key);
         }
+    })
+    .context("reading the map")?;
+    batch::delete(&mut table, &stale).context("removing entries")
+}
+
+/// How a table is walked to remove entries from it, for code that is measured with another walk
+/// too: [`Batched`] is [`remove_where`]; the ageing bench (tests/src/bin/ageing_cost.rs) keeps the
+/// per-entry walk it replaced as its baseline.
+pub trait Walk {
+    /// As [`remove_where`].
+    fn remove_where<K: Pod, V: Pod>(
+        &self,
+        table: aya::maps::HashMap<&mut MapData, K, V>,
+        expired: impl FnMut(&K, &V) -> bool,
+    ) -> Result<usize>;
+}
+
+/// [`remove_where`]: entries read and removed many per syscall.
+pub struct Batched;
+
+impl Walk for Batched {
+    fn remove_where<K: Pod, V: Pod>(
+        &self,
+        table: aya::maps::HashMap<&mut MapData, K, V>,
+        expired: impl FnMut(&K, &V) -> bool,
+    ) -> Result<usize> {
+        remove_where(table, expired)
     }
-    Ok(stale.iter().filter(|k| table.remove(k).is_ok()).count())
 }

@@ -1,0 +1,69 @@
+//! `vtep monitor --drops`: a packet the datapath drops shows up with its reason, where it came
+//! from and what it carried, as it happens.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use vtep_tests::{
+    configs::{header, vni, workload},
+    lab::{Lab, ping_with, vtep_run},
+    output::text,
+};
+
+/// Host b floods VNI 999 (its workload's ARP and IPv6 multicast), which host a does not serve: a's underlay program drops it as
+/// `unknown_vni`, and the monitor on a says so with b as the remote VTEP and the VNI.
+#[test]
+fn monitor_drops_shows_an_unknown_vni_from_its_remote_vtep() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts();
+    let (name_a, name_b) = (lab.name("va"), lab.name("vb"));
+    let (wa, wb) = (lab.name("wa"), lab.name("wb"));
+    lab.start_vtep(
+        &a,
+        &(header(&name_a, "", "")
+            + &vni(100, 4789, &["198.18.0.2"])
+            + &workload(&wa, "192.0.2.1/24", "02:00:00:00:0a:01")),
+    );
+    lab.start_vtep(
+        &b,
+        &(header(&name_b, "", "")
+            + &vni(999, 4789, &["198.18.0.1"])
+            + &workload(&wb, "192.0.2.2/24", "02:00:00:00:0b:01")),
+    );
+    let monitor = std::thread::spawn({
+        let name_a = name_a.clone();
+        move || {
+            vtep_run(
+                &["monitor", "--drops", "-j", "--count", "1", "-n", &name_a],
+                Duration::from_secs(20),
+            )
+        }
+    });
+    // b's ARP requests for 192.0.2.1 go to a in VNI 999 until the monitor has one.
+    while !monitor.is_finished() {
+        ping_with(&wb, "192.0.2.1", 1, "0.2", 1);
+    }
+    let out = monitor.join().unwrap().expect("vtep monitor --drops");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    let drop: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(drop["event"], "drop", "{drop}");
+    assert_eq!(drop["reason"], "unknown_vni", "{drop}");
+    assert_eq!(drop["hook"], "underlay", "{drop}");
+    assert_eq!(drop["port"], "eth0", "{drop}");
+    assert_eq!(drop["vni"], 999, "{drop}");
+    assert_eq!(drop["remote"], "198.18.0.2", "{drop}");
+    let summary = drop["summary"].as_str().unwrap();
+    // b's workload's frame (its ARP, or first its IPv6 multicast), inside VNI 999.
+    assert!(
+        summary.starts_with("vxlan 198.18.0.2 > 198.18.0.1:4789 vni 999: 02:00:00:00:0b:01 > "),
+        "{summary}"
+    );
+    // The counters say the same.
+    let stats = vtep_run(&["stats", "-j", "-n", &name_a], Duration::from_secs(10)).unwrap();
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert!(
+        stats["drops"]["unknown_vni"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+}
