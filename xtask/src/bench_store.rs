@@ -229,6 +229,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
             h1.vtep_ip,
             100 + k % 150
         );
+        settle(&hosts)?;
         let w = watch(
             tool,
             true,
@@ -239,6 +240,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         )
         .with_context(|| format!("a put of {key}"))?;
         put.push(w);
+        settle(&hosts)?;
         let w = watch(
             tool,
             false,
@@ -408,6 +410,7 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
         let mac = format!("02:00:00:{series:02x}:{:02x}:{:02x}", k / 256, k % 256);
         let addr = format!("192.0.2.{}/24", 100 + k % 150);
         let key = format!("{VNI}/{mac}@{}", h.vtep_ip);
+        settle(hosts)?;
         let c0 = counters(etcd)?;
         let cpu0 = cpu_ns(hosts)?;
         let w = watch(
@@ -426,6 +429,8 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
             ),
         )
         .with_context(|| format!("workload add {ns} on {}", h.ns))?;
+        // Until every vtep has done all the change asked of it (what follows the FDB entry).
+        settle(hosts)?;
         let c1 = counters_after(etcd, &c0, PUTS)?;
         let cpu1 = cpu_ns(hosts)?;
         accumulate(&mut add_counts, &c0, &c1);
@@ -483,7 +488,7 @@ struct AddDel {
     add_counts: BTreeMap<&'static str, f64>,
     del_counts: BTreeMap<&'static str, f64>,
     /// CPU time (ms) the adding host's vtep, and each other host's, spent per add (from just
-    /// before the command until every other host had the workload).
+    /// before the command until every vtep was idle again).
     adder_cpu: Vec<f64>,
     receiver_cpu: Vec<f64>,
 }
@@ -808,6 +813,21 @@ fn diff(before: &BTreeMap<&'static str, f64>, after: &BTreeMap<&'static str, f64
             .map(|(k, v)| (short(k), v - before.get(k).copied().unwrap_or(0.0)))
             .collect::<BTreeMap<_, _>>()
     )
+}
+
+/// Waits until the vteps are idle again (together less than 25 ms of CPU in 100 ms), for at
+/// most 2 s: each change is measured on its own, not queued behind the last one's work.
+fn settle(hosts: &[Host]) -> Result<()> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(2);
+    let mut last: u64 = cpu_ns(hosts)?.iter().sum();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now: u64 = cpu_ns(hosts)?.iter().sum();
+        if now - last < 25_000_000 || Instant::now() > deadline {
+            return Ok(());
+        }
+        last = now;
+    }
 }
 
 /// CPU time each host's vtep has used so far (all its threads), in nanoseconds.
