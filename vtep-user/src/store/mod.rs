@@ -324,18 +324,25 @@ async fn run(
                     .is_some_and(|(last, at)| *last == error && at.elapsed() < RELOG_EVERY);
                 if !quiet {
                     warn!(
-                        "store unreachable ({failures} attempt(s)): {error}; the datapath forwards with what it has; retrying every {MAX_BACKOFF:?} at most"
+                        "store unreachable ({failures} attempt(s)): {error}; the datapath forwards with what it has; retrying every {MAX_BACKOFF:?} or so at most"
                     );
                     logged = Some((error.clone(), std::time::Instant::now()));
                 }
+                // Up to half as long again, at random: after an outage thousands of hosts
+                // do not come back (and list the whole prefix) in the same instant.
+                let jitter = u64::from(
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.subsec_nanos()),
+                ) % (backoff.as_millis() as u64 / 2 + 1);
+                let wait = backoff + Duration::from_millis(jitter);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
                 shared.update(|s| {
                     s.state = "unreachable".into();
                     s.error = Some(error);
-                    s.retry_in_ms = Some(backoff.as_millis() as u64);
+                    s.retry_in_ms = Some(wait.as_millis() as u64);
                     s.failures += 1;
                 });
-                let wait = backoff;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 wait
             }
         };
