@@ -260,6 +260,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
     );
 
     // Resident memory once every host has seen every change.
+    let idle = idle_cpu_ms_per_s(&hosts)?;
     let mut rss = Vec::new();
     let mut hwm = Vec::new();
     for h in &hosts {
@@ -344,6 +345,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         "crash_ms": stats(&crashes.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
         "crash_minus_lease_ttl_ms": stats(&crashes.iter().map(|w| w.all_ms - lease_ms).collect::<Vec<_>>()),
         "crash_per_host_ms": crashes.iter().map(|w| w.done_ms.clone()).collect::<Vec<_>>(),
+        "idle_cpu_ms_per_s": round2(idle),
         "rss_kib": {
             "median": median(&rss),
             "max": rss.iter().copied().fold(0.0, f64::max),
@@ -375,6 +377,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
             "records": b.records,
             "load_s": round2(b.load_ms / 1e3),
             "stations_in_view": b.stations_seen,
+            "idle_cpu_ms_per_s": round2(b.idle),
             "rss_kib": {"median": median(&b.rss), "max": b.rss.iter().copied().fold(0.0, f64::max)},
             "add_all_ms": stats(&b.add.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
             "add_command_ms": stats(&b.add.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
@@ -510,6 +513,8 @@ struct Bulk {
     records: usize,
     load_ms: f64,
     stations_seen: u64,
+    /// CPU per host and second with nothing changing (ms/s).
+    idle: f64,
     rss: Vec<f64>,
     add: Vec<Watched>,
     del: Vec<Watched>,
@@ -599,6 +604,7 @@ fn bulk(cx: &Cx, prefix: &str, records: usize, adds: usize) -> Result<Bulk> {
         "bench: {records} records on every host after {:.1} s; host 1's view holds {stations_seen} stations",
         load_ms / 1e3
     );
+    let idle = idle_cpu_ms_per_s(hosts)?;
     let mut rss = Vec::new();
     for h in hosts {
         let pid = h.vtep.pid().context("a vtep exited")?;
@@ -651,6 +657,7 @@ fn bulk(cx: &Cx, prefix: &str, records: usize, adds: usize) -> Result<Bulk> {
         records,
         load_ms,
         stations_seen,
+        idle,
         rss,
         add,
         del,
@@ -815,6 +822,16 @@ fn diff(before: &BTreeMap<&'static str, f64>, after: &BTreeMap<&'static str, f64
     )
 }
 
+/// CPU time a vtep uses per second with nothing changing (its housekeeping: lease keep-alives,
+/// the once-a-second pass over its tables), averaged over every host and 3 s.
+fn idle_cpu_ms_per_s(hosts: &[Host]) -> Result<f64> {
+    settle(hosts)?;
+    let (t0, c0) = (Instant::now(), cpu_ns(hosts)?.iter().sum::<u64>());
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (t1, c1) = (Instant::now(), cpu_ns(hosts)?.iter().sum::<u64>());
+    Ok((c1 - c0) as f64 / 1e6 / (t1 - t0).as_secs_f64() / hosts.len() as f64)
+}
+
 /// Waits until the vteps are idle again (together less than 25 ms of CPU in 100 ms), for at
 /// most 2 s: each change is measured on its own, not queued behind the last one's work.
 fn settle(hosts: &[Host]) -> Result<()> {
@@ -971,9 +988,10 @@ fn print_table(r: &Value) {
         );
     }
     println!(
-        "CPU per workload add: the adding host's vtep {:.1} ms, each other host's {:.2} ms (means)",
+        "CPU per workload add: the adding host's vtep {:.1} ms, each other host's {:.2} ms (means); idle: {:.2} ms/s per vtep",
         f(&r["adder_cpu_ms"]["mean"]),
-        f(&r["receiver_cpu_ms"]["mean"])
+        f(&r["receiver_cpu_ms"]["mean"]),
+        f(&r["idle_cpu_ms_per_s"])
     );
     let b = &r["bulk"];
     if !b.is_null() {
@@ -999,9 +1017,10 @@ fn print_table(r: &Value) {
             g("del_all_ms", "max")
         );
         println!(
-            "  CPU per workload add: the adding host's vtep {:.1} ms, each other host's {:.2} ms (means)",
+            "  CPU per workload add: the adding host's vtep {:.1} ms, each other host's {:.2} ms (means); idle: {:.2} ms/s per vtep",
             g("adder_cpu_ms", "mean"),
-            g("receiver_cpu_ms", "mean")
+            g("receiver_cpu_ms", "mean"),
+            f(&b["idle_cpu_ms_per_s"])
         );
         println!(
             "  vtep VmRSS with them: median {:.1} MiB, max {:.1} MiB; removing them all took {:.1} s",
