@@ -70,6 +70,8 @@ struct Watched {
     command_ms: f64,
     all_ms: f64,
     done_ms: Vec<f64>,
+    /// When the adding host's own FDB had the workload (its local port), where watched.
+    local_ms: Option<f64>,
 }
 
 impl Watched {
@@ -324,6 +326,23 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         round2(counts.get(what).copied().unwrap_or(0.0) / opts.adds as f64)
     };
     let lease_ms = f64::from(LEASE_TTL) * 1e3;
+    let bulk_json = bulk.map(|b| {
+        json!({
+            "records": b.records,
+            "load_s": round2(b.load_ms / 1e3),
+            "stations_in_view": b.stations_seen,
+            "idle_cpu_ms_per_s": round2(b.idle),
+            "rss_kib": {"median": median(&b.rss), "max": b.rss.iter().copied().fold(0.0, f64::max)},
+            "add_all_ms": stats(&b.add.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+            "add_first_ms": stats(&b.add.iter().map(Watched::first_ms).collect::<Vec<_>>()),
+            "add_local_ms": stats(&b.add.iter().filter_map(|w| w.local_ms).collect::<Vec<_>>()),
+            "add_command_ms": stats(&b.add.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
+            "del_all_ms": stats(&b.del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+            "adder_cpu_ms": stats(&b.adder_cpu),
+            "receiver_cpu_ms": stats(&b.receiver_cpu),
+            "remove_s": round2(b.remove_ms / 1e3),
+        })
+    });
     Ok(json!({
         "hosts": n,
         "adds": opts.adds,
@@ -334,6 +353,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         "add_all_ms": stats(&add.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
         "add_command_ms": stats(&add.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
         "add_first_ms": stats(&add.iter().map(Watched::first_ms).collect::<Vec<_>>()),
+        "add_local_ms": stats(&add.iter().filter_map(|w| w.local_ms).collect::<Vec<_>>()),
         "add_per_host_ms": stats(&add.iter().flat_map(|w| w.done_ms.clone()).collect::<Vec<_>>()),
         "del_all_ms": stats(&del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
         "del_command_ms": stats(&del.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
@@ -373,19 +393,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
             "watch_msgs": per(&del_counts, WATCH_MSGS),
         },
         "etcd_whole_run": diff(&before, &after),
-        "bulk": bulk.map(|b| json!({
-            "records": b.records,
-            "load_s": round2(b.load_ms / 1e3),
-            "stations_in_view": b.stations_seen,
-            "idle_cpu_ms_per_s": round2(b.idle),
-            "rss_kib": {"median": median(&b.rss), "max": b.rss.iter().copied().fold(0.0, f64::max)},
-            "add_all_ms": stats(&b.add.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
-            "add_command_ms": stats(&b.add.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
-            "del_all_ms": stats(&b.del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
-            "adder_cpu_ms": stats(&b.adder_cpu),
-            "receiver_cpu_ms": stats(&b.receiver_cpu),
-            "remove_s": round2(b.remove_ms / 1e3),
-        })),
+        "bulk": bulk_json,
         "watchers": watchers,
     }))
 }
@@ -416,11 +424,16 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
         settle(hosts)?;
         let c0 = counters(etcd)?;
         let cpu0 = cpu_ns(hosts)?;
-        let w = watch(
+        // The adding host first, watched for its local entry.
+        let watched: Vec<&str> = std::iter::once(h.name.as_str())
+            .chain(others.iter().copied())
+            .collect();
+        let mut w = watch_with(
             tool,
             true,
             std::slice::from_ref(&key),
-            &others,
+            &watched,
+            Some(&h.name),
             CHANGE_LIMIT_MS,
             &vtep_cmd(
                 vtep,
@@ -432,6 +445,8 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
             ),
         )
         .with_context(|| format!("workload add {ns} on {}", h.ns))?;
+        w.local_ms = Some(w.done_ms.remove(0));
+        w.all_ms = w.done_ms.iter().copied().fold(0.0, f64::max);
         // Until every vtep has done all the change asked of it (what follows the FDB entry).
         settle(hosts)?;
         let c1 = counters_after(etcd, &c0, PUTS)?;
@@ -446,10 +461,11 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
             }
         }
         eprintln!(
-            "bench: add {}/{count}: on {}, command {:.0} ms, first other host {:.1} ms, every other host {:.1} ms",
+            "bench: add {}/{count}: on {}, command {:.0} ms, local entry {:.1} ms, first other host {:.1} ms, every other host {:.1} ms",
             k + 1,
             h.ns,
             w.command_ms,
+            w.local_ms.unwrap_or(f64::NAN),
             w.first_ms(),
             w.all_ms
         );
@@ -739,10 +755,26 @@ fn watch<S: AsRef<str>>(
     limit_ms: u64,
     command: &[S],
 ) -> Result<Watched> {
+    watch_with(tool, present, keys, instances, None, limit_ms, command)
+}
+
+/// As [`watch`], with `local` (one of `instances`) counting any entry of a key, its local port.
+fn watch_with<S: AsRef<str>>(
+    tool: &Path,
+    present: bool,
+    keys: &[String],
+    instances: &[&str],
+    local: Option<&str>,
+    limit_ms: u64,
+    command: &[S],
+) -> Result<Watched> {
     let mut c = Command::new(tool);
     c.arg(if present { "present" } else { "absent" });
     for k in keys {
         c.args(["--key", k]);
+    }
+    if let Some(l) = local {
+        c.args(["--local", l]);
     }
     c.args(["--timeout-ms", &limit_ms.to_string()]);
     c.args(instances);
@@ -769,6 +801,7 @@ fn watch<S: AsRef<str>>(
     Ok(Watched {
         command_ms: f(&report["command_ms"]),
         all_ms: f(&report["all_ms"]),
+        local_ms: None,
         done_ms: report["done_ms"]
             .as_array()
             .map(|a| a.iter().map(f).collect())
@@ -955,6 +988,10 @@ fn print_table(r: &Value) {
             "add_all_ms",
         ),
         ("  -> in the first other FDB".to_string(), "add_first_ms"),
+        (
+            "  -> in the adding host's own FDB".to_string(),
+            "add_local_ms",
+        ),
         ("  the add command returned".to_string(), "add_command_ms"),
         (
             format!("workload del -> gone from all {o} others"),
@@ -1009,6 +1046,18 @@ fn print_table(r: &Value) {
             g("add_all_ms", "p99"),
             g("add_all_ms", "max")
         );
+        for (label, key) in [
+            ("    -> in the first other FDB", "add_first_ms"),
+            ("    -> in the adding host's own FDB", "add_local_ms"),
+            ("    the add command returned", "add_command_ms"),
+        ] {
+            println!(
+                "{label:<56} {:>8.1} {:>8.1} {:>8.1}",
+                g(key, "median"),
+                g(key, "p99"),
+                g(key, "max")
+            );
+        }
         println!(
             "{:<56} {:>8.1} {:>8.1} {:>8.1}",
             format!("  workload del -> gone from all {o} others"),
