@@ -70,6 +70,8 @@ struct Watched {
     command_ms: f64,
     all_ms: f64,
     done_ms: Vec<f64>,
+    /// When the adding host's own FDB had the workload (its local port), where watched.
+    local_ms: Option<f64>,
 }
 
 impl Watched {
@@ -260,6 +262,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
     );
 
     // Resident memory once every host has seen every change.
+    let idle = idle_cpu_ms_per_s(&hosts)?;
     let mut rss = Vec::new();
     let mut hwm = Vec::new();
     for h in &hosts {
@@ -323,6 +326,23 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         round2(counts.get(what).copied().unwrap_or(0.0) / opts.adds as f64)
     };
     let lease_ms = f64::from(LEASE_TTL) * 1e3;
+    let bulk_json = bulk.map(|b| {
+        json!({
+            "records": b.records,
+            "load_s": round2(b.load_ms / 1e3),
+            "stations_in_view": b.stations_seen,
+            "idle_cpu_ms_per_s": round2(b.idle),
+            "rss_kib": {"median": median(&b.rss), "max": b.rss.iter().copied().fold(0.0, f64::max)},
+            "add_all_ms": stats(&b.add.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+            "add_first_ms": stats(&b.add.iter().map(Watched::first_ms).collect::<Vec<_>>()),
+            "add_local_ms": stats(&b.add.iter().filter_map(|w| w.local_ms).collect::<Vec<_>>()),
+            "add_command_ms": stats(&b.add.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
+            "del_all_ms": stats(&b.del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
+            "adder_cpu_ms": stats(&b.adder_cpu),
+            "receiver_cpu_ms": stats(&b.receiver_cpu),
+            "remove_s": round2(b.remove_ms / 1e3),
+        })
+    });
     Ok(json!({
         "hosts": n,
         "adds": opts.adds,
@@ -333,6 +353,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         "add_all_ms": stats(&add.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
         "add_command_ms": stats(&add.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
         "add_first_ms": stats(&add.iter().map(Watched::first_ms).collect::<Vec<_>>()),
+        "add_local_ms": stats(&add.iter().filter_map(|w| w.local_ms).collect::<Vec<_>>()),
         "add_per_host_ms": stats(&add.iter().flat_map(|w| w.done_ms.clone()).collect::<Vec<_>>()),
         "del_all_ms": stats(&del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
         "del_command_ms": stats(&del.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
@@ -344,6 +365,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
         "crash_ms": stats(&crashes.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
         "crash_minus_lease_ttl_ms": stats(&crashes.iter().map(|w| w.all_ms - lease_ms).collect::<Vec<_>>()),
         "crash_per_host_ms": crashes.iter().map(|w| w.done_ms.clone()).collect::<Vec<_>>(),
+        "idle_cpu_ms_per_s": round2(idle),
         "rss_kib": {
             "median": median(&rss),
             "max": rss.iter().copied().fold(0.0, f64::max),
@@ -371,18 +393,7 @@ fn bench(lab: &Lab, vtep: &Path, tool: &Path, opts: &Options) -> Result<Value> {
             "watch_msgs": per(&del_counts, WATCH_MSGS),
         },
         "etcd_whole_run": diff(&before, &after),
-        "bulk": bulk.map(|b| json!({
-            "records": b.records,
-            "load_s": round2(b.load_ms / 1e3),
-            "stations_in_view": b.stations_seen,
-            "rss_kib": {"median": median(&b.rss), "max": b.rss.iter().copied().fold(0.0, f64::max)},
-            "add_all_ms": stats(&b.add.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
-            "add_command_ms": stats(&b.add.iter().map(|w| w.command_ms).collect::<Vec<_>>()),
-            "del_all_ms": stats(&b.del.iter().map(|w| w.all_ms).collect::<Vec<_>>()),
-            "adder_cpu_ms": stats(&b.adder_cpu),
-            "receiver_cpu_ms": stats(&b.receiver_cpu),
-            "remove_s": round2(b.remove_ms / 1e3),
-        })),
+        "bulk": bulk_json,
         "watchers": watchers,
     }))
 }
@@ -413,11 +424,16 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
         settle(hosts)?;
         let c0 = counters(etcd)?;
         let cpu0 = cpu_ns(hosts)?;
-        let w = watch(
+        // The adding host first, watched for its local entry.
+        let watched: Vec<&str> = std::iter::once(h.name.as_str())
+            .chain(others.iter().copied())
+            .collect();
+        let mut w = watch_with(
             tool,
             true,
             std::slice::from_ref(&key),
-            &others,
+            &watched,
+            Some(&h.name),
             CHANGE_LIMIT_MS,
             &vtep_cmd(
                 vtep,
@@ -429,6 +445,8 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
             ),
         )
         .with_context(|| format!("workload add {ns} on {}", h.ns))?;
+        w.local_ms = Some(w.done_ms.remove(0));
+        w.all_ms = w.done_ms.iter().copied().fold(0.0, f64::max);
         // Until every vtep has done all the change asked of it (what follows the FDB entry).
         settle(hosts)?;
         let c1 = counters_after(etcd, &c0, PUTS)?;
@@ -443,10 +461,11 @@ fn add_del(cx: &Cx, count: usize, series: u8) -> Result<AddDel> {
             }
         }
         eprintln!(
-            "bench: add {}/{count}: on {}, command {:.0} ms, first other host {:.1} ms, every other host {:.1} ms",
+            "bench: add {}/{count}: on {}, command {:.0} ms, local entry {:.1} ms, first other host {:.1} ms, every other host {:.1} ms",
             k + 1,
             h.ns,
             w.command_ms,
+            w.local_ms.unwrap_or(f64::NAN),
             w.first_ms(),
             w.all_ms
         );
@@ -510,6 +529,8 @@ struct Bulk {
     records: usize,
     load_ms: f64,
     stations_seen: u64,
+    /// CPU per host and second with nothing changing (ms/s).
+    idle: f64,
     rss: Vec<f64>,
     add: Vec<Watched>,
     del: Vec<Watched>,
@@ -599,6 +620,7 @@ fn bulk(cx: &Cx, prefix: &str, records: usize, adds: usize) -> Result<Bulk> {
         "bench: {records} records on every host after {:.1} s; host 1's view holds {stations_seen} stations",
         load_ms / 1e3
     );
+    let idle = idle_cpu_ms_per_s(hosts)?;
     let mut rss = Vec::new();
     for h in hosts {
         let pid = h.vtep.pid().context("a vtep exited")?;
@@ -651,6 +673,7 @@ fn bulk(cx: &Cx, prefix: &str, records: usize, adds: usize) -> Result<Bulk> {
         records,
         load_ms,
         stations_seen,
+        idle,
         rss,
         add,
         del,
@@ -732,10 +755,26 @@ fn watch<S: AsRef<str>>(
     limit_ms: u64,
     command: &[S],
 ) -> Result<Watched> {
+    watch_with(tool, present, keys, instances, None, limit_ms, command)
+}
+
+/// As [`watch`], with `local` (one of `instances`) counting any entry of a key, its local port.
+fn watch_with<S: AsRef<str>>(
+    tool: &Path,
+    present: bool,
+    keys: &[String],
+    instances: &[&str],
+    local: Option<&str>,
+    limit_ms: u64,
+    command: &[S],
+) -> Result<Watched> {
     let mut c = Command::new(tool);
     c.arg(if present { "present" } else { "absent" });
     for k in keys {
         c.args(["--key", k]);
+    }
+    if let Some(l) = local {
+        c.args(["--local", l]);
     }
     c.args(["--timeout-ms", &limit_ms.to_string()]);
     c.args(instances);
@@ -762,6 +801,7 @@ fn watch<S: AsRef<str>>(
     Ok(Watched {
         command_ms: f(&report["command_ms"]),
         all_ms: f(&report["all_ms"]),
+        local_ms: None,
         done_ms: report["done_ms"]
             .as_array()
             .map(|a| a.iter().map(f).collect())
@@ -813,6 +853,16 @@ fn diff(before: &BTreeMap<&'static str, f64>, after: &BTreeMap<&'static str, f64
             .map(|(k, v)| (short(k), v - before.get(k).copied().unwrap_or(0.0)))
             .collect::<BTreeMap<_, _>>()
     )
+}
+
+/// CPU time a vtep uses per second with nothing changing (its housekeeping: lease keep-alives,
+/// the once-a-second pass over its tables), averaged over every host and 3 s.
+fn idle_cpu_ms_per_s(hosts: &[Host]) -> Result<f64> {
+    settle(hosts)?;
+    let (t0, c0) = (Instant::now(), cpu_ns(hosts)?.iter().sum::<u64>());
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (t1, c1) = (Instant::now(), cpu_ns(hosts)?.iter().sum::<u64>());
+    Ok((c1 - c0) as f64 / 1e6 / (t1 - t0).as_secs_f64() / hosts.len() as f64)
 }
 
 /// Waits until the vteps are idle again (together less than 25 ms of CPU in 100 ms), for at
@@ -938,6 +988,10 @@ fn print_table(r: &Value) {
             "add_all_ms",
         ),
         ("  -> in the first other FDB".to_string(), "add_first_ms"),
+        (
+            "  -> in the adding host's own FDB".to_string(),
+            "add_local_ms",
+        ),
         ("  the add command returned".to_string(), "add_command_ms"),
         (
             format!("workload del -> gone from all {o} others"),
@@ -971,9 +1025,10 @@ fn print_table(r: &Value) {
         );
     }
     println!(
-        "CPU per workload add: the adding host's vtep {:.1} ms, each other host's {:.2} ms (means)",
+        "CPU per workload add: the adding host's vtep {:.1} ms, each other host's {:.2} ms (means); idle: {:.2} ms/s per vtep",
         f(&r["adder_cpu_ms"]["mean"]),
-        f(&r["receiver_cpu_ms"]["mean"])
+        f(&r["receiver_cpu_ms"]["mean"]),
+        f(&r["idle_cpu_ms_per_s"])
     );
     let b = &r["bulk"];
     if !b.is_null() {
@@ -991,6 +1046,18 @@ fn print_table(r: &Value) {
             g("add_all_ms", "p99"),
             g("add_all_ms", "max")
         );
+        for (label, key) in [
+            ("    -> in the first other FDB", "add_first_ms"),
+            ("    -> in the adding host's own FDB", "add_local_ms"),
+            ("    the add command returned", "add_command_ms"),
+        ] {
+            println!(
+                "{label:<56} {:>8.1} {:>8.1} {:>8.1}",
+                g(key, "median"),
+                g(key, "p99"),
+                g(key, "max")
+            );
+        }
         println!(
             "{:<56} {:>8.1} {:>8.1} {:>8.1}",
             format!("  workload del -> gone from all {o} others"),
@@ -999,9 +1066,10 @@ fn print_table(r: &Value) {
             g("del_all_ms", "max")
         );
         println!(
-            "  CPU per workload add: the adding host's vtep {:.1} ms, each other host's {:.2} ms (means)",
+            "  CPU per workload add: the adding host's vtep {:.1} ms, each other host's {:.2} ms (means); idle: {:.2} ms/s per vtep",
             g("adder_cpu_ms", "mean"),
-            g("receiver_cpu_ms", "mean")
+            g("receiver_cpu_ms", "mean"),
+            f(&b["idle_cpu_ms_per_s"])
         );
         println!(
             "  vtep VmRSS with them: median {:.1} MiB, max {:.1} MiB; removing them all took {:.1} s",

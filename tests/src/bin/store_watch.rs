@@ -5,11 +5,12 @@
 //! of them (`absent`); `cargo xtask bench --store` runs it.
 //!
 //! ```text
-//! store-watch present|absent --key VNI/MAC[@VTEP]... [--timeout-ms N] INSTANCE... -- COMMAND [ARG...]
+//! store-watch present|absent --key VNI/MAC[@VTEP]... [--local INSTANCE] [--timeout-ms N] INSTANCE... -- COMMAND [ARG...]
 //! ```
 //!
 //! With `@VTEP` (an IPv4 or IPv6 address) a present key counts only as an entry to that remote
-//! VTEP. Prints one JSON object on stdout:
+//! VTEP, except in the `--local` instance (also one of the instances watched), where any entry
+//! counts: the host the station is on, whose entry is a local port. Prints one JSON object on stdout:
 //! `{"command_ms": N, "command_ok": bool, "command_output": "...", "instances": [...],
 //! "done_ms": [N or null per instance], "all_ms": N or null}`: milliseconds from just before the
 //! command started until it exited, and until each instance's map (and the last of them) was as
@@ -27,14 +28,16 @@ use serde_json::json;
 use vtep::{datapath::maps::Pinned, mac::Mac};
 use vtep_common::maps::{FDB_REMOTE, FdbKey, VtepAddr, vtep_addr};
 
-const USAGE: &str = "usage: store-watch present|absent --key VNI/MAC[@VTEP]... [--timeout-ms N] \
-                     INSTANCE... -- COMMAND [ARG...]";
+const USAGE: &str = "usage: store-watch present|absent --key VNI/MAC[@VTEP]... [--local INSTANCE] \
+                     [--timeout-ms N] INSTANCE... -- COMMAND [ARG...]";
 /// How long to sleep between two polls of every map.
 const POLL: Duration = Duration::from_millis(1);
 
 struct Args {
     present: bool,
     keys: Vec<(FdbKey, Option<VtepAddr>)>,
+    /// The instance where any entry of a key counts.
+    local: Option<String>,
     timeout: Duration,
     instances: Vec<String>,
     command: Vec<String>,
@@ -74,6 +77,7 @@ fn parse_args() -> Result<Args> {
     let mut parsed = Args {
         present,
         keys: Vec::new(),
+        local: None,
         timeout: Duration::from_secs(10),
         instances: Vec::new(),
         command: Vec::new(),
@@ -84,6 +88,7 @@ fn parse_args() -> Result<Args> {
                 let key = args.next().context("--key needs VNI/MAC[@VTEP]")?;
                 parsed.keys.push(parse_key(&key)?);
             }
+            "--local" => parsed.local = Some(args.next().context("--local needs an instance")?),
             "--timeout-ms" => {
                 let ms = args.next().context("--timeout-ms needs a number")?;
                 parsed.timeout = Duration::from_millis(
@@ -136,15 +141,22 @@ fn watch(args: &Args) -> Result<(String, bool)> {
         .iter()
         .map(|name| Pinned::of(name).fdb())
         .collect::<Result<Vec<_>>>()?;
-    let holds = |map: &aya::maps::HashMap<_, FdbKey, vtep_common::maps::FdbEntry>| {
+    let holds = |map: &aya::maps::HashMap<_, FdbKey, vtep_common::maps::FdbEntry>, local: bool| {
         args.keys.iter().all(|(key, vtep)| {
             let found = match map.get(key, 0) {
-                Ok(entry) => vtep.is_none_or(|v| entry.kind == FDB_REMOTE && entry.remote == v),
+                Ok(entry) => {
+                    local || vtep.is_none_or(|v| entry.kind == FDB_REMOTE && entry.remote == v)
+                }
                 Err(_) => false,
             };
             found == args.present
         })
     };
+    let local: Vec<bool> = args
+        .instances
+        .iter()
+        .map(|i| args.local.as_ref() == Some(i))
+        .collect();
     let mut done: Vec<Option<Duration>> = vec![None; maps.len()];
     let start = Instant::now();
     let mut child = Command::new(&args.command[0])
@@ -157,8 +169,8 @@ fn watch(args: &Args) -> Result<(String, bool)> {
     let mut command_done = None;
     loop {
         let now = start.elapsed();
-        for (map, at) in maps.iter().zip(done.iter_mut()) {
-            if at.is_none() && holds(map) {
+        for ((map, at), local) in maps.iter().zip(done.iter_mut()).zip(&local) {
+            if at.is_none() && holds(map, *local) {
                 *at = Some(now);
             }
         }
