@@ -38,7 +38,9 @@ pub struct Programmed {
 pub struct Changes {
     pub written: usize,
     pub removed: usize,
-    /// The set of remote VTEPs referenced may have changed: the next hops need a recount.
+    /// The remote VTEPs the store's entries point at changed: the next hops need a recount.
+    /// Not for every entry: a station behind a VTEP already referenced changes nothing there,
+    /// and a recount walks the whole FDB.
     pub vteps: bool,
 }
 
@@ -48,6 +50,7 @@ impl Programmed {
     /// errors are logged and the entry retried on the next full pass.
     pub fn apply(&mut self, dp: &mut Datapath, wanted: &Wanted, full: bool) -> Changes {
         let mut out = Changes::default();
+        let before = self.vteps();
         for c in &wanted.conflicts {
             if self.conflicts.insert(c.clone()) {
                 warn!("store conflict: {c}");
@@ -63,7 +66,17 @@ impl Programmed {
         if let Err(e) = self.apply_flood(dp, wanted, &mut out) {
             warn!("programming the flood lists from the store: {e:#}");
         }
+        out.vteps = self.vteps() != before;
         out
+    }
+
+    /// The remote VTEPs the store's FDB entries and flood-list remotes point at.
+    fn vteps(&self) -> HashSet<IpAddr> {
+        self.fdb
+            .values()
+            .chain(self.flood.values().flatten())
+            .copied()
+            .collect()
     }
 
     fn apply_fdb(
@@ -87,7 +100,6 @@ impl Programmed {
                 && fdb.remove(&key(k)).is_ok()
             {
                 out.removed += 1;
-                out.vteps = true;
             }
         }
         let mut failed: Option<(usize, String)> = None;
@@ -125,7 +137,6 @@ impl Programmed {
                     match fdb.insert(key(k), entry, 0) {
                         Ok(()) => {
                             out.written += 1;
-                            out.vteps = true;
                         }
                         Err(e) => {
                             // Logged once per pass (a full FDB refuses every one of them).
@@ -223,7 +234,6 @@ impl Programmed {
                     .insert(vni, list, 0)
                     .with_context(|| format!("writing VNI {vni}'s flood list"))?;
                 out.written += 1;
-                out.vteps = true;
             }
             if !added.is_empty() {
                 self.flood.insert(vni, added);

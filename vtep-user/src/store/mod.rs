@@ -35,7 +35,8 @@ use crate::{
     },
 };
 
-/// First wait after a failure; doubled after each further one up to [`MAX_BACKOFF`]. The
+/// First wait after a failure; doubled after each further one up to [`MAX_BACKOFF`] (or a third
+/// of the lease, if shorter). The
 /// longest wait bounds how long a host stays behind once etcd is back; at one small request per
 /// host per wait, even thousands of hosts retrying do not load a recovering cluster much.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -295,6 +296,13 @@ async fn run(
         lease,
         listed: false,
     };
+    // Never longer than a third of the lease (the keep-alive cadence), jitter included at most
+    // half of it: when etcd comes back after an outage, every host is back before the leases
+    // etcd restored run out, and none loses its records (and its entries on every other host)
+    // for want of an attempt. A test caught a 5 s backoff against a 2 s lease doing just that.
+    let max_backoff = MAX_BACKOFF
+        .min(Duration::from_millis(u64::from(store.lease_ttl) * 1000 / 3))
+        .max(FIRST_BACKOFF);
     let mut backoff = FIRST_BACKOFF;
     // The error last logged and when: an outage is one line a minute, not one per attempt.
     let mut logged: Option<(String, std::time::Instant)> = None;
@@ -336,7 +344,7 @@ async fn run(
                         .map_or(0, |d| d.subsec_nanos()),
                 ) % (backoff.as_millis() as u64 / 2 + 1);
                 let wait = backoff + Duration::from_millis(jitter);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff = (backoff * 2).min(max_backoff);
                 shared.update(|s| {
                     s.state = "unreachable".into();
                     s.error = Some(error);
