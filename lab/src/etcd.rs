@@ -527,8 +527,9 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Standard base64 with padding: how the gateway carries keys and values.
-fn b64(data: &[u8]) -> String {
+/// Standard base64 with padding: how the gateway carries keys and values (also the store
+/// bench's writes through it).
+pub fn b64(data: &[u8]) -> String {
     let mut out = String::new();
     for chunk in data.chunks(3) {
         let n = chunk

@@ -32,7 +32,7 @@ mod vtep;
 pub use bpf::{ProgType, RawProgram};
 pub use capture::{Capture, parse_pcap};
 pub use cmd::{ip, ip_in, ns_exec, run, sysctl};
-pub use etcd::{Certs, Etcd};
+pub use etcd::{Certs, Etcd, b64};
 pub use kernel::{KernelOptions, KernelVtep};
 pub use lab::{End, Lab, Remover, leftovers};
 pub use netns::{

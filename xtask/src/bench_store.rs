@@ -25,7 +25,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
-use vtep_lab::{Etcd, Lab, Vtep};
+use vtep_lab::{Etcd, Lab, Vtep, b64};
 
 use crate::{cmd, lab};
 
@@ -113,26 +113,6 @@ fn gateway(etcd: &Etcd, op: &str, key: &str, value: Option<&str>) -> Vec<String>
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-/// Standard base64 with padding (how etcd's gateway carries keys and values).
-fn b64(data: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                ABC[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 pub fn run(vtep: &Path, opts: &Options) -> Result<()> {
@@ -1114,14 +1094,6 @@ fn print_table(r: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_known_text() {
-        assert_eq!(b64(b"/t/a"), "L3QvYQ==");
-        assert_eq!(b64(b"xyz"), "eHl6");
-        assert_eq!(b64(b"ab"), "YWI=");
-        assert_eq!(b64(b""), "");
-    }
 
     #[test]
     fn p99_of_few_samples_is_the_max() {
