@@ -10,6 +10,7 @@ pub const MAP_VNIS: &str = "VNIS";
 pub const MAP_FLOOD: &str = "FLOOD";
 pub const MAP_VNI_STATS: &str = "VNI_STATS";
 pub const MAP_DROPS: &str = "DROPS";
+pub const MAP_VNI_DROPS: &str = "VNI_DROPS";
 pub const MAP_NEXTHOPS: &str = "NEXTHOPS";
 pub const MAP_JUMP: &str = "JUMP";
 pub const MAP_LEARNED: &str = "LEARNED";
@@ -22,7 +23,9 @@ pub const MAP_RESOLVER: &str = "RESOLVER";
 /// The version of what the pinned maps' keys and values mean. A `vtep up` adopts a kept
 /// datapath (hitless restart or upgrade) only when its maps have this layout and each map the
 /// type and sizes this build defines: bump it whenever a shared key or value type changes
-/// meaning without changing size (a flag's bit, a field reused).
+/// meaning without changing size (a flag's bit, a field reused). Maps of counters only
+/// (vtep-user's `RENEWABLE`) are exempt: an adopting build whose definition differs makes
+/// them anew, so adding a counter or a drop reason needs no bump.
 pub const LAYOUT: u32 = 3;
 pub const MAP_XDP_PORTS: &str = "XDP_PORTS";
 pub const MAP_XDP_UNDERLAY: &str = "XDP_UNDERLAY";
@@ -131,7 +134,19 @@ pub const RESOLVER_REFUSED: u32 = 2;
 /// The `RESOLVER_CHANGED` value whose recount `vtep up` finished (neighbour entries of new
 /// VTEPs made): what a `vtep fdb` command waits for before it returns.
 pub const RESOLVER_DONE: u32 = 3;
-pub const RESOLVER_SLOTS: u32 = 4;
+/// Of the kept VTEPs: those whose next hop is resolved and cached in `NEXTHOPS` (encapsulation
+/// skips the FIB lookup).
+pub const RESOLVER_RESOLVED: u32 = 4;
+/// Of the kept VTEPs: those with a route whose next hop's neighbour entry is not resolved (yet,
+/// or it failed): unicast goes through the kernel's neighbour layer, flood copies are dropped
+/// as `nexthop_unresolved`.
+pub const RESOLVER_RESOLVING: u32 = 5;
+/// Of the kept VTEPs: those the kernel has no usable route to (no route, or the network or
+/// broadcast address of an on-link subnet): their traffic is dropped as `no_route`.
+pub const RESOLVER_UNREACHABLE: u32 = 6;
+/// Of the kept VTEPs: those whose route was not looked up yet (new since the last reconcile).
+pub const RESOLVER_PENDING: u32 = 7;
+pub const RESOLVER_SLOTS: u32 = 8;
 
 /// Capacity of `PROXY`.
 pub const MAX_PROXY: u32 = 65_536;
@@ -488,6 +503,9 @@ vni_counters! {
     /// ARP requests and IPv6 neighbour solicitations from local ports answered on the host
     /// (`proxy`).
     proxy_replies,
+    /// Of `decap_packets`, those the XDP program decapsulated and redirected before an skb
+    /// existed (the rest went through the TC program).
+    decap_by_xdp,
 }
 
 const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 32);
@@ -499,7 +517,7 @@ const _: () = assert!(core::mem::size_of::<VniConfig>() == 36);
 const _: () = assert!(
     core::mem::size_of::<FloodList>() == 8 + 16 * MAX_FLOOD_REMOTES + 4 * MAX_FLOOD_PORTS + 28
 );
-const _: () = assert!(core::mem::size_of::<VniStats>() == 80);
+const _: () = assert!(core::mem::size_of::<VniStats>() == 88);
 const _: () = assert!(core::mem::size_of::<ProxyKey>() == 8);
 const _: () = assert!(core::mem::size_of::<ProxyEntry>() == 16);
 const _: () = assert!(core::mem::size_of::<Proxy6Key>() == 20);

@@ -60,11 +60,23 @@ fn try_ingress<I: OuterIp>(ctx: &TcContext) -> Result<i32, DropReason> {
     let Some((vni, vcfg)) = vni_of::<I>(ctx, &outer)? else {
         return Ok(verdict::PASS);
     };
+    verdict::in_vni(vcfg.stats_slot, for_vni::<I>(ctx, &cfg, &outer, vni, &vcfg))
+}
+
+/// The underlay program's work on VXLAN for us of `vni` (config `vcfg`), outer headers `outer`.
+#[inline(always)]
+fn for_vni<I: OuterIp>(
+    ctx: &TcContext,
+    cfg: &DatapathConfig,
+    outer: &OuterInfo,
+    vni: u32,
+    vcfg: &VniConfig,
+) -> Result<i32, DropReason> {
     // Before the checksum (cheaper for a flood of spoofed frames) and before learning.
-    check_source(&cfg, &outer)?;
-    check_outer::<I>(ctx, &outer)?;
+    check_source(cfg, outer)?;
+    check_outer::<I>(ctx, outer)?;
     let inner_eth: EthHdr = parse::load(ctx, I::INNER).ok_or(DropReason::VxlanTruncated)?;
-    learn_from::<I>(ctx, &cfg, &outer, vni, &vcfg, &inner_eth);
+    learn_from::<I>(ctx, cfg, outer, vni, vcfg, &inner_eth);
     let target = local_target(vni, &inner_eth.dst_addr)?;
     let proto = ether_type(&inner_eth);
     strip_outer::<I>(ctx, proto, &inner_eth)?;
@@ -408,7 +420,7 @@ fn deliver_inner(
             }
             count_traffic(slot, Traffic::Flood, len);
             count_traffic(slot, Traffic::Decap, len);
-            flood::to_local_ports(ctx, list, 0);
+            flood::to_local_ports(ctx, slot, list, 0);
             // The original was the template for the copies: consumed, not dropped.
             Ok(verdict::SHOT)
         }

@@ -30,7 +30,7 @@ use crate::{
 /// big for its port is counted as `InnerTooBig`, one the kernel refuses as `RedirectFailed`; the
 /// others still go.
 #[inline(always)]
-pub fn to_local_ports(ctx: &TcContext, list: &FloodList, except_ifindex: u32) {
+pub fn to_local_ports(ctx: &TcContext, slot: u32, list: &FloodList, except_ifindex: u32) {
     for i in 0..MAX_FLOOD_PORTS {
         if i as u32 >= list.n_ports {
             break;
@@ -40,13 +40,13 @@ pub fn to_local_ports(ctx: &TcContext, list: &FloodList, except_ifindex: u32) {
             continue;
         }
         if !deliver::fits(ctx, ifindex) {
-            verdict::copy_dropped(DropReason::InnerTooBig);
+            verdict::copy_dropped(slot, DropReason::InnerTooBig);
             continue;
         }
         // Egress of the host-side veth, so the copy crosses the veth and gets its protocol and
         // packet type set there.
         if ctx.clone_redirect(ifindex, 0).is_err() {
-            verdict::copy_dropped(DropReason::RedirectFailed);
+            verdict::copy_dropped(slot, DropReason::RedirectFailed);
         }
     }
 }
@@ -96,7 +96,7 @@ pub fn from_port<I: OuterIp>(
     }
     let inner_len = ctx.len();
     count_traffic(port.stats_slot, Traffic::Flood, inner_len);
-    to_local_ports(ctx, list, ingress);
+    to_local_ports(ctx, port.stats_slot, list, ingress);
     if n_remotes == 0 && !to_group {
         // The original was only the template for the copies: consumed, not dropped.
         return Ok(verdict::SHOT);
@@ -135,7 +135,7 @@ pub fn from_port<I: OuterIp>(
                     hdr.set_macs(&hop.dmac, &hop.smac);
                     send_copy(ctx, port, hop.ifindex, hdr, room, inner_len)?;
                 }
-                Err(reason) => verdict::copy_dropped(reason),
+                Err(reason) => verdict::copy_dropped(port.stats_slot, reason),
             }
         }
     }
@@ -177,7 +177,7 @@ fn send_copy<I: OuterIp>(
     if ctx.clone_redirect(ifindex, 0).is_ok() {
         count_traffic(port.stats_slot, Traffic::Encap, inner_len);
     } else {
-        verdict::copy_dropped(DropReason::RedirectFailed);
+        verdict::copy_dropped(port.stats_slot, DropReason::RedirectFailed);
     }
     Ok(())
 }

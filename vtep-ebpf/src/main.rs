@@ -6,7 +6,7 @@
 //! through `xdp_buff.rs`), map memory through `maps.rs`.
 #![no_std]
 #![no_main]
-// atomic_xadd, see maps.rs (`LearnedCount::add_one`); the datapath is built with the nightly
+// atomic_xadd, see maps.rs (`SharedCounter::add_one`); the datapath is built with the nightly
 // toolchain anyway (host builds, for clippy, use the stable atomics instead).
 #![cfg_attr(target_arch = "bpf", allow(internal_features))]
 #![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]

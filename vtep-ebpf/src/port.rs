@@ -35,10 +35,20 @@ pub fn ingress<I: OuterIp>(ctx: &TcContext) -> i32 {
 #[inline(always)]
 fn try_ingress<I: OuterIp>(ctx: &TcContext) -> Result<i32, DropReason> {
     let (ifindex, port) = port_of(ctx)?;
+    verdict::in_vni(port.stats_slot, from_port::<I>(ctx, ifindex, &port))
+}
+
+/// The port program's work on a frame from local port `ifindex` (config `port`).
+#[inline(always)]
+fn from_port<I: OuterIp>(
+    ctx: &TcContext,
+    ifindex: u32,
+    port: &PortConfig,
+) -> Result<i32, DropReason> {
     restore_vlan_tag(ctx)?;
     let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::FrameTruncated)?;
     if port.flags & PORT_F_LEARN != 0 {
-        learn_source(&port, ifindex, &eth);
+        learn_source(port, ifindex, &eth);
     }
     let Some(entry) = maps::fdb_entry(port.vni, &eth.dst_addr) else {
         // The flood path is a program of its own (see `JUMP_PORT_FLOOD`); the tail call only
@@ -51,7 +61,7 @@ fn try_ingress<I: OuterIp>(ctx: &TcContext) -> Result<i32, DropReason> {
         // The frame came through a veth, so skb->protocol matches it.
         return deliver::to_port(entry.ifindex, entry.port_flags, true);
     }
-    encap_to_remote::<I>(ctx, &port, ifindex, &eth, &entry.remote)
+    encap_to_remote::<I>(ctx, port, ifindex, &eth, &entry.remote)
 }
 
 /// The local port the frame is from: its ifindex and configuration; on the segmenter's return
@@ -147,10 +157,20 @@ pub fn flood<I: OuterIp>(ctx: &TcContext) -> i32 {
 #[inline(always)]
 fn try_flood<I: OuterIp>(ctx: &TcContext) -> Result<i32, DropReason> {
     let (ifindex, port) = port_of(ctx)?;
+    verdict::in_vni(port.stats_slot, flood_from_port::<I>(ctx, ifindex, &port))
+}
+
+/// The flood path's work on a frame from local port `ifindex` (config `port`).
+#[inline(always)]
+fn flood_from_port<I: OuterIp>(
+    ctx: &TcContext,
+    ifindex: u32,
+    port: &PortConfig,
+) -> Result<i32, DropReason> {
     let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::FrameTruncated)?;
     let vcfg = maps::get(&VNIS, &port.vni).ok_or(DropReason::UnknownVni)?;
     if vcfg.flags & VNI_F_PROXY != 0
-        && let Some(answered) = proxy::answer(ctx, ifindex, &port, &vcfg, &eth)
+        && let Some(answered) = proxy::answer(ctx, ifindex, port, &vcfg, &eth)
     {
         return answered;
     }
@@ -164,7 +184,7 @@ fn try_flood<I: OuterIp>(ctx: &TcContext) -> Result<i32, DropReason> {
             ifindex,
         });
     }
-    flood::from_port::<I>(ctx, &config(), &port, ifindex, &eth)
+    flood::from_port::<I>(ctx, &config(), port, ifindex, &eth)
 }
 
 /// The start of an 802.1Q-tagged frame up to the tag: MACs, the tag protocol identifier where

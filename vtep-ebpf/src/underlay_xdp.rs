@@ -19,6 +19,7 @@ use network_types::{
 };
 use vtep_common::{
     drop::DropReason,
+    maps::{DatapathConfig, VniConfig},
     wire::{ETH_P_IP, ETH_P_IPV6},
 };
 
@@ -58,9 +59,21 @@ fn try_ingress<I: OuterIp>(ctx: &XdpContext) -> Result<u32, DropReason> {
     let Some((vni, vcfg)) = decap::vni_of::<I>(ctx, &outer)? else {
         return Ok(XDP_PASS);
     };
-    decap::check_source(&cfg, &outer)?;
+    verdict::in_vni(vcfg.stats_slot, for_vni::<I>(ctx, &cfg, &outer, vni, &vcfg))
+}
+
+/// The XDP program's work on VXLAN for us of `vni` (config `vcfg`), outer headers `outer`.
+#[inline(always)]
+fn for_vni<I: OuterIp>(
+    ctx: &XdpContext,
+    cfg: &DatapathConfig,
+    outer: &decap::OuterInfo,
+    vni: u32,
+    vcfg: &VniConfig,
+) -> Result<u32, DropReason> {
+    decap::check_source(cfg, outer)?;
     let len = xdp_buff::len(ctx);
-    let frame_len = decap::check_lengths(&outer, len)?;
+    let frame_len = decap::check_lengths(outer, len)?;
     let (off, pseudo) = (I::OFF_UDP as u32, || outer.pseudo_partial());
     if !udp_csum::proven(ctx, off, outer.udp_len, pseudo, outer.udp_check) {
         return Ok(XDP_PASS);
@@ -78,23 +91,28 @@ fn try_ingress<I: OuterIp>(ctx: &XdpContext) -> Result<u32, DropReason> {
         Err(reason) => {
             // TC learns before it drops these too, from the packet its lengths say.
             trim(ctx, len, frame_len)?;
-            decap::learn_from::<I>(ctx, &cfg, &outer, vni, &vcfg, &inner_eth);
+            decap::learn_from::<I>(ctx, cfg, outer, vni, vcfg, &inner_eth);
             return Err(reason);
         }
     };
     // Bug (review of issue 10's merge): learning ran before the trim, so the proxy learned
     // ARP and ND from bytes past the end of the IPv4 packet, which TC never reads.
     trim(ctx, len, frame_len)?;
-    decap::learn_from::<I>(ctx, &cfg, &outer, vni, &vcfg, &inner_eth);
+    decap::learn_from::<I>(ctx, cfg, outer, vni, vcfg, &inner_eth);
     xdp_buff::cut_head(ctx, I::INNER as u32).ok_or(DropReason::DecapFailed)?;
     if !xdp_buff::fits_mtu(ctx, ifindex, VLAN_HLEN) {
         return Err(DropReason::InnerTooBig);
     }
-    count_traffic(vcfg.stats_slot, Traffic::Decap, frame_len - I::INNER as u32);
     XDP_PORTS
         .redirect(ifindex, 0)
-        .map_err(|_| DropReason::RedirectFailed)
-        .map(|_| XDP_REDIRECT)
+        .map_err(|_| DropReason::RedirectFailed)?;
+    // Counted once the redirect is taken: a refused one is a drop, not a decapsulation.
+    count_traffic(
+        vcfg.stats_slot,
+        Traffic::DecapXdp,
+        frame_len - I::INNER as u32,
+    );
+    Ok(XDP_REDIRECT)
 }
 
 /// Cuts what follows the outer IP packet (the frame is `len` bytes, the packet `frame_len`),

@@ -1,6 +1,9 @@
 //! The one verdict path: every drop is a `DropReason`, counted here and nowhere else. A program
-//! returns `or_drop(result)` (the XDP program `xdp_or_drop(result)`); a copy that could not be sent while the program goes on (one
-//! flood copy of many) is counted with `copy_dropped`. TC verdicts are the `i32` a classifier
+//! returns `or_drop(result)` (the XDP program `xdp_or_drop(result)`); a copy that could not be
+//! sent while the program goes on (one flood copy of many) is counted with `copy_dropped`. Once
+//! a packet's VNI is known, the rest of its path runs inside `in_vni`, which counts its drop for
+//! that VNI too (`vtep_vni_drops_total`): drops before that (malformed, a VNI not served) are
+//! counted only by reason. TC verdicts are the `i32` a classifier
 //! returns; the bindings' constant types differ between the BPF target and the host (where
 //! clippy checks this crate), so they are converted once here.
 
@@ -12,7 +15,10 @@ use aya_ebpf::{
 };
 use vtep_common::{drop::DropReason, maps::HOOK_XDP};
 
-use crate::{drop_monitor, maps::count_drop};
+use crate::{
+    drop_monitor,
+    maps::{count_drop, count_vni_drop},
+};
 
 /// Hand the packet on: to the next program on the interface's TCX hook, or, after the last, to
 /// the kernel as if no program ran (`TCX_NEXT`, the value of `TC_ACT_UNSPEC`). Not `TC_ACT_OK`,
@@ -52,10 +58,23 @@ pub fn xdp_or_drop(ctx: &XdpContext, result: Result<u32, DropReason>) -> u32 {
     })
 }
 
-/// Counts a copy that could not be sent when the program goes on with the others.
+/// `result`, the rest of the path of a packet of the VNI of stats slot `slot`, with its drop
+/// (if it is one) counted for that VNI. The caller hands the drop on to `or_drop`. Costs
+/// nothing on the way that does not drop.
 #[inline(always)]
-pub fn copy_dropped(reason: DropReason) {
+pub fn in_vni<T>(slot: u32, result: Result<T, DropReason>) -> Result<T, DropReason> {
+    if let Err(reason) = result {
+        count_vni_drop(slot, reason);
+    }
+    result
+}
+
+/// Counts a copy of a packet of the VNI of stats slot `slot` that could not be sent when the
+/// program goes on with the others.
+#[inline(always)]
+pub fn copy_dropped(slot: u32, reason: DropReason) {
     count_drop(reason);
+    count_vni_drop(slot, reason);
 }
 
 /// The verdict of a redirect helper that returned `ret`: `REDIRECT`, or `RedirectFailed` when

@@ -46,6 +46,7 @@ mod proxy;
 mod srcport;
 mod store;
 mod vlan;
+mod vni_drops;
 mod xdp;
 
 use std::net::{Ipv4Addr, Ipv6Addr};

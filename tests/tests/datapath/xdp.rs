@@ -9,6 +9,7 @@ use vtep_common::{
     maps::{FDB_F_LEARNED, FDB_REMOTE, vtep_addr_v4},
 };
 use vtep_tests::{
+    counters::Counters,
     fixture::{
         Fixture, LOCAL_IP, NEIGH_MAC, PORT_IANA, PORT_LEGACY, REMOTE_IP, REMOTE_WL_MAC, UL_MAC,
         VNI, WL0_MAC, WL1_MAC, XDP_DROP, XDP_PASS, XDP_REDIRECT, load_changed, xdp_test_run,
@@ -36,7 +37,26 @@ use crate::{
 /// counted as one decapsulated packet and nothing else.
 #[track_caller]
 fn check_xdp_decap(dp: &mut Datapath, pkt: &[u8], inner: &[u8]) {
+    let before = Counters::read(dp);
     check_delivered(dp, |dp| xdp_test_run(dp, pkt), XDP_REDIRECT, inner);
+    // Counted as XDP's share too (`decap_by_xdp`), which TC's decapsulations never move.
+    let after = Counters::read(dp);
+    assert_eq!(after.stats.decap_by_xdp, before.stats.decap_by_xdp + 1);
+}
+
+/// TC's decapsulation of what XDP passed is not counted as XDP's.
+#[test]
+fn tc_decapsulation_is_not_counted_as_xdps() {
+    standard(|fx, dp| {
+        let pkt = standard_vxlan(&remote_udp_frame(WL0_MAC));
+        let before = Counters::read(dp);
+        let run =
+            vtep_tests::fixture::test_run(dp, vtep::datapath::loader::PROG_UNDERLAY, fx.ul0, &pkt);
+        assert_eq!(run.verdict, vtep_tests::fixture::TC_ACT_REDIRECT);
+        let after = Counters::read(dp);
+        assert_eq!(after.stats.decap_packets, before.stats.decap_packets + 1);
+        assert_eq!(after.stats.decap_by_xdp, before.stats.decap_by_xdp);
+    });
 }
 
 /// Runs the XDP program on `pkt` and checks it passes the packet to TC byte for byte, with no

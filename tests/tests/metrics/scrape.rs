@@ -8,7 +8,15 @@ use std::{
 use vtep_common::{drop::DropReason, maps::VniStats};
 use vtep_tests::{lab::ping_with, output::text};
 
-use crate::support::{B1_IP, VNI, get, pair, reachable, scrape, series};
+use vtep_tests::{
+    configs::{header, vni, workload},
+    lab::Lab,
+};
+
+use crate::support::{
+    A1_IP, ADDR_A, ADDR_B, B1_IP, MAC_A1, MAC_B1, VNI, config, get, metrics_section, pair,
+    reachable, scrape, series, start_with_metrics,
+};
 
 /// Echoes a1 sends b1 between the scrapes.
 const PINGS: u32 = 20;
@@ -63,7 +71,11 @@ fn counters_follow_the_traffic_and_are_what_vtep_stats_prints() {
     assert!(a2.value("vtep_fdb_entries", &origin("config")) >= 1.0);
     assert_eq!(a2.value("vtep_fdb_entries", &origin("store")), 0.0);
     assert!(a2.value("vtep_vni_learned_entries", &[("vni", &vni)]) >= 1.0);
-    assert_eq!(a2.value("vtep_remote_vteps", &[("state", "kept")]), 1.0);
+    // b's next hop answered: resolved, and no VTEP in another state.
+    assert_eq!(a2.value("vtep_remote_vteps", &[("state", "resolved")]), 1.0);
+    for state in ["resolving", "unreachable", "pending"] {
+        assert_eq!(a2.value("vtep_remote_vteps", &[("state", state)]), 0.0);
+    }
     assert_eq!(a2.value("vtep_remote_vteps_refused_total", &[]), 0.0);
     assert_eq!(
         a2.value("vtep_build_info", &[("version", env!("CARGO_PKG_VERSION"))]),
@@ -147,5 +159,115 @@ fn promtool_accepts(text_in: &str) {
         out.status,
         text(&out.stdout),
         text(&out.stderr)
+    );
+}
+
+/// The remote VTEPs by the state of their next hop, and the drops of a VNI's packets under that
+/// VNI (issue 13: drops were only counted globally, remote VTEPs only as kept): a's VNI 100
+/// floods to b (resolved), to an on-link address nobody answers ARP for (resolving) and to one
+/// it has no route to (unreachable). Every ARP a1 sends loses its copies to the last two, as
+/// `nexthop_unresolved` and `no_route` of VNI 100; b is reached all the same.
+#[test]
+fn remote_vteps_by_next_hop_state_and_drops_by_vni() {
+    const SILENT: &str = "198.18.0.99";
+    const NO_ROUTE: &str = "203.0.113.9";
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts();
+    let (a1, b1) = (lab.name("a1"), lab.name("b1"));
+    let (name_a, name_b) = (lab.name("va"), lab.name("vb"));
+    let ha = start_with_metrics(&mut lab, &a, &name_a, |p| {
+        header(&name_a, &metrics_section(p), "")
+            + &vni(VNI, 4789, &[ADDR_B, SILENT, NO_ROUTE])
+            + &workload(&a1, &format!("{A1_IP}/24"), MAC_A1)
+    });
+    lab.start_vtep(&b, &config(&name_b, "", ADDR_A, &b1, B1_IP, MAC_B1));
+    assert!(reachable(&a1, B1_IP), "a1 cannot reach b1");
+
+    // The states settle within a reconcile or two (the silent neighbour fails after the
+    // kernel's ARP retries, and stays not resolved).
+    let want = [
+        ("resolved", 1),
+        ("resolving", 1),
+        ("unreachable", 1),
+        ("pending", 0),
+    ];
+    let settled = (0..50).any(|_| {
+        let remotes = lab.vtep(ha.id).stats(&name_a)["remotes"].clone();
+        let ok = remotes["kept"] == 3 && want.iter().all(|(k, n)| remotes[*k] == *n);
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        ok
+    });
+    let stats = lab.vtep(ha.id).stats(&name_a);
+    assert!(settled, "remote VTEPs by state: {}", stats["remotes"]);
+    let s = scrape(ha.port);
+    for (state, n) in want {
+        assert_eq!(
+            s.value("vtep_remote_vteps", &[("state", state)]),
+            f64::from(n),
+            "{state}"
+        );
+    }
+
+    // A broadcast from a1 (ARP for an address nobody has) floods to all three remotes.
+    let before = lab.vtep(ha.id).stats(&name_a);
+    assert!(!ping_with(&a1, "192.0.2.99", 3, "0.2", 2));
+    let after = lab.vtep(ha.id).stats(&name_a);
+    let vni_drops = |stats: &serde_json::Value, reason: &str| {
+        stats["vnis"][0]["drops_by_reason"][reason]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    for reason in ["no_route", "nexthop_unresolved"] {
+        let grew = vni_drops(&after, reason) - vni_drops(&before, reason);
+        assert!(
+            grew >= 3,
+            "VNI {VNI}'s {reason} drops grew by {grew}: {after}"
+        );
+        // Each counted under the reason too, by which the VNI's are at most as many.
+        assert!(after["drops"][reason].as_u64().unwrap() >= vni_drops(&after, reason));
+    }
+    assert_eq!(
+        after["vnis"][0]["drops"].as_u64().unwrap(),
+        after["vnis"][0]["drops_by_reason"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>()
+    );
+    let s = scrape(ha.port);
+    let vni = VNI.to_string();
+    let exported = s.value(
+        "vtep_vni_drops_total",
+        &[("vni", &vni), ("reason", "no_route")],
+    );
+    assert!(
+        exported >= vni_drops(&after, "no_route") as f64,
+        "{}",
+        s.text
+    );
+    // No series for what VNI 100 never dropped.
+    assert!(
+        !s.text.contains(&format!(
+            "vtep_vni_drops_total{{vni=\"{VNI}\",reason=\"unknown_vni\"}}"
+        )),
+        "{}",
+        s.text
+    );
+    promtool_accepts(&s.text);
+
+    // The text names the VNI beside the reason.
+    let out = lab.vtep(ha.id).cli(&["stats", "-n", &name_a]);
+    let text_out = text(&out.stdout);
+    let line = text_out
+        .lines()
+        .find(|l| l.trim_start().starts_with("no_route"))
+        .unwrap_or_else(|| panic!("{text_out}"));
+    assert!(line.contains(&format!("(vni {VNI} ")), "{line}");
+    assert!(
+        text_out.contains("remotes: kept 3 (resolved 1, resolving 1, unreachable 1, pending 0)"),
+        "{text_out}"
     );
 }

@@ -18,7 +18,7 @@ use vtep_tests::{
 
 use crate::{
     ADDR_A, ADDR_B, header,
-    support::{pin_dir, state_file, tcx_ingress, underlay_runs, xdp_prog},
+    support::{pin_dir, pin_new_map, state_file, tcx_ingress, underlay_runs, xdp_prog},
 };
 
 /// Echoes in each flow: 5 s at 1 ms.
@@ -240,6 +240,47 @@ fn restart_in_keep_mode_loses_nothing_and_keeps_learned_entries_and_counters() {
         "{:?}",
         asked.elapsed()
     );
+}
+
+/// An upgrade whose build counts more than the kept datapath's (a counter added to the
+/// per-VNI stats, a new map of per-VNI drops, more resolver slots) adopts the datapath
+/// without a lost echo: those counter maps are made anew, everything else is kept. Bug
+/// (issue 13): any change to a map's size refused the kept datapath, so each such upgrade
+/// needed a `vtep down` that interrupted traffic.
+#[test]
+fn an_upgrade_whose_counters_changed_shape_adopts_and_loses_nothing() {
+    let mut p = pair(&["--keep"]);
+    let flow = PingFlow::start(&p.wa, IP_B, FLOW, INTERVAL).unwrap();
+    sleep(Duration::from_millis(1000));
+    let status = p.lab.vtep(p.va).stop_with(Signal::SIGTERM).expect("runs");
+    assert!(status.success(), "{}", p.lab.vtep(p.va).log());
+    // What the build before this one pinned: per-VNI stats of 80 bytes, a resolver of four
+    // slots, no per-VNI drops.
+    let dir = pin_dir(&p.name_a);
+    for (map, map_type, value, entries) in [("VNI_STATS", 6, 80, 4096), ("RESOLVER", 2, 8, 4)] {
+        let path = format!("{dir}/{map}");
+        std::fs::remove_file(&path).unwrap();
+        pin_new_map(&path, map_type, 4, value, entries);
+    }
+    std::fs::remove_file(format!("{dir}/VNI_DROPS")).unwrap();
+    p.va = p.lab.start_vtep_file(&p.a, &p.cfg_a.clone(), &["--keep"]);
+    assert_adopted(&mut p);
+    assert_nothing_lost(flow, "an upgrade whose counters changed shape");
+    let log = p.lab.vtep(p.va).log();
+    assert!(
+        log.contains("VNI_STATS has key/value/entries 4/80/4096") && log.contains("made anew"),
+        "{log}"
+    );
+    let row = fdb_row(&mut p, MAC_B).expect("the learned entry is kept");
+    assert_eq!(row["state"], "learned", "{row}");
+    // Counting again, from zero, in maps of this build's shape.
+    let encap = counter(&mut p, "encap_packets");
+    assert!(
+        encap > 0 && encap <= u64::from(FLOW),
+        "encap_packets {encap} after a renewal"
+    );
+    assert!(std::path::Path::new(&format!("{dir}/VNI_DROPS")).exists());
+    assert!(ping(&p.wa, IP_B, 2));
 }
 
 #[test]

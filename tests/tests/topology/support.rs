@@ -198,3 +198,44 @@ pub fn s2_with_mtu(underlay_extra: &str, mtu: u32) -> S2 {
         name_b,
     }
 }
+
+/// Pins a new, empty map of `map_type` (a `bpf_map_type` value) with these sizes at `path`,
+/// standing in for a map an older vtep build defined otherwise.
+pub fn pin_new_map(path: &str, map_type: u32, key: u32, value: u32, entries: u32) {
+    use aya_obj::generated::{bpf_attr, bpf_cmd};
+    // SAFETY: `bpf_attr` holds only integers, for which all-zero bytes are valid; the kernel
+    // wants every field a command does not use zero.
+    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+    attr.__bindgen_anon_1.map_type = map_type;
+    attr.__bindgen_anon_1.key_size = key;
+    attr.__bindgen_anon_1.value_size = value;
+    attr.__bindgen_anon_1.max_entries = entries;
+    let bpf = |cmd: bpf_cmd, attr: &mut bpf_attr| {
+        // SAFETY: `attr` is a valid, initialised `bpf_attr` of the size passed, alive for the
+        // call; the kernel reads and writes only within it.
+        unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                cmd as libc::c_long,
+                attr as *mut bpf_attr,
+                std::mem::size_of::<bpf_attr>(),
+            )
+        }
+    };
+    let fd = bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr);
+    assert!(
+        fd >= 0,
+        "BPF_MAP_CREATE: {}",
+        std::io::Error::last_os_error()
+    );
+    let path = std::ffi::CString::new(path).unwrap();
+    // SAFETY: as above.
+    let mut pin: bpf_attr = unsafe { std::mem::zeroed() };
+    pin.__bindgen_anon_4.pathname = path.as_ptr() as u64;
+    pin.__bindgen_anon_4.bpf_fd = fd as u32;
+    let ret = bpf(bpf_cmd::BPF_OBJ_PIN, &mut pin);
+    let err = std::io::Error::last_os_error();
+    // SAFETY: `fd` is the map's descriptor, ours alone; the pin holds the map from here on.
+    unsafe { libc::close(fd as i32) };
+    assert!(ret == 0, "BPF_OBJ_PIN {path:?}: {err}");
+}

@@ -53,10 +53,22 @@ fn xdp_s2_ping_and_bulk_tcp_are_decapsulated_in_xdp() {
     // Once ARP is done, every echo is known unicast: the XDP program decapsulates it and the
     // TC program behind it sees only the rest (the workloads' IPv6 multicast, flooded; the
     // underlay's own ARP).
+    let by_xdp = |lab: &mut vtep_tests::lab::Lab| {
+        let stats = lab.vtep(va).stats(&name_a);
+        vni_stat(&stats, 200, "decap_by_xdp")
+    };
+    let by_xdp_before = by_xdp(&mut lab);
     let (xdp, tc) = underlay_runs(&a, || {
         assert!(ping_n(&a1, "192.0.2.21", 50, "0.01"), "50 pings a1 -> b1");
     });
     assert!(xdp >= 50, "XDP program ran {xdp} times for 50 echo replies");
+    // The share operators see (`decap_by_xdp`, `vtep_vni_decap_by_xdp_total`): every echo
+    // reply was XDP's.
+    let grew = by_xdp(&mut lab) - by_xdp_before;
+    assert!(
+        grew >= 50,
+        "decap_by_xdp grew by {grew} for 50 echo replies"
+    );
     assert!(
         tc * 4 < xdp,
         "the TC program handled {tc} of {xdp} packets: XDP passed them on"
@@ -75,6 +87,11 @@ fn xdp_s2_ping_and_bulk_tcp_are_decapsulated_in_xdp() {
     );
     let stats = lab.vtep(va).stats(&name_a);
     assert!(vni_stat(&stats, 200, "decap_packets") >= 1000, "{stats}");
+    // TCP's frames with offloaded checksums went through TC: counted decapsulated, not XDP's.
+    assert!(
+        vni_stat(&stats, 200, "decap_by_xdp") < vni_stat(&stats, 200, "decap_packets"),
+        "{stats}"
+    );
 }
 
 /// `generic`: the kernel's skb-based XDP hook, any driver. The program runs there, but the

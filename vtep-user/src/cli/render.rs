@@ -8,7 +8,7 @@ use crate::{
     ctl::{
         monitor::Event,
         show::{FdbRow, Provenance, ProxyRow, VniRow},
-        stats::{Stats, VniCounters},
+        stats::{NextHopStates, Stats, VniCounters},
     },
     instance::Links,
 };
@@ -175,11 +175,29 @@ pub fn stats(stats: &Stats) -> String {
     }
     out += "drops:\n";
     for (reason, n) in &stats.drops {
-        out += &format!("  {reason:<18} {n}\n");
+        // Which VNIs' packets these were (drops before the VNI is known are in none).
+        let by_vni: Vec<String> = stats
+            .vnis
+            .iter()
+            .filter_map(|v| Some(format!("vni {} {}", v.vni, v.drops.get(reason)?)))
+            .collect();
+        let by_vni = match by_vni.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", by_vni.join(", ")),
+        };
+        out += &format!("  {reason:<18} {n}{by_vni}\n");
     }
+    let r = &stats.remotes;
+    let states: Vec<String> = NextHopStates::NAMES
+        .iter()
+        .zip(r.states.values())
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
     out += &format!(
-        "remotes: kept {} refused {} (remote VTEPs kept resolved; refused over underlay.max_remotes)\n",
-        stats.remotes.kept, stats.remotes.refused
+        "remotes: kept {} ({}) refused {} (remote VTEPs kept resolved, by next-hop state; refused over underlay.max_remotes)\n",
+        r.kept,
+        states.join(", "),
+        r.refused
     );
     if let Some(links) = &stats.links {
         out += &self::links(links);
@@ -252,7 +270,7 @@ mod tests {
     use vtep_common::maps::VniStats;
 
     use super::*;
-    use crate::ctl::stats::RemoteVteps;
+    use crate::ctl::stats::{NextHopStates, RemoteVteps};
 
     /// The `vtep stats` table is headed by the names `vtep stats -j` uses, as iproute2 keeps
     /// its text and JSON names alike.
@@ -275,17 +293,24 @@ mod tests {
                     ..Default::default()
                 },
                 learned: 10,
+                drops: BTreeMap::from([("no_route", 2)]),
             }],
             drops: BTreeMap::from([("no_route", 11), ("unknown_vni", 12)]),
             remotes: RemoteVteps {
                 kept: 13,
                 refused: 14,
+                states: NextHopStates {
+                    resolved: 10,
+                    resolving: 1,
+                    unreachable: 2,
+                    pending: 0,
+                },
             },
             links: None,
         };
         // Headed by the JSON's names (`vtep stats -j`), each column as wide as its name.
         let header = format!(
-            "{:>8} {:>13} {:>14} {:>13} {:>14} {:>13} {:>14} {:>13} {:>9} {:>13} {:>13}",
+            "{:>8} {:>13} {:>14} {:>13} {:>14} {:>13} {:>14} {:>13} {:>9} {:>13} {:>13} {:>12} {:>9}",
             "vni",
             "encap_packets",
             "encap_bytes",
@@ -296,14 +321,17 @@ mod tests {
             "flood_packets",
             "learned",
             "learn_refused",
-            "proxy_replies"
+            "proxy_replies",
+            "decap_by_xdp",
+            "drops"
         );
         let row = format!(
-            "{:>8} {:>13} {:>14} {:>13} {:>14} {:>13} {:>14} {:>13} {:>9} {:>13} {:>13}",
-            100, 1, 2, 3, 4, 5, 6, 7, 10, 8, 9
+            "{:>8} {:>13} {:>14} {:>13} {:>14} {:>13} {:>14} {:>13} {:>9} {:>13} {:>13} {:>12} {:>9}",
+            100, 1, 2, 3, 4, 5, 6, 7, 10, 8, 9, 0, 2
         );
-        let drops = "drops:\n  no_route           11\n  unknown_vni        12\n";
-        let remotes = "remotes: kept 13 refused 14 (remote VTEPs kept resolved; refused over underlay.max_remotes)\n";
+        // The drops of a VNI's packets are named with the VNI; `unknown_vni` has none.
+        let drops = "drops:\n  no_route           11 (vni 100 2)\n  unknown_vni        12\n";
+        let remotes = "remotes: kept 13 (resolved 10, resolving 1, unreachable 2, pending 0) refused 14 (remote VTEPs kept resolved, by next-hop state; refused over underlay.max_remotes)\n";
         assert_eq!(stats(&s), format!("{header}\n{row}\n{drops}{remotes}"));
     }
 
@@ -331,7 +359,8 @@ mod tests {
         };
         assert!(
             stats(&s).ends_with(
-                "drops:\nremotes: kept 0 refused 0 (remote VTEPs kept resolved; refused over \
+                "drops:\nremotes: kept 0 (resolved 0, resolving 0, unreachable 0, pending 0) \
+                 refused 0 (remote VTEPs kept resolved, by next-hop state; refused over \
                  underlay.max_remotes)\nlinks:\n  underlay eth0 missing\n  port w1-h missing (vni 100, workload \
                  namespace w1)\n"
             ),

@@ -10,10 +10,16 @@ use anyhow::{Context as _, Result, anyhow};
 use serde::{Serialize, ser::SerializeMap as _};
 use vtep_common::{
     drop::DropReason,
-    maps::{RESOLVER_KEPT, RESOLVER_REFUSED, VniStats},
+    maps::{
+        RESOLVER_KEPT, RESOLVER_PENDING, RESOLVER_REFUSED, RESOLVER_RESOLVED, RESOLVER_RESOLVING,
+        RESOLVER_UNREACHABLE, VniStats,
+    },
 };
 
-use crate::{datapath::maps::Pinned, instance};
+use crate::{
+    datapath::{batch, maps::Pinned},
+    instance,
+};
 
 /// The counters of one VNI, summed over CPUs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -22,11 +28,15 @@ pub struct VniCounters {
     pub counters: VniStats,
     /// Learned FDB entries (as of the last ageing sweep, plus what was learned since).
     pub learned: u64,
+    /// The VNI's packets dropped, by reason name; only reasons that dropped some. A drop
+    /// before the VNI is known (a malformed header, a VNI not served) is in no VNI's.
+    pub drops: BTreeMap<&'static str, u64>,
 }
 
 impl VniCounters {
-    /// Every value as (its name, the value): `vni`, each of [`VniStats::COUNTERS`], `learned`.
-    /// The JSON object and the text table are both made from this.
+    /// Every value as (its name, the value): `vni`, each of [`VniStats::COUNTERS`], `learned`,
+    /// `drops` (all reasons together). The JSON object and the text table are both made from
+    /// this.
     pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> {
         let counters = VniStats::COUNTERS
             .iter()
@@ -34,17 +44,21 @@ impl VniCounters {
             .zip(self.counters.values());
         std::iter::once(("vni", u64::from(self.vni)))
             .chain(counters)
-            .chain(std::iter::once(("learned", self.learned)))
+            .chain([
+                ("learned", self.learned),
+                ("drops", self.drops.values().sum()),
+            ])
     }
 }
 
-/// An object keyed by [`VniCounters::fields`], in that order.
+/// An object keyed by [`VniCounters::fields`], in that order, then `drops_by_reason`.
 impl Serialize for VniCounters {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
         for (name, value) in self.fields() {
             map.serialize_entry(name, &value)?;
         }
+        map.serialize_entry("drops_by_reason", &self.drops)?;
         map.end()
     }
 }
@@ -72,6 +86,44 @@ pub struct RemoteVteps {
     /// VTEPs not kept because `underlay.max_remotes` were, since the start (each counted when
     /// refused anew).
     pub refused: u64,
+    /// The kept VTEPs by the state of their underlay next hop.
+    #[serde(flatten)]
+    pub states: NextHopStates,
+}
+
+/// Kept remote VTEPs by the state of their underlay next hop, as `vtep up` last looked
+/// (`RESOLVER_*`); they add up to the kept VTEPs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NextHopStates {
+    /// Next hop resolved and cached: encapsulation skips the FIB lookup.
+    pub resolved: u64,
+    /// A route, but its next hop's neighbour entry is not resolved (yet, or it failed).
+    pub resolving: u64,
+    /// No usable route (none, or an on-link network or broadcast address).
+    pub unreachable: u64,
+    /// Not looked up yet (new since the last reconcile).
+    pub pending: u64,
+}
+
+impl NextHopStates {
+    /// The `RESOLVER` slot of each state, in the order of [`Self::values`] and [`Self::NAMES`].
+    pub const SLOTS: [u32; 4] = [
+        RESOLVER_RESOLVED,
+        RESOLVER_RESOLVING,
+        RESOLVER_UNREACHABLE,
+        RESOLVER_PENDING,
+    ];
+    /// The states' names (the JSON keys, the metric's `state` label).
+    pub const NAMES: [&'static str; 4] = ["resolved", "resolving", "unreachable", "pending"];
+
+    pub const fn values(&self) -> [u64; 4] {
+        [
+            self.resolved,
+            self.resolving,
+            self.unreachable,
+            self.pending,
+        ]
+    }
 }
 
 /// The counters of instance `name`, VNIs sorted, with the state of its links. Fails when the
@@ -85,6 +137,7 @@ pub fn read(name: &str) -> Result<Stats> {
         maps.learned()?,
         maps.resolver()?,
     );
+    let vni_drops = vni_drops(&maps)?;
 
     let mut out = Vec::new();
     for item in vnis.iter() {
@@ -101,6 +154,7 @@ pub fn read(name: &str) -> Result<Stats> {
             vni,
             counters,
             learned: learned.get(&cfg.stats_slot, 0).unwrap_or(0),
+            drops: vni_drops.get(&cfg.stats_slot).cloned().unwrap_or_default(),
         });
     }
     out.sort_by_key(|c| c.vni);
@@ -124,10 +178,34 @@ pub fn read(name: &str) -> Result<Stats> {
         remotes: RemoteVteps {
             kept: slot(RESOLVER_KEPT)?,
             refused: slot(RESOLVER_REFUSED)?,
+            states: NextHopStates {
+                resolved: slot(RESOLVER_RESOLVED)?,
+                resolving: slot(RESOLVER_RESOLVING)?,
+                unreachable: slot(RESOLVER_UNREACHABLE)?,
+                pending: slot(RESOLVER_PENDING)?,
+            },
         },
         links: instance::Info::load(name).ok().map(|i| i.links),
         store: crate::store::Status::load(name),
     })
+}
+
+/// The non-zero per-VNI drop counters, by stats slot then reason name: the whole array in a
+/// few syscalls (4,096 slots by every reason).
+fn vni_drops(maps: &Pinned) -> Result<BTreeMap<u32, BTreeMap<&'static str, u64>>> {
+    let mut out: BTreeMap<u32, BTreeMap<&'static str, u64>> = BTreeMap::new();
+    batch::for_each(&maps.vni_drops()?, |index: &u32, n: &u64| {
+        let reasons = DropReason::COUNT;
+        if *n != 0
+            && let Some(reason) = DropReason::ALL.get((index % reasons) as usize)
+        {
+            out.entry(index / reasons)
+                .or_default()
+                .insert(reason.name(), *n);
+        }
+    })
+    .context("reading per-VNI drop counters")?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -146,10 +224,13 @@ mod tests {
                 ..Default::default()
             },
             learned: 3,
+            drops: [("no_route", 4), ("inner_too_big", 1)]
+                .into_iter()
+                .collect(),
         };
         assert_eq!(
             serde_json::to_string(&v).unwrap(),
-            r#"{"vni":7,"encap_packets":1,"encap_bytes":0,"decap_packets":0,"decap_bytes":0,"local_packets":0,"local_bytes":0,"flood_packets":0,"learn_refused":0,"proxy_replies":2,"learned":3}"#
+            r#"{"vni":7,"encap_packets":1,"encap_bytes":0,"decap_packets":0,"decap_bytes":0,"local_packets":0,"local_bytes":0,"flood_packets":0,"learn_refused":0,"proxy_replies":2,"decap_by_xdp":0,"learned":3,"drops":5,"drops_by_reason":{"inner_too_big":1,"no_route":4}}"#
         );
     }
 }

@@ -28,6 +28,8 @@ use vtep_common::maps::{
     vtep_addr, vtep_ip,
 };
 
+use crate::ctl::stats::NextHopStates;
+
 use crate::{
     daemon::{
         remotes::{self, References},
@@ -59,6 +61,14 @@ enum Route {
         oif: u32,
         nexthop: IpAddr,
     },
+}
+
+/// What the resolver publishes in `RESOLVER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Published {
+    kept: u64,
+    refused: u64,
+    states: NextHopStates,
 }
 
 /// What changed since the last reconcile, read before anything walks the FDB (see
@@ -94,8 +104,8 @@ pub struct Resolver {
     created: HashSet<(u32, IpAddr)>,
     /// What `NEXTHOPS` holds, so the map is written only on a change.
     cached: HashMap<IpAddr, NextHopEntry>,
-    /// What `RESOLVER` was last given (kept, refused).
-    published: Option<(u64, u64)>,
+    /// What `RESOLVER` was last given.
+    published: Option<Published>,
     /// Kept VTEPs whose route is looked up first at the next reconcile: routes changed.
     stale: BTreeSet<IpAddr>,
 }
@@ -252,6 +262,9 @@ impl Resolver {
                 }
             }
         }
+        // The states as this reconcile left them (the first publish, above, gave the counts
+        // before the routes were looked up).
+        self.publish(datapath);
         if let Some(seen) = self.changed_seen
             && let Err(e) = datapath
                 .resolver()
@@ -319,21 +332,44 @@ impl Resolver {
         }
     }
 
-    /// Writes the kept and refused counts to `RESOLVER` for `vtep stats`, when they changed.
+    /// Writes the kept and refused counts, and the kept VTEPs by next-hop state, to `RESOLVER`
+    /// for `vtep stats` and the metrics, when they changed.
     fn publish(&mut self, datapath: &mut Datapath) {
-        let now = (self.kept.len() as u64, self.refused_total);
+        let now = Published {
+            kept: self.kept.len() as u64,
+            refused: self.refused_total,
+            states: self.states(),
+        };
         if self.published == Some(now) {
             return;
         }
         let written = datapath.resolver().and_then(|mut map| {
-            map.set(RESOLVER_KEPT, now.0, 0)?;
-            map.set(RESOLVER_REFUSED, now.1, 0)?;
+            map.set(RESOLVER_KEPT, now.kept, 0)?;
+            map.set(RESOLVER_REFUSED, now.refused, 0)?;
+            for (slot, n) in NextHopStates::SLOTS.iter().zip(now.states.values()) {
+                map.set(*slot, n, 0)?;
+            }
             Ok(())
         });
         match written {
             Ok(()) => self.published = Some(now),
             Err(e) => warn!("resolver state: {e:#}"),
         }
+    }
+
+    /// The kept VTEPs by the state of their next hop, as last looked up.
+    fn states(&self) -> NextHopStates {
+        let mut states = NextHopStates::default();
+        for (ip, route) in &self.kept {
+            let n = match route {
+                Route::Unknown => &mut states.pending,
+                Route::Unreachable | Route::SubnetEdge => &mut states.unreachable,
+                Route::Via { .. } if self.cached.contains_key(ip) => &mut states.resolved,
+                Route::Via { .. } => &mut states.resolving,
+            };
+            *n += 1;
+        }
+        states
     }
 
     /// Looks up the routes of the VTEPs that need it most, at most [`ROUTE_CHECKS`], taking

@@ -1,4 +1,4 @@
-//! Reading and deleting hash-map entries many at a time (`BPF_MAP_LOOKUP_BATCH`,
+//! Reading map entries (of a hash map or an array) and deleting hash-map entries many at a time (`BPF_MAP_LOOKUP_BATCH`,
 //! `BPF_MAP_DELETE_BATCH`, Linux 5.6), which aya 0.14 does not offer. Walking a map through
 //! aya's iterator costs two syscalls per entry (get-next-key, then lookup); a batch read copies
 //! thousands of entries per syscall. An ageing sweep of a million-entry FDB took 1.8 s of CPU
@@ -14,7 +14,7 @@
 //! over from the map's first key, so entries could be seen twice.)
 
 use std::{
-    borrow::{Borrow, BorrowMut},
+    borrow::BorrowMut,
     io,
     mem::{MaybeUninit, size_of},
     os::fd::{AsFd as _, AsRawFd as _, BorrowedFd},
@@ -22,7 +22,7 @@ use std::{
 
 use aya::{
     Pod,
-    maps::{HashMap, IterableMap as _, MapData},
+    maps::{HashMap, IterableMap, MapData},
 };
 use aya_obj::generated::{bpf_attr, bpf_cmd};
 
@@ -33,8 +33,8 @@ pub const CHUNK: usize = 4096;
 /// Calls `f` on every entry of `map`, reading [`CHUNK`] entries per syscall. Returns how many
 /// entries it read. Fails when the kernel refuses a read (not for the map's end), or when `map`
 /// is one the kernel cannot read in batches (Linux before 5.6).
-pub fn for_each<T: Borrow<MapData>, K: Pod, V: Pod>(
-    map: &HashMap<T, K, V>,
+pub fn for_each<K: Pod, V: Pod>(
+    map: &impl IterableMap<K, V>,
     f: impl FnMut(&K, &V),
 ) -> io::Result<usize> {
     for_each_chunked(map, CHUNK, f)
@@ -42,8 +42,8 @@ pub fn for_each<T: Borrow<MapData>, K: Pod, V: Pod>(
 
 /// As [`for_each`], asking for `chunk` entries per syscall at first; the chunk doubles whenever
 /// one of the map's buckets holds more entries than it (the kernel never splits a bucket).
-pub fn for_each_chunked<T: Borrow<MapData>, K: Pod, V: Pod>(
-    map: &HashMap<T, K, V>,
+pub fn for_each_chunked<K: Pod, V: Pod>(
+    map: &impl IterableMap<K, V>,
     chunk: usize,
     mut f: impl FnMut(&K, &V),
 ) -> io::Result<usize> {

@@ -24,8 +24,10 @@ use aya::{
         xdp::XdpLink,
     },
 };
+use tracing::info;
 use vtep_common::maps::{
-    DP_F_IPV6, DatapathConfig, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_FDB, MAP_JUMP,
+    DP_F_IPV6, DatapathConfig, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROP_MONITOR, MAP_DROP_SAMPLES,
+    MAP_DROPS, MAP_FDB, MAP_JUMP, MAP_RESOLVER, MAP_VNI_DROPS, MAP_VNI_STATS,
 };
 
 use crate::datapath::maps::PINNED;
@@ -125,6 +127,7 @@ impl Datapath {
             .override_global(GLOBAL_CONFIG, config, true)
             .map_max_entries(MAP_FDB, fdb_size);
         if let Some(dir) = reuse {
+            renew_stale(dir, fdb_size)?;
             for name in PINNED {
                 loader.map_pin_path(name, dir.join(name));
             }
@@ -489,57 +492,107 @@ fn remove_pin(path: &Path) -> Result<()> {
     }
 }
 
-/// Fails, saying which map differs and how, unless every map pinned in `dir` has the type and
-/// sizes this build defines for it (the FDB holding `fdb_size` entries): programs of this build
-/// must never read another build's values under their own layout. The caller has checked the
-/// layout version ([`vtep_common::maps::LAYOUT`]) recorded beside them.
+/// Maps that hold only counters, or what lives for a moment (the drop sampler's switch and
+/// ring, the resolver's published counts): a build whose definition of one differs from the
+/// kept datapath's (a counter added, a drop reason more), or that has one the kept datapath
+/// lacks, makes it anew when it adopts the datapath ([`renew_stale`]). Those counters restart
+/// at zero; the forwarding state (FDB, next hops, proxy tables) is kept, so such an upgrade
+/// does not interrupt traffic. Every other map must match ([`check_compatible`]).
+pub const RENEWABLE: [&str; 6] = [
+    MAP_VNI_STATS,
+    MAP_DROPS,
+    MAP_VNI_DROPS,
+    MAP_RESOLVER,
+    MAP_DROP_MONITOR,
+    MAP_DROP_SAMPLES,
+];
+
+/// Fails, saying which map differs and how, unless every map pinned in `dir` that is not
+/// [`RENEWABLE`] has the type and sizes this build defines for it (the FDB holding `fdb_size`
+/// entries): programs of this build must never read another build's values under their own
+/// layout. The caller has checked the layout version ([`vtep_common::maps::LAYOUT`]) recorded
+/// beside them.
 pub fn check_compatible(dir: &Path, fdb_size: u32) -> Result<()> {
     let object = aya_obj::Object::parse(OBJECT).context("reading the datapath object")?;
-    for name in PINNED {
-        let def = object
-            .maps
-            .get(name)
-            .ok_or_else(|| anyhow!("datapath object has no map {name}"))?;
-        let max_entries = if name == MAP_FDB {
-            fdb_size
-        } else {
-            def.max_entries()
-        };
-        let path = dir.join(name);
-        let info = MapData::from_pin(&path)
-            .with_context(|| format!("opening {}", path.display()))?
-            .info()
-            .with_context(|| format!("reading {}", path.display()))?;
-        let pinned = (
-            info.map_type().map(|t| t as u32).unwrap_or(u32::MAX),
-            info.key_size(),
-            info.value_size(),
-            info.max_entries(),
-        );
-        let wanted = (
-            def.map_type(),
-            def.key_size(),
-            def.value_size(),
-            max_entries,
-        );
-        if pinned != wanted {
-            let what = if pinned.0 != wanted.0 {
-                "another map type".to_string()
-            } else if pinned.3 != wanted.3 && name == MAP_FDB {
-                format!(
-                    "{} entries where fdb_size is {fdb_size} (fdb_size cannot change on a restart that keeps the datapath)",
-                    pinned.3
-                )
-            } else {
-                format!(
-                    "key/value/entries {}/{}/{} where this build has {}/{}/{}",
-                    pinned.1, pinned.2, pinned.3, wanted.1, wanted.2, wanted.3
-                )
-            };
+    for name in PINNED.iter().filter(|n| !RENEWABLE.contains(n)) {
+        if let Some(what) = pinned_differs(&object, dir, name, fdb_size)? {
             bail!("pinned map {name} has {what}");
         }
     }
     Ok(())
+}
+
+/// Removes the pins in `dir` of the [`RENEWABLE`] maps whose definition differs from this
+/// build's, so loading makes them anew (a missing one is made anyway). Returns their names.
+fn renew_stale(dir: &Path, fdb_size: u32) -> Result<Vec<&'static str>> {
+    let object = aya_obj::Object::parse(OBJECT).context("reading the datapath object")?;
+    let mut renewed = Vec::new();
+    for name in RENEWABLE {
+        if !dir.join(name).exists() {
+            continue;
+        }
+        if let Some(what) = pinned_differs(&object, dir, name, fdb_size)? {
+            info!(
+                map = name,
+                "the kept datapath's {name} has {what}: made anew, its counters restart at zero"
+            );
+            remove_pin(&dir.join(name))?;
+            renewed.push(name);
+        }
+    }
+    Ok(renewed)
+}
+
+/// How the map pinned as `name` in `dir` differs from `object`'s definition of it (the FDB
+/// holding `fdb_size` entries), `None` when it does not. Fails when the pin cannot be opened.
+fn pinned_differs(
+    object: &aya_obj::Object,
+    dir: &Path,
+    name: &str,
+    fdb_size: u32,
+) -> Result<Option<String>> {
+    let def = object
+        .maps
+        .get(name)
+        .ok_or_else(|| anyhow!("datapath object has no map {name}"))?;
+    let max_entries = if name == MAP_FDB {
+        fdb_size
+    } else {
+        def.max_entries()
+    };
+    let path = dir.join(name);
+    let info = MapData::from_pin(&path)
+        .with_context(|| format!("opening {}", path.display()))?
+        .info()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let pinned = (
+        info.map_type().map(|t| t as u32).unwrap_or(u32::MAX),
+        info.key_size(),
+        info.value_size(),
+        info.max_entries(),
+    );
+    let wanted = (
+        def.map_type(),
+        def.key_size(),
+        def.value_size(),
+        max_entries,
+    );
+    if pinned == wanted {
+        return Ok(None);
+    }
+    Ok(Some(if pinned.0 != wanted.0 {
+        "another map type".to_string()
+    } else if pinned.3 != wanted.3 && name == MAP_FDB {
+        format!(
+            "{} entries where fdb_size is {fdb_size} (fdb_size cannot change on a restart that keeps the datapath)",
+            pinned.3
+        )
+    } else {
+        format!(
+            "key/value/entries {}/{}/{} where this build has {}/{}/{}",
+            pinned.1, pinned.2, pinned.3, wanted.1, wanted.2, wanted.3
+        )
+    }))
 }
 
 /// The TC program `name` of the object; fails when it has none.

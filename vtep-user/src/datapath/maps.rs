@@ -13,9 +13,9 @@ use aya::{
 use vtep_common::maps::{
     FdbEntry, FdbKey, FloodList, MAP_ACCEPT, MAP_DROP_MONITOR, MAP_DROP_SAMPLES, MAP_DROPS,
     MAP_DYNAMIC_VTEPS, MAP_EVENTS, MAP_FDB, MAP_FLOOD, MAP_LEARNED, MAP_NEXTHOPS, MAP_PORTS,
-    MAP_PROXY, MAP_PROXY6, MAP_RESOLVER, MAP_SEGMENTER, MAP_VNI_STATS, MAP_VNIS, MAP_XDP_PORTS,
-    MAP_XDP_UNDERLAY, NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey, VniConfig,
-    VniStats, VtepAddr,
+    MAP_PROXY, MAP_PROXY6, MAP_RESOLVER, MAP_SEGMENTER, MAP_VNI_DROPS, MAP_VNI_STATS, MAP_VNIS,
+    MAP_XDP_PORTS, MAP_XDP_UNDERLAY, NextHopEntry, PortConfig, Proxy6Key, ProxyEntry, ProxyKey,
+    VniConfig, VniStats, VtepAddr,
 };
 
 use crate::{
@@ -140,6 +140,8 @@ maps! {
     vni_stats: MAP_VNI_STATS => PerCpuArray<VniStats>;
     /// `DROPS`: per-CPU drop counters by [`vtep_common::drop::DropReason`].
     drops: MAP_DROPS => PerCpuArray<u64>;
+    /// `VNI_DROPS`: drop counters by stats slot and reason (slot × reasons + reason).
+    vni_drops: MAP_VNI_DROPS => Array<u64>;
     /// `ACCEPT`: the outer sources VXLAN is accepted from (see [`super::accept`]).
     accept: MAP_ACCEPT => LpmTrie<VtepAddr, u32>;
     /// `RESOLVER`: what the resolver of remote VTEPs publishes and is told (`RESOLVER_*`).

@@ -22,7 +22,7 @@ use vtep_common::{drop::DropReason, maps::VniStats};
 use crate::{
     ctl::{
         show::{ORIGINS, Provenance},
-        stats::{self, Stats},
+        stats::{self, NextHopStates, Stats},
     },
     datapath::{batch, maps::Pinned},
     store::Status,
@@ -199,6 +199,22 @@ impl Collector for Snapshot {
             let n = self.stats.drops.get(reason.name()).copied().unwrap_or(0);
             ConstCounter::new(n).encode(m.encode_family(&[("reason", reason.name())])?)?;
         }
+        // Only the (VNI, reason) pairs that dropped something: every reason for each of
+        // thousands of VNIs would be tens of thousands of series that stay zero.
+        let mut m = enc.encode_descriptor(
+            "vtep_vni_drops",
+            "Per VNI: packets of the VNI the datapath dropped, by reason (the reasons of \
+             vtep_drops_total; a series appears at its first drop). Drops before the VNI is \
+             known, such as unknown_vni or a truncated VXLAN header, are in vtep_drops_total only.",
+            None,
+            MetricType::Counter,
+        )?;
+        for v in vnis {
+            for (reason, n) in &v.drops {
+                let labels = [("vni", v.vni.to_string()), ("reason", reason.to_string())];
+                ConstCounter::new(*n).encode(m.encode_family(&labels)?)?;
+            }
+        }
 
         for (name, help, counts) in [
             (
@@ -224,12 +240,16 @@ impl Collector for Snapshot {
         let remotes = &self.stats.remotes;
         let mut m = enc.encode_descriptor(
             "vtep_remote_vteps",
-            "Remote VTEPs by state: kept, whose underlay next hops vtep keeps resolved now (at \
-             most underlay.max_remotes).",
+            "Remote VTEPs whose underlay next hops vtep keeps resolved (at most \
+             underlay.max_remotes), by the state of the next hop: resolved (cached, encapsulation \
+             skips the FIB lookup), resolving (a route, its neighbour not resolved: flood copies \
+             to it are dropped), unreachable (no usable route), pending (not looked up yet).",
             None,
             MetricType::Gauge,
         )?;
-        ConstGauge::new(remotes.kept).encode(m.encode_family(&[("state", "kept")])?)?;
+        for (state, n) in NextHopStates::NAMES.iter().zip(remotes.states.values()) {
+            ConstGauge::new(n).encode(m.encode_family(&[("state", *state)])?)?;
+        }
         ConstCounter::new(remotes.refused).encode(enc.encode_descriptor(
             "vtep_remote_vteps_refused",
             "Remote VTEPs not kept resolved because underlay.max_remotes were (each counted when \
@@ -323,17 +343,25 @@ mod tests {
                             ..Default::default()
                         },
                         learned: 4,
+                        drops: BTreeMap::from([("no_route", 6), ("inner_too_big", 1)]),
                     },
                     VniCounters {
                         vni: 5000,
                         counters: VniStats::default(),
                         learned: 0,
+                        drops: BTreeMap::new(),
                     },
                 ],
                 drops,
                 remotes: RemoteVteps {
                     kept: 2,
                     refused: 7,
+                    states: NextHopStates {
+                        resolved: 1,
+                        resolving: 0,
+                        unreachable: 1,
+                        pending: 0,
+                    },
                 },
                 links: None,
                 store,
@@ -377,6 +405,7 @@ mod tests {
             lines(&text)
                 .iter()
                 .filter(|l| l.starts_with("vtep_vni_") && !l.starts_with("vtep_vni_learned"))
+                .filter(|l| !l.starts_with("vtep_vni_drops"))
                 .filter(|l| l.contains(&format!("vni=\"{vni}\"")))
                 .count()
         };
@@ -399,6 +428,24 @@ mod tests {
         assert!(help.contains(&one_line(DropReason::GsoNeedsChecksum.help())));
     }
 
+    /// A VNI's drops are exported by reason, only the pairs that dropped something.
+    #[test]
+    fn per_vni_drops_are_exported_where_they_happened() {
+        let text = snapshot(None).to_text();
+        let samples = lines(&text);
+        for want in [
+            r#"vtep_vni_drops_total{vni="100",reason="no_route"} 6"#,
+            r#"vtep_vni_drops_total{vni="100",reason="inner_too_big"} 1"#,
+        ] {
+            assert!(samples.contains(&want), "{want} missing:\n{text}");
+        }
+        let series = samples
+            .iter()
+            .filter(|l| l.starts_with("vtep_vni_drops_total"));
+        assert_eq!(series.count(), 2, "{text}");
+        assert!(text.contains("# TYPE vtep_vni_drops_total counter\n"));
+    }
+
     #[test]
     fn tables_remotes_and_build_are_gauges_with_every_label_value() {
         let text = snapshot(None).to_text();
@@ -409,7 +456,10 @@ mod tests {
             r#"vtep_fdb_entries{origin="store"} 0"#,
             r#"vtep_fdb_entries{origin="learned"} 1"#,
             r#"vtep_proxy_entries{origin="config"} 0"#,
-            r#"vtep_remote_vteps{state="kept"} 2"#,
+            r#"vtep_remote_vteps{state="resolved"} 1"#,
+            r#"vtep_remote_vteps{state="resolving"} 0"#,
+            r#"vtep_remote_vteps{state="unreachable"} 1"#,
+            r#"vtep_remote_vteps{state="pending"} 0"#,
             "vtep_remote_vteps_refused_total 7",
         ] {
             assert!(samples.contains(&want), "{want} missing:\n{text}");
