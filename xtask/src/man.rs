@@ -56,9 +56,7 @@ fn copy_pages(dir: &Path, prefix: &Path) -> Result<()> {
         copied += 1;
     }
     println!(
-        "installed {copied} pages under {}; `man vtep` shows the first (if {} is in man's path: \
-         `manpath`)",
-        prefix.display(),
+        "installed {copied} pages under {}: `man vtep` reads them when that is in `manpath`",
         prefix.display()
     );
     Ok(())
