@@ -26,8 +26,8 @@ pub struct UpArgs {
     /// describes alike, applies what the config changes, replaces the program in every link,
     /// and only then removes what the config no longer has. A kept datapath that does not fit
     /// this build (another `fdb_size`, a changed map layout) is refused, never half-used, and
-    /// forwards on: `vtep down` removes it, with a gap. `vtep down -n NAME` is the full
-    /// teardown of a kept instance. SIGUSR2 does the same as --keep once, for an instance
+    /// forwards on: `vtep down` removes it, interrupting its traffic. `vtep down -n NAME` is the
+    /// full teardown of a kept instance. SIGUSR2 does the same as --keep once, for an instance
     /// started without it.
     #[arg(long)]
     pub keep: bool,
