@@ -678,7 +678,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// The pages in `dir` (`*.5`, `*.8`), by file name.
+/// The pages in `dir` (`*.5`, `*.8`), by file name; none when `dir` does not exist (the first
+/// render). Fails when a page cannot be read.
 pub fn read_pages(dir: &Path) -> Result<BTreeMap<String, String>> {
     let mut pages = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -699,7 +700,8 @@ pub fn read_pages(dir: &Path) -> Result<BTreeMap<String, String>> {
 }
 
 /// Renders the pages into `dir`, keeping the dates of pages that did not change, and removes
-/// pages there that are no longer made. Returns the pages written.
+/// pages there that are no longer made. Returns the pages. Fails when rendering fails (see
+/// [`render`]) or a page cannot be written or removed.
 pub fn write(root: &Path, dir: &Path) -> Result<Vec<Page>> {
     let previous = read_pages(dir)?;
     let pages = render(&root.join(TEMPLATE_DIR), &previous, &today())?;
@@ -722,6 +724,7 @@ pub fn write(root: &Path, dir: &Path) -> Result<Vec<Page>> {
 
 /// What differs between the pages in `dir` and a render now: the names of pages that are
 /// stale, missing or no longer made. Empty when they are what `cargo xtask man` would write.
+/// Fails when rendering fails (see [`render`]).
 pub fn stale(root: &Path, dir: &Path) -> Result<Vec<String>> {
     let committed = read_pages(dir)?;
     let pages = render(&root.join(TEMPLATE_DIR), &committed, &today())?;
