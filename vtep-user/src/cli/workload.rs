@@ -64,7 +64,7 @@ pub enum PortCommand {
 /// A name (namespace or interface), then keyword-value pairs.
 #[derive(clap::Args)]
 pub struct Named {
-    /// The workload's namespace (`workload add`), or the interface (`port add`).
+    /// The workload's namespace (`vtep workload`), or the interface (`vtep port`).
     #[arg(value_name = "NETNS|IFACE")]
     pub target: String,
     /// `vni N`, and for a workload the optional keywords above, each with its value, in any
@@ -77,7 +77,7 @@ pub struct Named {
 
 #[derive(clap::Args)]
 pub struct NameOnly {
-    /// The workload's namespace (`workload del`), or the interface (`port del`).
+    /// The workload's namespace (`vtep workload`), or the interface (`vtep port`).
     #[arg(value_name = "NETNS|IFACE")]
     pub target: String,
     #[command(flatten)]
