@@ -4,6 +4,7 @@ pub mod fixture;
 pub mod fixture6;
 pub mod fuzz;
 pub mod lab;
+pub mod man;
 pub mod output;
 pub mod packet;
 pub mod raw_socket;

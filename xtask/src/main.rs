@@ -1,4 +1,4 @@
-//! `cargo xtask build | run | test | demo | bench | fuzz | lab`: the project's workflow. The demo,
+//! `cargo xtask build | run | test | demo | bench | fuzz | lab | man`: the project's workflow. The demo,
 //! the benchmark and `lab` build their hosts with the vtep-lab crate, which the namespace tests
 //! use too.
 
@@ -11,6 +11,7 @@ mod demo_store;
 mod failover;
 mod lab;
 mod labcmd;
+mod man;
 mod setup;
 
 use anyhow::Result;
@@ -119,6 +120,19 @@ enum Command {
         #[arg(long = "program")]
         programs: Vec<String>,
     },
+    /// Render the manual pages (vtep(8), vtep-up(8), ... one per subcommand, vtep.toml(5)) into
+    /// dist/man from the command line's definition and the templates in docs/man. Run it after
+    /// changing either, and commit the pages: the `man` tests fail while they are stale.
+    Man {
+        /// Also install them under PREFIX (man8/, man5/), mode 0644.
+        #[arg(
+            long,
+            value_name = "PREFIX",
+            num_args = 0..=1,
+            default_missing_value = "/usr/local/share/man"
+        )]
+        install: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -152,6 +166,7 @@ fn main() -> Result<()> {
             anyhow::ensure!(status.success(), "the fuzzer found violations ({status})");
             Ok(())
         }
+        Command::Man { install } => man::run(install.as_deref()),
         Command::Lab { command } => {
             // Only `up` needs the binary built; `down` uses the one `up` recorded.
             let bin = match command {

@@ -19,8 +19,9 @@ use crate::cmd;
 /// `/metrics` with promtool and scrape it with a throw-away server on 127.0.0.1, both from
 /// `prometheus`. (On a host run by systemd the package also enables its own service, on port
 /// 9090 of every address; the tests never use it: `systemctl disable --now prometheus` if
-/// unwanted.)
-const PACKAGES: [&str; 14] = [
+/// unwanted.) The `man` tests lint the manual pages with mandoc and groff (groff-base) and read
+/// them through `man -l` (man-db).
+const PACKAGES: [&str; 17] = [
     "curl",
     "ethtool",
     "etcd-server",
@@ -35,6 +36,9 @@ const PACKAGES: [&str; 14] = [
     "netsniff-ng",
     "prometheus",
     "util-linux",
+    "mandoc",
+    "groff-base",
+    "man-db",
 ];
 const TOOLCHAIN: &str = "nightly";
 const BPF_LINKER_VERSION: &str = "0.13.0";

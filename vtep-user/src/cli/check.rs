@@ -9,14 +9,28 @@ use crate::{cli::ConfigFile, config::Config, daemon};
 pub struct Args {
     #[command(flatten)]
     pub file: ConfigFile,
-    /// Also check the config against this host (in the `--netns` namespace), read-only, as
-    /// `vtep up` does first: the underlay interface exists, has `underlay.local` (or an IPv4
-    /// address) and room for VXLAN in its MTU, adopted ports exist, interfaces to create do
-    /// not, no other instance has this name or serves its VNIs and UDP ports on that
-    /// underlay or holds its namespaces and ports, and `metrics.listen` can be bound.
+    /// Also check the config against this host, read-only, as `vtep up` does before it starts.
+    ///
+    /// In the --netns namespace, if given: the underlay interface exists and has room for VXLAN
+    /// in its MTU, `underlay.local` is an address of the host (else the error lists the
+    /// addresses there are), adopted ports exist, interfaces to create do not, no other
+    /// instance has this name, serves its VNIs and UDP ports on that underlay, or holds its
+    /// namespaces and ports, and `metrics.listen` can be bound. Needs root (or CAP_BPF and
+    /// CAP_NET_ADMIN) to see the other instances.
     #[arg(long)]
     pub system: bool,
 }
+
+/// `vtep check --help` ends with these (the man page's EXAMPLES).
+pub const EXAMPLES: &str = "Examples:
+
+Check a config on a build machine:
+
+  vtep check -c dc1.toml
+
+Check it on the host it is for, in network namespace host-a:
+
+  vtep --netns host-a check --system -c /etc/vtep/host-a.toml";
 
 /// Prints what was checked; fails with the first problem found.
 pub async fn run(args: &Args) -> Result<()> {

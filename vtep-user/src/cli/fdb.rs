@@ -19,27 +19,64 @@ use crate::{
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// List the entries: MAC, VNI, remote VTEP or local port, and whether the config or a
-    /// command made them.
+    /// List the entries: MAC, VNI, remote VTEP or local port, state, origin, age.
+    ///
+    /// One line per entry, like `bridge fdb show`: `MAC vni N dst IP STATE ORIGIN [age Ns]`,
+    /// or `port NAME` instead of `dst IP` for a station behind a local port (named in the
+    /// instance's network namespace). STATE is `static` (config and runtime entries: they never
+    /// move or age out), `learned` (from traffic; it goes after the VNI's `ageing` without
+    /// traffic), or `missing` (a station whose port is gone). ORIGIN says who made it: `config`
+    /// (`vtep up`, from the config), `runtime` (`vtep fdb add` or `replace`), `store` (another
+    /// host's station, from the store) or `learned` (the datapath). `age` is the seconds since
+    /// traffic last confirmed a learned entry. With -j, an array of objects with the keys
+    /// `mac`, `vni`, `dst` or `port`, `state`, `origin` and `age`. The flood list is not an FDB
+    /// entry here: `vtep vni show` lists it.
+    #[command(
+        override_usage = "vtep fdb show [-c FILE | -n NAME] [-j | -p]",
+        after_long_help = "Examples:\n\n  vtep fdb show -n dc1\n\n  vtep fdb show -n dc1 -j | jq '.[] | select(.origin == \"learned\")'"
+    )]
     Show(Show),
-    /// Send frames for MAC in VNI N to the remote VTEP IP; an entry that sends them elsewhere
-    /// is left alone (see `replace`).
-    #[command(override_usage = "vtep fdb add MAC dst IP vni N [-c FILE | -n NAME]")]
+    /// Send frames for MAC in VNI N to the remote VTEP IP.
+    ///
+    /// An entry that already says the same (also one from the config) is left as it is and the
+    /// command succeeds. `add` never moves a static entry: if MAC already goes to another VTEP
+    /// it fails, naming `vtep fdb replace`. A learned entry for MAC gives way: the new entry
+    /// is static, as the kernel does.
+    #[command(
+        override_usage = "vtep fdb add MAC dst IP vni N [-c FILE | -n NAME]",
+        after_long_help = "Examples:\n\nSend VNI 100's frames for 02:00:00:00:0b:01 to the VTEP 198.18.0.2 (instance dc1):\n\n  vtep fdb add 02:00:00:00:0b:01 dst 198.18.0.2 vni 100 -n dc1"
+    )]
     Add(Change),
     /// Like `add`, but an existing remote entry for MAC is pointed at IP.
-    #[command(override_usage = "vtep fdb replace MAC dst IP vni N [-c FILE | -n NAME]")]
-    Replace(Change),
-    /// Add remote VTEP IP to VNI N's flood list (broadcast and unknown unicast), as `bridge fdb
-    /// append 00:00:00:00:00:00 ... dst IP` does.
+    ///
+    /// Adds the entry when there is none, as `bridge fdb replace` does; a config entry it
+    /// points elsewhere becomes a runtime entry. The remote VTEP the entry named before is
+    /// let go at `vtep up`'s next reconcile when nothing else names it.
     #[command(
-        override_usage = "vtep fdb append 00:00:00:00:00:00 dst IP vni N [-c FILE | -n NAME]"
+        override_usage = "vtep fdb replace MAC dst IP vni N [-c FILE | -n NAME]",
+        after_long_help = "Examples:\n\nThe station moved to the VTEP 198.18.0.3:\n\n  vtep fdb replace 02:00:00:00:0b:01 dst 198.18.0.3 vni 100 -n dc1"
+    )]
+    Replace(Change),
+    /// Add remote VTEP IP to VNI N's flood list (broadcast and unknown unicast).
+    ///
+    /// As `bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst IP` does: every broadcast,
+    /// multicast and unknown-unicast frame of the VNI gets a copy to IP. Appending an IP that is
+    /// listed already changes nothing; a list holds 32 remote VTEPs; a VNI with a multicast
+    /// `group` has no flood list. The list is replaced whole in one map update.
+    #[command(
+        override_usage = "vtep fdb append 00:00:00:00:00:00 dst IP vni N [-c FILE | -n NAME]",
+        after_long_help = "Examples:\n\n  vtep fdb append 00:00:00:00:00:00 dst 198.18.0.3 vni 100 -n dc1"
     )]
     Append(Change),
-    /// Delete the remote entry for MAC in VNI N; with 00:00:00:00:00:00 and `dst IP`, remove IP
-    /// from the flood list.
+    /// Delete the remote entry for MAC in VNI N, or with 00:00:00:00:00:00, IP from the flood
+    /// list.
+    ///
+    /// Deleting an entry that does not exist is an error. A local station's entry cannot be
+    /// deleted here (only the config ties a station to a port).
     #[command(
         alias = "delete",
-        override_usage = "vtep fdb del MAC vni N [-c FILE | -n NAME]\n       vtep fdb del 00:00:00:00:00:00 dst IP vni N [-c FILE | -n NAME]"
+        override_usage = "vtep fdb del MAC vni N [-c FILE | -n NAME]\n       vtep fdb del 00:00:00:00:00:00 dst IP vni N [-c FILE | -n NAME]",
+        after_long_help = "Examples:\n\n  vtep fdb del 02:00:00:00:0b:01 vni 100 -n dc1\n\n  vtep fdb del 00:00:00:00:00:00 dst 198.18.0.3 vni 100 -n dc1"
     )]
     Del(Change),
 }
@@ -48,9 +85,11 @@ pub enum Command {
 /// DEV dst IP`: the MAC, then keyword-value pairs in any order.
 #[derive(clap::Args)]
 pub struct Change {
-    /// The station's MAC address.
+    /// The station's MAC address (02:00:00:00:0c:03, or iproute2's short 2:0:0:0:c:3).
     pub mac: String,
-    /// `dst IP` (not for `del`) and `vni N`.
+    /// `dst IP`, the remote VTEP (not for `del` of a station), and `vni N`, in any order.
+    ///
+    /// IP is of the instance's underlay family, IPv4 or IPv6; N is a VNI the instance serves.
     #[arg(value_name = "KEYWORD VALUE", required = true, num_args = 1..)]
     pub words: Vec<String>,
     #[command(flatten)]

@@ -18,15 +18,39 @@ use crate::{
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// List the entries: IP, VNI, MAC, static or learned.
+    /// List the entries: IP, VNI, MAC, state, origin, age.
+    ///
+    /// One line per entry, like `ip neigh show`: `IP vni N lladdr MAC STATE ORIGIN [age Ns]`,
+    /// IPv4 entries first. STATE is `static` or `learned`; ORIGIN is `config` (the config's
+    /// workloads, host interfaces and `[[vni.neigh]]`), `runtime` (`vtep neigh add`), `store`
+    /// (another host's station) or `learned` (from ARP and neighbour advertisements of remote
+    /// stations, aged like learned FDB entries). With -j, an array of objects with the keys
+    /// `ip`, `vni`, `lladdr`, `state`, `origin` and `age`.
+    #[command(
+        override_usage = "vtep neigh show [-c FILE | -n NAME] [-j | -p]",
+        after_long_help = "Examples:\n\n  vtep neigh show -n dc1"
+    )]
     Show(Show),
-    /// Answer ARP requests for IP in VNI N with MAC (for VNIs with `proxy`).
-    #[command(override_usage = "vtep neigh add IP lladdr MAC vni N [-c FILE | -n NAME]")]
+    /// Answer ARP requests and neighbour solicitations for IP in VNI N with MAC.
+    ///
+    /// An ARP request (IPv4) or neighbour solicitation (IPv6) for IP from a local port is
+    /// then answered on the host and not flooded. Refused for a VNI without `proxy = true`
+    /// (the entry would answer nothing). The entry is static, of origin `runtime`; it replaces
+    /// a learned one, and one that says the same is left alone; a static entry with another
+    /// MAC is refused (delete it first).
+    #[command(
+        override_usage = "vtep neigh add IP lladdr MAC vni N [-c FILE | -n NAME]",
+        after_long_help = "Examples:\n\n  vtep neigh add 192.0.2.20 lladdr 02:00:00:00:0b:01 vni 100 -n dc1\n\n  vtep neigh add fd00::20 lladdr 02:00:00:00:0b:01 vni 100 -n dc1"
+    )]
     Add(Change),
     /// Delete the entry for IP in VNI N.
+    ///
+    /// For runtime and learned entries: the config's (workloads, host interfaces,
+    /// `[[vni.neigh]]`) and the store's are refused, as is an entry that does not exist.
     #[command(
         alias = "delete",
-        override_usage = "vtep neigh del IP vni N [-c FILE | -n NAME]"
+        override_usage = "vtep neigh del IP vni N [-c FILE | -n NAME]",
+        after_long_help = "Examples:\n\n  vtep neigh del 192.0.2.20 vni 100 -n dc1"
     )]
     Del(Change),
 }
@@ -34,9 +58,9 @@ pub enum Command {
 /// The arguments of `neigh add` and `del`, shaped like `ip neigh add IP lladdr MAC`.
 #[derive(clap::Args)]
 pub struct Change {
-    /// The overlay IPv4 address.
+    /// The station's overlay address, IPv4 or IPv6.
     pub ip: String,
-    /// `lladdr MAC` (not for `del`) and `vni N`.
+    /// `lladdr MAC`, the station's MAC (not for `del`), and `vni N`, in any order.
     #[arg(value_name = "KEYWORD VALUE", required = true, num_args = 1..)]
     pub words: Vec<String>,
     #[command(flatten)]

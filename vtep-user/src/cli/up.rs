@@ -10,15 +10,39 @@ use crate::{
 
 #[derive(Args)]
 pub struct UpArgs {
-    /// The instance's config file (TOML; see the README's config reference).
+    /// The instance's config file (TOML, see vtep.toml(5)); SIGHUP and `vtep reload` read it
+    /// again.
     #[arg(short, long, value_name = "FILE")]
     pub config: std::path::PathBuf,
-    /// At SIGINT/SIGTERM, leave the datapath forwarding and the namespaces and veths in place
-    /// for the next `vtep up` of this instance to adopt (a hitless restart or upgrade); `vtep
-    /// down` removes them. SIGUSR2 does this once without the flag.
+    /// At SIGINT/SIGTERM leave the datapath forwarding, for the next `vtep up` to adopt.
+    ///
+    /// A restart or upgrade then loses no packet. At the stop only the process ends: the
+    /// programs stay attached (their links and the tail-call table are pinned beside the maps
+    /// in /sys/fs/bpf/vtep/NAME), the namespaces, veths and addresses stay, so the workloads
+    /// keep their network, and so does the state file, marked kept. A crash leaves the same.
+    ///
+    /// The next `vtep up` of the instance adopts it: it loads its programs with the pinned maps
+    /// (learned entries, counters and next hops stay), keeps every port the config still
+    /// describes alike, applies what the config changes, replaces the program in every link,
+    /// and only then removes what the config no longer has. A kept datapath that does not fit
+    /// this build (another `fdb_size`, a changed map layout) is refused, never half-used, and
+    /// forwards on: `vtep down` removes it, interrupting its traffic. `vtep down -n NAME` is the
+    /// full teardown of a kept instance. SIGUSR2 does the same as --keep once, for an instance
+    /// started without it.
     #[arg(long)]
     pub keep: bool,
 }
+
+/// `vtep up --help` ends with these (the man page's EXAMPLES).
+pub const EXAMPLES: &str = "Examples:
+
+Run instance dc1 as dist/vtep@.service does, keeping the datapath across restarts:
+
+  vtep up -c /etc/vtep/dc1.toml --keep
+
+Run a config in network namespace host-a (the tests and `cargo xtask lab` simulate hosts so):
+
+  vtep --netns host-a up -c host-a.toml";
 
 /// Loads the config and runs it; fails when the config is invalid, the start fails (having
 /// removed what it made) or something could not be removed at the stop.

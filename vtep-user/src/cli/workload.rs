@@ -13,17 +13,29 @@ use crate::{
 
 #[derive(Subcommand)]
 pub enum WorkloadCommand {
-    /// Create a workload in VNI N: namespace NETNS (made if missing), a veth pair into it with
-    /// the address and MAC given, its FDB and proxy entries; published in the store.
+    /// Create a workload in VNI N: namespace NETNS, a veth pair into it, its FDB and proxy
+    /// entries.
+    ///
+    /// The namespace is made if it does not exist (and then removed with the workload). The
+    /// keywords are the config's `[[vni.workload]]` keys: `address A/P` (IPv4 with prefix
+    /// length), `mac M` (default: random), `interface IF` (inside the namespace, default
+    /// eth0), `host-interface H` (the host end, default NETNS-h), `gateway G` (the workload's
+    /// default route). The veth's MTU is the underlay's less the VXLAN overhead. Prints what
+    /// the instance did.
     #[command(
-        override_usage = "vtep workload add NETNS vni N [address A/P] [mac M] [interface IF] [host-interface H] [gateway G] [-c FILE | -n NAME]"
+        override_usage = "vtep workload add NETNS vni N [address A/P] [mac M] [interface IF] [host-interface H] [gateway G] [-c FILE | -n NAME]",
+        after_long_help = "Examples:\n\n  vtep workload add web1 vni 100 address 10.0.0.5/24 mac 02:00:00:00:0a:05 -n dc1"
     )]
     Add(Named),
-    /// Remove a workload `vtep workload add` made: its veth, its entries, and its namespace when
+    /// Remove a workload `vtep workload add` made: its veth, its entries, and its namespace if
     /// vtep created it.
+    ///
+    /// Only workloads added at run time; the config's go with the config (edit it and `vtep
+    /// reload`).
     #[command(
         alias = "delete",
-        override_usage = "vtep workload del NETNS [-c FILE | -n NAME]"
+        override_usage = "vtep workload del NETNS [-c FILE | -n NAME]",
+        after_long_help = "Examples:\n\n  vtep workload del web1 -n dc1"
     )]
     Del(NameOnly),
 }
@@ -31,12 +43,20 @@ pub enum WorkloadCommand {
 #[derive(Subcommand)]
 pub enum PortCommand {
     /// Attach existing interface IFACE to VNI N as a port (its stations are learned).
-    #[command(override_usage = "vtep port add IFACE vni N [-c FILE | -n NAME]")]
+    ///
+    /// The interface must exist in the instance's namespace and not be a port already.
+    #[command(
+        override_usage = "vtep port add IFACE vni N [-c FILE | -n NAME]",
+        after_long_help = "Examples:\n\n  vtep port add veth-vm1 vni 100 -n dc1"
+    )]
     Add(Named),
     /// Detach a port `vtep port add` attached (the interface itself stays).
+    ///
+    /// Only ports added at run time; the config's `[[vni.port]]` go with the config.
     #[command(
         alias = "delete",
-        override_usage = "vtep port del IFACE [-c FILE | -n NAME]"
+        override_usage = "vtep port del IFACE [-c FILE | -n NAME]",
+        after_long_help = "Examples:\n\n  vtep port del veth-vm1 -n dc1"
     )]
     Del(NameOnly),
 }
@@ -44,9 +64,11 @@ pub enum PortCommand {
 /// A name (namespace or interface), then keyword-value pairs.
 #[derive(clap::Args)]
 pub struct Named {
-    /// The workload's namespace, or the interface.
+    /// The workload's namespace (`vtep workload`), or the interface (`vtep port`).
     #[arg(value_name = "NETNS|IFACE")]
     pub target: String,
+    /// `vni N`, and for a workload the optional keywords above, each with its value, in any
+    /// order.
     #[arg(value_name = "KEYWORD VALUE", required = true, num_args = 1..)]
     pub words: Vec<String>,
     #[command(flatten)]
@@ -55,7 +77,7 @@ pub struct Named {
 
 #[derive(clap::Args)]
 pub struct NameOnly {
-    /// The workload's namespace, or the interface.
+    /// The workload's namespace (`vtep workload`), or the interface (`vtep port`).
     #[arg(value_name = "NETNS|IFACE")]
     pub target: String,
     #[command(flatten)]
