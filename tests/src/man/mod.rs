@@ -570,6 +570,13 @@ fn counters() -> String {
         "FDB entries learned in this VNI, as of the last ageing sweep plus what was learned \
          since (capped by the VNI's maxaddress).",
     )]);
+    roff.control("TP", []).text([bold("drops")]);
+    roff.text([roman(
+        "Packets of this VNI dropped, every reason together (-j: drops_by_reason, the reasons \
+         that dropped some): what was dropped once the VNI was known, from the port a frame \
+         came in on or a VXLAN header of a served VNI. Drops before that (unknown_vni, \
+         malformed headers, unknown_port) are in no VNI's.",
+    )]);
     piece(&roff)
 }
 

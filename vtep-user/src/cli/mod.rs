@@ -204,9 +204,12 @@ pub enum Command {
     /// A table with a row per VNI, headed by the counters' names as `-j` has them: packets and
     /// bytes encapsulated to remote VTEPs (`encap_`), decapsulated from them (`decap_`) and
     /// switched between local ports (`local_`), flooded frames, learned FDB entries, learns
-    /// refused over `maxaddress`, proxy replies. Then `drops:`, every reason with its count
-    /// since the datapath was loaded (kept across restarts with --keep); `remotes: kept N
-    /// refused N`, the remote VTEPs whose next hops are kept resolved and those refused over
+    /// refused over `maxaddress`, proxy replies, the decapsulations XDP did (`decap_by_xdp`),
+    /// the VNI's drops (`drops`; by reason in `-j`'s `drops_by_reason`). Then `drops:`, every
+    /// reason with its count since the datapath was loaded (kept across restarts with --keep)
+    /// and, in brackets, the VNIs of the packets it dropped; `remotes: kept N (resolved N,
+    /// resolving N, unreachable N, pending N) refused N`, the remote VTEPs whose next hops are
+    /// kept resolved, by the state of the next hop, and those refused over
     /// `underlay.max_remotes`; `links:`, the underlay (`up`, `down` or `missing`) and each port
     /// that is gone; and with a `[store]`, `store:` with the client's state (`connected` with
     /// the revision and the hosts and stations it sees, or `unreachable` with the failed
