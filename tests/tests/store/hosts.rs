@@ -88,6 +88,27 @@ fn workloads_reach_each_other_with_arp_answered_from_the_store() {
             assert_eq!(row["origin"], "store", "{row}");
         }
     }
+    // Bug (review of issue 13's man pages): `vtep neigh del` of a store entry was refused
+    // calling it the config's. It is refused, naming the store, and stays.
+    let (name, other) = (h.names[0].clone(), wls[1].ip());
+    let out = h.lab.vtep_ref(h.ids[0]).cli(&[
+        "neigh",
+        "del",
+        &other,
+        "vni",
+        &VNI.to_string(),
+        "-n",
+        &name,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("is the store's"), "{err}");
+    let neigh = h.lab.vtep_ref(h.ids[0]).neigh(&name);
+    assert!(
+        neigh
+            .iter()
+            .any(|r| r["ip"] == other && r["origin"] == "store")
+    );
 }
 
 /// Each host publishes its VTEP (with its VNI and port) and its workloads, under the prefix, as

@@ -11,7 +11,7 @@ use aya::{
     maps::{HashMap, MapData, MapError},
 };
 use vtep_common::maps::{
-    FDB_F_LEARNED, FDB_F_RUNTIME, Proxy6Key, ProxyEntry, ProxyKey, VNI_F_PROXY,
+    FDB_F_LEARNED, FDB_F_RUNTIME, FDB_F_STORE, Proxy6Key, ProxyEntry, ProxyKey, VNI_F_PROXY,
 };
 
 use crate::{ctl::require_vni, datapath::maps::Pinned, mac::Mac};
@@ -35,7 +35,7 @@ pub struct Request {
 /// Applies `req` to the table of running instance `name` (the IPv4 or the IPv6 one, by the
 /// address). `add` over a learned entry makes it static; over a static one with another MAC it
 /// is refused (delete it first). Fails, changing nothing, when the instance does not run, the VNI
-/// is not configured, `del` finds no entry or the config's, or the map cannot be written.
+/// is not configured, `del` finds no entry or the config's or the store's, or the map cannot be written.
 pub fn apply(name: &str, req: &Request) -> Result<()> {
     let maps = Pinned::of(name);
     require_vni(&maps, req.vni)?;
@@ -84,6 +84,10 @@ fn change<K: Pod>(
     let (ip, vni) = (req.ip, req.vni);
     match (req.op, existing, req.mac) {
         (Op::Del, None, _) => bail!("ip: no entry for {ip} in VNI {vni}"),
+        (Op::Del, Some(e), _) if e.flags & FDB_F_STORE != 0 => bail!(
+            "ip: {ip} in VNI {vni} is the store's (another host's station); it follows the \
+             store, not commands"
+        ),
         (Op::Del, Some(e), _) if e.flags & (FDB_F_LEARNED | FDB_F_RUNTIME) == 0 => bail!(
             "ip: {ip} in VNI {vni} is the config's (a workload or host interface of this \
              instance); it is not changed at run time"
