@@ -21,6 +21,7 @@ use aya::programs::{TestRun, TestRunOptions};
 use vtep::datapath::{
     loader::Datapath,
     tables::{Port, Target, VniTable, fill},
+    trace::Trace,
 };
 use vtep_common::{
     maps::{DEFAULT_FDB_SIZE, DatapathConfig, NextHopEntry, vtep_addr_v4},
@@ -255,7 +256,7 @@ pub fn load(cfg: &DatapathConfig, tables: &[VniTable]) -> Datapath {
 
 /// As [`load`], with an FDB of `fdb_size` entries.
 pub fn load_sized(cfg: &DatapathConfig, tables: &[VniTable], fdb_size: u32) -> Datapath {
-    let mut dp = Datapath::load(cfg, fdb_size, None).expect("loading the datapath");
+    let mut dp = Datapath::load(cfg, fdb_size, None, Trace::Off).expect("loading the datapath");
     fill(&mut dp, tables).expect("filling the maps");
     dp
 }

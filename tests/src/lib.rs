@@ -7,3 +7,4 @@ pub mod lab;
 pub mod output;
 pub mod packet;
 pub mod raw_socket;
+pub mod xlated;

@@ -1,6 +1,8 @@
 //! The one verdict path: every drop is a `DropReason`, counted here and nowhere else. A program
-//! returns `or_drop(result)` (the XDP program `xdp_or_drop(result)`); a copy that could not be sent while the program goes on (one
-//! flood copy of many) is counted with `copy_dropped`. TC verdicts are the `i32` a classifier
+//! returns `or_drop(result)` (the XDP program `xdp_or_drop(result)`); a copy that could not be
+//! sent while the program goes on (one flood copy of many) is counted with `copy_dropped`. The
+//! programs that have a traced variant (main.rs) go through `or_drop_traced` and
+//! `xdp_or_drop_traced`, which also log the drop when built with `TRACED` (see `trace.rs`). TC verdicts are the `i32` a classifier
 //! returns; the bindings' constant types differ between the BPF target and the host (where
 //! clippy checks this crate), so they are converted once here.
 
@@ -12,7 +14,7 @@ use aya_ebpf::{
 };
 use vtep_common::{drop::DropReason, maps::HOOK_XDP};
 
-use crate::{drop_monitor, maps::count_drop};
+use crate::{drop_monitor, maps::count_drop, trace};
 
 /// Hand the packet on: to the next program on the interface's TCX hook, or, after the last, to
 /// the kernel as if no program ran (`TCX_NEXT`, the value of `TC_ACT_UNSPEC`). Not `TC_ACT_OK`,
@@ -50,6 +52,38 @@ pub fn xdp_or_drop(ctx: &XdpContext, result: Result<u32, DropReason>) -> u32 {
         drop_monitor::sample_xdp(ctx, HOOK_XDP, reason);
         XDP_DROP
     })
+}
+
+/// [`or_drop`] for a program built with `TRACED`: the drop is logged as well.
+///
+/// A wrapper, not a parameter of `or_drop`: the flood program (`port::flood`), which has no
+/// traced variant, must compile exactly as it did. Its verification sits at 95% of the
+/// verifier's limit and swings by hundreds of thousands of instructions with the compiler's
+/// register choices; any change to the code inlined into it (a const parameter on `or_drop`,
+/// `copy_dropped` or `flood::to_local_ports`, even one it instantiates as `false`) took it past
+/// the limit.
+#[inline(always)]
+pub fn or_drop_traced<const TRACED: bool>(
+    ctx: &TcContext,
+    hook: u32,
+    result: Result<i32, DropReason>,
+) -> i32 {
+    if let Err(reason) = result {
+        trace::dropped::<TRACED>(hook, reason);
+    }
+    or_drop(ctx, hook, result)
+}
+
+/// [`xdp_or_drop`] for a program built with `TRACED`: the drop is logged as well.
+#[inline(always)]
+pub fn xdp_or_drop_traced<const TRACED: bool>(
+    ctx: &XdpContext,
+    result: Result<u32, DropReason>,
+) -> u32 {
+    if let Err(reason) = result {
+        trace::dropped::<TRACED>(HOOK_XDP, reason);
+    }
+    xdp_or_drop(ctx, result)
 }
 
 /// Counts a copy that could not be sent when the program goes on with the others.
