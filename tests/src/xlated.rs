@@ -221,6 +221,9 @@ pub struct Program {
     pub xlated: Xlated,
     /// The maps it was loaded with, by id.
     pub maps: HashMap<u32, String>,
+    /// The kernel's hash of the instructions it was given (before verification, map references
+    /// left out): two loads of the same program of the object have the same tag.
+    pub tag: u64,
 }
 
 /// How much of the debug log a program has.
@@ -238,6 +241,7 @@ impl Program {
         Ok(Self {
             xlated: Xlated::of(fd)?,
             maps: map_names(info)?,
+            tag: info.tag(),
         })
     }
 

@@ -219,12 +219,11 @@ impl Datapath {
         Ok(())
     }
 
-    /// The programs' log records, for `logger` to read with `flush` (the tests read them after
-    /// each run); afterwards [`Datapath::start_log`] has nothing to read. Fails when the log was
-    /// taken already.
-    pub fn take_log<T: log::Log>(&mut self, logger: T) -> Result<aya_log::EbpfLogger<T>> {
-        aya_log::EbpfLogger::init_with_logger(self.ebpf()?, logger)
-            .with_context(|| format!("opening the datapath's log ({MAP_TRACE})"))
+    /// The programs' log, to read when the caller wants (the tests, after each run) instead of
+    /// into vtep's log ([`Datapath::start_log`] has nothing to read afterwards). Fails when the
+    /// log was taken already.
+    pub fn take_log(&mut self) -> Result<trace::Lines> {
+        trace::Lines::open(self.ebpf()?)
     }
 
     /// Takes over the links pinned in `dir` by the datapath of a stopped instance: the next

@@ -9,7 +9,11 @@
 //! ([`super::loader::Datapath::loaded_as`]); `vtep up` always loads its own programs, also when
 //! it adopts a kept datapath, so the setting of the `vtep up` that runs is the one in force.
 
-use std::{fmt::Write as _, os::fd::AsRawFd as _};
+use std::{
+    fmt::Write as _,
+    os::fd::AsRawFd as _,
+    sync::{Arc, Mutex},
+};
 
 use anyhow::{Context as _, Result, bail};
 use aya::Ebpf;
@@ -160,6 +164,46 @@ impl log::Log for ToTracing {
     }
 
     fn flush(&self) {}
+}
+
+/// The datapath's log read on demand, rendered without interface names: what the tests read
+/// after each `BPF_PROG_TEST_RUN`.
+pub struct Lines {
+    logger: EbpfLogger<Collect>,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+/// Keeps the records aya-log reads.
+struct Collect(Arc<Mutex<Vec<String>>>);
+
+impl log::Log for Collect {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let line = render(&record.args().to_string(), |_| None);
+        self.0.lock().expect("not poisoned").push(line);
+    }
+
+    fn flush(&self) {}
+}
+
+impl Lines {
+    /// Takes the log of `ebpf` (its `AYA_LOGS` ring buffer). Fails when the object has no log
+    /// map (taken already).
+    pub fn open(ebpf: &mut Ebpf) -> Result<Self> {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let logger = EbpfLogger::init_with_logger(ebpf, Collect(lines.clone()))
+            .with_context(|| format!("opening the datapath's log ({MAP_TRACE})"))?;
+        Ok(Self { logger, lines })
+    }
+
+    /// The lines written since the last call, oldest first.
+    pub fn take(&mut self) -> Vec<String> {
+        self.logger.flush();
+        std::mem::take(&mut *self.lines.lock().expect("not poisoned"))
+    }
 }
 
 /// A running reader of the datapath's log; it stops when dropped (with the datapath that holds
