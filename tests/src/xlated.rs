@@ -168,7 +168,7 @@ fn prog_info(fd: BorrowedFd<'_>, insns: Option<&mut [u64]>) -> io::Result<bpf_pr
     // fields this command does not use to be zero.
     let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
     if let Some(buf) = insns {
-        info.xlated_prog_len = (buf.len() * size_of::<u64>()) as u32;
+        info.xlated_prog_len = size_of_val(buf) as u32;
         info.xlated_prog_insns = buf.as_mut_ptr() as u64;
     }
     // SAFETY: as above.

@@ -46,14 +46,15 @@ use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 // verified with the whole 512-byte stack for its own path: the IPv6 headers and checksum did
 // not fit beside the IPv4 path.
 //
-// And each comes twice again, without and with the debug log (`…_trace`, built with the const
-// parameter `TRACED`; see `trace.rs`): the loader loads the `_trace` programs only for
-// `vtep up --trace-datapath`. The untraced programs are the ones built without any logging: the
-// log calls were first compiled into the same programs behind the read-only global `TRACE`,
-// which the verifier folds away with tracing off, but their mere presence changed how the
-// compiler laid out the code around them (registers, spills, merged blocks): the untraced
-// programs then had up to 70 more instructions, and `vtep_port_flood6` went past the verifier's
-// complexity limit with tracing off.
+// And each but the flood program comes twice again, without and with the debug log (`…_trace`,
+// built with the const parameter `TRACED`; see `trace.rs`): the loader loads the `_trace`
+// programs only for `vtep up --trace-datapath`, so a datapath without it runs the programs as
+// they were before the log existed. Log calls compiled into the same programs behind the
+// read-only global `TRACE` alone are folded away by the verifier with tracing off, but their
+// presence changed how the compiler laid out the code around them (registers, spills): the
+// untraced programs grew by up to 70 instructions, and the flood programs, whose verification
+// sits near the kernel's complexity limit and swings with such layout changes, went past it.
+// The flood program therefore has no traced variant (see `verdict::or_drop_traced`).
 
 /// TC ingress of a host-side port: frames a workload sends.
 #[classifier]
@@ -77,9 +78,8 @@ pub fn vtep_port6_trace(ctx: TcContext) -> i32 {
 }
 
 /// The port program's continuation for broadcast, multicast and unknown-unicast frames
-/// (`JUMP_PORT_FLOOD`): never attached, entered by tail call.
-/// The traced port programs continue in it as well: it has no traced variant (see
-/// `verdict::or_drop_traced`).
+/// (`JUMP_PORT_FLOOD`): never attached, entered by tail call, from the traced port programs as
+/// well.
 #[classifier]
 pub fn vtep_port_flood(ctx: TcContext) -> i32 {
     port::flood::<Ipv4Hdr>(&ctx)
