@@ -1,8 +1,8 @@
 //! What the kernel made of a loaded program: its instructions after verification
 //! ("xlated": the verifier has removed the code it proved dead and rewritten helper calls and map
 //! references), how many it verified, and which of the object's maps and which kernel helper
-//! functions the remaining code still reaches. `bpftool prog dump xlated` shows the same; aya 0.14's
-//! `ProgramInfo` gives the counts but not the instructions, so they are read here with
+//! functions the remaining code still reaches. `bpftool prog dump xlated` shows the same; aya
+//! 0.14's `ProgramInfo` gives the counts but not the instructions, so they are read here with
 //! `BPF_OBJ_GET_INFO_BY_FD`.
 //!
 //! How a dumped instruction names what it reaches (kernel/bpf/syscall.c,

@@ -2,9 +2,9 @@
 //! returns `or_drop(result)` (the XDP program `xdp_or_drop(result)`); a copy that could not be
 //! sent while the program goes on (one flood copy of many) is counted with `copy_dropped`. The
 //! programs that have a traced variant (main.rs) go through `or_drop_traced` and
-//! `xdp_or_drop_traced`, which also log the drop when built with `TRACED` (see `trace.rs`). TC verdicts are the `i32` a classifier
-//! returns; the bindings' constant types differ between the BPF target and the host (where
-//! clippy checks this crate), so they are converted once here.
+//! `xdp_or_drop_traced`, which also log the drop when built with `TRACED` (see `trace.rs`).
+//! TC verdicts are the `i32` a classifier returns; the bindings' constant types differ between
+//! the BPF target and the host (where clippy checks this crate), so they are converted once here.
 
 #![allow(clippy::unnecessary_cast)]
 

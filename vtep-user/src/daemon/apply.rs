@@ -80,8 +80,8 @@ impl Base<'_> {
 
 /// Makes the system what `config` describes, given what the checks found, from `base`; with
 /// `options.keep`, its datapath outlives the process (see [`Datapath::pin_links`]); programs it
-/// loads have the debug log `options.trace` (and their log is read from here on). Fails at the first
-/// step that fails, leaving what it made in `undo` for the caller to remove (a
+/// loads have the debug log `options.trace` (and their log is read from here on). Fails at the
+/// first step that fails, leaving what it made in `undo` for the caller to remove (a
 /// fresh start) or to keep (adopting, reloading: the datapath forwards on meanwhile).
 pub(super) async fn apply(
     net: &Net,

@@ -78,13 +78,18 @@ impl std::fmt::Display for Trace {
 }
 
 /// Fails unless `vni` is a VNI: 1..=16777215.
-pub fn check_vni(vni: u32) -> Result<()> {
-    if vni == 0 || vni > VNI_MAX {
-        bail!(
-            "--trace-vni: {vni} is outside 1..=16777215 (leave --trace-vni out to trace every VNI)"
-        );
+fn check_vni(vni: u32) -> Result<()> {
+    if let Some(problem) = vni_problem(vni) {
+        bail!("--trace-vni: {problem}");
     }
     Ok(())
+}
+
+/// What is wrong with `vni` as a `--trace-vni`, if anything.
+fn vni_problem(vni: u32) -> Option<String> {
+    (vni == 0 || vni > VNI_MAX).then(|| {
+        format!("{vni} is outside 1..=16777215 (leave --trace-vni out to trace every VNI)")
+    })
 }
 
 /// The parser clap uses for `--trace-vni`: a number that is a VNI.
@@ -92,12 +97,10 @@ pub fn parse_vni(text: &str) -> std::result::Result<u32, String> {
     let vni: u32 = text
         .parse()
         .map_err(|_| format!("`{text}` is not a VNI (1..=16777215)"))?;
-    if vni == 0 || vni > VNI_MAX {
-        return Err(format!(
-            "{vni} is outside 1..=16777215 (leave --trace-vni out to trace every VNI)"
-        ));
+    match vni_problem(vni) {
+        Some(problem) => Err(problem),
+        None => Ok(vni),
     }
-    Ok(vni)
 }
 
 /// A datapath log line as vtep prints it: the programs' record with drop reasons and hooks by
