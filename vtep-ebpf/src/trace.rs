@@ -168,8 +168,8 @@ pub fn to_remote<I: OuterIp, const TRACED: bool>(
     }
 }
 
-// SAFETY (each `no_mangle` below): the global functions of the log, named `trace_*`; no other
-// symbol has these names.
+// SAFETY: `no_mangle` keeps the function global (a BPF global function, see the module doc);
+// no other symbol has its name.
 #[unsafe(no_mangle)]
 #[inline(never)]
 extern "C" fn trace_to_remote4(port_vni: u64, dst: u64, remote: u32) -> u32 {
@@ -181,6 +181,7 @@ extern "C" fn trace_to_remote4(port_vni: u64, dst: u64, remote: u32) -> u32 {
     0
 }
 
+// SAFETY: as for `trace_to_remote4`.
 #[unsafe(no_mangle)]
 #[inline(never)]
 extern "C" fn trace_to_remote6(port_vni: u64, dst: u64, hi: u64, lo: u64) -> u32 {
@@ -200,6 +201,7 @@ pub fn to_port<const TRACED: bool>(port: u32, vni: u32, dst: &[u8; 6], to: u32) 
     }
 }
 
+// SAFETY: as for `trace_to_remote4`.
 #[unsafe(no_mangle)]
 #[inline(never)]
 extern "C" fn trace_to_port(port_vni: u64, dst: u64, to: u32) -> u32 {
@@ -220,6 +222,7 @@ pub fn to_flood<const TRACED: bool>(port: u32, vni: u32, dst: &[u8; 6]) {
     }
 }
 
+// SAFETY: as for `trace_to_remote4`.
 #[unsafe(no_mangle)]
 #[inline(never)]
 extern "C" fn trace_to_flood(port_vni: u64, dst: u64) -> u32 {
@@ -283,6 +286,7 @@ macro_rules! decap_line {
     }};
 }
 
+// SAFETY: as for `trace_to_remote4`.
 #[unsafe(no_mangle)]
 #[inline(never)]
 extern "C" fn trace_decap4(hook_to: u64, vni: u32, dst: u64, from: u32) -> u32 {
@@ -292,6 +296,7 @@ extern "C" fn trace_decap4(hook_to: u64, vni: u32, dst: u64, from: u32) -> u32 {
     0
 }
 
+// SAFETY: as for `trace_to_remote4`.
 #[unsafe(no_mangle)]
 #[inline(never)]
 extern "C" fn trace_decap6(hook_to: u64, vni: u32, dst: u64, hi: u64, lo: u64) -> u32 {
@@ -309,6 +314,7 @@ pub fn dropped<const TRACED: bool>(hook: u32, reason: DropReason) {
     }
 }
 
+// SAFETY: as for `trace_to_remote4`.
 #[unsafe(no_mangle)]
 #[inline(never)]
 extern "C" fn trace_dropped(reason: u32, hook: u32) -> u32 {
