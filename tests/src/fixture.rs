@@ -21,6 +21,7 @@ use aya::programs::{TestRun, TestRunOptions};
 use vtep::datapath::{
     loader::Datapath,
     tables::{Port, Target, VniTable, fill},
+    trace::Trace,
 };
 use vtep_common::{
     maps::{DEFAULT_FDB_SIZE, DatapathConfig, NextHopEntry, vtep_addr_v4},
@@ -255,7 +256,16 @@ pub fn load(cfg: &DatapathConfig, tables: &[VniTable]) -> Datapath {
 
 /// As [`load`], with an FDB of `fdb_size` entries.
 pub fn load_sized(cfg: &DatapathConfig, tables: &[VniTable], fdb_size: u32) -> Datapath {
-    let mut dp = Datapath::load(cfg, fdb_size, None).expect("loading the datapath");
+    load_with(cfg, tables, fdb_size, Trace::Off)
+}
+
+/// As [`load`], with the debug log set to `trace` (`vtep up --trace-datapath`).
+pub fn load_traced(cfg: &DatapathConfig, tables: &[VniTable], trace: Trace) -> Datapath {
+    load_with(cfg, tables, DEFAULT_FDB_SIZE, trace)
+}
+
+fn load_with(cfg: &DatapathConfig, tables: &[VniTable], fdb_size: u32, trace: Trace) -> Datapath {
+    let mut dp = Datapath::load(cfg, fdb_size, None, trace).expect("loading the datapath");
     fill(&mut dp, tables).expect("filling the maps");
     dp
 }

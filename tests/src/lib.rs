@@ -8,3 +8,4 @@ pub mod man;
 pub mod output;
 pub mod packet;
 pub mod raw_socket;
+pub mod xlated;

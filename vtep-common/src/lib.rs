@@ -7,4 +7,5 @@
 pub mod drop;
 pub mod flow;
 pub mod maps;
+pub mod trace;
 pub mod wire;

@@ -38,34 +38,38 @@ use crate::{
     parse::{self, Packet, ensure_linear, ether_type, is_fragment, is_ip, is_plain_ipv4},
     proxy,
     skb::{self, PACKET_HOST, PACKET_MULTICAST},
-    udp_csum, verdict,
+    trace, udp_csum, verdict,
 };
 
 /// TC ingress of the underlay interface, an underlay of `I`'s family. Returns the TC verdict;
 /// every drop is counted.
 #[inline(always)]
-pub fn ingress<I: OuterIp>(ctx: &TcContext) -> i32 {
-    verdict::or_drop(ctx, HOOK_UNDERLAY, try_ingress::<I>(ctx))
+pub fn ingress<I: OuterIp, const TRACED: bool>(ctx: &TcContext) -> i32 {
+    trace::begin::<TRACED>();
+    verdict::or_drop_traced::<TRACED>(ctx, HOOK_UNDERLAY, try_ingress::<I, TRACED>(ctx))
 }
 
 /// Parse, look up, rewrite, deliver. `Ok(verdict::PASS)` for anything that is not VXLAN over `I`
 /// for us.
 #[inline(always)]
-fn try_ingress<I: OuterIp>(ctx: &TcContext) -> Result<i32, DropReason> {
+fn try_ingress<I: OuterIp, const TRACED: bool>(ctx: &TcContext) -> Result<i32, DropReason> {
     let cfg = config();
     let Some(outer) = classify::<I>(ctx, &cfg) else {
         return Ok(verdict::PASS);
     };
     // VXLAN for us from here on: drop what is malformed.
-    let Some((vni, vcfg)) = vni_of::<I>(ctx, &outer)? else {
+    let Some((vni, vcfg)) = vni_of::<I, TRACED>(ctx, &outer)? else {
         return Ok(verdict::PASS);
     };
-    verdict::in_vni(vcfg.stats_slot, for_vni::<I>(ctx, &cfg, &outer, vni, &vcfg))
+    verdict::in_vni(
+        vcfg.stats_slot,
+        for_vni::<I, TRACED>(ctx, &cfg, &outer, vni, &vcfg),
+    )
 }
 
 /// The underlay program's work on VXLAN for us of `vni` (config `vcfg`), outer headers `outer`.
 #[inline(always)]
-fn for_vni<I: OuterIp>(
+fn for_vni<I: OuterIp, const TRACED: bool>(
     ctx: &TcContext,
     cfg: &DatapathConfig,
     outer: &OuterInfo,
@@ -78,6 +82,8 @@ fn for_vni<I: OuterIp>(
     let inner_eth: EthHdr = parse::load(ctx, I::INNER).ok_or(DropReason::VxlanTruncated)?;
     learn_from::<I>(ctx, cfg, outer, vni, vcfg, &inner_eth);
     let target = local_target(vni, &inner_eth.dst_addr)?;
+    let to = target.map(|(ifindex, _)| ifindex);
+    trace::decap::<I, TRACED>(HOOK_UNDERLAY, &outer.sender, vni, &inner_eth.dst_addr, to);
     let proto = ether_type(&inner_eth);
     strip_outer::<I>(ctx, proto, &inner_eth)?;
     deliver_inner(ctx, vni, vcfg.stats_slot, target, proto)
@@ -256,7 +262,7 @@ fn is_vxlan_port(ports: &[[u8; 2]; MAX_DSTPORTS], port: &[u8; 2]) -> bool {
 /// judge. Fails with `VxlanTruncated`, `VxlanBadFlags` (I flag clear) or `UnknownVni` (not
 /// configured, or configured on another UDP port).
 #[inline(always)]
-pub fn vni_of<I: OuterIp>(
+pub fn vni_of<I: OuterIp, const TRACED: bool>(
     ctx: &impl Packet,
     outer: &OuterInfo,
 ) -> Result<Option<(u32, VniConfig)>, DropReason> {
@@ -270,6 +276,7 @@ pub fn vni_of<I: OuterIp>(
     }
     // Reserved bits are ignored on receive (RFC 7348 section 5).
     let vni = vx.vni();
+    trace::note_vni::<TRACED>(vni);
     let vcfg = match maps::get(&VNIS, &vni) {
         Some(v) => v,
         None if outer.to_group => return Ok(None),

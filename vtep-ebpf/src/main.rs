@@ -1,7 +1,8 @@
 //! vtep's datapath: one TC program on each local port (frames from workloads, `port.rs`), its
 //! flood path entered by tail call, and one on the underlay interface (VXLAN from remote VTEPs,
 //! `decap.rs`), optionally with an XDP program in front of it that decapsulates known unicast
-//! before an skb exists (`underlay_xdp.rs`). Every drop goes through `verdict.rs`; packet bytes
+//! before an skb exists (`underlay_xdp.rs`). Every drop goes through `verdict.rs`, and the debug
+//! log (`vtep up --trace-datapath`, off unless asked for) through `trace.rs`; packet bytes
 //! are reached only through `parse.rs`, the skb's metadata through `skb.rs` (the xdp_buff's
 //! through `xdp_buff.rs`), map memory through `maps.rs`.
 #![no_std]
@@ -28,6 +29,7 @@ mod port;
 mod proxy;
 mod segment;
 mod skb;
+mod trace;
 mod udp_csum;
 mod underlay_xdp;
 mod verdict;
@@ -43,20 +45,41 @@ use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 // family of `underlay.local`. One program per family, not one branching on it, so each is
 // verified with the whole 512-byte stack for its own path: the IPv6 headers and checksum did
 // not fit beside the IPv4 path.
+//
+// And each but the flood program comes twice again, without and with the debug log (`…_trace`,
+// built with the const parameter `TRACED`; see `trace.rs`): the loader loads the `_trace`
+// programs only for `vtep up --trace-datapath`, so a datapath without it runs the programs as
+// they were before the log existed. Log calls compiled into the same programs behind the
+// read-only global `TRACE` alone are folded away by the verifier with tracing off, but their
+// presence changed how the compiler laid out the code around them (registers, spills): the
+// untraced programs grew by up to 70 instructions, and the flood programs, whose verification
+// sits near the kernel's complexity limit and swings with such layout changes, went past it.
+// The flood program therefore has no traced variant (see `verdict::or_drop_traced`).
 
 /// TC ingress of a host-side port: frames a workload sends.
 #[classifier]
 pub fn vtep_port(ctx: TcContext) -> i32 {
-    port::ingress::<Ipv4Hdr>(&ctx)
+    port::ingress::<Ipv4Hdr, false>(&ctx)
 }
 
 #[classifier]
 pub fn vtep_port6(ctx: TcContext) -> i32 {
-    port::ingress::<Ipv6Hdr>(&ctx)
+    port::ingress::<Ipv6Hdr, false>(&ctx)
+}
+
+#[classifier]
+pub fn vtep_port_trace(ctx: TcContext) -> i32 {
+    port::ingress::<Ipv4Hdr, true>(&ctx)
+}
+
+#[classifier]
+pub fn vtep_port6_trace(ctx: TcContext) -> i32 {
+    port::ingress::<Ipv6Hdr, true>(&ctx)
 }
 
 /// The port program's continuation for broadcast, multicast and unknown-unicast frames
-/// (`JUMP_PORT_FLOOD`): never attached, entered by tail call.
+/// (`JUMP_PORT_FLOOD`): never attached, entered by tail call, from the traced port programs as
+/// well.
 #[classifier]
 pub fn vtep_port_flood(ctx: TcContext) -> i32 {
     port::flood::<Ipv4Hdr>(&ctx)
@@ -70,12 +93,22 @@ pub fn vtep_port_flood6(ctx: TcContext) -> i32 {
 /// TC ingress of the underlay interface: VXLAN to decapsulate; everything else passes.
 #[classifier]
 pub fn vtep_underlay(ctx: TcContext) -> i32 {
-    decap::ingress::<Ipv4Hdr>(&ctx)
+    decap::ingress::<Ipv4Hdr, false>(&ctx)
 }
 
 #[classifier]
 pub fn vtep_underlay6(ctx: TcContext) -> i32 {
-    decap::ingress::<Ipv6Hdr>(&ctx)
+    decap::ingress::<Ipv6Hdr, false>(&ctx)
+}
+
+#[classifier]
+pub fn vtep_underlay_trace(ctx: TcContext) -> i32 {
+    decap::ingress::<Ipv4Hdr, true>(&ctx)
+}
+
+#[classifier]
+pub fn vtep_underlay6_trace(ctx: TcContext) -> i32 {
+    decap::ingress::<Ipv6Hdr, true>(&ctx)
 }
 
 /// XDP on the underlay interface, in front of `vtep_underlay`: known unicast VXLAN decapsulated
@@ -83,12 +116,22 @@ pub fn vtep_underlay6(ctx: TcContext) -> i32 {
 /// Fragment-aware (`xdp.frags`) so a jumbo underlay MTU can have it; multi-buffer frames pass.
 #[xdp(frags)]
 pub fn vtep_underlay_xdp(ctx: XdpContext) -> u32 {
-    underlay_xdp::ingress::<Ipv4Hdr>(&ctx)
+    underlay_xdp::ingress::<Ipv4Hdr, false>(&ctx)
 }
 
 #[xdp(frags)]
 pub fn vtep_underlay_xdp6(ctx: XdpContext) -> u32 {
-    underlay_xdp::ingress::<Ipv6Hdr>(&ctx)
+    underlay_xdp::ingress::<Ipv6Hdr, false>(&ctx)
+}
+
+#[xdp(frags)]
+pub fn vtep_underlay_xdp_trace(ctx: XdpContext) -> u32 {
+    underlay_xdp::ingress::<Ipv4Hdr, true>(&ctx)
+}
+
+#[xdp(frags)]
+pub fn vtep_underlay_xdp6_trace(ctx: XdpContext) -> u32 {
+    underlay_xdp::ingress::<Ipv6Hdr, true>(&ctx)
 }
 
 #[cfg(target_arch = "bpf")]

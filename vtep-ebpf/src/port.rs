@@ -22,25 +22,27 @@ use crate::{
     parse::{self, Plain, ether_type, is_group_mac, is_ip},
     proxy, segment,
     skb::{self, VlanTag},
-    verdict,
+    trace, verdict,
 };
 
 /// TC ingress of a host-side port, on an underlay of `I`'s family. Returns the TC verdict;
 /// every drop is counted.
 #[inline(always)]
-pub fn ingress<I: OuterIp>(ctx: &TcContext) -> i32 {
-    verdict::or_drop(ctx, HOOK_PORT, try_ingress::<I>(ctx))
+pub fn ingress<I: OuterIp, const TRACED: bool>(ctx: &TcContext) -> i32 {
+    trace::begin::<TRACED>();
+    verdict::or_drop_traced::<TRACED>(ctx, HOOK_PORT, try_ingress::<I, TRACED>(ctx))
 }
 
 #[inline(always)]
-fn try_ingress<I: OuterIp>(ctx: &TcContext) -> Result<i32, DropReason> {
+fn try_ingress<I: OuterIp, const TRACED: bool>(ctx: &TcContext) -> Result<i32, DropReason> {
     let (ifindex, port) = port_of(ctx)?;
-    verdict::in_vni(port.stats_slot, from_port::<I>(ctx, ifindex, &port))
+    trace::note_vni::<TRACED>(port.vni);
+    verdict::in_vni(port.stats_slot, from_port::<I, TRACED>(ctx, ifindex, &port))
 }
 
 /// The port program's work on a frame from local port `ifindex` (config `port`).
 #[inline(always)]
-fn from_port<I: OuterIp>(
+fn from_port<I: OuterIp, const TRACED: bool>(
     ctx: &TcContext,
     ifindex: u32,
     port: &PortConfig,
@@ -52,15 +54,19 @@ fn from_port<I: OuterIp>(
     }
     let Some(entry) = maps::fdb_entry(port.vni, &eth.dst_addr) else {
         // The flood path is a program of its own (see `JUMP_PORT_FLOOD`); the tail call only
-        // returns when it could not be entered.
+        // returns when it could not be entered. It has no traced variant (see
+        // `verdict::or_drop_traced`): what happens there is not logged.
+        trace::to_flood::<TRACED>(ifindex, port.vni, &eth.dst_addr);
         maps::tail_call(ctx, JUMP_PORT_FLOOD);
         return Err(DropReason::TailCallFailed);
     };
     if entry.kind == FDB_LOCAL {
+        trace::to_port::<TRACED>(ifindex, port.vni, &eth.dst_addr, entry.ifindex);
         count_traffic(port.stats_slot, Traffic::Local, ctx.len());
         // The frame came through a veth, so skb->protocol matches it.
         return deliver::to_port(entry.ifindex, entry.port_flags, true);
     }
+    trace::to_remote::<I, TRACED>(ifindex, port.vni, &eth.dst_addr, &entry.remote);
     encap_to_remote::<I>(ctx, port, ifindex, &eth, &entry.remote)
 }
 

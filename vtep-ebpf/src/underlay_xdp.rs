@@ -19,7 +19,7 @@ use network_types::{
 };
 use vtep_common::{
     drop::DropReason,
-    maps::{DatapathConfig, VniConfig},
+    maps::{DatapathConfig, HOOK_XDP, VniConfig},
     wire::{ETH_P_IP, ETH_P_IPV6},
 };
 
@@ -29,7 +29,7 @@ use crate::{
     encap::OuterIp,
     maps::{Traffic, XDP_PORTS, XDP_UNDERLAY, config, count_traffic},
     parse::{self, ensure_linear, ether_type, is_fragment, is_group_mac, is_plain_ipv4},
-    udp_csum,
+    trace, udp_csum,
     verdict::{self, XDP_PASS, XDP_REDIRECT},
     xdp_buff,
 };
@@ -37,14 +37,15 @@ use crate::{
 /// XDP on the underlay interface, an underlay of `I`'s family. Returns the XDP verdict; every
 /// drop is counted.
 #[inline(always)]
-pub fn ingress<I: OuterIp>(ctx: &XdpContext) -> u32 {
-    verdict::xdp_or_drop(ctx, try_ingress::<I>(ctx))
+pub fn ingress<I: OuterIp, const TRACED: bool>(ctx: &XdpContext) -> u32 {
+    trace::begin::<TRACED>();
+    verdict::xdp_or_drop_traced::<TRACED>(ctx, try_ingress::<I, TRACED>(ctx))
 }
 
 /// Parse, check, decide, decapsulate, redirect, for VXLAN over `I`. `Ok(XDP_PASS)` for all that
 /// TC is to do.
 #[inline(always)]
-fn try_ingress<I: OuterIp>(ctx: &XdpContext) -> Result<u32, DropReason> {
+fn try_ingress<I: OuterIp, const TRACED: bool>(ctx: &XdpContext) -> Result<u32, DropReason> {
     // Headers split over fragments are beyond this program; TC pulls them.
     if xdp_buff::has_frags(ctx) || !ensure_linear(ctx, I::OFF_VXLAN) {
         return Ok(XDP_PASS);
@@ -56,15 +57,18 @@ fn try_ingress<I: OuterIp>(ctx: &XdpContext) -> Result<u32, DropReason> {
     let Some(outer) = decap::classify_outer::<I>(ctx, &cfg, to_host) else {
         return Ok(XDP_PASS);
     };
-    let Some((vni, vcfg)) = decap::vni_of::<I>(ctx, &outer)? else {
+    let Some((vni, vcfg)) = decap::vni_of::<I, TRACED>(ctx, &outer)? else {
         return Ok(XDP_PASS);
     };
-    verdict::in_vni(vcfg.stats_slot, for_vni::<I>(ctx, &cfg, &outer, vni, &vcfg))
+    verdict::in_vni(
+        vcfg.stats_slot,
+        for_vni::<I, TRACED>(ctx, &cfg, &outer, vni, &vcfg),
+    )
 }
 
 /// The XDP program's work on VXLAN for us of `vni` (config `vcfg`), outer headers `outer`.
 #[inline(always)]
-fn for_vni<I: OuterIp>(
+fn for_vni<I: OuterIp, const TRACED: bool>(
     ctx: &XdpContext,
     cfg: &DatapathConfig,
     outer: &decap::OuterInfo,
@@ -99,6 +103,13 @@ fn for_vni<I: OuterIp>(
     // ARP and ND from bytes past the end of the IPv4 packet, which TC never reads.
     trim(ctx, len, frame_len)?;
     decap::learn_from::<I>(ctx, cfg, outer, vni, vcfg, &inner_eth);
+    trace::decap::<I, TRACED>(
+        HOOK_XDP,
+        &outer.sender,
+        vni,
+        &inner_eth.dst_addr,
+        Some(ifindex),
+    );
     xdp_buff::cut_head(ctx, I::INNER as u32).ok_or(DropReason::DecapFailed)?;
     if !xdp_buff::fits_mtu(ctx, ifindex, VLAN_HLEN) {
         return Err(DropReason::InnerTooBig);

@@ -3,9 +3,11 @@
 //! sent while the program goes on (one flood copy of many) is counted with `copy_dropped`. Once
 //! a packet's VNI is known, the rest of its path runs inside `in_vni`, which counts its drop for
 //! that VNI too (`vtep_vni_drops_total`): drops before that (malformed, a VNI not served) are
-//! counted only by reason. TC verdicts are the `i32` a classifier
-//! returns; the bindings' constant types differ between the BPF target and the host (where
-//! clippy checks this crate), so they are converted once here.
+//! counted only by reason. The programs that have a traced variant (main.rs) go through
+//! `or_drop_traced` and `xdp_or_drop_traced`, which also log the drop when built with `TRACED`
+//! (see `trace.rs`). TC verdicts are the `i32` a classifier returns; the bindings' constant
+//! types differ between the BPF target and the host (where clippy checks this crate), so they
+//! are converted once here.
 
 #![allow(clippy::unnecessary_cast)]
 
@@ -18,6 +20,7 @@ use vtep_common::{drop::DropReason, maps::HOOK_XDP};
 use crate::{
     drop_monitor,
     maps::{count_drop, count_vni_drop},
+    trace,
 };
 
 /// Hand the packet on: to the next program on the interface's TCX hook, or, after the last, to
@@ -56,6 +59,38 @@ pub fn xdp_or_drop(ctx: &XdpContext, result: Result<u32, DropReason>) -> u32 {
         drop_monitor::sample_xdp(ctx, HOOK_XDP, reason);
         XDP_DROP
     })
+}
+
+/// [`or_drop`] for a program built with `TRACED`: the drop is logged as well.
+///
+/// A wrapper, not a parameter of `or_drop`: the flood program (`port::flood`), which has no
+/// traced variant, must compile exactly as it did. Its verification sits at 95% of the
+/// verifier's limit and swings by hundreds of thousands of instructions with the compiler's
+/// register choices; any change to the code inlined into it (a const parameter on `or_drop`,
+/// `copy_dropped` or `flood::to_local_ports`, even one it instantiates as `false`) took it past
+/// the limit.
+#[inline(always)]
+pub fn or_drop_traced<const TRACED: bool>(
+    ctx: &TcContext,
+    hook: u32,
+    result: Result<i32, DropReason>,
+) -> i32 {
+    if let Err(reason) = result {
+        trace::dropped::<TRACED>(hook, reason);
+    }
+    or_drop(ctx, hook, result)
+}
+
+/// [`xdp_or_drop`] for a program built with `TRACED`: the drop is logged as well.
+#[inline(always)]
+pub fn xdp_or_drop_traced<const TRACED: bool>(
+    ctx: &XdpContext,
+    result: Result<u32, DropReason>,
+) -> u32 {
+    if let Err(reason) = result {
+        trace::dropped::<TRACED>(HOOK_XDP, reason);
+    }
+    xdp_or_drop(ctx, result)
 }
 
 /// `result`, the rest of the path of a packet of the VNI of stats slot `slot`, with its drop

@@ -2,8 +2,8 @@
 //! `replace` and `del` (issue 4: change the FDB without restarting; `fdb_traffic`,
 //! `fdb_changes`), the remote VTEPs they name (`remotes`: resolved while named, the allow-list),
 //! `vtep vni show` (`vni`), `vtep check` (`check`), port names and `ip netns exec` across
-//! namespaces (`namespaces`), and what the CLI tells an operator who gets something wrong
-//! (`messages`).
+//! namespaces (`namespaces`), what the CLI tells an operator who gets something wrong
+//! (`messages`), and the datapath's debug log of `vtep up --trace-datapath` (`trace`).
 //!
 //! Like the topology tests, every test builds its own hosts with a
 //! [`Lab`](vtep_tests::lab::Lab) (unique name prefix, everything removed on drop) and runs the
@@ -22,6 +22,7 @@ mod output;
 mod remotes;
 mod service;
 mod support;
+mod trace;
 mod vni;
 
 use vtep_tests::configs;

@@ -17,7 +17,8 @@
 //! Modules: `encap`, `srcport`, `nexthop` and `local` (the port program sending), `decap` and
 //! `passthrough` (the underlay program receiving), `flood`, `learn`, `accept` (the source allow-list), `miss`, `proxy`, `group`,
 //! `vlan`, `xdp` (the XDP program in front of the underlay program), `ipv6` (all of it on an IPv6
-//! underlay, with vtep_tests::fixture6), `ageing` (the ageing sweep over a large FDB);
+//! underlay, with vtep_tests::fixture6), `ageing` (the ageing sweep over a large FDB), `trace`
+//! (the debug log of `vtep up --trace-datapath`);
 //! `counters`, `frames` and `checks` are what they share.
 //!
 //! Run as root: `cargo test -p vtep-tests --test datapath -- --test-threads=1`.
@@ -45,6 +46,7 @@ mod passthrough;
 mod proxy;
 mod srcport;
 mod store;
+mod trace;
 mod vlan;
 mod vni_drops;
 mod xdp;

@@ -94,7 +94,7 @@ fn workloads_reach_each_other_with_arp_answered_from_the_store() {
     let out = h.lab.vtep_ref(h.ids[0]).cli(&[
         "neigh",
         "del",
-        &other,
+        other,
         "vni",
         &VNI.to_string(),
         "-n",

@@ -32,6 +32,7 @@ use crate::{
         accept,
         loader::{Datapath, Hook},
         tables::{self, Group, Port, Target, VniTable},
+        trace::Trace,
     },
     instance,
     mac::Mac,
@@ -78,8 +79,9 @@ impl Base<'_> {
 }
 
 /// Makes the system what `config` describes, given what the checks found, from `base`; with
-/// `keep`, its datapath outlives the process (see [`Datapath::pin_links`]). Fails at the first
-/// step that fails, leaving what it made in `undo` for the caller to remove (a
+/// `options.keep`, its datapath outlives the process (see [`Datapath::pin_links`]); programs it
+/// loads have the debug log `options.trace` (and their log is read from here on). Fails at the
+/// first step that fails, leaving what it made in `undo` for the caller to remove (a
 /// fresh start) or to keep (adopting, reloading: the datapath forwards on meanwhile).
 pub(super) async fn apply(
     net: &Net,
@@ -88,19 +90,29 @@ pub(super) async fn apply(
     info: instance::Info,
     undo: &mut Undo,
     mut base: Base<'_>,
-    keep: bool,
+    options: super::Options,
 ) -> Result<Started> {
     let pins = instance::pin_dir(&config.name);
     let global = global_config(config, checked);
     // A reload that loads the same programs goes on with the running ones: no verifier run,
-    // which makes `vtep workload add` and most reloads quick.
+    // which makes `vtep workload add` and most reloads quick. The trace setting is the
+    // process's, so it never stands in the way here; it is compared all the same, since it is
+    // part of what the programs were loaded with.
     let handed = match &base {
-        Base::Reload { previous, .. } => previous.datapath.loaded_as(&global, config.fdb_size),
+        Base::Reload { previous, .. } => {
+            previous
+                .datapath
+                .loaded_as(&global, config.fdb_size, options.trace)
+        }
         _ => false,
     };
     let mut datapath = match &mut base {
         Base::Reload { previous, .. } if handed => previous.datapath.hand_over(),
-        _ => load_datapath(config, &global, &base, &pins)?,
+        _ => {
+            let mut loaded = load_datapath(config, &global, &base, &pins, options.trace)?;
+            loaded.start_log()?;
+            loaded
+        }
     };
     let result = apply_to(
         net,
@@ -109,7 +121,7 @@ pub(super) async fn apply(
         info,
         undo,
         &mut base,
-        keep,
+        options.keep,
         &mut datapath,
     )
     .await;
@@ -420,19 +432,20 @@ fn proxy_entries(vni: &Vni, ports: &[Port]) -> Vec<(IpAddr, Mac)> {
     out
 }
 
-/// Loads the datapath (the verifier runs here): with fresh maps, or with the instance's pinned
-/// ones when `base` has a datapath already.
+/// Loads the datapath (the verifier runs here) with the debug log set to `trace`: with fresh
+/// maps, or with the instance's pinned ones when `base` has a datapath already.
 fn load_datapath(
     config: &Config,
     global: &vtep_common::maps::DatapathConfig,
     base: &Base<'_>,
     pins: &std::path::Path,
+    trace: Trace,
 ) -> Result<Datapath> {
     let reuse = match base {
         Base::Fresh => None,
         _ => Some(pins),
     };
-    Datapath::load(global, config.fdb_size, reuse)
+    Datapath::load(global, config.fdb_size, reuse, trace)
 }
 
 /// The load-time configuration of `config`'s programs.

@@ -33,6 +33,7 @@ use crate::{
         preflight::Checked,
         undo::{Item, Undo},
     },
+    datapath::trace::Trace,
     instance::{self, Namespace, ServedVni},
     metrics,
     store::{
@@ -60,8 +61,8 @@ pub struct Running {
     source: Source,
     /// How many reloads were asked for, for the outcome file `vtep reload` waits on.
     reloads: u64,
-    /// The datapath outlives the process (`--keep`).
-    keep: bool,
+    /// `--keep` and the debug log, for every load of the programs.
+    options: Options,
     /// The store client and what it programmed, with a `[store]`.
     store: Option<StoreLink>,
     /// The config as the file gives it; `config` is it with `additions`.
@@ -77,6 +78,16 @@ struct StoreLink {
     client: store::Client,
     config: crate::config::store::Store,
     programmed: from_store::Programmed,
+}
+
+/// How `vtep up` runs its datapath, from its command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// The datapath outlives the process (`--keep`).
+    pub keep: bool,
+    /// The debug log the programs are loaded with (`--trace-datapath`, `--trace-vni`): the
+    /// same for every load of this process, the reloads' too.
+    pub trace: Trace,
 }
 
 /// Where a config came from: the file and the text read from it.
@@ -265,7 +276,7 @@ impl Running {
             info,
             &mut self.undo,
             base,
-            self.keep,
+            self.options,
         )
         .await;
         match result {
@@ -403,9 +414,14 @@ impl Running {
         if let Some(link) = self.store.take() {
             link.client.stop(false);
         }
-        if !self.keep {
+        if !self.options.keep {
             self.up.datapath.pin_links(true)?;
             self.undo.set_kept(true)?;
+        }
+        if self.up.datapath.trace().is_on() {
+            warn!(
+                "the kept datapath was loaded with --trace-datapath: it goes on writing its log, which nobody reads, until the next `vtep up` loads its own programs"
+            );
         }
         // The links are pinned: closing them here detaches nothing.
         drop(self.up);
@@ -617,7 +633,7 @@ fn write_info(
 /// instance. On a later failure of a fresh start everything created so far is removed again
 /// before the error is returned; a failed adoption leaves the kept datapath forwarding, to be
 /// adopted by a later start or removed by `vtep down`.
-pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Running> {
+pub async fn start(config: &Config, source: Source, options: Options) -> Result<Running> {
     bpffs::require_hosts()?;
     let net = Net::connect()?;
     // What an adopted instance's info file said, put back if the adoption fails: the other
@@ -646,7 +662,7 @@ pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Runnin
         },
         None => apply::Base::Fresh,
     };
-    match apply::apply(&net, config, &checked, info, &mut undo, base, keep).await {
+    match apply::apply(&net, config, &checked, info, &mut undo, base, options).await {
         Ok(up) => {
             undo.mark_whole(&source.text)?;
             let mut running = Running {
@@ -657,7 +673,7 @@ pub async fn start(config: &Config, source: Source, keep: bool) -> Result<Runnin
                 source,
                 // An adopted instance's `vtep reload` waits for a generation above the last.
                 reloads: ReloadOutcome::load(&config.name).map_or(0, |o| o.generation),
-                keep,
+                options,
                 store: None,
                 file_config: file_config.clone(),
                 additions,
@@ -710,14 +726,15 @@ enum Stop {
 }
 
 /// Runs the config read from `source` until SIGINT or SIGTERM (a full stop, or one that keeps
-/// the datapath with `keep`) or SIGUSR2 (a stop that keeps it); SIGHUP reloads the config
-/// file. Fails when the start fails (having removed what it made) or something could not be
-/// removed at a full stop.
-pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
+/// the datapath with `options.keep`) or SIGUSR2 (a stop that keeps it); SIGHUP reloads the
+/// config file. Fails when the start fails (having removed what it made) or something could not
+/// be removed at a full stop.
+pub async fn run(config: &Config, source: Source, options: Options) -> Result<()> {
+    let keep = options.keep;
     // Handlers first: a signal that arrives while starting must still end in a clean stop,
     // not in the default action that kills the process half-way.
     let mut signals = Signals::install()?;
-    let mut running = start(config, source, keep).await?;
+    let mut running = start(config, source, options).await?;
     // Open before "vtep is up": a `vtep workload add` right after it must find it.
     let control = match running.listen() {
         Ok(control) => control,
@@ -733,6 +750,12 @@ pub async fn run(config: &Config, source: Source, keep: bool) -> Result<()> {
             return Err(e);
         }
     };
+    if options.trace.is_on() {
+        info!(
+            "tracing the datapath ({}): its lines are logged under the target vtep::datapath",
+            options.trace
+        );
+    }
     // Subscribed after the start: what the start itself did to the interfaces is known.
     let mut link_changes = Notifications::subscribe();
     let mut routing_changes = routing::RoutingEvents::subscribe();

@@ -25,12 +25,18 @@ use aya::{
     },
 };
 use tracing::info;
-use vtep_common::maps::{
-    DP_F_IPV6, DatapathConfig, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROP_MONITOR, MAP_DROP_SAMPLES,
-    MAP_DROPS, MAP_FDB, MAP_JUMP, MAP_RESOLVER, MAP_VNI_DROPS, MAP_VNI_STATS,
+use vtep_common::{
+    maps::{
+        DP_F_IPV6, DatapathConfig, GLOBAL_CONFIG, JUMP_PORT_FLOOD, MAP_DROP_MONITOR,
+        MAP_DROP_SAMPLES, MAP_DROPS, MAP_FDB, MAP_JUMP, MAP_RESOLVER, MAP_VNI_DROPS, MAP_VNI_STATS,
+    },
+    trace::{GLOBAL_TRACE, GLOBAL_TRACE_VNI, MAP_TRACE, TRACE_OFF_BYTES},
 };
 
-use crate::datapath::maps::PINNED;
+use crate::datapath::{
+    maps::PINNED,
+    trace::{self, Trace},
+};
 
 /// The compiled datapath (vtep-ebpf), built by this crate's build script.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vtep"));
@@ -45,18 +51,27 @@ pub const PROG_UNDERLAY: &str = "vtep_underlay";
 pub const PROG_UNDERLAY_XDP: &str = "vtep_underlay_xdp";
 
 /// The object's name of the program in `role` (one of the `PROG_*` names, which are the IPv4
-/// underlay's) for an IPv6 underlay (`ipv6`) or an IPv4 one: the object has each program twice
-/// (see vtep-ebpf main.rs), and a datapath loads one family's.
-pub fn program_name(role: &str, ipv6: bool) -> Result<&'static str> {
-    Ok(match (role, ipv6) {
-        (PROG_PORT, false) => PROG_PORT,
-        (PROG_PORT, true) => "vtep_port6",
-        (PROG_PORT_FLOOD, false) => PROG_PORT_FLOOD,
-        (PROG_PORT_FLOOD, true) => "vtep_port_flood6",
-        (PROG_UNDERLAY, false) => PROG_UNDERLAY,
-        (PROG_UNDERLAY, true) => "vtep_underlay6",
-        (PROG_UNDERLAY_XDP, false) => PROG_UNDERLAY_XDP,
-        (PROG_UNDERLAY_XDP, true) => "vtep_underlay_xdp6",
+/// underlay's, untraced) for an IPv6 underlay (`ipv6`) or an IPv4 one, with the debug log
+/// (`traced`, `--trace-datapath`) or without: the object has each program twice, and all but
+/// the flood program twice again (see vtep-ebpf main.rs); a datapath loads one family's, traced
+/// or not.
+pub fn program_name(role: &str, ipv6: bool, traced: bool) -> Result<&'static str> {
+    Ok(match (role, ipv6, traced) {
+        (PROG_PORT, false, false) => PROG_PORT,
+        (PROG_PORT, true, false) => "vtep_port6",
+        (PROG_PORT, false, true) => "vtep_port_trace",
+        (PROG_PORT, true, true) => "vtep_port6_trace",
+        // No traced variant: the traced port programs continue in the untraced one.
+        (PROG_PORT_FLOOD, false, _) => PROG_PORT_FLOOD,
+        (PROG_PORT_FLOOD, true, _) => "vtep_port_flood6",
+        (PROG_UNDERLAY, false, false) => PROG_UNDERLAY,
+        (PROG_UNDERLAY, true, false) => "vtep_underlay6",
+        (PROG_UNDERLAY, false, true) => "vtep_underlay_trace",
+        (PROG_UNDERLAY, true, true) => "vtep_underlay6_trace",
+        (PROG_UNDERLAY_XDP, false, false) => PROG_UNDERLAY_XDP,
+        (PROG_UNDERLAY_XDP, true, false) => "vtep_underlay_xdp6",
+        (PROG_UNDERLAY_XDP, false, true) => "vtep_underlay_xdp_trace",
+        (PROG_UNDERLAY_XDP, true, true) => "vtep_underlay_xdp6_trace",
         _ => bail!("no datapath program {role}"),
     })
 }
@@ -104,7 +119,7 @@ pub struct Datapath {
     /// `None` once [`Datapath::hand_over`] gave it to a successor.
     ebpf: Option<Ebpf>,
     /// What it was loaded with: a reload with the same needs no new load.
-    loaded: (DatapathConfig, u32),
+    loaded: Loaded,
     /// Every attachment, by where it is.
     links: BTreeMap<Hook, FdLink>,
     /// Where the maps are pinned, once [`Datapath::pin`] ran.
@@ -113,19 +128,34 @@ pub struct Datapath {
     links_pinned: bool,
     /// The underlay is IPv6: the IPv6 programs are loaded (see [`program_name`]).
     ipv6: bool,
+    /// The reader of the programs' log, once [`Datapath::start_log`] ran.
+    log: Option<trace::Reader>,
+}
+
+/// What a datapath's programs were loaded with: the instance configuration, the FDB's capacity
+/// and the debug log's setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Loaded {
+    config: DatapathConfig,
+    fdb_size: u32,
+    trace: Trace,
 }
 
 impl Datapath {
-    /// Loads the object with `config` and an FDB of `fdb_size` entries, and loads its programs
-    /// into the kernel (the verifier runs here). With `reuse`, the maps are the ones pinned
-    /// there (an instance's state: FDB, counters, next hops), which the caller has checked are
-    /// what this build defines ([`check_compatible`], before anything changed). Nothing is
-    /// attached yet.
-    pub fn load(config: &DatapathConfig, fdb_size: u32, reuse: Option<&Path>) -> Result<Self> {
-        let mut loader = EbpfLoader::new();
-        loader
-            .override_global(GLOBAL_CONFIG, config, true)
-            .map_max_entries(MAP_FDB, fdb_size);
+    /// Loads the object with `config`, an FDB of `fdb_size` entries and the debug log set to
+    /// `trace`, and loads its programs into the kernel (the verifier runs here). With `reuse`,
+    /// the maps are the ones pinned there (an instance's state: FDB, counters, next hops),
+    /// which the caller has checked are what this build defines ([`check_compatible`], before
+    /// anything changed). Nothing is attached yet, and nobody reads the log until
+    /// [`Datapath::start_log`].
+    pub fn load(
+        config: &DatapathConfig,
+        fdb_size: u32,
+        reuse: Option<&Path>,
+        trace: Trace,
+    ) -> Result<Self> {
+        let globals = trace.globals();
+        let mut loader = object_loader(config, fdb_size, &globals);
         if let Some(dir) = reuse {
             renew_stale(dir, fdb_size)?;
             for name in PINNED {
@@ -135,18 +165,21 @@ impl Datapath {
         let mut ebpf = loader.load(OBJECT).context("loading the datapath object")?;
         let ipv6 = config.flags & DP_F_IPV6 != 0;
         for role in [PROG_PORT, PROG_PORT_FLOOD, PROG_UNDERLAY] {
-            let name = program_name(role, ipv6)?;
+            let name = program_name(role, ipv6, trace.is_on())?;
             classifier(&mut ebpf, name)?
                 .load()
                 .with_context(|| format!("loading program {name}"))?;
         }
         // Before anything is attached: a port program without its flood path would drop every
         // broadcast.
-        let flood_fd = classifier(&mut ebpf, program_name(PROG_PORT_FLOOD, ipv6)?)?
-            .fd()
-            .context("flood program fd")?
-            .try_clone()
-            .context("duplicating the flood program fd")?;
+        let flood_fd = classifier(
+            &mut ebpf,
+            program_name(PROG_PORT_FLOOD, ipv6, trace.is_on())?,
+        )?
+        .fd()
+        .context("flood program fd")?
+        .try_clone()
+        .context("duplicating the flood program fd")?;
         let mut jump: ProgramArray<&mut MapData> = ProgramArray::try_from(
             ebpf.map_mut(MAP_JUMP)
                 .ok_or_else(|| anyhow!("datapath object has no map {MAP_JUMP}"))?,
@@ -155,12 +188,47 @@ impl Datapath {
             .context("installing the flood program")?;
         Ok(Self {
             ebpf: Some(ebpf),
-            loaded: (*config, fdb_size),
+            loaded: Loaded {
+                config: *config,
+                fdb_size,
+                trace,
+            },
             links: BTreeMap::new(),
             pins: None,
             links_pinned: false,
             ipv6,
+            log: None,
         })
+    }
+
+    /// The object's name of its program in `role` (its family's, traced or not).
+    fn program_name(&self, role: &str) -> Result<&'static str> {
+        program_name(role, self.ipv6, self.loaded.trace.is_on())
+    }
+
+    /// The debug log's setting the programs were loaded with.
+    pub fn trace(&self) -> Trace {
+        self.loaded.trace
+    }
+
+    /// Starts writing the programs' log records into vtep's log (target `vtep::datapath`), on
+    /// the caller's tokio runtime, until the datapath is dropped; nothing to do when it was
+    /// loaded with tracing off. Fails when the log cannot be opened, or was taken already
+    /// ([`Datapath::take_log`]).
+    pub fn start_log(&mut self) -> Result<()> {
+        if !self.loaded.trace.is_on() || self.log.is_some() {
+            return Ok(());
+        }
+        let reader = trace::Reader::start(self.ebpf()?)?;
+        self.log = Some(reader);
+        Ok(())
+    }
+
+    /// The programs' log, to read when the caller wants (the tests, after each run) instead of
+    /// into vtep's log ([`Datapath::start_log`] has nothing to read afterwards). Fails when the
+    /// log was taken already.
+    pub fn take_log(&mut self) -> Result<trace::Lines> {
+        trace::Lines::open(self.ebpf()?)
     }
 
     /// Takes over the links pinned in `dir` by the datapath of a stopped instance: the next
@@ -180,16 +248,22 @@ impl Datapath {
         Ok(())
     }
 
-    /// Whether it was loaded with `config` and an FDB of `fdb_size`, and is still here: then a
-    /// reload can go on with it ([`Datapath::hand_over`]) instead of loading (and verifying)
-    /// the same programs again.
-    pub fn loaded_as(&self, config: &DatapathConfig, fdb_size: u32) -> bool {
-        self.ebpf.is_some() && self.loaded == (*config, fdb_size)
+    /// Whether it was loaded with `config`, an FDB of `fdb_size` and the debug log set to
+    /// `trace`, and is still here: then a reload can go on with it ([`Datapath::hand_over`])
+    /// instead of loading (and verifying) the same programs again. Programs loaded with another
+    /// trace setting are not the same programs: tracing is decided at load time.
+    pub fn loaded_as(&self, config: &DatapathConfig, fdb_size: u32, trace: Trace) -> bool {
+        let wanted = Loaded {
+            config: *config,
+            fdb_size,
+            trace,
+        };
+        self.ebpf.is_some() && self.loaded == wanted
     }
 
-    /// Moves everything (the object, its links) into a new value, leaving this one empty: a
-    /// reload goes on with the same programs, and gives it back ([`Datapath::take_back`]) when
-    /// it fails before the new config is in place.
+    /// Moves everything (the object, its links, the reader of its log) into a new value,
+    /// leaving this one empty: a reload goes on with the same programs, and gives it back
+    /// ([`Datapath::take_back`]) when it fails before the new config is in place.
     pub fn hand_over(&mut self) -> Datapath {
         Datapath {
             ebpf: self.ebpf.take(),
@@ -198,6 +272,7 @@ impl Datapath {
             pins: self.pins.clone(),
             links_pinned: self.links_pinned,
             ipv6: self.ipv6,
+            log: self.log.take(),
         }
     }
 
@@ -206,6 +281,7 @@ impl Datapath {
         self.ebpf = successor.ebpf.take();
         self.links = std::mem::take(&mut successor.links);
         self.links_pinned = successor.links_pinned;
+        self.log = successor.log.take();
     }
 
     /// The object; fails once it was handed over.
@@ -240,7 +316,7 @@ impl Datapath {
     pub fn attach_underlay(&mut self, ifname: &str, ifindex: u32) -> Result<()> {
         self.detach_where(|h| matches!(h, Hook::Underlay(i) if i != ifindex));
         self.attach(
-            program_name(PROG_UNDERLAY, self.ipv6)?,
+            self.program_name(PROG_UNDERLAY)?,
             Hook::Underlay(ifindex),
             ifname,
         )
@@ -293,7 +369,7 @@ impl Datapath {
 
     /// The XDP program, loaded into the kernel on first use (for `BPF_PROG_TEST_RUN` too).
     pub fn xdp_program(&mut self) -> Result<&mut Xdp> {
-        let name = program_name(PROG_UNDERLAY_XDP, self.ipv6)?;
+        let name = self.program_name(PROG_UNDERLAY_XDP)?;
         let prog: &mut Xdp = self
             .ebpf()?
             .program_mut(name)
@@ -309,11 +385,7 @@ impl Datapath {
     /// Attaches the port program to the ingress of `ifname` (index `ifindex`), replacing the
     /// program in its link when it has one.
     pub fn attach_port(&mut self, ifname: &str, ifindex: u32) -> Result<()> {
-        self.attach(
-            program_name(PROG_PORT, self.ipv6)?,
-            Hook::Port(ifindex),
-            ifname,
-        )
+        self.attach(self.program_name(PROG_PORT)?, Hook::Port(ifindex), ifname)
     }
 
     fn attach(&mut self, prog: &str, hook: Hook, ifname: &str) -> Result<()> {
@@ -431,7 +503,7 @@ impl Datapath {
     /// The loaded program in `role` (a `PROG_*` name: this datapath's family's program in that
     /// role), for `BPF_PROG_TEST_RUN`.
     pub fn program(&mut self, role: &str) -> Result<&mut SchedClassifier> {
-        let name = program_name(role, self.ipv6)?;
+        let name = self.program_name(role)?;
         classifier(self.ebpf()?, name)
     }
 
@@ -480,6 +552,28 @@ impl Datapath {
             .map_mut(name)
             .ok_or_else(|| anyhow!("map {name} missing"))
     }
+}
+
+/// The loader of the datapath object with the instance configuration `config`, an FDB of
+/// `fdb_size` entries and the trace globals `trace` ([`Trace::globals`]); its programs are
+/// loaded one by one afterwards. [`Datapath::load`] uses it, and so does the tests' tool that
+/// measures what each program costs the verifier.
+pub fn object_loader<'a>(
+    config: &'a DatapathConfig,
+    fdb_size: u32,
+    trace: &'a [u32; 2],
+) -> EbpfLoader<'a> {
+    let mut loader = EbpfLoader::new();
+    loader
+        .override_global(GLOBAL_CONFIG, config, true)
+        .override_global(GLOBAL_TRACE, &trace[0], true)
+        .override_global(GLOBAL_TRACE_VNI, &trace[1], true)
+        .map_max_entries(MAP_FDB, fdb_size);
+    if trace[0] == 0 {
+        // Never written to then: the smallest ring buffer instead of 128 KiB per instance.
+        loader.map_max_entries(MAP_TRACE, TRACE_OFF_BYTES);
+    }
+    loader
 }
 
 /// Removes pin `path`; gone already is fine.
