@@ -28,9 +28,8 @@ use vtep_common::maps::{
     vtep_addr, vtep_ip,
 };
 
-use crate::ctl::stats::NextHopStates;
-
 use crate::{
+    ctl::stats::NextHopStates,
     daemon::{
         remotes::{self, References},
         undo::{Item, Undo},
