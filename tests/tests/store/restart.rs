@@ -154,6 +154,12 @@ fn runtime_workload_survives_a_reload_and_goes_at_the_stop() {
         "b lost the runtime workload over a's reload"
     );
 
+    // Bug (found by this test under CI load): the stop revoked the records before it detached
+    // the datapath, so a frame a2 sent in between reached b after b had dropped a2's store
+    // entry, and b learned a2 back, to forward to a stopped host until ageing. a2 sends all
+    // through the stop here, so the window is hit every time.
+    let _a2_sends = PingFlow::start(&a2, B1.ip(), 100_000, "0.002").expect("ping flow");
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let id = h.ids[0];
     let status = h.lab.vtep(id).stop().expect("vtep on a was running");
     assert!(status.success(), "vtep on a exited {status}");

@@ -397,10 +397,13 @@ impl Running {
     pub async fn stop(mut self) -> Vec<anyhow::Error> {
         // First: a scrape meanwhile would only find the maps going.
         self.metrics = None;
+        // Detached before the records are revoked: once the other hosts drop this host's
+        // stations, a frame its workloads still sent would be learned there and forwarded to
+        // a stopped host until it aged out.
+        self.up.datapath.detach_all();
         if let Some(link) = self.store.take() {
             link.client.stop(true);
         }
-        self.up.datapath.detach_all();
         drop(self.up);
         self.undo.run(&self.net).await
     }
