@@ -1,3 +1,4 @@
+pub mod bench_tool;
 pub mod configs;
 pub mod counters;
 pub mod fixture;

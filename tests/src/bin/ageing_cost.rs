@@ -30,12 +30,7 @@ use aya::{
     Pod,
     maps::{HashMap, MapData},
 };
-use nix::{
-    sched::{CpuSet, sched_setaffinity},
-    sys::signal::{SigSet, Signal},
-    time::{ClockId, clock_gettime},
-    unistd::Pid,
-};
+use nix::time::{ClockId, clock_gettime};
 use serde_json::{Value, json};
 use vtep::{
     daemon::{
@@ -51,7 +46,10 @@ use vtep_common::{
     },
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
 };
-use vtep_tests::fixture::{Fixture, PORT_IANA, SLOT, TTL, VNI, config, load_sized};
+use vtep_tests::{
+    bench_tool::{block_exit_signals, pin_to, remove_namespace_on},
+    fixture::{Fixture, PORT_IANA, SLOT, TTL, VNI, config, load_sized},
+};
 
 const DEFAULT_SIZES: [u32; 3] = [1_000, 100_000, 1_000_000];
 const DEFAULT_ROUNDS: usize = 5;
@@ -84,11 +82,11 @@ fn main() -> ExitCode {
         }
     };
     let fx = Fixture::named("vtage");
-    remove_namespace_on(signals, fx.ns().to_string());
+    remove_namespace_on("ageing-cost", signals, fx.ns().to_string());
     eprintln!("ageing-cost: namespace {}", fx.ns());
     let result = fx.run(|| {
         if let Some(cpu) = args.cpu {
-            pin_to(cpu)?;
+            pin_to("ageing-cost", cpu)?;
         }
         let mut sizes = Vec::new();
         for &n in &args.sizes {
@@ -150,35 +148,6 @@ fn parse_args() -> Result<Args> {
         }
     }
     Ok(parsed)
-}
-
-fn block_exit_signals() -> Result<SigSet> {
-    let mut set = SigSet::empty();
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        set.add(sig);
-    }
-    set.thread_block().context("blocking signals")?;
-    Ok(set)
-}
-
-/// On any of `signals`, removes namespace `ns` and exits (the fixture's `Drop` does not run
-/// when a signal ends the process).
-fn remove_namespace_on(signals: SigSet, ns: String) {
-    std::thread::spawn(move || {
-        if let Ok(sig) = signals.wait() {
-            eprintln!("ageing-cost: {sig}, removing namespace {ns}");
-            vtep_lab::delete_netns(&ns);
-            std::process::exit(128 + sig as i32);
-        }
-    });
-}
-
-fn pin_to(cpu: usize) -> Result<()> {
-    let mut set = CpuSet::new();
-    set.set(cpu).with_context(|| format!("CPU {cpu}"))?;
-    sched_setaffinity(Pid::from_raw(0), &set).with_context(|| format!("pinning to CPU {cpu}"))?;
-    eprintln!("ageing-cost: measuring on CPU {cpu}");
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

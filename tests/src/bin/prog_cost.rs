@@ -32,11 +32,6 @@ use std::{net::Ipv4Addr, process::ExitCode, time::Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use aya::programs::{TestRun, TestRunOptions};
-use nix::{
-    sched::{CpuSet, sched_setaffinity},
-    sys::signal::{SigSet, Signal},
-    unistd::Pid,
-};
 use vtep::datapath::loader::{Datapath, PROG_PORT, PROG_UNDERLAY};
 use vtep_common::{
     drop::DropReason,
@@ -45,6 +40,7 @@ use vtep_common::{
 };
 use vtep_lab::{ProgType, RawProgram};
 use vtep_tests::{
+    bench_tool::{block_exit_signals, pin_to, remove_namespace_on},
     fixture::{
         Fixture, NEIGH_MAC, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_REDIRECT, TC_PASS, TTL,
         UL_MAC, VNI, WL0_MAC, XDP_DROP, XDP_PASS, XDP_REDIRECT, cache_next_hop, config, load_sized,
@@ -87,11 +83,11 @@ fn main() -> ExitCode {
         }
     };
     let fx = Fixture::named("vtbench");
-    remove_namespace_on(signals, fx.ns().to_string());
+    remove_namespace_on("prog-cost", signals, fx.ns().to_string());
     eprintln!("prog-cost: namespace {}", fx.ns());
     let result = fx.run(|| {
         if let Some(cpu) = args.cpu {
-            pin_to(cpu)?;
+            pin_to("prog-cost", cpu)?;
         }
         if args.stages {
             stages(&fx, args.samples)
@@ -145,36 +141,6 @@ fn parse_args() -> Result<Args> {
         }
     }
     Ok(parsed)
-}
-
-fn block_exit_signals() -> Result<SigSet> {
-    let mut set = SigSet::empty();
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        set.add(sig);
-    }
-    set.thread_block().context("blocking signals")?;
-    Ok(set)
-}
-
-/// On any of `signals`, removes namespace `ns` and exits (the fixture's `Drop` does not run
-/// when a signal ends the process).
-fn remove_namespace_on(signals: SigSet, ns: String) {
-    std::thread::spawn(move || {
-        if let Ok(sig) = signals.wait() {
-            eprintln!("prog-cost: {sig}, removing namespace {ns}");
-            vtep_lab::delete_netns(&ns);
-            std::process::exit(128 + sig as i32);
-        }
-    });
-}
-
-/// Keeps the calling thread on `cpu`.
-fn pin_to(cpu: usize) -> Result<()> {
-    let mut set = CpuSet::new();
-    set.set(cpu).with_context(|| format!("CPU {cpu}"))?;
-    sched_setaffinity(Pid::from_raw(0), &set).with_context(|| format!("pinning to CPU {cpu}"))?;
-    eprintln!("prog-cost: measuring on CPU {cpu}");
-    Ok(())
 }
 
 /// Runs every case; returns the JSON report.
