@@ -8,16 +8,15 @@
 use std::{
     fs::File,
     path::{Path, PathBuf},
-    process::{Child, Command},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    process::Command,
+    sync::Arc,
+    time::Duration,
 };
 
 use anyhow::{Context as _, Result, bail};
-use nix::{sys::signal::Signal, unistd::Pid};
 use serde_json::{Value, json};
 
-use crate::{cmd::run, free_port, lock};
+use crate::{cmd::run, free_port, server::ServerProcess};
 
 /// How long etcd may take to answer after it was started.
 const HEALTHY_LIMIT: Duration = Duration::from_secs(15);
@@ -179,7 +178,7 @@ struct Inner {
     /// More arguments of etcd (the start's).
     extra: Vec<String>,
     /// None while it is stopped.
-    child: Mutex<Option<Child>>,
+    child: ServerProcess,
 }
 
 impl Etcd {
@@ -209,7 +208,7 @@ impl Etcd {
                 peer_port: free_port()?,
                 tls: tls.cloned(),
                 extra: extra.iter().map(|s| s.to_string()).collect(),
-                child: Mutex::new(None),
+                child: ServerProcess::default(),
             }));
             match etcd.spawn().and_then(|()| etcd.wait_healthy()) {
                 Ok(()) => return Ok(etcd),
@@ -237,7 +236,7 @@ impl Etcd {
 
     /// Its process id while it runs.
     pub fn pid(&self) -> Option<u32> {
-        lock(&self.0.child).as_ref().map(Child::id)
+        self.0.child.pid()
     }
 
     /// Everything etcd logged so far (all its starts).
@@ -251,8 +250,7 @@ impl Etcd {
 
     /// Starts the process, its output appended to the log.
     fn spawn(&self) -> Result<()> {
-        let mut child = lock(&self.0.child);
-        if child.is_some() {
+        if self.0.child.is_set() {
             bail!("etcd is running already");
         }
         let log = File::options()
@@ -281,65 +279,35 @@ impl Etcd {
                 .arg("--client-cert-auth");
         }
         cmd.args(&self.0.extra);
-        *child = Some(
-            cmd.stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .context("starting etcd")?,
-        );
-        Ok(())
+        let child = cmd
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting etcd")?;
+        self.0.child.set("etcd", child)
     }
 
     /// Waits until etcd answers a read. Fails, with its log, when it exits first or does not
     /// answer within 15 s.
     fn wait_healthy(&self) -> Result<()> {
-        let deadline = Instant::now() + HEALTHY_LIMIT;
-        loop {
-            if self.revision().is_ok() {
-                return Ok(());
-            }
-            let exited = lock(&self.0.child)
-                .as_mut()
-                .map(|c| c.try_wait().ok().flatten().is_some())
-                .unwrap_or(true);
-            if exited {
-                *lock(&self.0.child) = None;
-                bail!("etcd exited before it answered:\n{}", self.log());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "etcd did not answer within {HEALTHY_LIMIT:?}:\n{}",
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.0.child.wait_answering(
+            "etcd",
+            HEALTHY_LIMIT,
+            Duration::from_millis(50),
+            || self.revision().is_ok(),
+            || self.log(),
+        )
     }
 
     /// Stops etcd with SIGTERM (killed after 10 s) and waits for it; its data stays for
     /// [`Etcd::restart`]. Nothing happens when it is stopped already.
     pub fn stop(&self) {
-        let Some(mut child) = lock(&self.0.child).take() else {
-            return;
-        };
-        let _ = nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + STOP_LIMIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        self.0.child.stop(STOP_LIMIT);
     }
 
     /// Kills etcd with SIGKILL and waits for it (data stays).
     pub fn kill(&self) {
-        if let Some(mut child) = lock(&self.0.child).take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.0.child.kill();
     }
 
     /// Starts a stopped etcd again on the same ports with the same data, and waits until it
@@ -491,15 +459,6 @@ impl Etcd {
             bail!("etcd refused {path} {body}: {error}");
         }
         Ok(reply)
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(mut child) = lock(&self.child).take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -26,6 +26,7 @@ mod netns;
 mod prometheus;
 mod routed;
 pub mod scenario;
+mod server;
 mod traffic;
 mod vtep;
 

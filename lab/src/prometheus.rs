@@ -6,15 +6,15 @@
 use std::{
     fs::File,
     path::{Path, PathBuf},
-    process::{Child, Command},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    process::Command,
+    sync::Arc,
+    time::Duration,
 };
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
-use crate::{cmd::run, free_port, lock};
+use crate::{cmd::run, free_port, server::ServerProcess};
 
 /// How long Prometheus may take to say it is ready after it was started.
 const READY_LIMIT: Duration = Duration::from_secs(20);
@@ -29,7 +29,7 @@ pub struct Prometheus(Arc<Inner>);
 struct Inner {
     dir: PathBuf,
     port: u16,
-    child: Mutex<Option<Child>>,
+    child: ServerProcess,
 }
 
 impl Prometheus {
@@ -56,7 +56,7 @@ impl Prometheus {
             let p = Self(Arc::new(Inner {
                 dir: dir.to_path_buf(),
                 port: free_port()?,
-                child: Mutex::new(None),
+                child: ServerProcess::default(),
             }));
             match p.spawn(&config).and_then(|()| p.wait_ready()) {
                 Ok(()) => return Ok(p),
@@ -95,35 +95,20 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .context("starting prometheus (Debian package `prometheus`)")?;
-        *lock(&self.0.child) = Some(child);
-        Ok(())
+        self.0.child.set("prometheus", child)
     }
 
     /// Waits until `/-/ready` answers. Fails, with its log, when it exits first or is not
     /// ready within 20 s.
     fn wait_ready(&self) -> Result<()> {
-        let deadline = Instant::now() + READY_LIMIT;
         let url = format!("{}/-/ready", self.url());
-        loop {
-            if run("curl", &["-sSf", "--max-time", "1", &url]).is_ok() {
-                return Ok(());
-            }
-            let exited = lock(&self.0.child)
-                .as_mut()
-                .map(|c| c.try_wait().ok().flatten().is_some())
-                .unwrap_or(true);
-            if exited {
-                *lock(&self.0.child) = None;
-                bail!("prometheus exited before it was ready:\n{}", self.log());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "prometheus not ready within {READY_LIMIT:?}:\n{}",
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.0.child.wait_answering(
+            "prometheus",
+            READY_LIMIT,
+            Duration::from_millis(100),
+            || run("curl", &["-sSf", "--max-time", "1", &url]).is_ok(),
+            || self.log(),
+        )
     }
 
     /// The `data.result` of instant query `promql` (`/api/v1/query`): one object per series,
@@ -171,18 +156,6 @@ impl Prometheus {
 
     /// Kills it with SIGKILL and waits for it.
     pub fn kill(&self) {
-        if let Some(mut child) = lock(&self.0.child).take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(mut child) = lock(&self.child).take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.0.child.kill();
     }
 }
