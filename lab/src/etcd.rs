@@ -382,6 +382,18 @@ impl Etcd {
         last.context("no reply to the puts")
     }
 
+    /// Writes every `(key, value)` of `kvs` in one transaction (one revision; etcd takes 128
+    /// operations per transaction by default). Returns the revision. Fails when etcd refuses.
+    pub fn put_txn(&self, kvs: &[(String, String)]) -> Result<i64> {
+        let ops: Vec<Value> = kvs
+            .iter()
+            .map(|(key, value)| {
+                json!({"request_put": {"key": b64(key.as_bytes()), "value": b64(value.as_bytes())}})
+            })
+            .collect();
+        header_revision(&self.request("kv/txn", json!({"success": ops}))?)
+    }
+
     /// The value of metric `name` (a Prometheus gauge or counter without labels) on etcd's
     /// `/metrics`. Fails when etcd does not answer or has no such metric.
     pub fn metric(&self, name: &str) -> Result<f64> {
@@ -415,7 +427,18 @@ impl Etcd {
     /// Deletes `key`; returns how many keys were deleted (0 or 1). Fails when etcd does not
     /// answer.
     pub fn del(&self, key: &str) -> Result<u64> {
-        let reply = self.request("kv/deleterange", json!({"key": b64(key.as_bytes())}))?;
+        self.deleted(json!({"key": b64(key.as_bytes())}))
+    }
+
+    /// Deletes the keys from `key` up to, not including, `end`; returns how many were
+    /// deleted. Fails when etcd does not answer.
+    pub fn del_range(&self, key: &str, end: &str) -> Result<u64> {
+        self.deleted(json!({"key": b64(key.as_bytes()), "range_end": b64(end.as_bytes())}))
+    }
+
+    /// The count of keys a `kv/deleterange` of `body` deleted.
+    fn deleted(&self, body: Value) -> Result<u64> {
+        let reply = self.request("kv/deleterange", body)?;
         Ok(reply["deleted"]
             .as_str()
             .and_then(|s| s.parse().ok())

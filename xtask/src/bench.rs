@@ -211,10 +211,14 @@ pub fn run(vtep: &Path, opts: &Options) -> Result<()> {
     Ok(())
 }
 
-fn median(v: &[f64]) -> f64 {
+/// The median of `v`; NaN for none.
+pub(crate) fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let n = s.len();
+    if n == 0 {
+        return f64::NAN;
+    }
     if n % 2 == 1 {
         s[n / 2]
     } else {
@@ -222,7 +226,7 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 

@@ -27,7 +27,10 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 use vtep_lab::{Etcd, Lab, Vtep, b64};
 
-use crate::{cmd, lab};
+use crate::{
+    bench::{median, round2},
+    cmd, lab,
+};
 
 const VNI: u32 = 100;
 /// Seconds a crashed host's records outlive it.
@@ -526,11 +529,7 @@ struct Bulk {
 /// VTEP) until no host has them.
 fn bulk(cx: &Cx, prefix: &str, records: usize, adds: usize) -> Result<Bulk> {
     let Cx {
-        lab,
-        tool,
-        etcd,
-        hosts,
-        ..
+        tool, etcd, hosts, ..
     } = *cx;
     const TXN_OPS: usize = 128;
     let n = hosts.len();
@@ -540,7 +539,7 @@ fn bulk(cx: &Cx, prefix: &str, records: usize, adds: usize) -> Result<Bulk> {
     eprintln!("bench: writing {records} station records straight into etcd");
     let start = Instant::now();
     for (t, chunk) in (0..records).collect::<Vec<_>>().chunks(TXN_OPS).enumerate() {
-        let ops: Vec<Value> = chunk
+        let kvs: Vec<(String, String)> = chunk
             .iter()
             .map(|&k| {
                 let h = owner(k);
@@ -552,29 +551,11 @@ fn bulk(cx: &Cx, prefix: &str, records: usize, adds: usize) -> Result<Bulk> {
                     "addresses": [format!("10.1.{}.{}", k / 256, k % 256)],
                 })
                 .to_string();
-                json!({"request_put": {"key": b64(key.as_bytes()), "value": b64(value.as_bytes())}})
+                (key, value)
             })
             .collect();
-        let body = lab.file(
-            &format!("txn{t}.json"),
-            &json!({"success": ops}).to_string(),
-        )?;
-        let url = format!("{}/v3/kv/txn", etcd.endpoint());
-        let body_arg = format!("@{}", body.display());
-        vtep_lab::run(
-            "curl",
-            &[
-                "-sS",
-                "--fail",
-                "--max-time",
-                "10",
-                "-X",
-                "POST",
-                &url,
-                "-d",
-                &body_arg,
-            ],
-        )?;
+        etcd.put_txn(&kvs)
+            .with_context(|| format!("transaction {t} of the bulk records"))?;
     }
     // Watches deliver in order, and each host programs from its whole view: once the last
     // record is everywhere, so is every one.
@@ -617,26 +598,9 @@ fn bulk(cx: &Cx, prefix: &str, records: usize, adds: usize) -> Result<Bulk> {
     let start = Instant::now();
     for h in hosts {
         let key = format!("{dir}{}/{VNI}/02:00:00:03:", h.vtep_ip);
-        let body = json!({
-            "key": b64(key.as_bytes()),
-            "range_end": b64(format!("{dir}{}/{VNI}/02:00:00:03;", h.vtep_ip).as_bytes()),
-        })
-        .to_string();
-        let url = format!("{}/v3/kv/deleterange", etcd.endpoint());
-        vtep_lab::run(
-            "curl",
-            &[
-                "-sS",
-                "--fail",
-                "--max-time",
-                "10",
-                "-X",
-                "POST",
-                &url,
-                "-d",
-                &body,
-            ],
-        )?;
+        // ';' follows ':': the end of the range of every MAC under that prefix.
+        let end = format!("{dir}{}/{VNI}/02:00:00:03;", h.vtep_ip);
+        etcd.del_range(&key, &end)?;
     }
     let written = start.elapsed().as_secs_f64() * 1e3;
     let gone = watch(
@@ -901,24 +865,6 @@ fn stats(v: &[f64]) -> Value {
         "n": s.len(),
         "samples": v.iter().map(|x| round2(*x)).collect::<Vec<_>>(),
     })
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 /// CPU model, CPUs and kernel of this machine.
