@@ -69,10 +69,9 @@ impl Capture {
         if let Some(mut err) = self.child.stderr.take() {
             let mut text = String::new();
             let _ = std::io::Read::read_to_string(&mut err, &mut text);
-            if let Some(line) = text.lines().find(|l| l.contains("dropped by kernel")) {
-                if !line.starts_with("0 ") {
-                    eprintln!("capture on {}: {line}", self.file.display());
-                }
+            let lost = |l: &&str| l.contains("dropped by kernel") && !l.starts_with("0 ");
+            if let Some(line) = text.lines().find(lost) {
+                eprintln!("capture on {}: {line}", self.file.display());
             }
         }
         let data = std::fs::read(&self.file)

@@ -269,6 +269,70 @@ impl Lab {
         self.vteps.len() - 1
     }
 
+    /// As [`tcp_transfer`]; a failed transfer panics with [`Lab::explain`], so a stall can be
+    /// told apart: counted by vtep, lost on an interface, or retransmitted in vain.
+    #[track_caller]
+    pub fn tcp_transfer(
+        &self,
+        server_ns: &str,
+        server_addr: SocketAddr,
+        client_ns: &str,
+        len: u64,
+    ) -> u64 {
+        vtep_lab::tcp_transfer(server_ns, server_addr, client_ns, len)
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", self.explain()))
+    }
+
+    /// What the lab's instances and hosts counted: each instance's `vtep stats`, and each
+    /// namespace's interface counters and TCP loss counters. For failure messages.
+    pub fn explain(&self) -> String {
+        let prefix = self.name("");
+        let pins = vtep::instance::pin_dir(&prefix);
+        let mut names: Vec<String> = pins
+            .parent()
+            .and_then(|d| std::fs::read_dir(d).ok())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        names.sort();
+        let mut out = String::new();
+        for name in names {
+            let stats = std::process::Command::new(vtep_bin())
+                .args(["stats", "-n", &name])
+                .output();
+            let text = match stats {
+                Ok(o) => {
+                    String::from_utf8_lossy(&o.stdout).into_owned()
+                        + &String::from_utf8_lossy(&o.stderr)
+                }
+                Err(e) => e.to_string(),
+            };
+            out += &format!("--- vtep stats -n {name}\n{text}");
+        }
+        for ns in self.namespaces() {
+            let links = ns_exec(&ns, "ip", &["-s", "link"]).stdout;
+            let tcp = ns_exec(
+                &ns,
+                "nstat",
+                &[
+                    "-asz",
+                    "TcpRetransSegs",
+                    "TcpExtTCPTimeouts",
+                    "TcpExtTCPLossProbes",
+                ],
+            );
+            out += &format!(
+                "--- {ns}: ip -s link\n{}--- {ns}: nstat\n{}",
+                String::from_utf8_lossy(&links),
+                String::from_utf8_lossy(&tcp.stdout)
+            );
+        }
+        out
+    }
+
     pub fn vtep(&mut self, id: usize) -> &mut Vtep {
         &mut self.vteps[id]
     }

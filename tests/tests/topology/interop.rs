@@ -2,7 +2,7 @@
 
 use vtep_tests::{
     configs::{fdb, vni, workload},
-    lab::{KernelVtep, Lab, ip, must, run, tcp_transfer},
+    lab::{KernelVtep, Lab, ip, must, run},
     output::text,
 };
 
@@ -56,9 +56,9 @@ pub fn interop_with(dstport: u16, underlay_extra: &str) {
     // Now B's broadcast (ARP from wb, flooded by the kernel to 198.18.0.1) reaches a1.
     ip(&["-n", &wb, "neigh", "flush", "all"]);
     assert_ping(&wb, "192.0.2.11", 3);
-    let got = tcp_transfer(&wb, "192.0.2.21:5001".parse().unwrap(), &wa, BULK);
+    let got = lab.tcp_transfer(&wb, "192.0.2.21:5001".parse().unwrap(), &wa, BULK);
     assert_eq!(got, BULK, "TCP vtep -> kernel vxlan (dstport {dstport})");
-    let got = tcp_transfer(&wa, "192.0.2.11:5002".parse().unwrap(), &wb, BULK);
+    let got = lab.tcp_transfer(&wa, "192.0.2.11:5002".parse().unwrap(), &wb, BULK);
     assert_eq!(got, BULK, "TCP kernel vxlan -> vtep (dstport {dstport})");
 }
 

@@ -3,7 +3,7 @@
 
 use vtep_tests::{
     configs::{adopted_port, fdb, host_port, vni, workload},
-    lab::{Lab, if_counter, ip, ns_exec, tcp_transfer},
+    lab::{Lab, if_counter, ip, ns_exec},
     output::{fdb_row, text, vni_stat},
 };
 
@@ -43,7 +43,7 @@ fn s1_point_to_point() {
     assert!(vni_stat(&stats, 1, "decap_packets") >= 3, "{stats}");
 
     let len = 8 * 1024 * 1024;
-    let got = tcp_transfer(&b, "192.0.2.2:5001".parse().unwrap(), &a, len);
+    let got = lab.tcp_transfer(&b, "192.0.2.2:5001".parse().unwrap(), &a, len);
     assert_eq!(got, len, "TCP A -> B over the overlay");
 }
 
@@ -103,7 +103,7 @@ fn s2_workloads_across_hosts() {
     assert_eq!(row(S2_B2)["dst"], ADDR_B);
 
     // Bulk TCP across hosts arrives complete and intact.
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
     assert_eq!(got, BULK, "TCP a1 -> b1: bytes received intact");
 
     // Same-host traffic is switched on the host: it moves vtep's local counters, not the
@@ -134,9 +134,7 @@ fn s2_workloads_across_hosts() {
 /// between workloads across hosts.
 #[test]
 fn ipv6_between_workloads() {
-    let S2 {
-        lab: _lab, a1, b1, ..
-    } = s2();
+    let S2 { lab, a1, b1, .. } = s2();
     for (ns, addr) in [(&a1, "2001:db8::11/64"), (&b1, "2001:db8::21/64")] {
         ip(&["-n", ns, "-6", "addr", "add", addr, "dev", "eth0", "nodad"]);
     }
@@ -161,7 +159,7 @@ fn ipv6_between_workloads() {
         text(&out.stdout),
         text(&out.stderr)
     );
-    let got = tcp_transfer(
+    let got = lab.tcp_transfer(
         &b1,
         "[2001:db8::21]:5001".parse().unwrap(),
         &a1,
@@ -221,8 +219,8 @@ fn adopted_ports_carry_traffic() {
     ip(&["-n", &b1, "neigh", "flush", "all"]);
     assert_ping(&b1, "192.0.2.32", 2);
     let len = 8 * 1024 * 1024;
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &pw, len);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &pw, len);
     assert_eq!(got, len, "TCP from the adopted port's namespace");
-    let got = tcp_transfer(&pw, "192.0.2.31:5002".parse().unwrap(), &b1, len);
+    let got = lab.tcp_transfer(&pw, "192.0.2.31:5002".parse().unwrap(), &b1, len);
     assert_eq!(got, len, "TCP to the adopted port's namespace");
 }

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 
 use etherparse::{NetSlice, SlicedPacket};
 use vtep_tests::{
-    lab::{ArticleHost, Lab, ip, must, ping, tcp_transfer},
+    lab::{ArticleHost, Lab, ip, must, ping},
     output::text,
     packet::{Mac, parse_vxlan},
 };
@@ -108,9 +108,9 @@ fn s4_examples_route_between_the_subnets_through_the_tunnel() {
         );
 
         if bulk {
-            let got = tcp_transfer(&wb, format!("{WB}:5001").parse().unwrap(), &wa, BULK);
+            let got = lab.tcp_transfer(&wb, format!("{WB}:5001").parse().unwrap(), &wa, BULK);
             assert_eq!(got, BULK, "{pair}: TCP {WA} -> {WB}");
-            let got = tcp_transfer(&wa, format!("{WA}:5002").parse().unwrap(), &wb, BULK);
+            let got = lab.tcp_transfer(&wa, format!("{WA}:5002").parse().unwrap(), &wb, BULK);
             assert_eq!(got, BULK, "{pair}: TCP {WB} -> {WA}");
         }
 
@@ -188,9 +188,9 @@ fn s4_interop_with_the_articles_kernel_commands() {
         let (wa, wb) = (lab.name("ans1"), lab.name("bns1"));
         assert!(ping(&wa, WB, 3), "{side}: {WA} -> {WB}");
         assert!(ping(&wb, WA, 3), "{side}: {WB} -> {WA}");
-        let got = tcp_transfer(&wb, format!("{WB}:5001").parse().unwrap(), &wa, BULK);
+        let got = lab.tcp_transfer(&wb, format!("{WB}:5001").parse().unwrap(), &wa, BULK);
         assert_eq!(got, BULK, "{side}: TCP {WA} -> {WB}");
-        let got = tcp_transfer(&wa, format!("{WA}:5002").parse().unwrap(), &wb, BULK);
+        let got = lab.tcp_transfer(&wa, format!("{WA}:5002").parse().unwrap(), &wb, BULK);
         assert_eq!(got, BULK, "{side}: TCP {WB} -> {WA}");
     }
 }

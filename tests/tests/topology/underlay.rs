@@ -7,7 +7,7 @@ use std::{
 
 use vtep_tests::{
     configs::{fdb, vni, workload},
-    lab::{End, Lab, in_netns, ip, ping, sysctl, tcp_transfer},
+    lab::{End, Lab, in_netns, ip, ping, sysctl},
     output::text,
 };
 
@@ -42,7 +42,7 @@ fn workload_mtu_follows_underlay() {
     assert_eq!(ns_read(&a1, "/sys/class/net/eth0/mtu"), "1950");
     assert_eq!(ns_read(&b1, "/sys/class/net/eth0/mtu"), "1950");
     assert_ping_df(&a1, "192.0.2.21", 1950);
-    let got = tcp_transfer(
+    let got = lab.tcp_transfer(
         &b1,
         "192.0.2.21:5001".parse().unwrap(),
         &a1,
@@ -119,7 +119,7 @@ fn routed_underlay() {
             );
         }
     }
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
     assert_eq!(got, BULK, "TCP a1 -> b1 over a routed underlay");
 }
 
@@ -164,21 +164,15 @@ fn overlay_survives_underlay_link_flap() {
 
 #[test]
 fn underlay_non_vxlan_passes() {
-    let S2 {
-        lab: _lab,
-        a,
-        b,
-        a1,
-        ..
-    } = s2();
+    let S2 { lab, a, b, a1, .. } = s2();
     // vtep is attached on both hosts and working.
     assert_ping(&a1, "192.0.2.21", 2);
 
     assert_ping(&a, ADDR_B, 3);
     assert_ping(&b, ADDR_A, 3);
-    let got = tcp_transfer(&b, format!("{ADDR_B}:5001").parse().unwrap(), &a, BULK);
+    let got = lab.tcp_transfer(&b, format!("{ADDR_B}:5001").parse().unwrap(), &a, BULK);
     assert_eq!(got, BULK, "TCP on the underlay A -> B");
-    let got = tcp_transfer(&a, format!("{ADDR_A}:5002").parse().unwrap(), &b, BULK);
+    let got = lab.tcp_transfer(&a, format!("{ADDR_A}:5002").parse().unwrap(), &b, BULK);
     assert_eq!(got, BULK, "TCP on the underlay B -> A");
 
     // UDP that is not VXLAN for us: an ordinary port, and 8472 while only 4789 is configured.

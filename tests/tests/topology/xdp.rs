@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use vtep::sys::ethtool;
 use vtep_tests::{
     configs::{fdb, header as config_header, vni, workload},
-    lab::{End, Lab, in_netns, ping, tcp_transfer},
+    lab::{End, Lab, in_netns, ping},
     output::{fdb_row, vni_stat},
 };
 
@@ -75,12 +75,12 @@ fn xdp_s2_ping_and_bulk_tcp_are_decapsulated_in_xdp() {
     );
     // The workloads leave TCP checksums to an offload (veth's default): XDP must hand those
     // frames to TC (see vtep-ebpf underlay_xdp.rs, `inner_checksum_pending`).
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
     assert_eq!(
         got, BULK,
         "TCP a1 -> b1 over XDP decap: bytes received intact"
     );
-    let got = tcp_transfer(&a1, "192.0.2.11:5002".parse().unwrap(), &b1, BULK);
+    let got = lab.tcp_transfer(&a1, "192.0.2.11:5002".parse().unwrap(), &b1, BULK);
     assert_eq!(
         got, BULK,
         "TCP b1 -> a1 over XDP decap: bytes received intact"
@@ -100,12 +100,7 @@ fn xdp_s2_ping_and_bulk_tcp_are_decapsulated_in_xdp() {
 #[test]
 fn xdp_generic_mode_runs_in_the_skb_hook_and_the_overlay_works() {
     let S2 {
-        lab: _lab,
-        a,
-        b,
-        a1,
-        b1,
-        ..
+        lab, a, b, a1, b1, ..
     } = s2_with("xdp = \"generic\"");
     // XDP_ATTACHED_SKB.
     let mode = vtep_tests::lab::link(&a, "eth0")["xdp"]["mode"].as_u64();
@@ -119,7 +114,7 @@ fn xdp_generic_mode_runs_in_the_skb_hook_and_the_overlay_works() {
     });
     assert!(xdp >= 5, "XDP ran {xdp} times for 5 echo requests");
     assert_ping(&a1, "192.0.2.21", 2);
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
     assert_eq!(
         got, BULK,
         "TCP a1 -> b1 with generic XDP: bytes received intact"
@@ -146,17 +141,11 @@ fn xdp_auto_on_a_veth_underlay_is_tc_only() {
 /// go to TC unchanged.
 #[test]
 fn xdp_jumbo_underlay_mtu_keeps_working() {
-    let S2 {
-        lab: _lab,
-        a,
-        a1,
-        b1,
-        ..
-    } = s2_with_mtu(NATIVE, 9000);
+    let S2 { lab, a, a1, b1, .. } = s2_with_mtu(NATIVE, 9000);
     assert!(xdp_prog(&a, "eth0").is_some(), "no XDP program at MTU 9000");
     assert_ping_df(&a1, "192.0.2.21", 8950);
     assert_ping_df(&b1, "192.0.2.11", 8950);
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
     assert_eq!(got, BULK, "TCP a1 -> b1 at MTU 8950: bytes received intact");
 }
 

@@ -21,6 +21,13 @@ use crate::{
     },
 };
 
+/// The MTU of both ends: the largest a veth takes (`ETH_MAX_MTU`). The out end splits a GSO
+/// frame into segments of the port's size, and its peer drops any segment longer than its own
+/// MTU (`is_skb_forwardable`): at the default 1,500, every GSO frame of a port above that size
+/// was lost there, so bulk TCP over a jumbo IPv6 underlay ran on retransmissions. Nothing but
+/// the ports' own frames enters it, each already within the underlay's limit.
+const MTU: u32 = 65_535;
+
 /// The two ends of a segmenter.
 pub(super) struct Segmenter {
     /// Where GSO frames are sent: segmentation offloads off.
@@ -53,6 +60,12 @@ pub(super) async fn ensure(net: &Net, instance: &str, undo: &mut Undo) -> Result
         kept_link(net, &out, undo).await?,
         kept_link(net, &back, undo).await?,
     ) {
+        // One kept from a build that left the MTU at its default gets it now.
+        for link in [&o, &b] {
+            if link.mtu != MTU {
+                net.configure(link.index, &settings()).await?;
+            }
+        }
         return Ok(Segmenter { out: o, back: b });
     }
     for name in [&out, &back] {
@@ -80,21 +93,22 @@ pub(super) async fn ensure(net: &Net, instance: &str, undo: &mut Undo) -> Result
     // Off, so the kernel segments what is sent out of it (`validate_xmit_skb`).
     ethtool::set_segmentation(&out, false)?;
     for link in &ends {
-        net.configure(
-            link.index,
-            &LinkSettings {
-                name: None,
-                mac: None,
-                mtu: None,
-                up: true,
-            },
-        )
-        .await?;
+        net.configure(link.index, &settings()).await?;
     }
     info!(segmenter = %out, "GSO frames are segmented through {out} before encapsulation");
     let back = ends.pop().expect("two ends");
     let out = ends.pop().expect("two ends");
     Ok(Segmenter { out, back })
+}
+
+/// Each end's settings: up, at [`MTU`].
+fn settings() -> LinkSettings<'static> {
+    LinkSettings {
+        name: None,
+        mac: None,
+        mtu: Some(MTU),
+        up: true,
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use vtep_tests::{
     configs::{fdb, vni, workload},
-    lab::{KernelOptions, KernelVtep, Lab, ip, must, ns_exec, ping_with, run, tcp_transfer},
+    lab::{KernelOptions, KernelVtep, Lab, ip, must, ns_exec, ping_with, run},
     output::text,
     packet::{Udp6Checksum, parse_vxlan6},
 };
@@ -112,10 +112,12 @@ fn check_interop6(vtep_on_a: bool) {
     ip(&["-n", &i.kernel_wl, "neigh", "flush", "all"]);
     assert_ping(&i.kernel_wl, VTEP_WL, 3);
     let to_kernel = format!("{KERNEL_WL}:5001").parse().unwrap();
-    let got = tcp_transfer(&i.kernel_wl, to_kernel, &i.vtep_wl, BULK);
+    let got = i
+        .lab
+        .tcp_transfer(&i.kernel_wl, to_kernel, &i.vtep_wl, BULK);
     assert_eq!(got, BULK, "TCP vtep -> kernel vxlan over IPv6");
     let to_vtep = format!("{VTEP_WL}:5002").parse().unwrap();
-    let got = tcp_transfer(&i.vtep_wl, to_vtep, &i.kernel_wl, BULK);
+    let got = i.lab.tcp_transfer(&i.vtep_wl, to_vtep, &i.kernel_wl, BULK);
     assert_eq!(got, BULK, "TCP kernel vxlan -> vtep over IPv6");
     assert_eq!(
         snmp6(&i.kernel_host, "Udp6InCsumErrors"),

@@ -4,7 +4,7 @@
 //! test the lab, not vtep: when they pass, a failing vtep test here is vtep's.
 
 use vtep_tests::{
-    lab::{KernelOptions, KernelVtep, Lab, ip, must, ping_with, tcp_transfer},
+    lab::{KernelOptions, KernelVtep, Lab, ip, must, ping_with},
     output::text,
 };
 
@@ -60,7 +60,7 @@ fn ipv6_lab_kernel_vteps_talk_over_the_ipv6_underlay() {
     }
     assert!(ping_with(&w0, "192.0.2.21", 3, "0.2", 2), "ping w0 -> w1");
     let len = 8 * 1024 * 1024;
-    let got = tcp_transfer(&w1, "192.0.2.21:5001".parse().unwrap(), &w0, len);
+    let got = lab.tcp_transfer(&w1, "192.0.2.21:5001".parse().unwrap(), &w0, len);
     assert_eq!(got, len, "TCP w0 -> w1 between kernel VTEPs over IPv6");
 }
 

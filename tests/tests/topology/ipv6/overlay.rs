@@ -7,7 +7,7 @@
 use vtep::sys::ethtool;
 use vtep_tests::{
     configs::{adopted_port, fdb, host_port, vni, workload},
-    lab::{Lab, in_netns, ip, tcp_transfer},
+    lab::{Lab, in_netns, ip},
     output::{fdb_row, vni_stat},
     packet::{Udp6Checksum, parse_vxlan6},
 };
@@ -71,9 +71,9 @@ fn ipv6_underlay_s2_ping_and_bulk_tcp_both_ways() {
         assert_eq!(row["dst"], B6, "{mac} behind the IPv6 VTEP: {row}");
     }
 
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
     assert_eq!(got, BULK, "TCP a1 -> b1 over IPv6: bytes received intact");
-    let got = tcp_transfer(&a2, "192.0.2.12:5002".parse().unwrap(), &b2, BULK);
+    let got = lab.tcp_transfer(&a2, "192.0.2.12:5002".parse().unwrap(), &b2, BULK);
     assert_eq!(got, BULK, "TCP b2 -> a2 over IPv6: bytes received intact");
 
     // No GSO frame was refused a checksum.
@@ -103,9 +103,9 @@ fn ipv6_underlay_zero_checksums_keep_gso_and_carry_bulk_tcp() {
             "{ns}: TSO/GSO turned off with zero checksums"
         );
     }
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
     assert_eq!(got, BULK, "TCP a1 -> b1 in GSO frames over IPv6");
-    let got = tcp_transfer(&a1, "192.0.2.11:5002".parse().unwrap(), &b1, BULK);
+    let got = lab.tcp_transfer(&a1, "192.0.2.11:5002".parse().unwrap(), &b1, BULK);
     assert_eq!(got, BULK, "TCP b1 -> a1 in GSO frames over IPv6");
     let stats = lab.vtep(va).stats(&name_a);
     assert_eq!(stats["drops"]["gso_needs_checksum"], 0, "{stats}");
@@ -129,9 +129,9 @@ fn ipv6_underlay_s1_point_to_point() {
     assert_eq!(ns_read(&a, &format!("/sys/class/net/{if_a}/mtu")), "1430");
     assert_ping(&a, "192.0.2.2", 3);
     assert_ping(&b, "192.0.2.1", 3);
-    let got = tcp_transfer(&b, "192.0.2.2:5001".parse().unwrap(), &a, BULK);
+    let got = lab.tcp_transfer(&b, "192.0.2.2:5001".parse().unwrap(), &a, BULK);
     assert_eq!(got, BULK, "TCP a -> b between the hosts' overlay addresses");
-    let got = tcp_transfer(&a, "192.0.2.1:5002".parse().unwrap(), &b, BULK);
+    let got = lab.tcp_transfer(&a, "192.0.2.1:5002".parse().unwrap(), &b, BULK);
     assert_eq!(got, BULK, "TCP b -> a between the hosts' overlay addresses");
     let name_a = lab.name("va");
     let stats = lab.vtep(va).stats(&name_a);
@@ -171,7 +171,7 @@ fn ipv6_adopted_port_gso_frames_cross_with_its_offloads_on() {
     lab.start_vtep(&b, &cfg_b);
     assert_ping(&pw, "192.0.2.21", 2);
     assert!(segmentation(&pw), "vtep changed the adopted port's far end");
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &pw, BULK);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &pw, BULK);
     assert_eq!(got, BULK, "TCP from the adopted port with its offloads on");
     let stats = lab.vtep(va).stats(&name_a);
     assert_eq!(stats["drops"]["gso_needs_checksum"], 0, "{stats}");
@@ -204,7 +204,7 @@ fn ipv6_gso_frames_get_a_valid_checksum_in_every_segment() {
     assert!(segmentation(&a1), "the workload sends GSO frames");
     let before = vni_stat(&lab.vtep(va).stats(&name_a), 200, "encap_packets");
     let cap = lab.capture(&b, "eth0", "ip6 src 2001:db8::1 and udp dst port 4789");
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, LEN);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, LEN);
     assert_eq!(got, LEN, "TCP a1 -> b1: bytes received intact");
     let frames = cap.frames();
     let sent = vni_stat(&lab.vtep(va).stats(&name_a), 200, "encap_packets") - before;
@@ -244,16 +244,45 @@ fn ipv6_gso_frames_get_a_valid_checksum_in_every_segment() {
 /// A jumbo underlay (MTU 9000): workloads get 8930, full-size frames cross both ways (the outer
 /// checksum of a 9,000-byte packet), and bulk TCP with them; also with the XDP program in front,
 /// which hands multi-buffer frames to TC.
+///
+/// The bug this pins (found as a stall of this test under CI load): the segmenter's veth pair
+/// kept the default MTU of 1,500, and its return end dropped every 8,9xx-byte segment of the
+/// GSO frames sent through it. TCP got there on retransmissions alone (544 retransmitted
+/// segments and 21 timeouts for 50 MiB), and under load went 30 s without a byte. Now the
+/// segmenter loses nothing.
 #[test]
 fn ipv6_jumbo_underlay_mtu() {
     for extra in ["", "xdp = \"native\""] {
-        let S2 {
-            lab: _lab, a1, b1, ..
-        } = s2_ipv6_mtu(extra, 9000);
+        let S2 { lab, a, a1, b1, .. } = s2_ipv6_mtu(extra, 9000);
         assert_eq!(ns_read(&a1, "/sys/class/net/eth0/mtu"), "8930", "{extra}");
         assert_ping_df(&a1, "192.0.2.21", 8930);
         assert_ping_df(&b1, "192.0.2.11", 8930);
-        let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+        let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
         assert_eq!(got, BULK, "TCP a1 -> b1 at MTU 8930 ({extra})");
+        let lost = segmenter_drops(&a);
+        assert_eq!(
+            lost,
+            0,
+            "segments the segmenter dropped ({extra})\n{}",
+            lab.explain()
+        );
     }
+}
+
+/// The packets the segmenter's ends in namespace `ns` dropped, sending and receiving; panics
+/// when `ns` has no segmenter.
+fn segmenter_drops(ns: &str) -> u64 {
+    let out = ip(&["-n", ns, "-j", "-s", "link", "show"]);
+    let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("ip -j");
+    let ends: Vec<_> = links
+        .iter()
+        .filter(|l| l["ifname"].as_str().is_some_and(|n| n.starts_with("vgso")))
+        .collect();
+    assert_eq!(ends.len(), 2, "the segmenter's two ends in {ns}");
+    ends.iter()
+        .map(|l| {
+            l["stats64"]["tx"]["dropped"].as_u64().unwrap_or(0)
+                + l["stats64"]["rx"]["dropped"].as_u64().unwrap_or(0)
+        })
+        .sum()
 }

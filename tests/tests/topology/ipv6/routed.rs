@@ -3,7 +3,7 @@
 //! commands (`vxlan0 … remote 2001:db8::…`) each way round. The workloads reach each other's
 //! subnet through the hosts' routing and carry 50 MB byte-exact both ways.
 
-use vtep_tests::lab::{Lab, ping, tcp_transfer};
+use vtep_tests::lab::{Lab, ping};
 
 use super::{A6, B6};
 use crate::{
@@ -34,9 +34,9 @@ fn check_routed(lab: &Lab, side: &str) {
     let (wa, wb) = (lab.name("ans1"), lab.name("bns1"));
     assert!(ping(&wa, WB, 3), "{side}: {WA} -> {WB}");
     assert!(ping(&wb, WA, 3), "{side}: {WB} -> {WA}");
-    let got = tcp_transfer(&wb, format!("{WB}:5001").parse().unwrap(), &wa, BULK);
+    let got = lab.tcp_transfer(&wb, format!("{WB}:5001").parse().unwrap(), &wa, BULK);
     assert_eq!(got, BULK, "{side}: TCP {WA} -> {WB}");
-    let got = tcp_transfer(&wa, format!("{WA}:5002").parse().unwrap(), &wb, BULK);
+    let got = lab.tcp_transfer(&wa, format!("{WA}:5002").parse().unwrap(), &wb, BULK);
     assert_eq!(got, BULK, "{side}: TCP {WB} -> {WA}");
 }
 

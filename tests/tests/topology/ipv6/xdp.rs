@@ -3,10 +3,7 @@
 //! (`topology::xdp`): the kernel's run counters show the XDP program took the echo replies, not
 //! the TC program behind it.
 
-use vtep_tests::{
-    lab::{link, tcp_transfer},
-    output::vni_stat,
-};
+use vtep_tests::{lab::link, output::vni_stat};
 
 use super::s2_ipv6;
 use crate::{
@@ -16,20 +13,14 @@ use crate::{
 
 #[test]
 fn ipv6_xdp_generic_ping_and_bulk_tcp() {
-    let S2 {
-        lab: _lab,
-        a,
-        a1,
-        b1,
-        ..
-    } = s2_ipv6("xdp = \"generic\"");
+    let S2 { lab, a, a1, b1, .. } = s2_ipv6("xdp = \"generic\"");
     // XDP_ATTACHED_SKB.
     assert_eq!(link(&a, "eth0")["xdp"]["mode"].as_u64(), Some(2));
     assert_ping(&a1, "192.0.2.21", 3);
     assert_ping(&b1, "192.0.2.11", 3);
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
     assert_eq!(got, BULK, "TCP a1 -> b1 over IPv6 with generic XDP");
-    let got = tcp_transfer(&a1, "192.0.2.11:5002".parse().unwrap(), &b1, BULK);
+    let got = lab.tcp_transfer(&a1, "192.0.2.11:5002".parse().unwrap(), &b1, BULK);
     assert_eq!(got, BULK, "TCP b1 -> a1 over IPv6 with generic XDP");
 }
 
@@ -54,9 +45,9 @@ fn ipv6_xdp_native_decapsulates_ipv6_in_xdp() {
         tc * 4 < xdp,
         "the TC program handled {tc} of {xdp} packets: XDP passed the IPv6 VXLAN on"
     );
-    let got = tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
     assert_eq!(got, BULK, "TCP a1 -> b1 over IPv6 with native XDP");
-    let got = tcp_transfer(&a1, "192.0.2.11:5002".parse().unwrap(), &b1, BULK);
+    let got = lab.tcp_transfer(&a1, "192.0.2.11:5002".parse().unwrap(), &b1, BULK);
     assert_eq!(got, BULK, "TCP b1 -> a1 over IPv6 with native XDP");
     let stats = lab.vtep(va).stats(&name_a);
     assert!(vni_stat(&stats, 200, "decap_packets") >= 1000, "{stats}");
