@@ -53,8 +53,10 @@ use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 // read-only global `TRACE` alone are folded away by the verifier with tracing off, but their
 // presence changed how the compiler laid out the code around them (registers, spills): the
 // untraced programs grew by up to 70 instructions, and the flood programs, whose verification
-// sits near the kernel's complexity limit and swings with such layout changes, went past it.
-// The flood program therefore has no traced variant (see `verdict::or_drop_traced`).
+// then sat near the kernel's complexity limit and swung with such layout changes, went past it.
+// The flood program has no traced variant (see `verdict::or_drop_traced`); since its copies to
+// remote VTEPs are global functions (`flood::Copies`) it is far from that limit, so one could
+// be added.
 
 /// TC ingress of a host-side port: frames a workload sends.
 #[classifier]

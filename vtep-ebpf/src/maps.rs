@@ -184,7 +184,9 @@ pub fn headers_scratch<T: Plain>() -> Option<&'static mut T> {
     let p = HEADERS_SCRATCH.get_ptr_mut(0)?;
     // SAFETY: the value is this CPU's, big enough for `T` (asserted), 8-byte aligned, and any
     // bytes are a valid `T: Plain`; nothing else uses it while the program runs (one program
-    // runs per CPU at a time, unpreempted, and it takes the reference once).
+    // runs per CPU at a time, unpreempted, and it takes the reference once, or, in the flood
+    // program, once before the copies to remote VTEPs and once in each copy's global function,
+    // after the previous reference's last use).
     Some(unsafe { &mut *p.cast::<T>() })
 }
 

@@ -15,7 +15,7 @@ use vtep_common::{
 use crate::{
     deliver,
     encap::{self, OuterHeaders, OuterIp},
-    flood,
+    flood::{self, Copies},
     learn::{self, Station},
     maps::{self, PORTS, Traffic, VNIS, config, count_traffic},
     miss, nexthop, outer_csum,
@@ -155,23 +155,42 @@ fn learn_source(port: &PortConfig, ifindex: u32, eth: &EthHdr) {
 /// The port program's flood path, entered by tail call with the frame as `ingress` left it
 /// (VLAN tag back in the frame), on an underlay of `I`'s family. Returns the TC verdict; every
 /// drop is counted.
+///
+/// In two steps: everything but the copies to remote VTEPs, in a subprogram of its own, then
+/// those copies, each a global function (`flood::Copies`). A call chain's stack frames add up
+/// to at most 512 bytes: the first step's frame (the ND proxy's, 328 bytes over IPv6) is gone
+/// by the time the copies run.
 #[inline(always)]
 pub fn flood<I: OuterIp>(ctx: &TcContext) -> i32 {
-    verdict::or_drop(ctx, HOOK_PORT, try_flood::<I>(ctx))
+    let mut copies = Copies::NONE;
+    let verdict = flood_but_remote_copies::<I>(ctx, &mut copies);
+    copies.send::<I>(ctx, verdict)
+}
+
+/// The flood path but the copies to remote VTEPs, which it leaves in `copies` once the frame
+/// is ready for them. Returns the verdict for when they have gone; its drops are counted.
+#[inline(never)]
+fn flood_but_remote_copies<I: OuterIp>(ctx: &TcContext, copies: &mut Copies) -> i32 {
+    verdict::or_drop(ctx, HOOK_PORT, try_flood::<I>(ctx, copies))
 }
 
 #[inline(always)]
-fn try_flood<I: OuterIp>(ctx: &TcContext) -> Result<i32, DropReason> {
+fn try_flood<I: OuterIp>(ctx: &TcContext, copies: &mut Copies) -> Result<i32, DropReason> {
     let (ifindex, port) = port_of(ctx)?;
-    verdict::in_vni(port.stats_slot, flood_from_port::<I>(ctx, ifindex, &port))
+    verdict::in_vni(
+        port.stats_slot,
+        flood_from_port::<I>(ctx, ifindex, &port, copies),
+    )
 }
 
-/// The flood path's work on a frame from local port `ifindex` (config `port`).
+/// The flood path's work on a frame from local port `ifindex` (config `port`), but the copies
+/// to remote VTEPs (left in `copies`).
 #[inline(always)]
 fn flood_from_port<I: OuterIp>(
     ctx: &TcContext,
     ifindex: u32,
     port: &PortConfig,
+    copies: &mut Copies,
 ) -> Result<i32, DropReason> {
     let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::FrameTruncated)?;
     let vcfg = maps::get(&VNIS, &port.vni).ok_or(DropReason::UnknownVni)?;
@@ -190,7 +209,7 @@ fn flood_from_port<I: OuterIp>(
             ifindex,
         });
     }
-    flood::from_port::<I>(ctx, &config(), port, ifindex, &eth)
+    flood::from_port::<I>(ctx, &config(), port, ifindex, &eth, copies)
 }
 
 /// The start of an 802.1Q-tagged frame up to the tag: MACs, the tag protocol identifier where

@@ -286,3 +286,45 @@ fn segmenter_drops(ns: &str) -> u64 {
         })
         .sum()
 }
+
+/// Head-end replication over IPv6 with checksums, between three vtep hosts with no static
+/// entries: every ARP broadcast goes to two remote VTEPs, each copy with its own outer
+/// destination and so its own UDP checksum, summed from what the flood summed once for the
+/// frame. A receiving vtep drops a copy with a wrong checksum (`vxlan_bad_checksum`), so each
+/// answered ping says both copies were right; every host learns the others' workloads.
+#[test]
+fn ipv6_three_hosts_flood_a_checksummed_copy_to_each_remote() {
+    const C6: &str = "2001:db8::3";
+    let mut lab = Lab::new();
+    let hosts = lab.three_hosts_ipv6();
+    let locals = [A6, B6, C6];
+    let mut vteps = Vec::new();
+    let mut workloads = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let name = lab.name(&format!("v{i}"));
+        let w = lab.name(&format!("w{i}"));
+        let others: Vec<&str> = (0..3).filter(|&j| j != i).map(|j| locals[j]).collect();
+        let cfg = header(&name, &underlay6(locals[i], ""))
+            + &vni(300, 4789, &others)
+            + &workload(
+                &w,
+                &format!("192.0.2.{}/24", 11 + i),
+                &format!("02:00:00:00:0d:0{i}"),
+            );
+        vteps.push((lab.start_vtep(host, &cfg), name));
+        workloads.push(w);
+    }
+    for (from, to) in [(0, 1), (0, 2), (1, 2)] {
+        assert_ping(&workloads[from], &format!("192.0.2.{}", 11 + to), 2);
+    }
+    let a = lab.vtep(vteps[0].0).stats(&vteps[0].1);
+    assert!(vni_stat(&a, 300, "flood_packets") >= 2, "{a}");
+    for (id, name) in &vteps {
+        let stats = lab.vtep(*id).stats(name);
+        assert_eq!(stats["drops"]["vxlan_bad_checksum"], 0, "{name}: {stats}");
+        assert!(
+            vni_stat(&stats, 300, "learned") >= 2,
+            "{name} learned: {stats}"
+        );
+    }
+}
