@@ -358,5 +358,5 @@ fn verifier_summary(e: &aya::programs::ProgramError) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
+    lines[lines.len().saturating_sub(4)..].join(" | ")
 }

@@ -86,7 +86,7 @@ fn for_vni<I: OuterIp, const TRACED: bool>(
     trace::decap::<I, TRACED>(HOOK_UNDERLAY, &outer.sender, vni, &inner_eth.dst_addr, to);
     let proto = ether_type(&inner_eth);
     strip_outer::<I>(ctx, proto, &inner_eth)?;
-    deliver_inner(ctx, vni, vcfg.stats_slot, target, proto)
+    deliver_inner::<TRACED>(ctx, vni, vcfg.stats_slot, target, proto)
 }
 
 /// Fails with `SourceNotAllowed` when the instance filters sources (`underlay.accept`) and the
@@ -398,7 +398,7 @@ fn strip_outer<I: OuterIp>(
 /// floods it to the local ports of VNI `vni`; counted in stats slot `slot`. Returns the TC
 /// verdict; fails with `NoFloodTarget` when the VNI has no local port, or `RedirectFailed`.
 #[inline(always)]
-fn deliver_inner(
+fn deliver_inner<const TRACED: bool>(
     ctx: &TcContext,
     vni: u32,
     slot: u32,
@@ -427,7 +427,7 @@ fn deliver_inner(
             }
             count_traffic(slot, Traffic::Flood, len);
             count_traffic(slot, Traffic::Decap, len);
-            flood::to_local_ports(ctx, slot, list, 0);
+            flood::to_local_ports::<TRACED>(ctx, HOOK_UNDERLAY, (vni, slot), list, 0);
             // The original was the template for the copies: consumed, not dropped.
             Ok(verdict::SHOT)
         }

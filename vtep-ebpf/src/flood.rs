@@ -4,7 +4,8 @@
 //!
 //! Nothing here may depend on how many copies succeeded: a value carried across loop iterations
 //! keeps the verifier from merging their states, and the program grows past its limit. So a copy
-//! that cannot go is counted where it fails (`verdict::copy_dropped`) and the loop goes on.
+//! that cannot go is counted (and sampled) where it fails (`verdict::copy_dropped`), logged with
+//! its destination by the traced programs, and the loop goes on.
 
 use aya_ebpf::{bindings::__sk_buff, programs::TcContext};
 use network_types::{
@@ -26,14 +27,20 @@ use crate::{
     nexthop::{self, AF_INET6, NextHop},
     outer_csum,
     parse::ether_type,
-    segment, verdict,
+    segment, trace, verdict,
 };
 
-/// Copies the frame to every local port of the flood list except `except_ifindex`. A copy too
-/// big for its port is counted as `InnerTooBig`, one the kernel refuses as `RedirectFailed`; the
-/// others still go.
+/// Copies the frame (of VNI `vni`, stats slot `slot`) of the program at `hook` to every local
+/// port of the flood list except `except_ifindex`. A copy too big for its port is counted as
+/// `InnerTooBig`, one the kernel refuses as `RedirectFailed`; the others still go.
 #[inline(always)]
-pub fn to_local_ports(ctx: &TcContext, slot: u32, list: &FloodList, except_ifindex: u32) {
+pub fn to_local_ports<const TRACED: bool>(
+    ctx: &TcContext,
+    hook: u32,
+    (vni, slot): (u32, u32),
+    list: &FloodList,
+    except_ifindex: u32,
+) {
     for i in 0..MAX_FLOOD_PORTS {
         if i as u32 >= list.n_ports {
             break;
@@ -42,15 +49,19 @@ pub fn to_local_ports(ctx: &TcContext, slot: u32, list: &FloodList, except_ifind
         if ifindex == except_ifindex {
             continue;
         }
-        if !deliver::fits(ctx, ifindex) {
-            verdict::copy_dropped(slot, DropReason::InnerTooBig);
-            continue;
-        }
         // Egress of the host-side veth, so the copy crosses the veth and gets its protocol and
         // packet type set there.
-        if ctx.clone_redirect(ifindex, 0).is_err() {
-            verdict::copy_dropped(slot, DropReason::RedirectFailed);
+        let dropped = if !deliver::fits(ctx, ifindex) {
+            Some(DropReason::InnerTooBig)
+        } else if ctx.clone_redirect(ifindex, 0).is_err() {
+            Some(DropReason::RedirectFailed)
+        } else {
+            None
+        };
+        if let Some(reason) = dropped {
+            verdict::copy_dropped(ctx, hook, slot, reason);
         }
+        trace::flood_to_port::<TRACED>(vni, ifindex, dropped.map(|r| (hook, r)));
     }
 }
 
@@ -79,7 +90,7 @@ pub fn fits_any_port(ctx: &TcContext, list: &FloodList) -> bool {
 /// `NoFloodTarget` when there is nowhere to send the frame, `GsoNeedsChecksum`, or
 /// `EncapFailed` when it cannot be encapsulated.
 #[inline(always)]
-pub fn from_port<I: OuterIp>(
+pub fn from_port<I: OuterIp, const TRACED: bool>(
     ctx: &TcContext,
     cfg: &DatapathConfig,
     port: &PortConfig,
@@ -100,7 +111,7 @@ pub fn from_port<I: OuterIp>(
     }
     let inner_len = ctx.len();
     count_traffic(port.stats_slot, Traffic::Flood, inner_len);
-    to_local_ports(ctx, port.stats_slot, list, ingress);
+    to_local_ports::<TRACED>(ctx, HOOK_PORT, (port.vni, port.stats_slot), list, ingress);
     if n_remotes == 0 && !to_group {
         // The original was only the template for the copies: consumed, not dropped.
         return Ok(verdict::SHOT);
@@ -123,7 +134,7 @@ pub fn from_port<I: OuterIp>(
         if checksummed {
             hdr.set_udp_checksum(body, None);
         }
-        send_copy(
+        let dropped = send_copy(
             ctx,
             port.stats_slot,
             list.group_ifindex,
@@ -131,6 +142,8 @@ pub fn from_port<I: OuterIp>(
             room,
             inner_len,
         )?;
+        let dropped = dropped.map(|r| (HOOK_PORT, r));
+        trace::flood_to_vtep::<I, TRACED>(port.vni, &list.group, true, dropped);
     } else {
         *copies = Copies {
             n_remotes,
@@ -178,22 +191,23 @@ impl Copies {
     /// flood's own, or drops the frame as `EncapFailed` (counted) when the headers could not
     /// be written, after which no copy can go.
     #[inline(always)]
-    pub fn send<I: OuterIp>(&self, ctx: &TcContext, verdict: i32) -> i32 {
+    pub fn send<I: OuterIp, const TRACED: bool>(&self, ctx: &TcContext, verdict: i32) -> i32 {
         let skb = ctx.skb.skb;
         for i in 0..MAX_FLOOD_REMOTES {
             if i as u32 >= self.n_remotes {
                 break;
             }
-            let (vni, i) = (self.vni, i as u64);
-            let sent = if I::FAMILY == AF_INET6 {
-                vtep_flood_copy6(skb, vni, i, self.ingress_slot, self.len_room_body)
-            } else {
-                vtep_flood_copy4(skb, vni, i, self.ingress_slot, self.len_room_body)
+            let (vni, i, is, lrb) = (self.vni, i as u64, self.ingress_slot, self.len_room_body);
+            let sent = match (I::FAMILY == AF_INET6, TRACED) {
+                (false, false) => vtep_flood_copy4(skb, vni, i, is, lrb),
+                (true, false) => vtep_flood_copy6(skb, vni, i, is, lrb),
+                (false, true) => vtep_flood_copy4_trace(skb, vni, i, is, lrb),
+                (true, true) => vtep_flood_copy6_trace(skb, vni, i, is, lrb),
             };
             if sent != COPY_SENT {
                 let slot = (self.ingress_slot >> 32) as u32;
                 let failed = verdict::in_vni(slot, Err(DropReason::EncapFailed));
-                return verdict::or_drop(ctx, HOOK_PORT, failed);
+                return verdict::or_drop_traced::<TRACED>(ctx, HOOK_PORT, failed);
             }
         }
         verdict
@@ -218,7 +232,7 @@ extern "C" fn vtep_flood_copy4(
     ingress_slot: u64,
     len_room_body: u64,
 ) -> i32 {
-    to_remote::<Ipv4Hdr>(&TcContext::new(skb), vni, i, ingress_slot, len_room_body)
+    to_remote::<Ipv4Hdr, false>(&TcContext::new(skb), vni, i, ingress_slot, len_room_body)
 }
 
 #[unsafe(no_mangle)]
@@ -230,7 +244,32 @@ extern "C" fn vtep_flood_copy6(
     ingress_slot: u64,
     len_room_body: u64,
 ) -> i32 {
-    to_remote::<Ipv6Hdr>(&TcContext::new(skb), vni, i, ingress_slot, len_room_body)
+    to_remote::<Ipv6Hdr, false>(&TcContext::new(skb), vni, i, ingress_slot, len_room_body)
+}
+
+// The same for the traced flood programs (`vtep_port_flood_trace`, `vtep_port_flood6_trace`).
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn vtep_flood_copy4_trace(
+    skb: *mut __sk_buff,
+    vni: u64,
+    i: u64,
+    ingress_slot: u64,
+    len_room_body: u64,
+) -> i32 {
+    to_remote::<Ipv4Hdr, true>(&TcContext::new(skb), vni, i, ingress_slot, len_room_body)
+}
+
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn vtep_flood_copy6_trace(
+    skb: *mut __sk_buff,
+    vni: u64,
+    i: u64,
+    ingress_slot: u64,
+    len_room_body: u64,
+) -> i32 {
+    to_remote::<Ipv6Hdr, true>(&TcContext::new(skb), vni, i, ingress_slot, len_room_body)
 }
 
 /// The copy of the frame to one remote VTEP (arguments as [`Copies`] packs them): points the
@@ -239,7 +278,7 @@ extern "C" fn vtep_flood_copy6(
 /// counted as dropped and the flood goes on; returns another value than [`COPY_SENT`] only
 /// when the headers cannot be written.
 #[inline(always)]
-fn to_remote<I: OuterIp>(
+fn to_remote<I: OuterIp, const TRACED: bool>(
     ctx: &TcContext,
     vni: u64,
     i: u64,
@@ -257,7 +296,7 @@ fn to_remote<I: OuterIp>(
     let body = len_room_body >> 48;
     let Some(list) = maps::flood_list(vni) else {
         // Removed since the flood began: the copies that were to follow go nowhere.
-        verdict::copy_dropped(slot, DropReason::NoFloodTarget);
+        verdict::copy_dropped(ctx, HOOK_PORT, slot, DropReason::NoFloodTarget);
         return COPY_SENT;
     };
     let (Some(remote), Some(hdr)) = (
@@ -271,19 +310,25 @@ fn to_remote<I: OuterIp>(
     if I::checksummed(&cfg) {
         hdr.set_udp_checksum(body, None);
     }
-    match resolved_next_hop(ctx, ingress, I::FAMILY, &cfg.local_ip, remote) {
+    let dropped = match resolved_next_hop(ctx, ingress, I::FAMILY, &cfg.local_ip, remote) {
         Ok(hop) => {
             hdr.set_macs(&hop.dmac, &hop.smac);
             match send_copy(ctx, slot, hop.ifindex, hdr, room, inner_len) {
-                Ok(()) => COPY_SENT,
-                Err(_) => FAILED,
+                Ok(dropped) => dropped,
+                Err(_) => return FAILED,
             }
         }
         Err(reason) => {
-            verdict::copy_dropped(slot, reason);
-            COPY_SENT
+            // Written, so a drop sample shows the copy that could not go (no MACs without a
+            // next hop), not the one before it.
+            hdr.set_macs(&[0; 6], &[0; 6]);
+            let _ = encap::write(ctx, hdr, room);
+            verdict::copy_dropped(ctx, HOOK_PORT, slot, reason);
+            Some(reason)
         }
-    }
+    };
+    trace::flood_to_vtep::<I, TRACED>(vni, remote, false, dropped.map(|r| (HOOK_PORT, r)));
+    COPY_SENT
 }
 
 /// The resolved next hop to `remote`. Fails with `NoRoute`, or with `NexthopUnresolved`: flood
@@ -305,8 +350,9 @@ fn resolved_next_hop(
 }
 
 /// Writes `hdr` over the packet and sends a clone of it to `ifindex`, counted as encapsulated
-/// traffic of stats slot `slot`. Fails with `EncapFailed` when the headers cannot be written (no copy can
-/// go then); a clone the kernel refuses is counted as `RedirectFailed` and is no error.
+/// traffic of stats slot `slot`. Fails with `EncapFailed` when the headers cannot be written (no
+/// copy can go then); a clone the kernel refuses is counted as `RedirectFailed` and is no error
+/// (returned as the copy's drop).
 #[inline(always)]
 fn send_copy<I: OuterIp>(
     ctx: &TcContext,
@@ -315,12 +361,13 @@ fn send_copy<I: OuterIp>(
     hdr: &OuterHeaders<I>,
     room: Room,
     inner_len: u32,
-) -> Result<(), DropReason> {
+) -> Result<Option<DropReason>, DropReason> {
     encap::write(ctx, hdr, room)?;
     if ctx.clone_redirect(ifindex, 0).is_ok() {
         count_traffic(slot, Traffic::Encap, inner_len);
+        Ok(None)
     } else {
-        verdict::copy_dropped(slot, DropReason::RedirectFailed);
+        verdict::copy_dropped(ctx, HOOK_PORT, slot, DropReason::RedirectFailed);
+        Ok(Some(DropReason::RedirectFailed))
     }
-    Ok(())
 }

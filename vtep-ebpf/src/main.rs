@@ -46,7 +46,7 @@ use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 // verified with the whole 512-byte stack for its own path: the IPv6 headers and checksum did
 // not fit beside the IPv4 path.
 //
-// And each but the flood program comes twice again, without and with the debug log (`…_trace`,
+// And each comes twice again, without and with the debug log (`…_trace`,
 // built with the const parameter `TRACED`; see `trace.rs`): the loader loads the `_trace`
 // programs only for `vtep up --trace-datapath`, so a datapath without it runs the programs as
 // they were before the log existed. Log calls compiled into the same programs behind the
@@ -54,9 +54,8 @@ use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 // presence changed how the compiler laid out the code around them (registers, spills): the
 // untraced programs grew by up to 70 instructions, and the flood programs, whose verification
 // then sat near the kernel's complexity limit and swung with such layout changes, went past it.
-// The flood program has no traced variant (see `verdict::or_drop_traced`); since its copies to
-// remote VTEPs are global functions (`flood::Copies`) it is far from that limit, so one could
-// be added.
+// (The flood programs got their traced variants once their copies to remote VTEPs became global
+// functions, `flood::Copies`, far from that limit.)
 
 /// TC ingress of a host-side port: frames a workload sends.
 #[classifier]
@@ -80,16 +79,26 @@ pub fn vtep_port6_trace(ctx: TcContext) -> i32 {
 }
 
 /// The port program's continuation for broadcast, multicast and unknown-unicast frames
-/// (`JUMP_PORT_FLOOD`): never attached, entered by tail call, from the traced port programs as
-/// well.
+/// (`JUMP_PORT_FLOOD`): never attached, entered by tail call (the traced port programs enter the
+/// traced one).
 #[classifier]
 pub fn vtep_port_flood(ctx: TcContext) -> i32 {
-    port::flood::<Ipv4Hdr>(&ctx)
+    port::flood::<Ipv4Hdr, false>(&ctx)
 }
 
 #[classifier]
 pub fn vtep_port_flood6(ctx: TcContext) -> i32 {
-    port::flood::<Ipv6Hdr>(&ctx)
+    port::flood::<Ipv6Hdr, false>(&ctx)
+}
+
+#[classifier]
+pub fn vtep_port_flood_trace(ctx: TcContext) -> i32 {
+    port::flood::<Ipv4Hdr, true>(&ctx)
+}
+
+#[classifier]
+pub fn vtep_port_flood6_trace(ctx: TcContext) -> i32 {
+    port::flood::<Ipv6Hdr, true>(&ctx)
 }
 
 /// TC ingress of the underlay interface: VXLAN to decapsulate; everything else passes.

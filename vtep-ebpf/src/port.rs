@@ -54,8 +54,8 @@ fn from_port<I: OuterIp, const TRACED: bool>(
     }
     let Some(entry) = maps::fdb_entry(port.vni, &eth.dst_addr) else {
         // The flood path is a program of its own (see `JUMP_PORT_FLOOD`); the tail call only
-        // returns when it could not be entered. It has no traced variant (see
-        // `verdict::or_drop_traced`): what happens there is not logged.
+        // returns when it could not be entered. With tracing on, the loader puts the traced
+        // flood program there, which logs each copy.
         trace::to_flood::<TRACED>(ifindex, port.vni, &eth.dst_addr);
         maps::tail_call(ctx, JUMP_PORT_FLOOD);
         return Err(DropReason::TailCallFailed);
@@ -161,32 +161,40 @@ fn learn_source(port: &PortConfig, ifindex: u32, eth: &EthHdr) {
 /// to at most 512 bytes: the first step's frame (the ND proxy's, 328 bytes over IPv6) is gone
 /// by the time the copies run.
 #[inline(always)]
-pub fn flood<I: OuterIp>(ctx: &TcContext) -> i32 {
+pub fn flood<I: OuterIp, const TRACED: bool>(ctx: &TcContext) -> i32 {
     let mut copies = Copies::NONE;
-    let verdict = flood_but_remote_copies::<I>(ctx, &mut copies);
-    copies.send::<I>(ctx, verdict)
+    let verdict = flood_but_remote_copies::<I, TRACED>(ctx, &mut copies);
+    copies.send::<I, TRACED>(ctx, verdict)
 }
 
 /// The flood path but the copies to remote VTEPs, which it leaves in `copies` once the frame
 /// is ready for them. Returns the verdict for when they have gone; its drops are counted.
 #[inline(never)]
-fn flood_but_remote_copies<I: OuterIp>(ctx: &TcContext, copies: &mut Copies) -> i32 {
-    verdict::or_drop(ctx, HOOK_PORT, try_flood::<I>(ctx, copies))
+fn flood_but_remote_copies<I: OuterIp, const TRACED: bool>(
+    ctx: &TcContext,
+    copies: &mut Copies,
+) -> i32 {
+    verdict::or_drop_traced::<TRACED>(ctx, HOOK_PORT, try_flood::<I, TRACED>(ctx, copies))
 }
 
 #[inline(always)]
-fn try_flood<I: OuterIp>(ctx: &TcContext, copies: &mut Copies) -> Result<i32, DropReason> {
+fn try_flood<I: OuterIp, const TRACED: bool>(
+    ctx: &TcContext,
+    copies: &mut Copies,
+) -> Result<i32, DropReason> {
     let (ifindex, port) = port_of(ctx)?;
+    // The port program noted it too, but a drop line must not depend on who ran before.
+    trace::note_vni::<TRACED>(port.vni);
     verdict::in_vni(
         port.stats_slot,
-        flood_from_port::<I>(ctx, ifindex, &port, copies),
+        flood_from_port::<I, TRACED>(ctx, ifindex, &port, copies),
     )
 }
 
 /// The flood path's work on a frame from local port `ifindex` (config `port`), but the copies
 /// to remote VTEPs (left in `copies`).
 #[inline(always)]
-fn flood_from_port<I: OuterIp>(
+fn flood_from_port<I: OuterIp, const TRACED: bool>(
     ctx: &TcContext,
     ifindex: u32,
     port: &PortConfig,
@@ -209,7 +217,7 @@ fn flood_from_port<I: OuterIp>(
             ifindex,
         });
     }
-    flood::from_port::<I>(ctx, &config(), port, ifindex, &eth, copies)
+    flood::from_port::<I, TRACED>(ctx, &config(), port, ifindex, &eth, copies)
 }
 
 /// The start of an 802.1Q-tagged frame up to the tag: MACs, the tag protocol identifier where

@@ -9,9 +9,8 @@
 //! loaded; aya freezes `.rodata`, so the verifier reads them as constants and removes the log
 //! calls a setting rules out.
 //!
-//! Not logged: what the flood program (`port::flood`) does, which has no traced variant (see
-//! `verdict::or_drop_traced`), and flood copies that could not be sent (`copy_dropped`, counted
-//! only, as the drop monitor does).
+//! The flood program logs each copy: to a local port, a remote VTEP or the group, or dropped
+//! (`drop <reason> <hook> vni <vni> copy to …`, the frame itself goes on to the other copies).
 //!
 //! Each record is written by a global function (`trace_*`, C ABI, scalar arguments): the
 //! verifier checks a global function once, on its own, and a call costs the caller a few
@@ -302,6 +301,109 @@ extern "C" fn trace_decap4(hook_to: u64, vni: u32, dst: u64, from: u32) -> u32 {
 extern "C" fn trace_decap6(hook_to: u64, vni: u32, dst: u64, hi: u64, lo: u64) -> u32 {
     if wanted(vni) {
         decap_line!(hook_to, vni, dst, v6_of(hi, lo));
+    }
+    0
+}
+
+/// What became of one flood copy, for the flood lines: sent (0), or dropped by the program at
+/// `hook` for `reason` (`pair(reason + 1, hook)`).
+#[inline(always)]
+fn copy_outcome(dropped: Option<(u32, DropReason)>) -> u64 {
+    match dropped {
+        None => 0,
+        Some((hook, reason)) => pair(reason as u32 + 1, hook),
+    }
+}
+
+/// A flood copy of a frame of VNI `vni` to local port `to` went, or was dropped by the program
+/// at `hook` for `reason` (`dropped`).
+#[inline(always)]
+pub fn flood_to_port<const TRACED: bool>(vni: u32, to: u32, dropped: Option<(u32, DropReason)>) {
+    if on::<TRACED>() {
+        trace_flood_port(pair(vni, to), copy_outcome(dropped));
+    }
+}
+
+// SAFETY: as for `trace_to_remote4`.
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn trace_flood_port(vni_to: u64, outcome: u64) -> u32 {
+    let (vni, to) = unpair(vni_to);
+    if wanted(vni) {
+        match unpair(outcome) {
+            (0, _) => info!(&(), target: TARGET, "flood vni {} -> port {}", vni, to),
+            (reason, hook) => info!(
+                &(),
+                target: TARGET,
+                "drop {} {} vni {} copy to port {}", reason - 1, hook, vni, to
+            ),
+        }
+    }
+    0
+}
+
+/// A flood copy of a frame of VNI `vni` from a local port to remote VTEP `addr` (or multicast
+/// group `addr` when `group`) over `I`'s family went, or was dropped (`dropped`, as in
+/// [`flood_to_port`]).
+#[inline(always)]
+pub fn flood_to_vtep<I: OuterIp, const TRACED: bool>(
+    vni: u32,
+    addr: &VtepAddr,
+    group: bool,
+    dropped: Option<(u32, DropReason)>,
+) {
+    if !on::<TRACED>() {
+        return;
+    }
+    let vni_group = pair(vni, u32::from(group));
+    let outcome = copy_outcome(dropped);
+    if I::LEN == Ipv6Hdr::LEN {
+        let (hi, lo) = v6_words(addr);
+        trace_flood6(vni_group, hi, lo, outcome);
+    } else {
+        trace_flood4(vni_group, v4_word(addr), outcome);
+    }
+}
+
+/// The line of [`flood_to_vtep`], for an address of either family (`addr`, formatted by
+/// `{:i}`); one format per shape, as in `decap_line`.
+macro_rules! flood_line {
+    ($vni_group:expr, $addr:expr, $outcome:expr) => {{
+        let (vni, group) = unpair($vni_group);
+        let addr = $addr;
+        match (unpair($outcome), group != 0) {
+            ((0, _), false) => info!(&(), target: TARGET, "flood vni {} -> vtep {:i}", vni, addr),
+            ((0, _), true) => info!(&(), target: TARGET, "flood vni {} -> group {:i}", vni, addr),
+            ((reason, hook), false) => info!(
+                &(),
+                target: TARGET,
+                "drop {} {} vni {} copy to vtep {:i}", reason - 1, hook, vni, addr
+            ),
+            ((reason, hook), true) => info!(
+                &(),
+                target: TARGET,
+                "drop {} {} vni {} copy to group {:i}", reason - 1, hook, vni, addr
+            ),
+        }
+    }};
+}
+
+// SAFETY: as for `trace_to_remote4`.
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn trace_flood4(vni_group: u64, addr: u32, outcome: u64) -> u32 {
+    if wanted(unpair(vni_group).0) {
+        flood_line!(vni_group, addr.to_ne_bytes(), outcome);
+    }
+    0
+}
+
+// SAFETY: as for `trace_to_remote4`.
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn trace_flood6(vni_group: u64, hi: u64, lo: u64, outcome: u64) -> u32 {
+    if wanted(unpair(vni_group).0) {
+        flood_line!(vni_group, v6_of(hi, lo), outcome);
     }
     0
 }

@@ -63,10 +63,8 @@ pub fn xdp_or_drop(ctx: &XdpContext, result: Result<u32, DropReason>) -> u32 {
 
 /// [`or_drop`] for a program built with `TRACED`: the drop is logged as well.
 ///
-/// A wrapper, not a parameter of `or_drop`: the flood program (`port::flood`), which has no
-/// traced variant, compiles exactly as it did without the log. (When this was written, its
-/// verification sat at 95% of the verifier's limit and a const parameter on `or_drop` alone
-/// took it past; since its copies to remote VTEPs became global functions it is far below.)
+/// A wrapper, not a parameter of `or_drop`, so what calls `or_drop` alone compiles as it did
+/// before the log existed.
 #[inline(always)]
 pub fn or_drop_traced<const TRACED: bool>(
     ctx: &TcContext,
@@ -102,12 +100,16 @@ pub fn in_vni<T>(slot: u32, result: Result<T, DropReason>) -> Result<T, DropReas
     result
 }
 
-/// Counts a copy of a packet of the VNI of stats slot `slot` that could not be sent when the
-/// program goes on with the others.
+/// Counts a copy of a packet of the VNI of stats slot `slot` that the program at `hook` could
+/// not send while it goes on with the others, and samples it for `vtep monitor --drops` when one
+/// listens: the packet as it is then (a copy to a remote VTEP carries the outer headers it
+/// would have gone with, MACs zero when it had no next hop). The flood logs it itself, with the
+/// copy's destination (`trace::flood_to_port`, `trace::flood_to_vtep`).
 #[inline(always)]
-pub fn copy_dropped(slot: u32, reason: DropReason) {
+pub fn copy_dropped(ctx: &TcContext, hook: u32, slot: u32, reason: DropReason) {
     count_drop(reason);
     count_vni_drop(slot, reason);
+    drop_monitor::sample_tc(ctx, hook, reason);
 }
 
 /// The verdict of a redirect helper that returned `ret`: `REDIRECT`, or `RedirectFailed` when

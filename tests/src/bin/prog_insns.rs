@@ -22,7 +22,7 @@ fn main() -> Result<()> {
         if traced { "…_trace" } else { "untraced" }
     );
     println!(
-        "{:<20} {:>9} {:>8} {:>10} {:>9}",
+        "{:<24} {:>9} {:>8} {:>10} {:>9}",
         "program", "verified", "xlated", "log-calls", "log-refs"
     );
     let mut refused = 0;
@@ -32,14 +32,14 @@ fn main() -> Result<()> {
                 Ok(prog) => {
                     let LogUse { calls, map_refs } = prog.log_use(&syms);
                     println!(
-                        "{name:<20} {:>9} {:>8} {calls:>10} {map_refs:>9}",
+                        "{name:<24} {:>9} {:>8} {calls:>10} {map_refs:>9}",
                         prog.xlated.verified,
                         prog.xlated.len(),
                     );
                 }
                 Err(why) => {
                     refused += 1;
-                    println!("{name:<20} refused: {why}");
+                    println!("{name:<24} refused: {why}");
                 }
             }
         }

@@ -100,12 +100,19 @@ fn trace_datapath_logs_a_ping_across_and_a_drop_with_its_reason() {
     // The ports are named: `port 5 (wa's host-side veth) vni 100 ...`.
     let encap = lines.iter().find(|l| is_encap(l)).unwrap();
     assert!(encap.contains(") vni"), "{encap}");
-    // wa's first frame, its ARP request, went to the flood path.
+    // wa's first frame, its ARP request, went to the flood path, whose traced program logged
+    // the copy to b.
     assert!(
         lines
             .iter()
             .any(|l| l.ends_with(&format!("vni {VNI} dst ff:ff:ff:ff:ff:ff -> flood"))),
         "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| *l == format!("flood vni {VNI} -> vtep {ADDR_B}")),
+        "no flood copy line: {lines:#?}"
     );
     // b's workload in VNI 999 asks for its neighbours: a drops that.
     let log = || lab.vtep_ref(va).log();

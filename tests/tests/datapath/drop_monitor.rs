@@ -11,12 +11,15 @@ use vtep_common::{
     },
 };
 use vtep_tests::{
-    fixture::{PORT_IANA, TC_ACT_SHOT, UNROUTABLE_WL_MAC, WL0_MAC, test_run},
-    packet::{VXLAN_I, vxlan_header},
+    fixture::{
+        Fixture, PORT_IANA, REMOTE_IP, TC_ACT_SHOT, UNROUTABLE_IP, UNROUTABLE_WL_MAC, VNI, WL0_MAC,
+        load_changed, test_run,
+    },
+    packet::{BROADCAST, ETH_P_ARP, VXLAN_I, arp_request, eth, parse_vxlan, vxlan_header},
 };
 
 use crate::{
-    UNKNOWN_VNI,
+    REMOTE_WL_IP, UNKNOWN_VNI, WL0_IP,
     checks::standard,
     frames::{remote_udp_frame, vxlan_to_us, wl0_udp_frame},
 };
@@ -96,5 +99,48 @@ fn a_port_drop_is_sampled_with_its_port() {
         assert_eq!(s.reason, DropReason::NoRoute as u32);
         assert_eq!((s.hook, s.ifindex), (HOOK_PORT, fx.port0));
         assert_eq!(&s.bytes[..s.caplen as usize], &frame[..s.caplen as usize]);
+    });
+}
+
+/// A flood copy that cannot go is sampled as the copy it was: encapsulated for the remote VTEP
+/// it was for (no MACs: it had no next hop), while the flood's other copies go. Before, copies
+/// were counted but never sampled: the flood programs sat too near the verifier's limit for the
+/// sampler's call.
+#[test]
+fn a_flood_copy_that_cannot_go_is_sampled_encapsulated_for_its_remote() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let mut dp = load_changed(&fx, |t| {
+            t.remotes = vec![UNROUTABLE_IP.into(), REMOTE_IP.into()];
+        });
+        listen(&mut dp, 10);
+        let frame = eth(
+            BROADCAST,
+            WL0_MAC,
+            ETH_P_ARP,
+            &arp_request(WL0_MAC, WL0_IP, REMOTE_WL_IP),
+        );
+        let run = test_run(&mut dp, PROG_PORT, fx.port0, &frame);
+        assert_eq!(run.verdict, TC_ACT_SHOT, "the original is consumed");
+        let got = samples(&mut dp);
+        assert_eq!(got.len(), 1, "one copy lost, one sample: {got:?}");
+        let s = got[0];
+        assert_eq!(s.reason, DropReason::NoRoute as u32);
+        assert_eq!((s.hook, s.ifindex), (HOOK_PORT, fx.port0));
+        assert_eq!(
+            s.len as usize,
+            frame.len() + 50,
+            "the encapsulated copy's length"
+        );
+        assert_eq!(s.caplen, s.len, "all of it fits a sample");
+        let copy = parse_vxlan(&s.bytes[..s.caplen as usize]).expect("a VXLAN packet");
+        assert_eq!(
+            copy.ip.destination,
+            UNROUTABLE_IP.octets(),
+            "to the lost remote"
+        );
+        assert_eq!(copy.eth.destination, [0; 6], "no next hop, no MAC");
+        assert_eq!(copy.vni(), VNI);
+        assert_eq!(copy.inner, &frame[..], "the flooded frame inside");
     });
 }

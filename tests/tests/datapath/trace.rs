@@ -8,14 +8,18 @@
 //! runs the same packet through both: the kernel's own result is the reference for "the same".
 
 use vtep::datapath::{
-    loader::{Datapath, PROG_PORT, PROG_PORT_FLOOD, PROG_UNDERLAY},
+    loader::{Datapath, PROG_PORT, PROG_UNDERLAY},
     trace::Trace,
 };
-use vtep_common::wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN};
+use vtep_common::{
+    drop::DropReason,
+    wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
+};
 use vtep_tests::{
     fixture::{
-        Fixture, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, Run, TC_ACT_REDIRECT, TC_ACT_SHOT, TTL, VNI,
-        WL0_MAC, WL1_MAC, XDP_DROP, XDP_REDIRECT, config, load_traced, test_run, xdp_test_run,
+        Fixture, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, Run, TC_ACT_REDIRECT, TC_ACT_SHOT, TTL,
+        UNROUTABLE_IP, VNI, WL0_MAC, WL1_MAC, XDP_DROP, XDP_REDIRECT, config, load_traced,
+        test_run, xdp_test_run,
     },
     fixture6::{REMOTE_IP6, config6, fixture6, table6},
     packet::{BROADCAST, ETH_P_ARP, VXLAN_I, arp_request, eth, vxlan_header},
@@ -95,7 +99,7 @@ fn a_frame_to_a_local_port_and_a_broadcast_log_where_they_go() {
             )]
         );
 
-        // The flood program itself logs nothing (it has no traced variant): only the hand-over.
+        // The hand-over, then the traced flood program's copies: the other port, the remote.
         let arp = eth(
             BROADCAST,
             WL0_MAC,
@@ -111,10 +115,45 @@ fn a_frame_to_a_local_port_and_a_broadcast_log_where_they_go() {
         );
         assert_eq!(
             lines,
-            [format!(
-                "port {} vni {VNI} dst {BROADCAST} -> flood",
-                fx.port0
-            )]
+            [
+                format!("port {} vni {VNI} dst {BROADCAST} -> flood", fx.port0),
+                format!("flood vni {VNI} -> port {}", fx.port1),
+                format!("flood vni {VNI} -> vtep {REMOTE_IP}"),
+            ]
+        );
+    });
+}
+
+/// A flood copy that cannot go is logged with its reason and where it was for, and the flood
+/// goes on with the others: a remote without a route, then one that works.
+#[test]
+fn a_flood_copy_that_cannot_go_logs_its_reason_and_destination() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let cfg = config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX);
+        let mut table = fx.table(VNI, PORT_IANA, TTL);
+        table.remotes = vec![UNROUTABLE_IP.into(), REMOTE_IP.into()];
+        let mut dp = load_traced(&cfg, &[table], Trace::All);
+        let mut log = dp.take_log().expect("the traced log");
+        let arp = eth(
+            BROADCAST,
+            WL0_MAC,
+            ETH_P_ARP,
+            &arp_request(WL0_MAC, WL0_IP, REMOTE_WL_IP),
+        );
+        let run = test_run(&mut dp, PROG_PORT, fx.port0, &arp);
+        assert_eq!(run.verdict, TC_ACT_SHOT);
+        assert_eq!(
+            log.take(),
+            [
+                format!("port {} vni {VNI} dst {BROADCAST} -> flood", fx.port0),
+                format!("flood vni {VNI} -> port {}", fx.port1),
+                format!(
+                    "drop no_route ({}) at port vni {VNI} copy to vtep {UNROUTABLE_IP}",
+                    DropReason::NoRoute as u32
+                ),
+                format!("flood vni {VNI} -> vtep {REMOTE_IP}"),
+            ]
         );
     });
 }
@@ -261,8 +300,7 @@ fn with_tracing_off_no_program_the_kernel_runs_has_a_log_call() {
             let mut dp = standard_traced(&fx, trace);
             for (role, prog) in programs(&mut dp).expect("the programs") {
                 let used = prog.log_use(&syms);
-                // The flood program has no traced variant (see vtep-ebpf verdict.rs).
-                let expected = logs && role != PROG_PORT_FLOOD;
+                let expected = logs;
                 assert_eq!(
                     used.calls > 0 && used.map_refs > 0,
                     expected,
@@ -293,9 +331,7 @@ fn with_tracing_off_vtep_loads_the_untraced_programs() {
             let plain = plain.as_ref().expect("loads");
             let with_log = with_log.as_ref().expect("loads");
             assert_eq!(prog.tag, plain.tag, "{role}: not {name}");
-            if *role != PROG_PORT_FLOOD {
-                assert_ne!(prog.tag, with_log.tag, "{role}: the traced variant");
-            }
+            assert_ne!(prog.tag, with_log.tag, "{role}: the traced variant");
         }
     });
 }

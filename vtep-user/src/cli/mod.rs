@@ -192,9 +192,9 @@ pub enum Command {
     /// its headers in brief (for VXLAN, the outer and inner ones). With -j: `reason`, `hook`,
     /// `port`, `vni`, `remote`, `len`, `summary`. The datapath samples the first 128 bytes of
     /// a drop only while a monitor renews its deadline (every second), at most --rate per
-    /// second per CPU: without a monitor a drop costs one map read. Copies of a flood that
-    /// cannot be sent are counted (`vtep stats`) but not sampled. The reasons are listed in
-    /// vtep-stats(8).
+    /// second per CPU: without a monitor a drop costs one map read. A flood copy that cannot
+    /// be sent is sampled as that copy (encapsulated for its remote VTEP) while the others go.
+    /// The reasons are listed in vtep-stats(8).
     ///
     /// Runs until interrupted, --count events were printed, or the instance stops (an error).
     #[command(after_long_help = monitor::EXAMPLES)]

@@ -35,10 +35,11 @@ pub struct UpArgs {
     pub keep: bool,
     /// Log what the datapath does with every packet, to debug a flow.
     ///
-    /// Where a frame from a port goes, what is decapsulated, every drop and why, in vtep's log
-    /// at target `vtep::datapath`. For tracing a flow while debugging: each line costs the
-    /// datapath time. Decided when the programs are loaded; without it the log code is not in
-    /// the running programs at all.
+    /// Where a frame from a port goes, what is decapsulated, each flood copy, every drop and
+    /// why (a lost flood copy with where it was for), in vtep's log at target
+    /// `vtep::datapath`. For tracing a flow while debugging: each line costs the datapath time.
+    /// Decided when the programs are loaded; without it the log code is not in the running
+    /// programs at all.
     #[arg(long)]
     pub trace_datapath: bool,
     /// With --trace-datapath: only packets of this VNI (1..=16777215).

@@ -52,18 +52,18 @@ pub const PROG_UNDERLAY_XDP: &str = "vtep_underlay_xdp";
 
 /// The object's name of the program in `role` (one of the `PROG_*` names, which are the IPv4
 /// underlay's, untraced) for an IPv6 underlay (`ipv6`) or an IPv4 one, with the debug log
-/// (`traced`, `--trace-datapath`) or without: the object has each program twice, and all but
-/// the flood program twice again (see vtep-ebpf main.rs); a datapath loads one family's, traced
-/// or not.
+/// (`traced`, `--trace-datapath`) or without: the object has each program twice, and each
+/// twice again (see vtep-ebpf main.rs); a datapath loads one family's, traced or not.
 pub fn program_name(role: &str, ipv6: bool, traced: bool) -> Result<&'static str> {
     Ok(match (role, ipv6, traced) {
         (PROG_PORT, false, false) => PROG_PORT,
         (PROG_PORT, true, false) => "vtep_port6",
         (PROG_PORT, false, true) => "vtep_port_trace",
         (PROG_PORT, true, true) => "vtep_port6_trace",
-        // No traced variant: the traced port programs continue in the untraced one.
-        (PROG_PORT_FLOOD, false, _) => PROG_PORT_FLOOD,
-        (PROG_PORT_FLOOD, true, _) => "vtep_port_flood6",
+        (PROG_PORT_FLOOD, false, false) => PROG_PORT_FLOOD,
+        (PROG_PORT_FLOOD, true, false) => "vtep_port_flood6",
+        (PROG_PORT_FLOOD, false, true) => "vtep_port_flood_trace",
+        (PROG_PORT_FLOOD, true, true) => "vtep_port_flood6_trace",
         (PROG_UNDERLAY, false, false) => PROG_UNDERLAY,
         (PROG_UNDERLAY, true, false) => "vtep_underlay6",
         (PROG_UNDERLAY, false, true) => "vtep_underlay_trace",

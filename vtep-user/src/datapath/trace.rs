@@ -106,10 +106,12 @@ pub fn parse_vni(text: &str) -> std::result::Result<u32, String> {
 /// A datapath log line as vtep prints it: the programs' record with drop reasons and hooks by
 /// name (`drop 2 1 vni 200` becomes `drop unknown_vni (2) at underlay tc vni 200`, see
 /// `vtep_common::trace`), and each local port's interface name, when `name` knows it, after its
-/// index (`port 5 (vtep100p)`). Other records are printed as they are.
+/// index (`port 5 (vtep100p)`, also in a drop line's `copy to port 5`). Other records are
+/// printed as they are.
 pub fn render(record: &str, name: impl Fn(u32) -> Option<String>) -> String {
     let words: Vec<&str> = record.split(' ').collect();
     let mut out = String::with_capacity(record.len() + 32);
+    let mut after_port = false;
     match words.as_slice() {
         [drop, reason, hook, rest @ ..] if *drop == DROP_WORD => {
             let reason_name = reason
@@ -126,24 +128,34 @@ pub fn render(record: &str, name: impl Fn(u32) -> Option<String>) -> String {
             let _ = write!(out, "drop {reason_name} ({reason}) {at}");
             for w in rest {
                 out.push(' ');
-                out.push_str(w);
+                push_naming_ports(&mut out, w, &mut after_port, &name);
             }
         }
         _ => {
-            let mut after_port = false;
             for (i, w) in words.iter().enumerate() {
                 if i > 0 {
                     out.push(' ');
                 }
-                out.push_str(w);
-                if after_port && let Some(n) = w.parse().ok().and_then(&name) {
-                    let _ = write!(out, " ({n})");
-                }
-                after_port = *w == "port";
+                push_naming_ports(&mut out, w, &mut after_port, &name);
             }
         }
     }
     out
+}
+
+/// Appends word `w` of a record to `out`, and after the index of a port (`after_port`: the
+/// word before was `port`) the interface name `name` gives it.
+fn push_naming_ports(
+    out: &mut String,
+    w: &str,
+    after_port: &mut bool,
+    name: impl Fn(u32) -> Option<String>,
+) {
+    out.push_str(w);
+    if *after_port && let Some(n) = w.parse().ok().and_then(name) {
+        let _ = write!(out, " ({n})");
+    }
+    *after_port = w == "port";
 }
 
 /// The interface name of `ifindex` in this namespace (where the ports of vtep's instance are).
@@ -290,6 +302,15 @@ mod tests {
         assert_eq!(
             render("port 5 vni 100 dst 02:00:00:00:02:00 -> port 6", names),
             "port 5 (vtep100p) vni 100 dst 02:00:00:00:02:00 -> port 6"
+        );
+        // A flood copy's drop names the port it was for.
+        assert_eq!(
+            render("drop 17 0 vni 100 copy to port 5", names),
+            "drop inner_too_big (17) at port vni 100 copy to port 5 (vtep100p)"
+        );
+        assert_eq!(
+            render("flood vni 100 -> port 5", names),
+            "flood vni 100 -> port 5 (vtep100p)"
         );
     }
 }
