@@ -220,9 +220,11 @@ impl Copies {
 // verifier's 1,000,000 instructions, and moved it by hundreds of thousands with any change to
 // the compiler's register choices.
 //
-// SAFETY (both): `no_mangle` keeps the function global, and no other symbol has its name. The
-// kernel passes `skb` as the program's own context (its BTF type is `__sk_buff`), valid for the
-// call.
+// SAFETY (these four): `no_mangle` keeps each function global, and no other symbol has its
+// name. They build a `TcContext` from `skb` unchecked, which is sound because `skb` is always
+// the program's own context: the only caller is `Copies::send`, which passes its own, and the
+// verifier refuses to load a program whose call passes anything else (the argument's BTF type
+// is `__sk_buff`, the context of a TC program).
 #[unsafe(no_mangle)]
 #[inline(never)]
 extern "C" fn vtep_flood_copy4(
@@ -295,10 +297,16 @@ fn to_remote<I: OuterIp, const TRACED: bool>(
     };
     let body = len_room_body >> 48;
     let Some(list) = maps::flood_list(vni) else {
-        // Removed since the flood began: the copies that were to follow go nowhere.
-        verdict::copy_dropped(ctx, HOOK_PORT, slot, DropReason::NoFloodTarget);
+        // Removed since the flood began: the copies that were to follow go nowhere. Counted,
+        // not sampled or logged: there is no copy to show, nor a remote to name.
+        verdict::copy_lost(slot, DropReason::NoFloodTarget);
         return COPY_SENT;
     };
+    // Each copy reads the list anew: one userspace replaced since the flood began may hold
+    // fewer remotes, whose unused slots are zero addresses, never to be sent to.
+    if i as u32 >= list.n_remotes {
+        return COPY_SENT;
+    }
     let (Some(remote), Some(hdr)) = (
         list.remotes.get(i),
         maps::headers_scratch::<OuterHeaders<I>>(),

@@ -107,9 +107,16 @@ pub fn in_vni<T>(slot: u32, result: Result<T, DropReason>) -> Result<T, DropReas
 /// copy's destination (`trace::flood_to_port`, `trace::flood_to_vtep`).
 #[inline(always)]
 pub fn copy_dropped(ctx: &TcContext, hook: u32, slot: u32, reason: DropReason) {
+    copy_lost(slot, reason);
+    drop_monitor::sample_tc(ctx, hook, reason);
+}
+
+/// Counts a copy (VNI of stats slot `slot`) that could not be made at all, so there is nothing
+/// to sample: see [`copy_dropped`].
+#[inline(always)]
+pub fn copy_lost(slot: u32, reason: DropReason) {
     count_drop(reason);
     count_vni_drop(slot, reason);
-    drop_monitor::sample_tc(ctx, hook, reason);
 }
 
 /// The verdict of a redirect helper that returned `ret`: `REDIRECT`, or `RedirectFailed` when

@@ -67,3 +67,63 @@ fn monitor_drops_shows_an_unknown_vni_from_its_remote_vtep() {
         "{stats}"
     );
 }
+
+/// A flood copy that cannot go shows up as the copy it was: host a floods VNI 100 to b and to
+/// an address its underlay has no route to; the monitor shows the copy to that address `to` it,
+/// encapsulated (VXLAN to it, with a's workload's frame inside), at a's workload port, while
+/// the ping to b's workload is answered (its copy went).
+#[test]
+fn monitor_drops_shows_a_lost_flood_copy_with_the_remote_it_was_for() {
+    const NOWHERE: &str = "203.0.113.9";
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts();
+    let (name_a, name_b) = (lab.name("va"), lab.name("vb"));
+    let (wa, wb) = (lab.name("wa"), lab.name("wb"));
+    lab.start_vtep(
+        &a,
+        &(header(&name_a, "", "")
+            + &vni(100, 4789, &["198.18.0.2", NOWHERE])
+            + &workload(&wa, "192.0.2.1/24", "02:00:00:00:0a:01")),
+    );
+    lab.start_vtep(
+        &b,
+        &(header(&name_b, "", "")
+            + &vni(100, 4789, &["198.18.0.1"])
+            + &workload(&wb, "192.0.2.2/24", "02:00:00:00:0b:01")),
+    );
+    let monitor = std::thread::spawn({
+        let name_a = name_a.clone();
+        move || {
+            vtep_run(
+                &["monitor", "--drops", "-j", "--count", "1", "-n", &name_a],
+                Duration::from_secs(20),
+            )
+        }
+    });
+    // wa's ARP requests (each ping after a flush of its neighbours) are flooded until the
+    // monitor has one lost copy.
+    let mut answered = false;
+    while !monitor.is_finished() {
+        vtep_tests::lab::ip(&["-n", &wa, "neigh", "flush", "all"]);
+        answered |= ping_with(&wa, "192.0.2.2", 1, "0.2", 1);
+    }
+    let out = monitor.join().unwrap().expect("vtep monitor --drops");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    let drop: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(drop["reason"], "no_route", "{drop}");
+    assert_eq!(drop["hook"], "port", "{drop}");
+    assert_eq!(drop["vni"], 100, "{drop}");
+    assert_eq!(drop["remote"], NOWHERE, "{drop}");
+    let summary = drop["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(&format!(
+            "vxlan 198.18.0.1 > {NOWHERE}:4789 vni 100: 02:00:00:00:0a:01 > "
+        )),
+        "{summary}"
+    );
+    assert!(
+        answered || ping_with(&wa, "192.0.2.2", 2, "0.2", 2),
+        "the copy to b went"
+    );
+}

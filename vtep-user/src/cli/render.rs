@@ -37,10 +37,12 @@ pub fn print<T: Serialize + ?Sized>(
     Ok(())
 }
 
-/// `vtep monitor --drops`: `drop REASON on PORT (HOOK)[ vni N][ from VTEP] LEN bytes: SUMMARY`.
+/// `vtep monitor --drops`: `drop REASON on PORT (HOOK)[ vni N][ from|to VTEP] LEN bytes:
+/// SUMMARY`, `to` for a flood copy dropped at a port (encapsulated for that remote VTEP).
 pub fn drop(d: &crate::ctl::drops::Drop) -> String {
     let vni = d.vni.map(|v| format!(" vni {v}")).unwrap_or_default();
-    let remote = d.remote.map(|r| format!(" from {r}")).unwrap_or_default();
+    let way = if d.hook == "port" { "to" } else { "from" };
+    let remote = d.remote.map(|r| format!(" {way} {r}")).unwrap_or_default();
     format!(
         "drop {} on {} ({}){vni}{remote} {} bytes: {}",
         d.reason, d.port, d.hook, d.len, d.summary

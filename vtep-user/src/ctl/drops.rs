@@ -40,7 +40,8 @@ pub struct Drop {
     pub port: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vni: Option<u32>,
-    /// The remote VTEP that sent it (underlay drops of VXLAN).
+    /// The remote VTEP that sent it (underlay drops of VXLAN), or that a flood copy dropped at a
+    /// port was for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<IpAddr>,
     pub len: u32,
@@ -53,6 +54,9 @@ pub struct Drops {
     maps: Pinned,
     ring: RingBuf<MapData>,
     names: PortNames,
+    /// The UDP ports the instance takes VXLAN on, read again at each renewal (a reload may
+    /// change them): what tells VXLAN from the frames inside it in a sample.
+    ports: Vec<u16>,
     renewed: Instant,
 }
 
@@ -69,6 +73,7 @@ impl Drops {
             names: PortNames::of(name),
             maps,
             ring,
+            ports: Vec::new(),
             renewed: Instant::now(),
         };
         drops.renew()?;
@@ -81,6 +86,7 @@ impl Drops {
             .drop_monitor()?
             .set(DROP_MONITOR_UNTIL, until, 0)
             .context("keeping drop sampling on")?;
+        self.ports = vxlan_ports(&self.maps);
         self.renewed = Instant::now();
         Ok(())
     }
@@ -92,7 +98,7 @@ impl Drops {
                 self.renew()?;
             }
             if let Some(record) = self.ring.next()
-                && let Some(drop) = parse(&record, &self.maps, &self.names)
+                && let Some(drop) = parse(&record, &self.maps, &self.names, &self.ports)
             {
                 return Ok(drop);
             }
@@ -119,8 +125,25 @@ impl std::ops::Drop for Drops {
     }
 }
 
-/// A sample as it is printed; `None` for a record that is not one.
-fn parse(record: &[u8], maps: &Pinned, names: &PortNames) -> Option<Drop> {
+/// The UDP ports instance `maps` takes VXLAN on: its VNIs' (empty when they cannot be read).
+fn vxlan_ports(maps: &Pinned) -> Vec<u16> {
+    let mut ports: Vec<u16> = maps
+        .vnis()
+        .map(|vnis| {
+            vnis.iter()
+                .flatten()
+                .map(|(_, v)| u16::from_be_bytes(v.dstport))
+                .collect()
+        })
+        .unwrap_or_default();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// A sample as it is printed; `None` for a record that is not one. `ports`: the instance's
+/// VXLAN ports.
+fn parse(record: &[u8], maps: &Pinned, names: &PortNames, ports: &[u16]) -> Option<Drop> {
     if record.len() != std::mem::size_of::<DropSample>() {
         return None;
     }
@@ -137,15 +160,15 @@ fn parse(record: &[u8], maps: &Pinned, names: &PortNames) -> Option<Drop> {
         HOOK_XDP => "xdp",
         _ => "unknown",
     };
-    let (vni, remote, summary) = if s.hook == HOOK_PORT {
-        let vni = maps
-            .ports()
+    let port_vni = || {
+        maps.ports()
             .ok()
             .and_then(|p| p.get(&s.ifindex, 0).ok())
-            .map(|p| p.vni);
-        (vni, None, frame_summary(bytes))
-    } else {
-        underlay_summary(bytes)
+            .map(|p| p.vni)
+    };
+    let (vni, remote, summary) = match summarise(s.hook, bytes, ports) {
+        (None, remote, summary) if s.hook == HOOK_PORT => (port_vni(), remote, summary),
+        parts => parts,
     };
     Some(Drop {
         event: "drop",
@@ -216,33 +239,66 @@ fn proto_name(proto: u8) -> String {
     }
 }
 
-/// A packet from the underlay in brief: for VXLAN the remote VTEP, the VNI and the inner frame;
-/// otherwise its outer headers.
-pub fn underlay_summary(b: &[u8]) -> (Option<u32>, Option<IpAddr>, String) {
-    if b.len() < 14 {
-        return (None, None, format!("{} bytes", b.len()));
-    }
-    let ethertype = u16::from_be_bytes([b[12], b[13]]);
-    let Some((src, dst, proto, hlen)) = ip_header(ethertype, &b[14..]) else {
+/// A dropped packet of the program at `hook` in brief, with the VNI and the remote VTEP when
+/// it says them: (VNI, remote, summary). VXLAN (UDP to one of `ports`, the instance's) is
+/// summarised by its outer addresses, VNI and inner frame, the remote being its source on the
+/// underlay and its destination at a port (a flood copy encapsulated for a remote VTEP); any
+/// other packet as a frame: a workload's at a port, and on the underlay one dropped after
+/// decapsulation (the inner frame) or one that is not VXLAN for us.
+pub fn summarise(hook: u32, b: &[u8], ports: &[u16]) -> (Option<u32>, Option<IpAddr>, String) {
+    let Some(v) = vxlan_parts(b, ports) else {
         return (None, None, frame_summary(b));
     };
-    let udp = &b[14 + hlen.min(b.len() - 14)..];
-    if proto != 17 || udp.len() < 8 + 8 {
-        return (
-            None,
-            Some(src),
-            format!("{src} > {dst} {}", proto_name(proto)),
-        );
+    let remote = if hook == HOOK_PORT { v.dst } else { v.src };
+    let (src, dst, dport) = (v.src, v.dst, v.dport);
+    let summary = match (v.vni, v.inner) {
+        (Some(vni), Some(inner)) => {
+            format!(
+                "vxlan {src} > {dst}:{dport} vni {vni}: {}",
+                frame_summary(inner)
+            )
+        }
+        _ => format!("vxlan {src} > {dst}:{dport} (no VXLAN header)"),
+    };
+    (v.vni, Some(remote), summary)
+}
+
+/// The parts of a VXLAN packet [`summarise`] shows; the VNI and inner frame when the packet
+/// holds the 8-byte VXLAN header.
+struct VxlanParts<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    dport: u16,
+    vni: Option<u32>,
+    inner: Option<&'a [u8]>,
+}
+
+/// `b` as a VXLAN packet: Ethernet, IPv4 or IPv6, UDP to one of `ports`; `None` otherwise.
+fn vxlan_parts<'a>(b: &'a [u8], ports: &[u16]) -> Option<VxlanParts<'a>> {
+    let ethertype = u16::from_be_bytes([*b.get(12)?, *b.get(13)?]);
+    let (src, dst, proto, hlen) = ip_header(ethertype, &b[14..])?;
+    let udp = b.get(14 + hlen..)?;
+    if proto != 17 || udp.len() < 8 {
+        return None;
     }
     let dport = u16::from_be_bytes([udp[2], udp[3]]);
-    let vxlan = &udp[8..16];
-    let vni = u32::from_be_bytes([0, vxlan[4], vxlan[5], vxlan[6]]);
-    let inner = frame_summary(&udp[16..]);
-    (
-        Some(vni),
-        Some(src),
-        format!("vxlan {src} > {dst}:{dport} vni {vni}: {inner}"),
-    )
+    if !ports.contains(&dport) {
+        return None;
+    }
+    let (vni, inner) = match udp.get(8..16) {
+        Some(h) => (
+            Some(u32::from_be_bytes([0, h[4], h[5], h[6]])),
+            Some(&udp[16..]),
+        ),
+        None => (None, None),
+    };
+    Some(VxlanParts {
+        src,
+        dst,
+        dport,
+        vni,
+        inner,
+    })
 }
 
 #[cfg(test)]
@@ -268,17 +324,30 @@ mod tests {
         p[inner + 14 + 9] = 1;
         p[inner + 26..inner + 30].copy_from_slice(&[192, 0, 2, 1]);
         p[inner + 30..inner + 34].copy_from_slice(&[192, 0, 2, 2]);
-        let (vni, remote, summary) = underlay_summary(&p);
+        let (vni, remote, summary) = summarise(HOOK_UNDERLAY, &p, &[4789]);
         assert_eq!(vni, Some(77));
         assert_eq!(remote, Some("198.18.0.2".parse().unwrap()));
+        let inner_summary =
+            "02:00:00:00:00:01 > 02:00:00:00:00:02 192.0.2.1 > 192.0.2.2 icmp".to_string();
         assert_eq!(
             summary,
-            "vxlan 198.18.0.2 > 198.18.0.1:4789 vni 77: 02:00:00:00:00:01 > 02:00:00:00:00:02 192.0.2.1 > 192.0.2.2 icmp"
+            format!("vxlan 198.18.0.2 > 198.18.0.1:4789 vni 77: {inner_summary}")
         );
+        // At a port it is a flood copy, for the remote it is sent to.
+        let (_, remote, _) = summarise(HOOK_PORT, &p, &[4789]);
+        assert_eq!(remote, Some("198.18.0.1".parse().unwrap()));
+        // Dropped after decapsulation, the inner frame is the packet (the bug: it was read as
+        // VXLAN, with the inner source as the remote VTEP and a VNI from its payload).
+        assert_eq!(
+            summarise(HOOK_UNDERLAY, &p[inner..], &[4789]),
+            (None, None, inner_summary)
+        );
+        // UDP to a port that is not the instance's is no VXLAN.
+        assert_eq!(summarise(HOOK_UNDERLAY, &p, &[8472]).0, None);
         // Cut short anywhere, it never panics.
         for n in 0..p.len() {
-            let _ = underlay_summary(&p[..n]);
-            let _ = frame_summary(&p[..n]);
+            let _ = summarise(HOOK_UNDERLAY, &p[..n], &[4789]);
+            let _ = summarise(HOOK_PORT, &p[..n], &[4789]);
         }
     }
 }

@@ -290,8 +290,9 @@ fn segmenter_drops(ns: &str) -> u64 {
 /// Head-end replication over IPv6 with checksums, between three vtep hosts with no static
 /// entries: every ARP broadcast goes to two remote VTEPs, each copy with its own outer
 /// destination and so its own UDP checksum, summed from what the flood summed once for the
-/// frame. A receiving vtep drops a copy with a wrong checksum (`vxlan_bad_checksum`), so each
-/// answered ping says both copies were right; every host learns the others' workloads.
+/// frame. A receiving vtep drops a copy with a wrong checksum and counts it
+/// (`vxlan_bad_checksum`, which must stay zero on every host); every ping must be answered and
+/// every host must have learned both others' workloads.
 #[test]
 fn ipv6_three_hosts_flood_a_checksummed_copy_to_each_remote() {
     const C6: &str = "2001:db8::3";
