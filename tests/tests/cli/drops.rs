@@ -10,10 +10,16 @@ use vtep_tests::{
     output::text,
 };
 
-/// Host b floods VNI 999 (its workload's ARP and IPv6 multicast), which host a does not serve: a's underlay program drops it as
-/// `unknown_vni`, and the monitor on a says so with b as the remote VTEP and the VNI.
-#[test]
-fn monitor_drops_shows_an_unknown_vni_from_its_remote_vtep() {
+/// Host a (VNI 100 to `remotes_a`, workload wa at 192.0.2.1) and host b (VNI `vni_b` to a,
+/// workload wb at 192.0.2.2), and vtep a's instance name.
+struct Hosts {
+    lab: Lab,
+    name_a: String,
+    wa: String,
+    wb: String,
+}
+
+fn two_hosts(remotes_a: &[&str], vni_b: u32) -> Hosts {
     let mut lab = Lab::new();
     let (a, b) = lab.two_hosts();
     let (name_a, name_b) = (lab.name("va"), lab.name("vb"));
@@ -21,24 +27,45 @@ fn monitor_drops_shows_an_unknown_vni_from_its_remote_vtep() {
     lab.start_vtep(
         &a,
         &(header(&name_a, "", "")
-            + &vni(100, 4789, &["198.18.0.2"])
+            + &vni(100, 4789, remotes_a)
             + &workload(&wa, "192.0.2.1/24", "02:00:00:00:0a:01")),
     );
     lab.start_vtep(
         &b,
         &(header(&name_b, "", "")
-            + &vni(999, 4789, &["198.18.0.1"])
+            + &vni(vni_b, 4789, &["198.18.0.1"])
             + &workload(&wb, "192.0.2.2/24", "02:00:00:00:0b:01")),
     );
-    let monitor = std::thread::spawn({
-        let name_a = name_a.clone();
-        move || {
-            vtep_run(
-                &["monitor", "--drops", "-j", "--count", "1", "-n", &name_a],
-                Duration::from_secs(20),
-            )
-        }
-    });
+    Hosts {
+        lab,
+        name_a,
+        wa,
+        wb,
+    }
+}
+
+/// `vtep monitor --drops -j --count 1` on instance `name`, running until it has printed one.
+fn one_drop(name: &str) -> std::thread::JoinHandle<Result<std::process::Output, String>> {
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        vtep_run(
+            &["monitor", "--drops", "-j", "--count", "1", "-n", &name],
+            Duration::from_secs(20),
+        )
+    })
+}
+
+/// Host b floods VNI 999 (its workload's ARP and IPv6 multicast), which host a does not serve: a's underlay program drops it as
+/// `unknown_vni`, and the monitor on a says so with b as the remote VTEP and the VNI.
+#[test]
+fn monitor_drops_shows_an_unknown_vni_from_its_remote_vtep() {
+    let Hosts {
+        lab: _lab,
+        name_a,
+        wa: _,
+        wb,
+    } = two_hosts(&["198.18.0.2"], 999);
+    let monitor = one_drop(&name_a);
     // b's ARP requests for 192.0.2.1 go to a in VNI 999 until the monitor has one.
     while !monitor.is_finished() {
         ping_with(&wb, "192.0.2.1", 1, "0.2", 1);
@@ -75,31 +102,13 @@ fn monitor_drops_shows_an_unknown_vni_from_its_remote_vtep() {
 #[test]
 fn monitor_drops_shows_a_lost_flood_copy_with_the_remote_it_was_for() {
     const NOWHERE: &str = "203.0.113.9";
-    let mut lab = Lab::new();
-    let (a, b) = lab.two_hosts();
-    let (name_a, name_b) = (lab.name("va"), lab.name("vb"));
-    let (wa, wb) = (lab.name("wa"), lab.name("wb"));
-    lab.start_vtep(
-        &a,
-        &(header(&name_a, "", "")
-            + &vni(100, 4789, &["198.18.0.2", NOWHERE])
-            + &workload(&wa, "192.0.2.1/24", "02:00:00:00:0a:01")),
-    );
-    lab.start_vtep(
-        &b,
-        &(header(&name_b, "", "")
-            + &vni(100, 4789, &["198.18.0.1"])
-            + &workload(&wb, "192.0.2.2/24", "02:00:00:00:0b:01")),
-    );
-    let monitor = std::thread::spawn({
-        let name_a = name_a.clone();
-        move || {
-            vtep_run(
-                &["monitor", "--drops", "-j", "--count", "1", "-n", &name_a],
-                Duration::from_secs(20),
-            )
-        }
-    });
+    let Hosts {
+        lab: _lab,
+        name_a,
+        wa,
+        wb: _,
+    } = two_hosts(&["198.18.0.2", NOWHERE], 100);
+    let monitor = one_drop(&name_a);
     // wa's ARP requests (each ping after a flush of its neighbours) are flooded until the
     // monitor has one lost copy.
     let mut answered = false;

@@ -2,6 +2,7 @@
 //! none while no monitor listens, the reason, hook, interface, length and first bytes of each
 //! one while it does, and no more than the rate it asked for.
 
+use crate::frames::wl0_arp_broadcast;
 use vtep::datapath::loader::{Datapath, PROG_PORT, PROG_UNDERLAY};
 use vtep_common::{
     drop::DropReason,
@@ -15,11 +16,11 @@ use vtep_tests::{
         Fixture, PORT_IANA, REMOTE_IP, TC_ACT_SHOT, UNROUTABLE_IP, UNROUTABLE_WL_MAC, VNI, WL0_MAC,
         load_changed, test_run,
     },
-    packet::{BROADCAST, ETH_P_ARP, VXLAN_I, arp_request, eth, parse_vxlan, vxlan_header},
+    packet::{VXLAN_I, parse_vxlan, vxlan_header},
 };
 
 use crate::{
-    REMOTE_WL_IP, UNKNOWN_VNI, WL0_IP,
+    UNKNOWN_VNI,
     checks::standard,
     frames::{remote_udp_frame, vxlan_to_us, wl0_udp_frame},
 };
@@ -114,12 +115,7 @@ fn a_flood_copy_that_cannot_go_is_sampled_encapsulated_for_its_remote() {
             t.remotes = vec![UNROUTABLE_IP.into(), REMOTE_IP.into()];
         });
         listen(&mut dp, 10);
-        let frame = eth(
-            BROADCAST,
-            WL0_MAC,
-            ETH_P_ARP,
-            &arp_request(WL0_MAC, WL0_IP, REMOTE_WL_IP),
-        );
+        let frame = wl0_arp_broadcast();
         let run = test_run(&mut dp, PROG_PORT, fx.port0, &frame);
         assert_eq!(run.verdict, TC_ACT_SHOT, "the original is consumed");
         let got = samples(&mut dp);

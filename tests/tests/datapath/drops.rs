@@ -8,30 +8,21 @@
 //! request was parsed from the very bytes the answer overwrites, and the kernel grows a
 //! solicitation to the advertisement's 86 bytes unless the skb is a tunnel's).
 
+use crate::frames::wl0_arp_broadcast;
 use std::net::Ipv4Addr;
 
 use vtep::datapath::loader::{Datapath, PROG_PORT, PROG_UNDERLAY};
 use vtep_common::drop::DropReason;
 use vtep_tests::{
     fixture::{
-        Fixture, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_SHOT, UNRESOLVED_IP, UNROUTABLE_IP, WL0_MAC,
-        load_changed, test_run,
+        Fixture, REMOTE_IP, REMOTE_WL_MAC, TC_ACT_SHOT, UNRESOLVED_IP, UNROUTABLE_IP, load_changed,
+        test_run,
     },
     packet::{BROADCAST, ETH_P_ARP, arp_request, eth},
 };
 
 use crate::{REMOTE_WL_IP, WL0_IP, frames::standard_vxlan};
 use vtep_tests::counters::Counters;
-
-/// An ARP broadcast from the workload behind port0: a frame the port program floods.
-fn broadcast_from_wl0() -> Vec<u8> {
-    eth(
-        BROADCAST,
-        WL0_MAC,
-        ETH_P_ARP,
-        &arp_request(WL0_MAC, WL0_IP, REMOTE_WL_IP),
-    )
-}
 
 /// Runs program `prog` on `pkt` as if it arrived on `ifindex` and checks that it is dropped as
 /// `no_flood_target` and nothing else: no other drop, no traffic counter moved.
@@ -56,7 +47,7 @@ fn a_broadcast_from_the_only_port_of_a_vni_without_remotes_is_dropped_as_no_floo
             t.remotes.clear();
             t.ports.truncate(1);
         });
-        check_no_flood_target(&mut dp, PROG_PORT, fx.port0, &broadcast_from_wl0());
+        check_no_flood_target(&mut dp, PROG_PORT, fx.port0, &wl0_arp_broadcast());
     });
 }
 
@@ -86,7 +77,7 @@ fn check_one_flood_copy_dropped(unreachable: Ipv4Addr, reason: DropReason) {
             t.remotes = vec![unreachable.into(), REMOTE_IP.into()]
         });
         let before = Counters::read(&mut dp);
-        let run = test_run(&mut dp, PROG_PORT, fx.port0, &broadcast_from_wl0());
+        let run = test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_broadcast());
         let after = Counters::read(&mut dp);
         assert_eq!(run.verdict, TC_ACT_SHOT, "the original is consumed");
         assert_eq!(

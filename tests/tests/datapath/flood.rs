@@ -2,10 +2,11 @@
 //! encapsulated copy per remote VTEP (`bpf_clone_redirect` transmits for real, also under
 //! `BPF_PROG_TEST_RUN`, so the copies show in the interfaces' counters).
 
+use crate::frames::wl0_arp_broadcast;
 use vtep::datapath::loader::{PROG_PORT, PROG_UNDERLAY};
 use vtep_common::drop::DropReason;
 use vtep_tests::{
-    fixture::{Fixture, REMOTE_WL_MAC, TC_ACT_SHOT, WL0_MAC, load_standard, test_run},
+    fixture::{Fixture, REMOTE_WL_MAC, TC_ACT_SHOT, load_standard, test_run},
     packet::{BROADCAST, ETH_P_ARP, arp_request, eth},
 };
 
@@ -57,12 +58,7 @@ fn check_flood_from_port0(frame: &[u8]) {
 #[test]
 fn flood_broadcast_to_the_remote_and_the_other_port() {
     // An ARP broadcast, the most common flooded frame (non-IP: grows with change_head).
-    check_flood_from_port0(&eth(
-        BROADCAST,
-        WL0_MAC,
-        ETH_P_ARP,
-        &arp_request(WL0_MAC, WL0_IP, REMOTE_WL_IP),
-    ));
+    check_flood_from_port0(&wl0_arp_broadcast());
 }
 
 #[test]

@@ -5,10 +5,23 @@ use std::net::Ipv4Addr;
 pub use vtep_tests::fixture::{standard_vxlan, vxlan_to_us};
 use vtep_tests::{
     fixture::{REMOTE_IP, REMOTE_WL_MAC, WL0_MAC},
-    packet::{ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, eth, udp, udp6_frame},
+    packet::{
+        BROADCAST, ETH_P_ARP, ETH_P_IP, IPPROTO_UDP, Ipv4, Mac, arp_request, eth, udp, udp6_frame,
+    },
 };
 
 use crate::{REMOTE_WL_IP, REMOTE_WL_IP6, WL0_IP, WL0_IP6};
+
+/// WL0's ARP request for the remote workload's address: a broadcast, which the port program
+/// floods.
+pub fn wl0_arp_broadcast() -> Vec<u8> {
+    eth(
+        BROADCAST,
+        WL0_MAC,
+        ETH_P_ARP,
+        &arp_request(WL0_MAC, WL0_IP, REMOTE_WL_IP),
+    )
+}
 
 /// An IPv4/UDP frame from WL0 to the workload `dst_mac` (10.0.0.2), source port `sport`.
 pub fn wl0_udp_frame(dst_mac: Mac, sport: u16) -> Vec<u8> {

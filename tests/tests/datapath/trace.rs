@@ -7,6 +7,7 @@
 //! Each comparison loads two datapaths into the same namespace, one traced and one not, and
 //! runs the same packet through both: the kernel's own result is the reference for "the same".
 
+use crate::frames::wl0_arp_broadcast;
 use vtep::datapath::{
     loader::{Datapath, PROG_PORT, PROG_UNDERLAY},
     trace::Trace,
@@ -22,12 +23,12 @@ use vtep_tests::{
         test_run, xdp_test_run,
     },
     fixture6::{REMOTE_IP6, config6, fixture6, table6},
-    packet::{BROADCAST, ETH_P_ARP, VXLAN_I, arp_request, eth, vxlan_header},
+    packet::{BROADCAST, VXLAN_I, vxlan_header},
     xlated::{Kallsyms, load_each, programs},
 };
 
 use crate::{
-    REMOTE_WL_IP, UNKNOWN_VNI, WL0_IP,
+    UNKNOWN_VNI,
     frames::{remote_udp_frame, standard_vxlan, vxlan_to_us, wl0_udp_frame, wl0_udp6_frame},
 };
 
@@ -100,12 +101,7 @@ fn a_frame_to_a_local_port_and_a_broadcast_log_where_they_go() {
         );
 
         // The hand-over, then the traced flood program's copies: the other port, the remote.
-        let arp = eth(
-            BROADCAST,
-            WL0_MAC,
-            ETH_P_ARP,
-            &arp_request(WL0_MAC, WL0_IP, REMOTE_WL_IP),
-        );
+        let arp = wl0_arp_broadcast();
         let (verdict, lines) = traced_and_not(&fx, Trace::All, |dp| {
             test_run(dp, PROG_PORT, fx.port0, &arp)
         });
@@ -135,12 +131,7 @@ fn a_flood_copy_that_cannot_go_logs_its_reason_and_destination() {
         table.remotes = vec![UNROUTABLE_IP.into(), REMOTE_IP.into()];
         let mut dp = load_traced(&cfg, &[table], Trace::All);
         let mut log = dp.take_log().expect("the traced log");
-        let arp = eth(
-            BROADCAST,
-            WL0_MAC,
-            ETH_P_ARP,
-            &arp_request(WL0_MAC, WL0_IP, REMOTE_WL_IP),
-        );
+        let arp = wl0_arp_broadcast();
         let run = test_run(&mut dp, PROG_PORT, fx.port0, &arp);
         assert_eq!(run.verdict, TC_ACT_SHOT);
         assert_eq!(

@@ -5,6 +5,7 @@
 //! packets (the verdict path's `in_vni`) and single flood copies (`copy_dropped`) alike, on the
 //! TC and the XDP programs.
 
+use crate::frames::wl0_arp_broadcast;
 use vtep::datapath::loader::{Datapath, PROG_PORT, PROG_UNDERLAY};
 use vtep_common::drop::DropReason;
 use vtep_tests::{
@@ -13,11 +14,11 @@ use vtep_tests::{
         Fixture, PORT_IANA, REMOTE_IP, REMOTE_WL_MAC, SLOT, UNROUTABLE_IP, UNROUTABLE_WL_MAC,
         WL0_MAC, load_changed, test_run, xdp_test_run,
     },
-    packet::{BROADCAST, ETH_P_ARP, VXLAN_I, arp_request, eth, vxlan_header},
+    packet::{VXLAN_I, vxlan_header},
 };
 
 use crate::{
-    REMOTE_WL_IP, UNKNOWN_VNI, WL0_IP,
+    UNKNOWN_VNI,
     checks::standard,
     frames::{remote_udp_frame, standard_vxlan, vxlan_to_us, wl0_udp_frame},
 };
@@ -105,12 +106,7 @@ fn a_flood_copy_dropped_counts_for_its_vni() {
         let mut dp = load_changed(&fx, |t| {
             t.remotes = vec![UNROUTABLE_IP.into(), REMOTE_IP.into()];
         });
-        let broadcast = eth(
-            BROADCAST,
-            WL0_MAC,
-            ETH_P_ARP,
-            &arp_request(WL0_MAC, WL0_IP, REMOTE_WL_IP),
-        );
+        let broadcast = wl0_arp_broadcast();
         // The copy to the unroutable VTEP is lost; the others go and the original is consumed.
         let run = |dp: &mut Datapath| drop(test_run(dp, PROG_PORT, fx.port0, &broadcast));
         check(&mut dp, run, DropReason::NoRoute, true);

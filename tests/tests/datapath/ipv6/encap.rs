@@ -2,6 +2,7 @@
 //! checksum valid over the IPv6 pseudo-header for inner ICMP, UDP, IPv6 and ARP frames (or zero
 //! in zero-checksum mode), the VNI's port and hop limit, and flooded copies.
 
+use crate::frames::wl0_arp_broadcast;
 use vtep::datapath::loader::PROG_PORT;
 use vtep_common::maps::VniStats;
 use vtep_tests::{
@@ -11,7 +12,7 @@ use vtep_tests::{
         test_run,
     },
     fixture6::{config6, fixture6, table6},
-    packet::{BROADCAST, ETH_P_ARP, arp_request, eth},
+    packet::{ETH_P_ARP, arp_request, eth},
 };
 
 use super::{Expect6, check_encap6, standard6, wl0_icmp_frame};
@@ -94,12 +95,7 @@ fn encap6_uses_the_vnis_dstport_and_hop_limit() {
 #[test]
 fn flood6_broadcast_goes_to_the_ipv6_remote_with_a_valid_checksum() {
     let fx: Fixture = fixture6();
-    let frame = eth(
-        BROADCAST,
-        WL0_MAC,
-        ETH_P_ARP,
-        &arp_request(WL0_MAC, WL0_IP, REMOTE_WL_IP),
-    );
+    let frame = wl0_arp_broadcast();
     let tx = |fx: &Fixture| ["port0", "port1", "ul0"].map(|i| fx.tx_packets(i));
     let [port0_tx, port1_tx, ul0_tx] = tx(&fx);
     fx.run(|| {
