@@ -205,6 +205,9 @@ fn flood_from_port<I: OuterIp, const TRACED: bool>(
     if vcfg.flags & VNI_F_PROXY != 0
         && let Some(answered) = proxy::answer(ctx, ifindex, port, &vcfg, &eth)
     {
+        if answered.is_ok() {
+            trace::to_proxy::<TRACED>(ifindex, port.vni, &eth.dst_addr);
+        }
         return answered;
     }
     if !is_group_mac(&eth.dst_addr) && vcfg.flags & VNI_F_L2MISS != 0 {

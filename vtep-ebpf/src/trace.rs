@@ -217,18 +217,35 @@ extern "C" fn trace_to_port(port_vni: u64, dst: u64, to: u32) -> u32 {
 #[inline(always)]
 pub fn to_flood<const TRACED: bool>(port: u32, vni: u32, dst: &[u8; 6]) {
     if on::<TRACED>() {
-        trace_to_flood(pair(port, vni), mac_word(dst));
+        trace_to_flood(pair(port, vni), mac_word(dst), 0);
+    }
+}
+
+/// An ARP request or neighbour solicitation from local port `port` (VNI `vni`, destination
+/// `dst`) asked for an address the VNI's proxy table knows: answered on the host, back out of
+/// the port, not flooded.
+#[inline(always)]
+pub fn to_proxy<const TRACED: bool>(port: u32, vni: u32, dst: &[u8; 6]) {
+    if on::<TRACED>() {
+        trace_to_flood(pair(port, vni), mac_word(dst), 1);
     }
 }
 
 // SAFETY: as for `trace_to_remote4`.
 #[unsafe(no_mangle)]
 #[inline(never)]
-extern "C" fn trace_to_flood(port_vni: u64, dst: u64) -> u32 {
+extern "C" fn trace_to_flood(port_vni: u64, dst: u64, answered: u32) -> u32 {
     let (port, vni) = unpair(port_vni);
     if wanted(vni) {
         let dst = mac_of(dst);
-        info!(&(), target: TARGET, "port {} vni {} dst {:mac} -> flood", port, vni, dst);
+        match answered {
+            0 => info!(&(), target: TARGET, "port {} vni {} dst {:mac} -> flood", port, vni, dst),
+            _ => info!(
+                &(),
+                target: TARGET,
+                "port {} vni {} dst {:mac} -> proxy answer", port, vni, dst
+            ),
+        }
     }
     0
 }

@@ -14,6 +14,7 @@ use vtep::datapath::{
 };
 use vtep_common::{
     drop::DropReason,
+    maps::VNI_F_PROXY,
     wire::{DEFAULT_SRCPORT_MAX, DEFAULT_SRCPORT_MIN},
 };
 use vtep_tests::{
@@ -28,7 +29,7 @@ use vtep_tests::{
 };
 
 use crate::{
-    UNKNOWN_VNI,
+    REMOTE_WL_IP, UNKNOWN_VNI,
     frames::{remote_udp_frame, standard_vxlan, vxlan_to_us, wl0_udp_frame, wl0_udp6_frame},
 };
 
@@ -144,6 +145,34 @@ fn a_flood_copy_that_cannot_go_logs_its_reason_and_destination() {
                     DropReason::NoRoute as u32
                 ),
                 format!("flood vni {VNI} -> vtep {REMOTE_IP}"),
+            ]
+        );
+    });
+}
+
+/// A request the ARP proxy answers is logged as answered, after the hand-over to the flood
+/// program that answers it, and no copy of it goes anywhere.
+#[test]
+fn a_request_the_proxy_answers_logs_the_answer_and_no_copy() {
+    let fx = Fixture::new();
+    fx.run(|| {
+        let cfg = config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX);
+        let mut table = fx.table(VNI, PORT_IANA, TTL);
+        table.flags = VNI_F_PROXY;
+        table.proxy_entries = vec![(REMOTE_WL_IP.into(), REMOTE_WL_MAC)];
+        let mut dp = load_traced(&cfg, &[table], Trace::All);
+        let mut log = dp.take_log().expect("the traced log");
+        let run = test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_broadcast());
+        assert_eq!(
+            run.verdict, TC_ACT_REDIRECT,
+            "the answer goes back out of port0"
+        );
+        let handed = format!("port {} vni {VNI} dst {BROADCAST}", fx.port0);
+        assert_eq!(
+            log.take(),
+            [
+                format!("{handed} -> flood"),
+                format!("{handed} -> proxy answer")
             ]
         );
     });
