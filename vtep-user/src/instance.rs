@@ -103,7 +103,7 @@ pub struct ServedVni {
 pub struct Links {
     pub underlay: Underlay,
     /// Local ports that are gone (a workload namespace deleted by hand): removed from the
-    /// datapath, not recreated until a restart.
+    /// datapath, not recreated until a reload or a restart.
     pub missing_ports: Vec<MissingPort>,
 }
 

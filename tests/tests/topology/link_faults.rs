@@ -189,9 +189,9 @@ fn underlay_deleted_and_recreated_recovers() {
 
 /// Bug: a workload namespace deleted by hand went unnoticed: the flood copies for it were
 /// refused and counted as `redirect_failed`, unicast to it vanished uncounted, and `vtep fdb
-/// show` printed its entry with an empty port name. Now the loss is logged, the port leaves the datapath, `vtep fdb show`
-/// and `vtep stats` say it is missing, the other workloads keep working, and the stop cleans up
-/// without errors.
+/// show` printed its entry with an empty port name. Now the loss is logged, the port leaves the
+/// datapath, `vtep fdb show` and `vtep stats` say it is missing, the other workloads keep
+/// working, `vtep reload` builds the workload again, and the stop cleans up without errors.
 #[test]
 fn workload_namespace_deleted_is_removed_and_shown_missing() {
     let S2 {
@@ -279,6 +279,18 @@ fn workload_namespace_deleted_is_removed_and_shown_missing() {
     assert_ping(&a1, "192.0.2.21", 2);
     assert_ping(&b1, "192.0.2.11", 2);
     assert_ping(&b2, "192.0.2.11", 2);
+
+    // `vtep reload` builds the workload again, namespace and all, as the warning says: it
+    // answers from host b, and is no longer listed as missing.
+    let out = lab.vtep(va).cli(&["reload", "-n", &name_a]);
+    assert!(out.status.success(), "reload: {}", text(&out.stderr));
+    assert_ping(&b2, "192.0.2.12", 3);
+    let stats = lab.vtep(va).stats(&name_a);
+    assert_eq!(
+        links(&stats)["missing_ports"],
+        Value::Array(vec![]),
+        "{stats}"
+    );
     let status = lab.vtep(va).stop();
     assert!(
         status.is_some_and(|s| s.success()),
@@ -292,4 +304,64 @@ fn lab_drop(vtep: &vtep_tests::lab::Vtep, name: &str, reason: &str) -> u64 {
     vtep.stats(name)["drops"][reason]
         .as_u64()
         .unwrap_or_else(|| panic!("no drop reason {reason}"))
+}
+
+/// An adopted interface deleted by hand leaves the datapath like a workload's port, and one
+/// made again under its old name is taken back by `vtep reload`: traffic from behind it crosses
+/// again, and it is no longer listed as missing.
+#[test]
+fn adopted_interface_deleted_and_made_again_is_taken_back_by_a_reload() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.two_hosts();
+    let (p1, pw, b1) = (lab.name("p1"), lab.host("pw"), lab.name("b1"));
+    let (m_pw, m_b1) = ("02:00:00:00:0c:01", "02:00:00:00:0c:21");
+    let make_port = || {
+        ip(&[
+            "-n", &a, "link", "add", &p1, "type", "veth", "peer", "name", "eth0", "netns", &pw,
+        ]);
+        ip(&[
+            "-n", &pw, "link", "set", "eth0", "address", m_pw, "mtu", "1450", "up",
+        ]);
+        ip(&["-n", &pw, "addr", "add", "192.0.2.31/24", "dev", "eth0"]);
+        ip(&["-n", &a, "link", "set", &p1, "mtu", "1450", "up"]);
+    };
+    make_port();
+    let name_a = lab.name("va");
+    let cfg_a = header(&name_a, "")
+        + &vni(100, 4789, &[ADDR_B])
+        + &format!("[[vni.port]]\ninterface = \"{p1}\"\n\n")
+        + &fdb(m_b1, ADDR_B);
+    let cfg_b = header(&lab.name("vb"), "")
+        + &vni(100, 4789, &[ADDR_A])
+        + &workload(&b1, "192.0.2.21/24", m_b1)
+        + &fdb(m_pw, ADDR_A);
+    let va = lab.start_vtep(&a, &cfg_a);
+    lab.start_vtep(&b, &cfg_b);
+    assert_ping(&pw, "192.0.2.21", 2);
+
+    ip(&["-n", &a, "link", "del", &p1]);
+    let vtep = lab.vtep(va);
+    let missing = |stats: &Value| {
+        links(stats)["missing_ports"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["port"] == p1.as_str()))
+    };
+    wait_for(
+        Duration::from_secs(5),
+        "stats listing the deleted interface as missing",
+        || missing(&vtep.stats(&name_a)),
+        || vtep.log(),
+    );
+    make_port();
+    // Not on its own (README: bringing it back is its owner's decision).
+    assert!(!ping(&pw, "192.0.2.21", 2), "taken back without a reload");
+    let out = vtep.cli(&["reload", "-n", &name_a]);
+    assert!(out.status.success(), "reload: {}", text(&out.stderr));
+    assert!(
+        ping_within(&pw, "192.0.2.21", Duration::from_secs(5)),
+        "no answer through the interface made again: {}",
+        vtep.log()
+    );
+    let stats = vtep.stats(&name_a);
+    assert!(!missing(&stats), "{stats}");
 }

@@ -14,7 +14,7 @@
 //! - A port gone (its workload namespace deleted, its interface deleted or moved away): warned
 //!   and taken out of the datapath (`PORTS`, the flood list, the FDB entries that send to it,
 //!   the proxy entry of its station), so its traffic is no longer redirected into nothing. It
-//!   is not recreated: a restart builds it again.
+//!   is not recreated on its own: a reload (or a restart) builds it again.
 //!
 //! Both are written to the instance's info file for `vtep stats` and `vtep fdb show`.
 
@@ -174,8 +174,8 @@ impl Links {
             warn!(
                 port = %t.port.name,
                 vni = t.vni,
-                "port `{}` is gone: {why}; removed from the datapath (a restart of vtep \
-                 recreates it)",
+                "port `{}` is gone: {why}; removed from the datapath (`vtep reload` or a \
+                 restart recreates it)",
                 t.port.name
             );
             if let Err(e) = remove_port(dp, t) {
