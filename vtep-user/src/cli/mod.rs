@@ -187,9 +187,10 @@ pub enum Command {
     /// monitors of one instance split them.
     ///
     /// With --drops, every packet the datapath drops, while the monitor runs: `drop REASON on
-    /// PORT (HOOK) [vni N] [from VTEP] LEN bytes: SUMMARY`, where HOOK is the program that
-    /// dropped it (`port`, `underlay` or `xdp`), VTEP the remote VTEP that sent it, and SUMMARY
-    /// its headers in brief (for VXLAN, the outer and inner ones). With -j: `reason`, `hook`,
+    /// PORT (HOOK) [vni N] [from|to VTEP] LEN bytes: SUMMARY`, where HOOK is the program that
+    /// dropped it (`port`, `underlay` or `xdp`), VTEP the remote VTEP that sent it (`from`) or
+    /// that a lost flood copy was for (`to`), and SUMMARY its headers in brief (for VXLAN to
+    /// the instance's ports, the outer and inner ones). With -j: `reason`, `hook`,
     /// `port`, `vni`, `remote`, `len`, `summary`. The datapath samples the first 128 bytes of
     /// a drop only while a monitor renews its deadline (every second), at most --rate per
     /// second per CPU: without a monitor a drop costs one map read. A flood copy that cannot
