@@ -214,8 +214,9 @@ pub enum Command {
     /// `underlay.max_remotes`; `links:`, the underlay (`up`, `down` or `missing`) and each port
     /// that is gone; and with a `[store]`, `store:` with the client's state (`connected` with
     /// the revision and the hosts and stations it sees, or `unreachable` with the failed
-    /// attempts and the last error). The counters' and drop reasons' meanings are in
-    /// vtep-stats(8).
+    /// attempts and the last error); and with an IPv6 underlay with UDP checksums, `segmenter:`
+    /// with its two interfaces and the packets they dropped (none unless it was changed by
+    /// hand). The counters' and drop reasons' meanings are in vtep-stats(8).
     #[command(
         override_usage = "vtep stats [-c FILE | -n NAME] [-j | -p]",
         after_long_help = stats::EXAMPLES

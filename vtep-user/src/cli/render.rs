@@ -204,6 +204,12 @@ pub fn stats(stats: &Stats) -> String {
     if let Some(links) = &stats.links {
         out += &self::links(links);
     }
+    if let Some(s) = &stats.segmenter {
+        out += &format!(
+            "segmenter: {} {} dropped {}\n",
+            s.interfaces[0], s.interfaces[1], s.dropped
+        );
+    }
     if let Some(store) = &stats.store {
         out += &self::store(store);
     }
@@ -309,6 +315,7 @@ mod tests {
                 },
             },
             links: None,
+            segmenter: None,
         };
         // Headed by the JSON's names (`vtep stats -j`), each column as wide as its name.
         let header = format!(
@@ -337,7 +344,8 @@ mod tests {
         assert_eq!(stats(&s), format!("{header}\n{row}\n{drops}{remotes}"));
     }
 
-    /// A gone underlay and a gone workload port are spelled out after the drops.
+    /// A gone underlay and a gone workload port are spelled out after the drops, then the
+    /// segmenter's drops.
     #[test]
     fn stats_text_ends_with_the_links() {
         use crate::instance::{MissingPort, Underlay};
@@ -358,13 +366,17 @@ mod tests {
                     mac: None,
                 }],
             }),
+            segmenter: Some(crate::ctl::stats::Segmenter {
+                interfaces: ["vgso1o".into(), "vgso1b".into()],
+                dropped: 3,
+            }),
         };
         assert!(
             stats(&s).ends_with(
                 "drops:\nremotes: kept 0 (resolved 0, resolving 0, unreachable 0, pending 0) \
                  refused 0 (remote VTEPs kept resolved, by next-hop state; refused over \
                  underlay.max_remotes)\nlinks:\n  underlay eth0 missing\n  port w1-h missing (vni 100, workload \
-                 namespace w1)\n"
+                 namespace w1)\nsegmenter: vgso1o vgso1b dropped 3\n"
             ),
             "{}",
             stats(&s)

@@ -76,6 +76,40 @@ pub struct Stats {
     /// The store client's state, for an instance with a `[store]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<crate::store::Status>,
+    /// The segmenter's interfaces and what they dropped, for an instance that has one (an IPv6
+    /// underlay with UDP checksums).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segmenter: Option<Segmenter>,
+}
+
+/// The segmenter of an instance (the veth pair GSO frames are split through, see README) and
+/// the packets its two ends dropped, as the kernel counts them. Nothing is dropped there unless
+/// something is wrong with it: its MTU changed by hand, its offloads turned back on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Segmenter {
+    /// Its out and return ends.
+    pub interfaces: [String; 2],
+    /// Packets both ends dropped, sending and receiving, since they were made.
+    pub dropped: u64,
+}
+
+impl Segmenter {
+    /// The segmenter of instance `name` in its namespace, `None` when it has none or its
+    /// namespace cannot be read.
+    fn read(name: &str) -> Option<Self> {
+        let info = instance::Info::load(name).ok()?;
+        let dropped = crate::sys::ifstats::dropped_in(info.open_netns(name).ok()?).ok()?;
+        let interfaces = crate::daemon::segmenter::names(name);
+        let mut sum = 0;
+        for end in &interfaces {
+            let d = dropped.get(end)?;
+            sum += d.rx + d.tx;
+        }
+        Some(Self {
+            interfaces,
+            dropped: sum,
+        })
+    }
 }
 
 /// The remote VTEPs whose next hops the instance keeps resolved.
@@ -187,6 +221,7 @@ pub fn read(name: &str) -> Result<Stats> {
         },
         links: instance::Info::load(name).ok().map(|i| i.links),
         store: crate::store::Status::load(name),
+        segmenter: Segmenter::read(name),
     })
 }
 

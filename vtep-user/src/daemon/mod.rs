@@ -17,7 +17,7 @@ mod preflight;
 pub mod registry;
 pub mod remotes;
 mod routing;
-mod segmenter;
+pub mod segmenter;
 pub mod undo;
 
 use anyhow::{Context as _, Result, bail};

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod ethtool;
 pub mod identity;
 pub mod ifnames;
+pub mod ifstats;
 pub mod netdev;
 pub mod netlink;
 pub mod netns;

@@ -8,7 +8,7 @@ use vtep::sys::ethtool;
 use vtep_tests::{
     configs::{adopted_port, fdb, host_port, vni, workload},
     lab::{Lab, in_netns, ip},
-    output::{fdb_row, vni_stat},
+    output::{fdb_row, text, vni_stat},
     packet::{Udp6Checksum, parse_vxlan6},
 };
 
@@ -267,6 +267,63 @@ fn ipv6_jumbo_underlay_mtu() {
             lab.explain()
         );
     }
+}
+
+/// `vtep stats` and the metrics show what the segmenter dropped, as the kernel counts it: none
+/// as vtep makes it, and the lost segments once its return end's MTU is put back to 1,500 by
+/// hand (the bug `ipv6_jumbo_underlay_mtu` pins), while TCP still gets through on
+/// retransmissions.
+#[test]
+fn ipv6_segmenter_drops_are_shown_by_vtep_stats() {
+    let S2 {
+        mut lab,
+        a,
+        a1,
+        b1,
+        va,
+        name_a,
+        ..
+    } = s2_ipv6_mtu("", 9000);
+    let mut shown = || {
+        let stats = lab.vtep(va).stats(&name_a);
+        let s = stats["segmenter"].clone();
+        assert_eq!(s["interfaces"].as_array().map(Vec::len), Some(2), "{stats}");
+        s["dropped"].as_u64().unwrap_or_else(|| panic!("{stats}"))
+    };
+    assert_eq!(shown(), 0, "as vtep made it");
+    let back = segmenter_ends(&a)
+        .into_iter()
+        .find(|n| n.ends_with('b'))
+        .expect("the return end");
+    ip(&["-n", &a, "link", "set", &back, "mtu", "1500"]);
+    let len = 2 * 1024 * 1024;
+    let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, len);
+    assert_eq!(got, len, "TCP gets through on retransmissions");
+    let kernel = segmenter_drops(&a);
+    assert!(kernel > 0, "the return end at 1,500 dropped nothing");
+    let mut shown = || lab.vtep(va).stats(&name_a)["segmenter"]["dropped"].as_u64();
+    assert_eq!(shown(), Some(kernel), "vtep stats against ip -s link");
+    let out = text(&lab.vtep(va).cli(&["stats", "-n", &name_a]).stdout);
+    let line = format!(
+        "segmenter: {} dropped {kernel}\n",
+        segmenter_ends(&a).join(" ")
+    );
+    assert!(out.contains(&line), "no `{line}` in:\n{out}");
+}
+
+/// The names of the segmenter's two ends in namespace `ns`, the out end first.
+fn segmenter_ends(ns: &str) -> Vec<String> {
+    let out = ip(&["-n", ns, "-j", "link", "show"]);
+    let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("ip -j");
+    let mut ends: Vec<String> = links
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .filter(|n| n.starts_with("vgso"))
+        .map(str::to_string)
+        .collect();
+    // `…o` before `…b`.
+    ends.sort_by_key(|n| !n.ends_with('o'));
+    ends
 }
 
 /// The packets the segmenter's ends in namespace `ns` dropped, sending and receiving; panics
