@@ -65,7 +65,8 @@ impl PingFlow {
             .arg(count.to_string())
             .args(["-i", interval, "-W", "1", addr])
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            // Not read: a full pipe would stop ping (one line per unreachable echo).
+            .stderr(std::process::Stdio::null())
             .spawn()
             .with_context(|| format!("starting ping in {ns}"))?;
         Ok(Self { child, count })
@@ -73,12 +74,28 @@ impl PingFlow {
 
     /// Waits for the flow to end and returns how many echoes were sent and answered. Fails
     /// when ping's summary cannot be read.
-    pub fn finish(self) -> Result<FlowResult> {
-        let out = self.child.wait_with_output().context("waiting for ping")?;
-        let text = String::from_utf8_lossy(&out.stdout);
+    pub fn finish(mut self) -> Result<FlowResult> {
+        let mut text = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            std::io::Read::read_to_string(&mut stdout, &mut text)
+                .context("reading ping's output")?;
+        }
+        self.child.wait().context("waiting for ping")?;
         parse_ping_summary(&text)
             .filter(|r| r.sent == self.count)
             .ok_or_else(|| anyhow!("no summary of {} echoes from ping: {text}", self.count))
+    }
+}
+
+impl Drop for PingFlow {
+    /// A flow not waited for (its test failed first, or only needed it running) would go on
+    /// for its whole count in a namespace the lab has removed: a test that stopped a 200 s
+    /// flow early left it running into the tests after it.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
