@@ -10,6 +10,7 @@
 use crate::frames::wl0_arp_broadcast;
 use vtep::datapath::{
     loader::{Datapath, PROG_PORT, PROG_UNDERLAY},
+    tables::VniTable,
     trace::Trace,
 };
 use vtep_common::{
@@ -37,6 +38,18 @@ use crate::{
 fn standard_traced(fx: &Fixture, trace: Trace) -> Datapath {
     let cfg = config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX);
     load_traced(&cfg, &[fx.table(VNI, PORT_IANA, TTL)], trace)
+}
+
+/// Runs WL0's ARP broadcast through the port program of the standard datapath with `change`
+/// made to its table, traced for every VNI; returns the verdict and the lines logged.
+fn broadcast_traced(fx: &Fixture, change: impl FnOnce(&mut VniTable)) -> (u32, Vec<String>) {
+    let cfg = config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX);
+    let mut table = fx.table(VNI, PORT_IANA, TTL);
+    change(&mut table);
+    let mut dp = load_traced(&cfg, &[table], Trace::All);
+    let mut log = dp.take_log().expect("the traced log");
+    let run = test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_broadcast());
+    (run.verdict, log.take())
 }
 
 /// Runs `run` on an untraced and a traced (`trace`) standard datapath, checks that both give
@@ -127,16 +140,12 @@ fn a_frame_to_a_local_port_and_a_broadcast_log_where_they_go() {
 fn a_flood_copy_that_cannot_go_logs_its_reason_and_destination() {
     let fx = Fixture::new();
     fx.run(|| {
-        let cfg = config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX);
-        let mut table = fx.table(VNI, PORT_IANA, TTL);
-        table.remotes = vec![UNROUTABLE_IP.into(), REMOTE_IP.into()];
-        let mut dp = load_traced(&cfg, &[table], Trace::All);
-        let mut log = dp.take_log().expect("the traced log");
-        let arp = wl0_arp_broadcast();
-        let run = test_run(&mut dp, PROG_PORT, fx.port0, &arp);
-        assert_eq!(run.verdict, TC_ACT_SHOT);
+        let (verdict, lines) = broadcast_traced(&fx, |t| {
+            t.remotes = vec![UNROUTABLE_IP.into(), REMOTE_IP.into()];
+        });
+        assert_eq!(verdict, TC_ACT_SHOT);
         assert_eq!(
-            log.take(),
+            lines,
             [
                 format!("port {} vni {VNI} dst {BROADCAST} -> flood", fx.port0),
                 format!("flood vni {VNI} -> port {}", fx.port1),
@@ -156,20 +165,17 @@ fn a_flood_copy_that_cannot_go_logs_its_reason_and_destination() {
 fn a_request_the_proxy_answers_logs_the_answer_and_no_copy() {
     let fx = Fixture::new();
     fx.run(|| {
-        let cfg = config(DEFAULT_SRCPORT_MIN, DEFAULT_SRCPORT_MAX);
-        let mut table = fx.table(VNI, PORT_IANA, TTL);
-        table.flags = VNI_F_PROXY;
-        table.proxy_entries = vec![(REMOTE_WL_IP.into(), REMOTE_WL_MAC)];
-        let mut dp = load_traced(&cfg, &[table], Trace::All);
-        let mut log = dp.take_log().expect("the traced log");
-        let run = test_run(&mut dp, PROG_PORT, fx.port0, &wl0_arp_broadcast());
+        let (verdict, lines) = broadcast_traced(&fx, |t| {
+            t.flags = VNI_F_PROXY;
+            t.proxy_entries = vec![(REMOTE_WL_IP.into(), REMOTE_WL_MAC)];
+        });
         assert_eq!(
-            run.verdict, TC_ACT_REDIRECT,
+            verdict, TC_ACT_REDIRECT,
             "the answer goes back out of port0"
         );
         let handed = format!("port {} vni {VNI} dst {BROADCAST}", fx.port0);
         assert_eq!(
-            log.take(),
+            lines,
             [
                 format!("{handed} -> flood"),
                 format!("{handed} -> proxy answer")

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vtep_tests::{
-    configs::{fdb, vni, workload},
+    configs::{adopted_port, fdb, vni, workload},
     lab::{End, Lab, ip, ping},
     output::{fdb_row, text},
 };
@@ -315,22 +315,17 @@ fn adopted_interface_deleted_and_made_again_is_taken_back_by_a_reload() {
     let (a, b) = lab.two_hosts();
     let (p1, pw, b1) = (lab.name("p1"), lab.host("pw"), lab.name("b1"));
     let (m_pw, m_b1) = ("02:00:00:00:0c:01", "02:00:00:00:0c:21");
-    let make_port = || {
-        ip(&[
-            "-n", &a, "link", "add", &p1, "type", "veth", "peer", "name", "eth0", "netns", &pw,
-        ]);
-        ip(&[
-            "-n", &pw, "link", "set", "eth0", "address", m_pw, "mtu", "1450", "up",
-        ]);
-        ip(&["-n", &pw, "addr", "add", "192.0.2.31/24", "dev", "eth0"]);
-        ip(&["-n", &a, "link", "set", &p1, "mtu", "1450", "up"]);
+    let make_port = |lab: &Lab| {
+        let far = End {
+            mac: m_pw,
+            ..End::new(&pw, "eth0", "192.0.2.31/24")
+        };
+        lab.wire(End::new(&a, &p1, ""), far, 1450);
     };
-    make_port();
+    make_port(&lab);
     let name_a = lab.name("va");
-    let cfg_a = header(&name_a, "")
-        + &vni(100, 4789, &[ADDR_B])
-        + &format!("[[vni.port]]\ninterface = \"{p1}\"\n\n")
-        + &fdb(m_b1, ADDR_B);
+    let cfg_a =
+        header(&name_a, "") + &vni(100, 4789, &[ADDR_B]) + &adopted_port(&p1) + &fdb(m_b1, ADDR_B);
     let cfg_b = header(&lab.name("vb"), "")
         + &vni(100, 4789, &[ADDR_A])
         + &workload(&b1, "192.0.2.21/24", m_b1)
@@ -340,7 +335,7 @@ fn adopted_interface_deleted_and_made_again_is_taken_back_by_a_reload() {
     assert_ping(&pw, "192.0.2.21", 2);
 
     ip(&["-n", &a, "link", "del", &p1]);
-    let vtep = lab.vtep(va);
+    let vtep = lab.vtep_ref(va);
     let missing = |stats: &Value| {
         links(stats)["missing_ports"]
             .as_array()
@@ -352,7 +347,7 @@ fn adopted_interface_deleted_and_made_again_is_taken_back_by_a_reload() {
         || missing(&vtep.stats(&name_a)),
         || vtep.log(),
     );
-    make_port();
+    make_port(&lab);
     // Not on its own (README: bringing it back is its owner's decision).
     assert!(!ping(&pw, "192.0.2.21", 2), "taken back without a reload");
     let out = vtep.cli(&["reload", "-n", &name_a]);

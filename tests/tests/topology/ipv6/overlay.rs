@@ -4,7 +4,7 @@
 //! the remote VTEP by its IPv6 address. S1 (an overlay address on each host itself) over IPv6
 //! too, and an adopted port, whose GSO frames vtep handles without changing it.
 
-use vtep::sys::ethtool;
+use vtep::{daemon::segmenter, sys::ethtool};
 use vtep_tests::{
     configs::{adopted_port, fdb, host_port, vni, workload},
     lab::{Lab, in_netns, ip},
@@ -253,13 +253,20 @@ fn ipv6_gso_frames_get_a_valid_checksum_in_every_segment() {
 #[test]
 fn ipv6_jumbo_underlay_mtu() {
     for extra in ["", "xdp = \"native\""] {
-        let S2 { lab, a, a1, b1, .. } = s2_ipv6_mtu(extra, 9000);
+        let S2 {
+            lab,
+            a,
+            a1,
+            b1,
+            name_a,
+            ..
+        } = s2_ipv6_mtu(extra, 9000);
         assert_eq!(ns_read(&a1, "/sys/class/net/eth0/mtu"), "8930", "{extra}");
         assert_ping_df(&a1, "192.0.2.21", 8930);
         assert_ping_df(&b1, "192.0.2.11", 8930);
         let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, BULK);
         assert_eq!(got, BULK, "TCP a1 -> b1 at MTU 8930 ({extra})");
-        let lost = segmenter_drops(&a);
+        let lost = segmenter_drops(&a, &name_a);
         assert_eq!(
             lost,
             0,
@@ -291,53 +298,35 @@ fn ipv6_segmenter_drops_are_shown_by_vtep_stats() {
         s["dropped"].as_u64().unwrap_or_else(|| panic!("{stats}"))
     };
     assert_eq!(shown(), 0, "as vtep made it");
-    let back = segmenter_ends(&a)
-        .into_iter()
-        .find(|n| n.ends_with('b'))
-        .expect("the return end");
+    let [_, back] = segmenter::names(&name_a);
     ip(&["-n", &a, "link", "set", &back, "mtu", "1500"]);
     let len = 2 * 1024 * 1024;
     let got = lab.tcp_transfer(&b1, "192.0.2.21:5001".parse().unwrap(), &a1, len);
     assert_eq!(got, len, "TCP gets through on retransmissions");
-    let kernel = segmenter_drops(&a);
+    let kernel = segmenter_drops(&a, &name_a);
     assert!(kernel > 0, "the return end at 1,500 dropped nothing");
     let mut shown = || lab.vtep(va).stats(&name_a)["segmenter"]["dropped"].as_u64();
     assert_eq!(shown(), Some(kernel), "vtep stats against ip -s link");
     let out = text(&lab.vtep(va).cli(&["stats", "-n", &name_a]).stdout);
     let line = format!(
         "segmenter: {} dropped {kernel}\n",
-        segmenter_ends(&a).join(" ")
+        segmenter::names(&name_a).join(" ")
     );
     assert!(out.contains(&line), "no `{line}` in:\n{out}");
 }
 
-/// The names of the segmenter's two ends in namespace `ns`, the out end first.
-fn segmenter_ends(ns: &str) -> Vec<String> {
-    let out = ip(&["-n", ns, "-j", "link", "show"]);
-    let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("ip -j");
-    let mut ends: Vec<String> = links
-        .iter()
-        .filter_map(|l| l["ifname"].as_str())
-        .filter(|n| n.starts_with("vgso"))
-        .map(str::to_string)
-        .collect();
-    // `…o` before `…b`.
-    ends.sort_by_key(|n| !n.ends_with('o'));
-    ends
-}
-
-/// The packets the segmenter's ends in namespace `ns` dropped, sending and receiving; panics
-/// when `ns` has no segmenter.
-fn segmenter_drops(ns: &str) -> u64 {
+/// The packets the two ends of instance `instance`'s segmenter in namespace `ns` dropped,
+/// sending and receiving; panics when `ns` does not have both.
+fn segmenter_drops(ns: &str, instance: &str) -> u64 {
     let out = ip(&["-n", ns, "-j", "-s", "link", "show"]);
     let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("ip -j");
-    let ends: Vec<_> = links
+    segmenter::names(instance)
         .iter()
-        .filter(|l| l["ifname"].as_str().is_some_and(|n| n.starts_with("vgso")))
-        .collect();
-    assert_eq!(ends.len(), 2, "the segmenter's two ends in {ns}");
-    ends.iter()
-        .map(|l| {
+        .map(|end| {
+            let l = links
+                .iter()
+                .find(|l| l["ifname"] == end.as_str())
+                .unwrap_or_else(|| panic!("no segmenter end {end} in {ns}"));
             l["stats64"]["tx"]["dropped"].as_u64().unwrap_or(0)
                 + l["stats64"]["rx"]["dropped"].as_u64().unwrap_or(0)
         })
