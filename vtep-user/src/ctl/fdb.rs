@@ -217,11 +217,18 @@ pub(super) fn note_change(maps: &Pinned, new_vtep: Option<IpAddr>) -> Result<()>
     let pid = nix::unistd::Pid::from_raw(owner.pid as i32);
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1);
     let asked = std::time::Instant::now();
+    // Until the recount is done and the next hop is cached: a recount that started the
+    // neighbour's resolution can end before the kernel has the answer, under load long enough
+    // for the first flood copy to be dropped (`fdb_append_and_del_change_the_flood_list_of_a_
+    // running_instance` failed so in CI).
+    let key = vtep_addr(ip);
     while asked.elapsed() < RECOUNT_WAIT {
-        match maps.resolver()?.get(&RESOLVER_DONE, 0) {
-            Ok(done) if done >= stamp => return Ok(()),
-            _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+        let recounted =
+            matches!(maps.resolver()?.get(&RESOLVER_DONE, 0), Ok(done) if done >= stamp);
+        if recounted && maps.nexthops()?.get(&key, 0).is_ok() {
+            return Ok(());
         }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
     // Counted at its next reconcile anyway.
     Ok(())
